@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Set up the cached virtual environment, then run the demo or the tests.
+
+    python3 scripts/dev.py demo     # a 6-trial search on the adding problem
+    python3 scripts/dev.py test     # ruff, then the test suite (extra args go to pytest)
+
+The environment lives in $WORKBENCH_VENV (default ~/.cache/workbench/venv) and is
+installed only when pyproject.toml changed or the checkout moved: TensorFlow takes
+minutes to install, so it is never installed twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV = Path(os.environ.get("WORKBENCH_VENV", Path.home() / ".cache" / "workbench" / "venv"))
+EXTRAS = "dev"
+
+
+def _python() -> Path:
+    return VENV / ("Scripts" if os.name == "nt" else "bin") / "python"
+
+
+def _stamp() -> str:
+    key = (ROOT / "pyproject.toml").read_bytes() + str(ROOT).encode() + EXTRAS.encode()
+    key += sys.version.split()[0].encode()
+    return hashlib.sha256(key).hexdigest()
+
+
+def ensure_environment() -> Path:
+    """Create the venv if needed and install the project when its stamp is stale."""
+    if sys.version_info < (3, 10):  # noqa: UP036 - this script runs on any python3
+        sys.exit(f"workbench needs Python 3.10 or newer; this is {sys.version.split()[0]}")
+    python = _python()
+    if not python.exists():
+        print(f"Creating the virtual environment {VENV} ...", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+        subprocess.run([python, "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
+    stamp_file = VENV / ".workbench-stamp"
+    if not stamp_file.exists() or stamp_file.read_text() != _stamp():
+        print(
+            f"Installing workbench[{EXTRAS}] into {VENV} (first time: a few minutes) ...",
+            flush=True,
+        )
+        subprocess.run(
+            [python, "-m", "pip", "install", "-q", "-e", f"{ROOT}[{EXTRAS}]"], check=True
+        )
+        stamp_file.write_text(_stamp())
+    return python
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("demo", "test", "setup"):
+        print(__doc__)
+        return 2
+    python = ensure_environment()
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    bin_dir = str(python.parent)
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    command, rest = argv[0], argv[1:]
+    if command == "setup":
+        print(f"Ready. Activate with: source {VENV}/bin/activate")
+        return 0
+    if command == "demo":
+        args = rest or [
+            "--task",
+            "adding",
+            "--space",
+            "small",
+            "--tuner",
+            "random",
+            "--max-trials",
+            "6",
+        ]
+        return subprocess.run(
+            [python, "-m", "workbench.cli", "search", *args], cwd=ROOT, env=env
+        ).returncode
+    lint = subprocess.run(
+        [python, "-m", "ruff", "check", "workbench", "tests", "scripts"], cwd=ROOT, env=env
+    )
+    if lint.returncode != 0:
+        return lint.returncode
+    return subprocess.run([python, "-m", "pytest", *rest], cwd=ROOT, env=env).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,124 @@
+"""Models: every cell x depth x direction x clipping builds with the Keras parameter counts."""
+
+from __future__ import annotations
+
+import itertools
+
+import keras
+import numpy as np
+import pytest
+
+from workbench.models import (
+    ModelConfig,
+    ModelSignature,
+    build_model,
+    cudnn_eligibility,
+    expected_param_count,
+)
+
+FEATURES, STEPS = 3, 7
+REGRESSION = ModelSignature(timesteps=STEPS, features=FEATURES, problem="regression", n_outputs=1)
+
+
+def keras_formula(cell: str, depth: int, bidirectional: bool, units: int, head: int) -> int:
+    """The published per-layer formulas (REFERENCES.md), written out independently."""
+    total, width = 0, FEATURES
+    for _ in range(depth):
+        u, i = units, width
+        layer = {
+            "simple_rnn": u * (u + i) + u,
+            "lstm": 4 * (u * (u + i) + u),
+            "gru": 3 * (u * (u + i) + 2 * u),
+        }[cell]
+        total += layer * (2 if bidirectional else 1)
+        width = units * (2 if bidirectional else 1)
+    return total + width * head + head
+
+
+COMBOS = list(
+    itertools.product(
+        ["simple_rnn", "lstm", "gru"], [1, 2, 3], [False, True], ["none", "norm", "value"]
+    )
+)
+
+
+@pytest.mark.parametrize(("cell", "depth", "bidirectional", "clipping"), COMBOS)
+def test_every_combination_builds_with_keras_parameter_count(
+    cell: str, depth: int, bidirectional: bool, clipping: str
+) -> None:
+    config = ModelConfig(
+        cell=cell,
+        depth=depth,
+        bidirectional=bidirectional,
+        units=5,
+        clipping=clipping,
+        clip_threshold=None if clipping == "none" else 0.5,
+    )
+    model = build_model(config, REGRESSION)
+    assert model.count_params() == keras_formula(cell, depth, bidirectional, 5, 1)
+    assert expected_param_count(config, REGRESSION) == model.count_params()
+    assert model.output_shape == (None, 1)
+    recurrent = [layer for layer in model.layers if cell in layer.name]
+    assert len(recurrent) == depth
+    # every layer but the last passes the whole sequence on
+    for layer in recurrent[:-1]:
+        assert len(layer.output.shape) == 3
+    assert len(recurrent[-1].output.shape) == 2
+    optimizer = model.optimizer
+    assert optimizer.global_clipnorm == (0.5 if clipping == "norm" else None)
+    assert optimizer.clipvalue == (0.5 if clipping == "value" else None)
+    out = model.predict(np.zeros((2, STEPS, FEATURES), "float32"), verbose=0)
+    assert out.shape == (2, 1)
+
+
+def test_cudnn_eligibility_reported_per_cell() -> None:
+    for cell, expected in (("lstm", "true"), ("gru", "true"), ("simple_rnn", "n/a")):
+        model = build_model(ModelConfig(cell=cell, bidirectional=True, units=4), REGRESSION)
+        assert cudnn_eligibility(model)[0] == expected
+
+
+def test_cudnn_ineligible_layers_are_named() -> None:
+    inputs = keras.Input((STEPS, FEATURES))
+    x = keras.layers.GRU(4, recurrent_dropout=0.1, reset_after=False, name="slow_gru")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(1)(x))
+    status, reason = cudnn_eligibility(model)
+    assert status == "false"
+    assert "slow_gru: recurrent_dropout is 0 fails" in reason
+    assert "slow_gru: reset_after is on fails" in reason
+
+
+def test_classification_heads_and_masked_sequence_output() -> None:
+    multi = ModelSignature(STEPS, FEATURES, problem="classification", n_outputs=4)
+    model = build_model(ModelConfig(cell="gru", units=4), multi)
+    assert model.layers[-1].activation.__name__ == "softmax" and model.output_shape == (None, 4)
+    binary = ModelSignature(STEPS, FEATURES, problem="classification", n_outputs=2)
+    model = build_model(ModelConfig(cell="lstm", units=4), binary)
+    assert model.layers[-1].activation.__name__ == "sigmoid" and model.output_shape == (None, 1)
+    ragged = ModelSignature(
+        timesteps=None,
+        features=FEATURES,
+        problem="classification",
+        n_outputs=3,
+        sequence_output=True,
+        masked=True,
+    )
+    model = build_model(ModelConfig(cell="gru", depth=2, units=4), ragged)
+    assert model.layers[1].name == "mask"
+    out = model.predict(np.zeros((2, 11, FEATURES), "float32"), verbose=0)
+    assert out.shape == (2, 11, 3)
+
+
+def test_dropout_sits_between_layers_never_recurrent() -> None:
+    model = build_model(ModelConfig(cell="lstm", depth=2, units=4, dropout=0.2), REGRESSION)
+    names = [layer.name for layer in model.layers]
+    assert names.index("dropout_1") == names.index("lstm_1") + 1
+    assert all(getattr(layer, "recurrent_dropout", 0) == 0 for layer in model.layers)
+
+
+def test_bad_config_is_a_clear_error() -> None:
+    from workbench.errors import WorkbenchError
+
+    with pytest.raises(WorkbenchError, match="Expected a positive clip_threshold"):
+        ModelConfig(cell="gru", clipping="norm")
+    with pytest.raises(WorkbenchError, match="Received: cell='rnn'"):
+        ModelConfig(cell="rnn")

@@ -1,0 +1,99 @@
+"""Search spaces: shipped files load; bad files give their own clear message."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from workbench.errors import WorkbenchError
+from workbench.spaces import Choice, Range, list_spaces, load_space
+
+
+def test_shipped_spaces_load() -> None:
+    names = {space.name for space in list_spaces()}
+    assert {"small", "default", "gru_vs_lstm"} <= names
+
+
+def test_default_space_covers_every_dimension() -> None:
+    space = load_space("default")
+    assert space["cell"] == Choice(("simple_rnn", "lstm", "gru"))
+    assert space["depth"] == Range(1, 3, integer=True)
+    lr = space["learning_rate"]
+    assert isinstance(lr, Range) and lr.sampling == "log" and lr.low == pytest.approx(1e-4)
+    assert space.uses_clipping
+
+
+def test_gru_vs_lstm_fixes_everything_but_cell_and_units() -> None:
+    space = load_space("gru_vs_lstm")
+    varying = {name for name, dim in space.dimensions if not dim.is_fixed}
+    assert varying == {"cell", "units"}
+
+
+def _write(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "space.yaml"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def test_yaml_exponent_without_dot_is_a_float(tmp_path: Path) -> None:
+    # PyYAML (YAML 1.1) would read 1e-4 as the string "1e-4".
+    space = load_space(_write(tmp_path, "dimensions: {cell: gru, learning_rate: 1e-4}"))
+    assert space["learning_rate"] == Choice((1e-4,))
+
+
+def test_missing_dimensions_take_defaults(tmp_path: Path) -> None:
+    space = load_space(_write(tmp_path, "dimensions: {cell: [lstm, gru]}"))
+    assert space["depth"] == Choice((1,))
+    assert space["clipping"] == Choice(("none",))
+    assert space.name == "space"
+
+
+def test_with_fixed_overrides_one_dimension() -> None:
+    space = load_space("small").with_fixed(epochs=1)
+    assert space["epochs"] == Choice((1,)) and space.max_epochs == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("dimensions: {cell: gru}\nmystery: 1\n", "unknown key 'mystery'"),
+        ("dimensions: {cell: gru, hidden: 3}\n", "dimensions.hidden: unknown dimension"),
+        ("dimensions: {cell: []}\n", "dimensions.cell: expected at least one value"),
+        ("dimensions: {cell: gru, units: [big]}\n", "units: expected a positive integer"),
+        ("dimensions: {cell: gru, units: {min: 64, max: 8}}\n", "min 64 is above max 8"),
+        ("dimensions: {cell: transformer}\n", "expected one of simple_rnn, lstm, gru"),
+        ("dimensions: {cell: gru, clipping: [no, norm]}\n", "YAML 1.1 reads unquoted"),
+        (
+            "dimensions: {cell: gru, dropout: {min: 0, max: 0.5, sampling: log}}\n",
+            "log sampling needs min > 0",
+        ),
+        ("dimensions: {cell: gru, dropout: 1.5}\n", "expected 0 <= dropout < 1"),
+        ("dimensions: {cell: [gru, gru]}\n", "choices must be distinct"),
+        ("dimensions: {cell: {min: 1, max: 2}}\n", "only fits numeric dimensions"),
+        ("dimensions: {cell: gru, bidirectional: maybe}\n", "expected true or false"),
+        ("dimensions: {cell: gru, units: {min: 8}}\n", "needs both min and max"),
+        ("dimensions: [cell, gru]\n", "dimensions: expected a mapping"),
+        ("dimensions: {cell: gru\n", "malformed YAML"),
+        ("- just\n- a list\n", "expected a mapping of keys at the top level"),
+    ],
+)
+def test_bad_space_files_name_file_key_and_problem(tmp_path: Path, body: str, message: str) -> None:
+    path = _write(tmp_path, body)
+    with pytest.raises(WorkbenchError) as info:
+        load_space(path)
+    text = str(info.value)
+    assert message in text
+    assert str(path) in text
+    assert "\n" not in text
+
+
+def test_unknown_space_name_lists_the_shipped_ones() -> None:
+    with pytest.raises(WorkbenchError, match="Unknown search space 'nope'.*small"):
+        load_space("nope")
+
+
+def test_missing_space_file() -> None:
+    with pytest.raises(WorkbenchError, match="search space file not found: missing.yaml"):
+        load_space("missing.yaml")

@@ -1,0 +1,104 @@
+"""Tracking: run states in MLflow, and the UI over the same store."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from mlflow import MlflowClient
+
+from workbench.tracking import Study, resolve_tracking_uri
+
+
+def _study(store: str, resume: bool = False) -> Study:
+    study = Study(store, "exp")
+    study.open_search(params={"task": "t"}, tags={"task": "t"}, resume=resume, run_name="search")
+    return study
+
+
+def test_trial_runs_end_finished_failed_or_killed(store: str) -> None:
+    study = _study(store)
+    done = study.start_trial("0", {"cell": "gru"}, {"cell": "gru"}, "a")
+    done.log_epoch(0, {"loss": 1.0})
+    done.finish({"score": 0.5})
+    failed = study.start_trial("1", {"cell": "lstm"}, {"cell": "lstm"}, "b")
+    failed.fail("diverged", "loss became nan at epoch 3")
+    cut = study.start_trial("2", {"cell": "lstm"}, {"cell": "lstm"}, "c")
+    cut.close()  # as in a `finally` after an interrupt
+    study.end_search("FINISHED")
+    client = MlflowClient(store)
+    status = {client.get_run(r.run_id).info.status for r in (done, failed, cut)}
+    assert status == {"FINISHED", "FAILED", "KILLED"}
+    assert client.get_run(failed.run_id).data.tags["failure"] == "diverged"
+    assert study.finished_trial("0") == (done.run_id, {"score": 0.5, "loss": 1.0})
+    assert study.finished_trial("1") is None
+
+
+def test_resume_reuses_parent_and_kills_trials_left_running(store: str) -> None:
+    first = _study(store)
+    left = first.start_trial("0", {}, {}, "left running by a killed process")
+    second = _study(store, resume=True)
+    assert second.parent_run_id == first.parent_run_id
+    run = MlflowClient(store).get_run(left.run_id)
+    assert run.info.status == "KILLED" and run.data.tags["failure"] == "interrupted"
+
+
+def test_relative_sqlite_uri_is_made_absolute(workdir: Path) -> None:
+    assert resolve_tracking_uri(None) == f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}"
+    assert resolve_tracking_uri("http://10.0.0.1:5000") == "http://10.0.0.1:5000"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_ui_serves_the_same_store_on_loopback(workdir: Path) -> None:
+    store = resolve_tracking_uri(None)
+    _study(store).end_search("FINISHED")
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", "ui", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/get-by-name?experiment_name=exp"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    body = json.load(response)
+                break
+            except OSError:
+                assert process.poll() is None, process.stdout.read()  # type: ignore[union-attr]
+                assert time.time() < deadline, "the MLflow UI did not start in 90 s"
+                time.sleep(1)
+        assert body["experiment"]["name"] == "exp"
+        assert _listening_addresses(port) == {"127.0.0.1"}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Addresses listening on ``port``, read from /proc/net/tcp (IPv4; IPv6 shows as '::')."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if int(hex_port, 16) != port or state != "0A":  # 0A = LISTEN
+                continue
+            if len(address) == 8:
+                found.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
+            else:
+                found.add("::")
+    return found

@@ -1,0 +1,309 @@
+"""KerasTuner workers behind :mod:`workbench.tuning` (private).
+
+The HyperModel declares the space's dimensions and builds through
+:func:`workbench.models.build_model`; the Oracle (random, Bayesian, Hyperband or
+grid) chooses; one Tuner mixin wraps KerasTuner's own ``run_trial`` with the
+measurements and the MLflow record of each trial.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import traceback
+import warnings
+from typing import Any
+
+import keras
+import keras_tuner as kt
+
+from workbench.datasets import TaskData
+from workbench.meters import Diverged, TrialMeter
+from workbench.models import ModelConfig, ModelSignature, build_model, cudnn_eligibility
+from workbench.spaces import Choice, SearchSpace
+from workbench.tuning import PARAM_NAMES, SearchConfig, SearchReporter, TrialResult
+
+_BASES = {
+    "random": kt.RandomSearch,
+    "bayesian": kt.BayesianOptimization,
+    "hyperband": kt.Hyperband,
+    "grid": kt.GridSearch,
+}
+
+
+def declare(space: SearchSpace, hp: Any) -> dict[str, Any]:
+    """Declare the space's dimensions on a KerasTuner ``HyperParameters`` and return the values.
+
+    ``clip_threshold`` only exists while ``clipping`` is ``norm`` or ``value``.
+    """
+    values: dict[str, Any] = {}
+    for name, dim in space.dimensions:
+        if name == "clip_threshold":
+            continue
+        values[name] = _declare_one(hp, name, dim)
+    clipping = space["clipping"]
+    clipped = [v for v in clipping.values if v != "none"]  # type: ignore[union-attr]
+    if clipped:
+        with hp.conditional_scope("clipping", clipped):
+            threshold = _declare_one(hp, "clip_threshold", space["clip_threshold"])
+        values["clip_threshold"] = threshold if values["clipping"] != "none" else None
+    else:
+        values["clip_threshold"] = None
+    return values
+
+
+def _declare_one(hp: Any, name: str, dim: Any) -> Any:
+    if isinstance(dim, Choice):
+        if dim.is_fixed:
+            return hp.Fixed(name, dim.values[0])
+        return hp.Choice(name, list(dim.values))
+    if dim.is_fixed:
+        return hp.Fixed(name, dim.low)
+    if dim.integer:
+        return hp.Int(name, int(dim.low), int(dim.high), step=dim.step, sampling=dim.sampling)
+    return hp.Float(name, dim.low, dim.high, step=dim.step, sampling=dim.sampling)
+
+
+class RecurrentHyperModel(kt.HyperModel):
+    """Builds one recurrent model per trial from the space and the task's signature."""
+
+    def __init__(self, space: SearchSpace, signature: ModelSignature) -> None:
+        super().__init__(name="recurrent")
+        self.space = space
+        self.signature = signature
+
+    def build(self, hp: Any) -> keras.Model:
+        return build_model(ModelConfig.from_values(declare(self.space, hp)), self.signature)
+
+    def fit(self, hp: Any, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
+        # Hyperband passes its own epochs; the other tuners take the space's.
+        kwargs.setdefault("epochs", hp.get("epochs"))
+        return model.fit(*args, batch_size=hp.get("batch_size"), **kwargs)
+
+
+class _Tracked:
+    """Mixin placed before a KerasTuner tuner class: seeds, measures and records each trial."""
+
+    _search: Search
+
+    def _build_and_fit_model(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+        keras.utils.set_random_seed(self._search.config.seed + int(trial.trial_id))
+        return super()._build_and_fit_model(trial, *args, **kwargs)  # type: ignore[misc]
+
+    def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+        parent = super().run_trial  # type: ignore[misc]
+        return self._search.run_trial(self, parent, trial, *args, **kwargs)
+
+
+class _QuietReporter:
+    def search_started(self, *args: Any) -> None: ...
+
+    def trial_started(self, *args: Any) -> None: ...
+
+    def epoch_ended(self, *args: Any) -> None: ...
+
+    def trial_ended(self, *args: Any) -> None: ...
+
+
+class Search:
+    """One search: the tuner, the data, the MLflow study and the progress reporter."""
+
+    def __init__(
+        self, config: SearchConfig, data: TaskData, study: Any, reporter: SearchReporter | None
+    ) -> None:
+        self.config = config
+        self.data = data
+        self.study = study
+        self.reporter = reporter or _QuietReporter()
+        self.objective, self.direction = data.objective
+        self._outcomes: dict[str, TrialResult] = {}
+
+    def make_tuner(self) -> Any:
+        base = _BASES[self.config.tuner]
+        cls = type(f"Workbench{base.__name__}", (_Tracked, base), {})
+        kwargs: dict[str, Any] = {
+            "hypermodel": RecurrentHyperModel(
+                self.config.space, ModelSignature.from_task(self.data)
+            ),
+            "objective": kt.Objective(self.objective, self.direction),
+            "seed": self.config.seed,
+            "directory": str(self.config.state_dir),
+            "project_name": "tuner",
+            "overwrite": False,
+            # Divergence is an expected outcome of a trial; the search decides at the end.
+            "max_consecutive_failed_trials": self.config.max_trials + 1,
+        }
+        if self.config.tuner == "hyperband":
+            kwargs["max_epochs"] = self.config.space.max_epochs
+        else:
+            kwargs["max_trials"] = self.config.max_trials
+        with contextlib.redirect_stdout(io.StringIO()):  # "Reloading Tuner from ..." chatter
+            tuner = cls(**kwargs)
+        tuner.oracle.max_trials = self.config.max_trials
+        tuner._search = self
+        return tuner
+
+    def run(self) -> list[TrialResult]:
+        """Run the search to ``max_trials`` and return every trial's outcome in order."""
+        tuner = self.make_tuner()
+        done = sum(1 for t in tuner.oracle.trials.values() if t.status in ("COMPLETED", "FAILED"))
+        self.reporter.search_started(self.config, self.data, done > 0, done)
+        data = self.data
+        tuner.search(
+            data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), verbose=0
+        )
+        return self._collect(tuner)
+
+    # --- one trial ----------------------------------------------------------------------------
+
+    def run_trial(self, tuner: Any, parent: Any, trial: Any, *args: Any, **kwargs: Any) -> Any:
+        hp = trial.hyperparameters
+        values = self._values(hp)
+        number = int(trial.trial_id) + 1
+        self.reporter.trial_started(number, self.config.max_trials, values)
+
+        earlier = self.study.finished_trial(trial.trial_id)
+        if earlier is not None:
+            # Recorded FINISHED by a process that stopped before KerasTuner saved the trial.
+            run_id, metrics = earlier
+            self._ended(
+                TrialResult(
+                    trial.trial_id, number, values, "completed", metrics["score"], metrics, run_id
+                )
+            )
+            return {self.objective: metrics["score"]}
+
+        extra = {k: v for k, v in hp.values.items() if k.startswith("tuner/")}
+        run = self.study.start_trial(
+            trial.trial_id,
+            params={**{k: ("none" if v is None else v) for k, v in values.items()}, **extra},
+            tags={"cell": values["cell"], "workbench.trial_number": number},
+            run_name=_run_name(number, values),
+        )
+        epochs = int(hp.values.get("tuner/epochs", values["epochs"]))
+        metric = self.data.metric
+        keys = ("loss", "val_loss", metric, f"val_{metric}")
+
+        def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+            run.log_epoch(epoch, metrics)
+            self.reporter.epoch_ended(epoch, epochs, metrics)
+
+        meter = TrialMeter(on_epoch, keys)
+        callbacks = [*kwargs.pop("callbacks", []), meter]
+        try:
+            histories = parent(trial, *args, callbacks=callbacks, **kwargs)
+            score = meter.best(self.objective, self.direction)
+            if score is None:
+                raise Diverged(len(meter.history) - 1, float("nan"))
+            metrics, tags = self._final_measures(tuner, trial, meter, score)
+            run.finish(metrics, tags)
+            self._ended(
+                TrialResult(trial.trial_id, number, values, "completed", score, metrics, run.run_id)
+            )
+            return histories
+        except Diverged as exc:
+            meter.stop_memory()
+            run.set_tags({"diverged_epoch": exc.epoch})
+            run.fail("diverged", str(exc))
+            self._ended(
+                TrialResult(
+                    trial.trial_id, number, values, "diverged", run_id=run.run_id, failure=str(exc)
+                )
+            )
+            raise kt.errors.FailedTrialError(f"diverged: {exc}") from None
+        except (KeyboardInterrupt, SystemExit, kt.errors.FatalError):
+            raise
+        except Exception as exc:  # one trial's failure, not the search's
+            meter.stop_memory()
+            kind = "oom" if _is_oom(exc) else "error"
+            run.fail(kind, traceback.format_exc())
+            reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+            self._ended(
+                TrialResult(trial.trial_id, number, values, kind, run_id=run.run_id, failure=reason)
+            )
+            raise kt.errors.FailedTrialError(reason) from None
+        finally:
+            run.close()
+
+    def _final_measures(
+        self, tuner: Any, trial: Any, meter: TrialMeter, score: float
+    ) -> tuple[dict[str, float], dict[str, str]]:
+        import tensorflow as tf
+
+        with warnings.catch_warnings():  # the checkpoint's optimizer state is not needed
+            warnings.simplefilter("ignore")
+            model = tuner.load_model(trial)  # the best epoch's weights
+        eligible, detail = cudnn_eligibility(model)
+        metrics: dict[str, Any] = {
+            "score": score,
+            "n_params": model.count_params(),
+            "epoch_seconds": meter.mean_epoch_seconds(),
+            "fit_seconds": meter.fit_seconds,
+            "peak_memory_mb": meter.peak_memory_mb,
+            "epochs_run": len(meter.history),
+        }
+        if self.data.has_test:
+            result = model.evaluate(
+                self.data.x_test, self.data.y_test, batch_size=256, verbose=0, return_dict=True
+            )
+            metrics.update({f"test_{k}": v for k, v in result.items()})
+        tags = {
+            "cudnn_eligible": eligible,
+            "cudnn_detail": detail,
+            "device": "GPU" if tf.config.list_logical_devices("GPU") else "CPU",
+            "memory_measure": meter.memory_kind,
+        }
+        return metrics, tags
+
+    def _values(self, hp: Any) -> dict[str, Any]:
+        values = {name: hp.values.get(name) for name in PARAM_NAMES}
+        values["bidirectional"] = bool(values["bidirectional"])  # KerasTuner stores 0/1
+        if values.get("clipping") == "none":
+            values["clip_threshold"] = None
+        if "tuner/epochs" in hp.values:
+            values["epochs"] = hp.values["tuner/epochs"]
+        return values
+
+    def _ended(self, result: TrialResult) -> None:
+        self._outcomes[result.trial_id] = result
+        self.reporter.trial_ended(result)
+
+    def _collect(self, tuner: Any) -> list[TrialResult]:
+        results = []
+        for trial_id in tuner.oracle.start_order:
+            if trial_id in self._outcomes:
+                results.append(self._outcomes[trial_id])
+                continue
+            # Ran in an earlier process: its record is in MLflow.
+            trial = tuner.oracle.trials[trial_id]
+            values = self._values(trial.hyperparameters)
+            recorded = self.study.finished_trial(trial_id)
+            if trial.status == "COMPLETED" and recorded is not None:
+                run_id, metrics = recorded
+                results.append(
+                    TrialResult(
+                        trial_id,
+                        int(trial_id) + 1,
+                        values,
+                        "completed",
+                        metrics["score"],
+                        metrics,
+                        run_id,
+                    )
+                )
+            else:
+                results.append(TrialResult(trial_id, int(trial_id) + 1, values, "failed"))
+        return results
+
+
+def _run_name(number: int, values: dict[str, Any]) -> str:
+    bi = "bi-" if values.get("bidirectional") else ""
+    return f"trial-{number:03d} {bi}{values['cell']} x{values['depth']} u{values['units']}"
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import tensorflow as tf
+
+    return isinstance(exc, (tf.errors.ResourceExhaustedError, MemoryError)) or (
+        "out of memory" in str(exc).lower()
+    )

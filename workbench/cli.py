@@ -1,0 +1,218 @@
+"""The ``workbench`` command line: each command parses, calls one library function, prints.
+
+Heavy libraries (TensorFlow, Keras, KerasTuner, MLflow) are imported inside the
+commands that need them, so ``workbench --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from typing import Any
+
+import click
+
+from workbench import __version__
+from workbench.errors import WorkbenchError
+
+
+class _Group(click.Group):
+    """Turns :class:`WorkbenchError` into ``Error: <one line>`` and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except WorkbenchError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo(
+                "\nInterrupted. Finished trials are kept; run the same command again to resume.",
+                err=True,
+            )
+            ctx.exit(130)
+
+
+def _parse_task_options(pairs: tuple[str, ...]) -> dict[str, Any]:
+    from workbench.yamlio import parse_scalar
+
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise WorkbenchError(f"Expected --task-option KEY=VALUE. Received: {pair!r}")
+        options[key.strip()] = parse_scalar(value)
+    return options
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="workbench")
+def main() -> None:
+    """Which recurrent architecture should I use for this sequence task?
+
+    Searches over cell type (SimpleRNN / LSTM / GRU), depth, direction, hidden size and
+    gradient clipping with KerasTuner, and records every trial in MLflow.
+
+    \b
+    Example:
+      workbench search --task adding --space small --tuner random --max-trials 6
+      workbench ui
+    """
+
+
+@main.command()
+def tasks() -> None:
+    """List the built-in tasks, one line each.
+
+    \b
+    Example:
+      workbench tasks
+    """
+    from workbench.datasets import list_tasks
+
+    for task in list_tasks():
+        summary = task.description.split(". ")[0]
+        click.echo(f"{task.name:<20} loader={task.loader:<12} {summary}")
+
+
+@main.command()
+def spaces() -> None:
+    """List the shipped search spaces, one line each.
+
+    \b
+    Example:
+      workbench spaces
+    """
+    from workbench.spaces import list_spaces
+
+    for space in list_spaces():
+        click.echo(f"{space.name:<14} {space.describe()}")
+
+
+@main.command()
+@click.option(
+    "--task",
+    "task_name",
+    required=True,
+    metavar="NAME|FILE.yaml",
+    help="A built-in task (see `workbench tasks`) or a task file.",
+)
+@click.option(
+    "--space",
+    "space_name",
+    default="small",
+    show_default=True,
+    metavar="NAME|FILE.yaml",
+    help="A shipped search space or a space file.",
+)
+@click.option(
+    "--tuner",
+    type=click.Choice(["random", "bayesian", "hyperband", "grid"]),
+    default="random",
+    show_default=True,
+    help="KerasTuner oracle.",
+)
+@click.option("--max-trials", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Fix the epochs of every trial (overrides the space).",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--experiment", default=None, help="MLflow experiment. Default: <task>-<space>.")
+@click.option(
+    "--tracking-uri",
+    default=None,
+    envvar="MLFLOW_TRACKING_URI",
+    help="MLflow store. Default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db.",
+)
+@click.option(
+    "--task-option",
+    "task_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a loader option of the task, e.g. --task-option length=100.",
+)
+@click.option(
+    "--state-dir",
+    default=".workbench",
+    show_default=True,
+    help="Where KerasTuner keeps its per-study state (for resuming).",
+)
+@click.option("--overwrite", is_flag=True, help="Start the study afresh instead of resuming.")
+def search(
+    task_name: str,
+    space_name: str,
+    tuner: str,
+    max_trials: int,
+    epochs: int | None,
+    seed: int,
+    experiment: str | None,
+    tracking_uri: str | None,
+    task_options: tuple[str, ...],
+    state_dir: str,
+    overwrite: bool,
+) -> None:
+    """Search recurrent architectures for a task; every trial lands in MLflow.
+
+    Running the same command again resumes the study where it stopped.
+
+    \b
+    Example:
+      workbench search --task adding --space small --tuner random --max-trials 6
+    """
+    from workbench.console import ConsoleReporter, print_search_result
+    from workbench.datasets import load_task
+    from workbench.spaces import load_space
+    from workbench.tuning import make_search_config, run_search
+
+    task = load_task(task_name)
+    if task_options:
+        task = task.with_options(**_parse_task_options(task_options))
+    config = make_search_config(
+        task=task,
+        space=load_space(space_name),
+        tuner=tuner,
+        max_trials=max_trials,
+        epochs=epochs,
+        seed=seed,
+        experiment=experiment,
+        tracking_uri=tracking_uri,
+        state_root=state_dir,
+        overwrite=overwrite,
+    )
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    reporter = ConsoleReporter()
+    result = run_search(config, reporter)
+    print_search_result(reporter.console, result)
+
+
+@main.command()
+@click.option(
+    "--tracking-uri",
+    default=None,
+    envvar="MLFLOW_TRACKING_URI",
+    help="MLflow store. Default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db.",
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
+def ui(tracking_uri: str | None, port: int) -> None:
+    """Start the MLflow UI on 127.0.0.1 over the same store as `search`.
+
+    \b
+    Example:
+      workbench ui --port 5000     # then open http://127.0.0.1:5000
+    """
+    from workbench.tracking import resolve_tracking_uri, serve_ui
+
+    uri = resolve_tracking_uri(tracking_uri)
+    click.echo(f"MLflow UI for {uri} on http://127.0.0.1:{port} (Ctrl-C to stop)")
+    sys.exit(serve_ui(uri, port=port))
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    main()

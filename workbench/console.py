@@ -1,0 +1,120 @@
+"""Console: how results and progress look on the terminal (rich)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from workbench.tracking import resolve_tracking_uri
+
+
+def format_values(values: dict[str, Any]) -> str:
+    """``cell=gru depth=2 bi units=16 clip=norm@1 lr=0.0031 ...`` for one line of output."""
+    parts = [f"{values.get('cell')}", f"depth={values.get('depth')}"]
+    if values.get("bidirectional"):
+        parts.append("bidirectional")
+    parts.append(f"units={values.get('units')}")
+    clipping = values.get("clipping")
+    if clipping and clipping != "none":
+        parts.append(f"clip={clipping}@{values.get('clip_threshold'):g}")
+    else:
+        parts.append("clip=none")
+    lr = values.get("learning_rate")
+    if lr is not None:
+        parts.append(f"lr={lr:.3g}")
+    for key in ("dropout", "batch_size", "epochs"):
+        if values.get(key) is not None:
+            parts.append(f"{key}={values[key]}")
+    return " ".join(parts)
+
+
+class ConsoleReporter:
+    """Prints one line per trial as it ends, and a live epoch counter while it trains."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(highlight=False)
+        self._status: Any = None
+        self._t0 = 0.0
+        self._objective = ""
+        self._number = 0
+        self._total = 0
+
+    def search_started(self, config: Any, data: Any, resumed: bool, done_before: int) -> None:
+        objective, direction = data.objective
+        self._objective = objective
+        baseline = f"; baseline {data.baseline.description}" if data.baseline else ""
+        self.console.print(
+            f"[bold]Study {config.experiment}[/]: task {data.name} ({data.problem}, "
+            f"train/val/test {data.sizes()}{baseline})"
+        )
+        self.console.print(
+            f"Space {config.space.name}, tuner {config.tuner}, {config.max_trials} trials, "
+            f"objective {objective} ({direction}), seed {config.seed}"
+        )
+        if resumed:
+            self.console.print(
+                f"[yellow]Resuming:[/] {done_before} trial(s) already done; they are not run again."
+            )
+
+    def trial_started(self, number: int, total: int, values: dict[str, Any]) -> None:
+        self._number, self._total = number, total
+        self._t0 = time.perf_counter()
+        if self.console.is_terminal:
+            self._status = self.console.status(
+                f"Trial {number}/{total} {format_values(values)}: building"
+            )
+            self._status.start()
+
+    def epoch_ended(self, epoch: int, epochs: int, metrics: dict[str, float]) -> None:
+        if self._status is not None:
+            value = metrics.get(self._objective)
+            shown = f"{self._objective} {value:.4g}" if value is not None else ""
+            self._status.update(
+                f"Trial {self._number}/{self._total}: epoch {epoch + 1}/{epochs} {shown}"
+            )
+
+    def trial_ended(self, result: Any) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        seconds = time.perf_counter() - self._t0
+        if result.status == "completed":
+            outcome = f"{self._objective} [bold]{result.score:.4g}[/]"
+        else:
+            outcome = f"[red]{result.status.upper()}[/] {result.failure or ''}".rstrip()
+        self.console.print(
+            f"Trial {result.number}/{self._total} {format_values(result.values)} -> {outcome} "
+            f"({seconds:.1f} s)"
+        )
+
+
+def print_search_result(console: Console, result: Any) -> None:
+    """The closing summary: best trial, its score, where it is recorded, how to look."""
+    completed = sum(1 for t in result.trials if t.status == "completed")
+    console.print(
+        f"\n{completed} of {len(result.trials)} trials completed "
+        f"({len(result.trials) - completed} failed)."
+    )
+    best = result.best
+    if best is not None:
+        console.print(f"[bold]Best trial {best.number}[/]: {result.objective} {best.score:.5g}")
+        table = Table(show_header=True)
+        table.add_column("hyperparameter")
+        table.add_column("value")
+        for key, value in best.values.items():
+            shown = f"{value:.4g}" if isinstance(value, float) else f"{value}"
+            table.add_row(key, "none" if value is None else shown)
+        for key in ("test_loss", "test_mse", "test_accuracy", "n_params", "epoch_seconds"):
+            if key in best.metrics:
+                table.add_row(f"[dim]{key}[/]", f"{best.metrics[key]:.5g}")
+        console.print(table)
+    console.print(f"Experiment: {result.experiment}")
+    console.print(f"Parent run: {result.parent_run_id}")
+    console.print(f"Tracking URI: {result.tracking_uri}")
+    hint = "workbench ui"
+    if result.tracking_uri != resolve_tracking_uri(None):
+        hint += f" --tracking-uri {result.tracking_uri}"
+    console.print(f"Open the MLflow UI: {hint}")

@@ -1,0 +1,228 @@
+"""Models: what to build, from plain values (no KerasTuner, no MLflow in here).
+
+:func:`build_model` stacks (bi)directional recurrent layers over an optional
+masking layer and puts a head fitting the task on top. LSTM and GRU layers are
+kept eligible for the cuDNN kernel (tanh / sigmoid, no recurrent dropout, unroll
+off, GRU ``reset_after``); :func:`cudnn_eligibility` says whether a built model is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from workbench.errors import WorkbenchError
+from workbench.spaces import CELLS, CLIPPINGS
+
+if TYPE_CHECKING:
+    import keras
+
+    from workbench.datasets import TaskData
+
+_KERAS_CELLS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+#: Gates per cell: the factor in front of the SimpleRNN parameter formula.
+_GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One point of the search space, as plain values."""
+
+    cell: str
+    depth: int = 1
+    bidirectional: bool = False
+    units: int = 32
+    dropout: float = 0.0
+    clipping: str = "none"
+    clip_threshold: float | None = None
+    learning_rate: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise WorkbenchError(f"Expected cell in {CELLS}. Received: cell={self.cell!r}")
+        if self.clipping not in CLIPPINGS:
+            raise WorkbenchError(
+                f"Expected clipping in {CLIPPINGS}. Received: clipping={self.clipping!r}"
+            )
+        if self.clipping != "none" and not (self.clip_threshold and self.clip_threshold > 0):
+            raise WorkbenchError(
+                "Expected a positive clip_threshold with clipping="
+                f"{self.clipping!r}. Received: clip_threshold={self.clip_threshold!r}"
+            )
+        if self.depth < 1 or self.units < 1:
+            raise WorkbenchError(
+                f"Expected depth >= 1 and units >= 1. Received: depth={self.depth}, "
+                f"units={self.units}"
+            )
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> ModelConfig:
+        """Build from a mapping such as a trial's hyperparameter values (extra keys ignored)."""
+        clipping = str(values.get("clipping", "none"))
+        threshold = values.get("clip_threshold")
+        return cls(
+            cell=str(values["cell"]),
+            depth=int(values.get("depth", 1)),
+            bidirectional=_as_bool(values.get("bidirectional", False)),
+            units=int(values.get("units", 32)),
+            dropout=float(values.get("dropout", 0.0)),
+            clipping=clipping,
+            clip_threshold=None if clipping == "none" or threshold is None else float(threshold),
+            learning_rate=float(values.get("learning_rate", 1e-3)),
+        )
+
+
+@dataclass(frozen=True)
+class ModelSignature:
+    """What the model's input and head must fit: taken from a task's data."""
+
+    timesteps: int | None
+    features: int
+    problem: str  # "classification" or "regression"
+    n_outputs: int
+    sequence_output: bool = False
+    masked: bool = False
+    mask_value: float = 0.0
+
+    @classmethod
+    def from_task(cls, data: TaskData) -> ModelSignature:
+        timesteps, features = data.input_shape
+        return cls(
+            timesteps=timesteps,
+            features=features,
+            problem=data.problem,
+            n_outputs=data.n_outputs,
+            sequence_output=data.sequence_output,
+            masked=data.masked,
+            mask_value=data.mask_value,
+        )
+
+    @property
+    def binary(self) -> bool:
+        return self.problem == "classification" and self.n_outputs == 2
+
+    @property
+    def head_units(self) -> int:
+        return 1 if self.binary else self.n_outputs
+
+
+def build_model(config: ModelConfig, signature: ModelSignature) -> keras.Model:
+    """Build and compile the recurrent model for one configuration.
+
+    Classification heads are softmax (sigmoid for two classes) with cross-entropy and
+    accuracy; regression heads are linear with mean squared error. With
+    ``signature.sequence_output`` every time step gets a prediction.
+    """
+    import keras
+
+    inputs = keras.Input(shape=(signature.timesteps, signature.features), name="series")
+    x = inputs
+    if signature.masked:
+        x = keras.layers.Masking(mask_value=signature.mask_value, name="mask")(x)
+    layer_cls = getattr(keras.layers, _KERAS_CELLS[config.cell])
+    for index in range(config.depth):
+        last = index == config.depth - 1
+        recurrent = layer_cls(
+            config.units,
+            return_sequences=signature.sequence_output or not last,
+            name=f"{config.cell}_{index + 1}",
+        )
+        if config.bidirectional:
+            recurrent = keras.layers.Bidirectional(recurrent, name=f"bi_{config.cell}_{index + 1}")
+        x = recurrent(x)
+        if config.dropout > 0:
+            x = keras.layers.Dropout(config.dropout, name=f"dropout_{index + 1}")(x)
+    if signature.problem == "classification":
+        activation = "sigmoid" if signature.binary else "softmax"
+        loss = "binary_crossentropy" if signature.binary else "sparse_categorical_crossentropy"
+        metrics = ["accuracy"]
+    else:
+        activation, loss, metrics = "linear", "mse", ["mse"]
+    outputs = keras.layers.Dense(signature.head_units, activation=activation, name="head")(x)
+    model = keras.Model(inputs, outputs, name=f"{config.cell}_x{config.depth}")
+    model.compile(optimizer=make_optimizer(config), loss=loss, metrics=metrics)
+    return model
+
+
+def make_optimizer(config: ModelConfig) -> keras.optimizers.Optimizer:
+    """Adam with the configuration's clipping.
+
+    ``norm`` clips the global gradient norm (Pascanu et al. 2013), ``value`` clips each
+    gradient element to ``[-threshold, threshold]``.
+    """
+    import keras
+
+    kwargs: dict[str, float] = {}
+    if config.clipping == "norm":
+        kwargs["global_clipnorm"] = float(config.clip_threshold)  # type: ignore[arg-type]
+    elif config.clipping == "value":
+        kwargs["clipvalue"] = float(config.clip_threshold)  # type: ignore[arg-type]
+    return keras.optimizers.Adam(learning_rate=config.learning_rate, **kwargs)
+
+
+def expected_param_count(config: ModelConfig, signature: ModelSignature) -> int:
+    """Trainable parameters by the Keras formulas (input size i, units u).
+
+    SimpleRNN ``u(u+i)+u``; LSTM ``4(u(u+i)+u)``; GRU with ``reset_after``
+    ``3(u(u+i)+2u)``; Bidirectional doubles; plus the dense head.
+    """
+    u = config.units
+    total = 0
+    width = signature.features
+    for _ in range(config.depth):
+        bias = 2 * u if config.cell == "gru" else u
+        layer = _GATES[config.cell] * (u * (u + width) + bias)
+        directions = 2 if config.bidirectional else 1
+        total += directions * layer
+        width = directions * u
+    return total + width * signature.head_units + signature.head_units
+
+
+def cudnn_eligibility(model: keras.Model) -> tuple[str, str]:
+    """Whether the model's LSTM/GRU layers can run on the cuDNN kernel.
+
+    Returns ``("true"|"false"|"n/a", reason)``; ``n/a`` when the model has no LSTM or
+    GRU layer (SimpleRNN has no cuDNN kernel in Keras).
+    """
+    import keras
+
+    problems: list[str] = []
+    found = False
+    for layer in _walk(model):
+        if not isinstance(layer, (keras.layers.LSTM, keras.layers.GRU)):
+            continue
+        found = True
+        cell = layer.cell
+        checks = {
+            "activation is tanh": cell.activation is keras.activations.tanh,
+            "recurrent_activation is sigmoid": cell.recurrent_activation
+            is keras.activations.sigmoid,
+            "recurrent_dropout is 0": not cell.recurrent_dropout,
+            "unroll is off": not layer.unroll,
+            "use_bias is on": cell.use_bias,
+            "use_cudnn is not False": getattr(layer, "use_cudnn", "auto") is not False,
+        }
+        if isinstance(layer, keras.layers.GRU):
+            checks["reset_after is on"] = cell.reset_after
+        problems += [f"{layer.name}: {name} fails" for name, ok in checks.items() if not ok]
+    if not found:
+        return "n/a", "no LSTM or GRU layer"
+    if problems:
+        return "false", "; ".join(problems)
+    return "true", "all LSTM/GRU layers meet the cuDNN conditions"
+
+
+def _walk(model: Any):
+    for layer in model.layers:
+        if hasattr(layer, "forward_layer"):  # Bidirectional wraps two RNN layers
+            yield layer.forward_layer
+            yield layer.backward_layer
+        else:
+            yield layer
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)

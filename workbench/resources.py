@@ -1,0 +1,47 @@
+"""Where the shipped YAML data (search spaces, task definitions) lives.
+
+In a checkout (editable install) the folders sit at the repository root; a wheel
+carries them inside the package as ``workbench/_data/<kind>``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def data_dir(kind: str) -> Path:
+    """Return the folder holding the shipped ``kind`` files ("search_spaces" or "datasets")."""
+    installed = _PACKAGE_DIR / "_data" / kind
+    if installed.is_dir():
+        return installed
+    return _PACKAGE_DIR.parent / kind
+
+
+def resolve_named_file(name_or_path: str, kind: str, noun: str) -> Path:
+    """Resolve a shipped name (``small``) or a YAML path (``my_space.yaml``) to a file.
+
+    Raises:
+        WorkbenchError: when neither a shipped name nor an existing file matches.
+    """
+    from workbench.errors import WorkbenchError
+
+    candidate = Path(name_or_path).expanduser()
+    looks_like_path = candidate.suffix in {".yaml", ".yml"} or "/" in name_or_path
+    if looks_like_path:
+        if not candidate.is_file():
+            raise WorkbenchError(f"{noun} file not found: {name_or_path}")
+        return candidate
+    shipped = data_dir(kind) / f"{name_or_path}.yaml"
+    if shipped.is_file():
+        return shipped
+    known = ", ".join(shipped_names(kind)) or "(none)"
+    raise WorkbenchError(
+        f"Unknown {noun} {name_or_path!r}. Expected one of: {known}, or a path to a .yaml file."
+    )
+
+
+def shipped_names(kind: str) -> list[str]:
+    """Names of the shipped YAML files of one kind, sorted."""
+    return sorted(p.stem for p in data_dir(kind).glob("*.yaml"))

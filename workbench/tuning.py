@@ -1,0 +1,286 @@
+"""Tuning: how to run a search. The public facade over KerasTuner.
+
+:func:`run_search` takes a validated :class:`SearchConfig`, runs the KerasTuner
+search (the workers live in :mod:`workbench._tuner`), records every trial through
+:mod:`workbench.tracking` and returns a :class:`SearchResult`. Progress is reported
+to an optional :class:`SearchReporter`, so the library prints nothing itself.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from workbench import __version__
+from workbench.datasets import TaskData, TaskSpec
+from workbench.errors import WorkbenchError
+from workbench.spaces import Range, SearchSpace
+
+TUNERS = ("random", "bayesian", "hyperband", "grid")
+#: The hyperparameters every trial run carries as MLflow params, in this order.
+PARAM_NAMES = (
+    "cell",
+    "depth",
+    "bidirectional",
+    "units",
+    "clipping",
+    "clip_threshold",
+    "learning_rate",
+    "dropout",
+    "batch_size",
+    "epochs",
+)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Everything one search needs, validated. Build it with :func:`make_search_config`."""
+
+    task: TaskSpec
+    space: SearchSpace
+    tuner: str
+    max_trials: int
+    seed: int
+    experiment: str
+    tracking_uri: str
+    state_dir: Path
+    overwrite: bool = False
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """The outcome of one trial, as reported to the user."""
+
+    trial_id: str
+    number: int
+    values: dict[str, Any]
+    status: str  # "completed", "failed", "diverged", "oom", "skipped"
+    score: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    run_id: str | None = None
+    failure: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a finished search found and where it is recorded."""
+
+    experiment: str
+    parent_run_id: str
+    tracking_uri: str
+    objective: str
+    direction: str
+    trials: tuple[TrialResult, ...]
+    best: TrialResult | None
+    resumed: bool
+
+
+class SearchReporter(Protocol):
+    """Receives progress events; the command line draws them, tests may record them."""
+
+    def search_started(
+        self, config: SearchConfig, data: TaskData, resumed: bool, done_before: int
+    ) -> None: ...
+
+    def trial_started(self, number: int, total: int, values: dict[str, Any]) -> None: ...
+
+    def epoch_ended(self, epoch: int, epochs: int, metrics: dict[str, float]) -> None: ...
+
+    def trial_ended(self, result: TrialResult) -> None: ...
+
+
+def default_experiment(task: TaskSpec, space: SearchSpace) -> str:
+    """The experiment name used when none is given: ``<task>-<space>``."""
+    return f"{task.name}-{space.name}"
+
+
+def make_search_config(
+    *,
+    task: TaskSpec,
+    space: SearchSpace,
+    tuner: str = "random",
+    max_trials: int = 10,
+    epochs: int | None = None,
+    seed: int = 0,
+    experiment: str | None = None,
+    tracking_uri: str | None = None,
+    state_root: str | Path = ".workbench",
+    overwrite: bool = False,
+) -> SearchConfig:
+    """Validate the search options (at the edge, once) into a :class:`SearchConfig`."""
+    from workbench.tracking import resolve_tracking_uri, state_key
+
+    if tuner not in TUNERS:
+        raise WorkbenchError(f"Expected --tuner in {', '.join(TUNERS)}. Received: {tuner!r}")
+    if max_trials < 1:
+        raise WorkbenchError(f"Expected --max-trials >= 1. Received: {max_trials}")
+    if epochs is not None:
+        if epochs < 1:
+            raise WorkbenchError(f"Expected --epochs >= 1. Received: {epochs}")
+        space = space.with_fixed(epochs=epochs)
+    if tuner == "grid":
+        for name, dim in space.dimensions:
+            if isinstance(dim, Range) and not dim.is_fixed and dim.step is None:
+                raise WorkbenchError(
+                    f"--tuner grid needs every range to have a step; {space.source}: "
+                    f"dimensions.{name} is a continuous range. List its values or add a step."
+                )
+    uri = resolve_tracking_uri(tracking_uri)
+    name = experiment or default_experiment(task, space)
+    state_dir = Path(state_root).expanduser().resolve() / state_key(uri, name)
+    return SearchConfig(task, space, tuner, max_trials, seed, name, uri, state_dir, overwrite)
+
+
+def run_search(config: SearchConfig, reporter: SearchReporter | None = None) -> SearchResult:
+    """Run (or resume) the search and record it in MLflow.
+
+    Input problems (bad data, an unreachable store, a study started with other options)
+    raise :class:`WorkbenchError` before any run is created. A trial that diverges or
+    fails ends FAILED and the search goes on; the parent run ends FINISHED, FAILED
+    (no trial succeeded) or KILLED (interrupted).
+    """
+    from workbench import backend, tracking
+
+    backend.load_tensorflow()
+    from workbench import _tuner
+
+    data = config.task.load()
+    tracking.check_reachable(config.tracking_uri)
+    resume = _prepare_state_dir(config)
+
+    study = tracking.Study(config.tracking_uri, config.experiment)
+    objective, direction = data.objective
+    resumed = study.open_search(
+        params={
+            "task": config.task.name,
+            "space": config.space.name,
+            "tuner": config.tuner,
+            "seed": config.seed,
+            "objective": objective,
+            "direction": direction,
+        },
+        tags={
+            "task": config.task.name,
+            "space": config.space.name,
+            "tuner": config.tuner,
+            "workbench.version": __version__,
+            "workbench.state_dir": str(config.state_dir),
+            "max_trials": config.max_trials,
+            "mlflow.note.content": config.space.description,
+        },
+        resume=resume,
+        run_name=f"search-{config.tuner}",
+    )
+    status = "FAILED"
+    try:
+        if not resumed:
+            _log_inputs(study, config, data)
+        search = _tuner.Search(config, data, study, reporter)
+        trials = search.run()
+        best = _best(trials, direction)
+        completed = [t for t in trials if t.status == "completed"]
+        summary = {
+            "n_trials": len(trials),
+            "n_completed": len(completed),
+            "n_failed": len(trials) - len(completed),
+        }
+        best_tags = {"best_trial_id": best.trial_id} if best else {}
+        if best:
+            summary["best_score"] = best.score  # type: ignore[assignment]
+            best_tags.update(
+                {f"best.{k}": "none" if v is None else v for k, v in best.values.items()}
+            )
+            if best.run_id:
+                best_tags["best_run_id"] = best.run_id
+        study.log_search_summary(summary, best_tags)
+        if not completed:
+            raise WorkbenchError(
+                f"No trial of the search finished: {len(trials)} failed "
+                f"({', '.join(sorted({t.status for t in trials}))}). Lower the learning rate, "
+                "add clipping, or look at the failed runs' 'failure' tags in the MLflow UI."
+            )
+        status = "FINISHED"
+        return SearchResult(
+            experiment=config.experiment,
+            parent_run_id=study.parent_run_id or "",
+            tracking_uri=config.tracking_uri,
+            objective=objective,
+            direction=direction,
+            trials=tuple(trials),
+            best=best,
+            resumed=resumed,
+        )
+    except (KeyboardInterrupt, SystemExit):
+        status = "KILLED"
+        raise
+    finally:
+        study.end_search(status)
+
+
+def _prepare_state_dir(config: SearchConfig) -> bool:
+    """Create or check the study's local KerasTuner folder; True when resuming."""
+    marker = config.state_dir / "study.json"
+    identity = {
+        "experiment": config.experiment,
+        "tracking_uri": config.tracking_uri,
+        "task": config.task.name,
+        "task_options": dict(config.task.options),
+        "space": config.space.describe(),
+        "tuner": config.tuner,
+        "seed": config.seed,
+    }
+    if config.overwrite and config.state_dir.exists():
+        shutil.rmtree(config.state_dir)
+    if marker.is_file():
+        previous = json.loads(marker.read_text())
+        changed = [k for k in identity if previous.get(k) != identity[k]]
+        if changed:
+            key = changed[0]
+            raise WorkbenchError(
+                f"Study {config.experiment!r} was started with other settings ({key}: "
+                f"{previous.get(key)!r}, now {identity[key]!r}). Rerun with the same options "
+                "to resume, add --overwrite to start afresh, or pick another --experiment."
+            )
+        return True
+    try:
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps(identity, indent=2, default=str))
+    except OSError as exc:
+        raise WorkbenchError(
+            f"Cannot write the search state folder {config.state_dir}: {exc.strerror}"
+        ) from None
+    return False
+
+
+def _log_inputs(study: Any, config: SearchConfig, data: TaskData) -> None:
+    schema = json.dumps(
+        {
+            "x": list(data.x_train.shape[1:]),
+            "x_dtype": str(data.x_train.dtype),
+            "y": list(data.y_train.shape[1:]),
+            "problem": data.problem,
+            "n_outputs": data.n_outputs,
+        }
+    )
+    profile = json.dumps(
+        {
+            "train": len(data.x_train),
+            "val": len(data.x_val),
+            "test": len(data.x_test) if data.has_test else 0,
+        }
+    )
+    study.log_dataset(data.name, data.digest(), data.source or data.name, schema, profile)
+    for path, folder in ((config.task.source, "task"), (config.space.source, "space")):
+        if path and Path(path).is_file():
+            study.log_artifact(path, folder)
+
+
+def _best(trials: list[TrialResult], direction: str) -> TrialResult | None:
+    scored = [t for t in trials if t.status == "completed" and t.score is not None]
+    if not scored:
+        return None
+    pick = min if direction == "min" else max
+    return pick(scored, key=lambda t: t.score)  # type: ignore[arg-type,return-value]
