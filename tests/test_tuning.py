@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from mlflow import MlflowClient
 
+import workbench
 from workbench.cli import main
 from workbench.tuning import PARAM_NAMES
 
@@ -180,3 +186,141 @@ def test_unreachable_tracking_server_fails_before_training(
     assert result.exit_code == 2
     assert "Cannot reach the MLflow tracking store at http://127.0.0.1:9" in result.output
     assert "Trial" not in result.output
+
+
+def test_diverging_trials_fail_and_an_all_diverged_search_says_so(
+    tiny_task: Path, workdir: Path, store: str
+) -> None:
+    space = workdir / "diverge.yaml"
+    # Adam at this rate overflows float32 in the first epoch, with or without clipping.
+    space.write_text(
+        "dimensions: {cell: [simple_rnn, lstm], units: 4, learning_rate: 1e20, "
+        "clipping: [none, norm], batch_size: 16, epochs: 2}\n"
+    )
+    args = [
+        "search",
+        "--task",
+        str(tiny_task),
+        "--space",
+        str(space),
+        "--tracking-uri",
+        store,
+        "--experiment",
+        "study",
+        "--max-trials",
+        "3",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    assert "DIVERGED" in result.output
+    assert "Error: No trial of the search finished: 3 failed (diverged)" in result.output
+    assert "Traceback" not in result.output
+    parents, trials = _runs(store)
+    assert parents[0].info.status == "FAILED"
+    assert len(trials) == 3
+    for run in trials:
+        assert run.info.status == "FAILED"
+        assert run.data.tags["failure"] == "diverged"
+        assert run.data.tags["diverged_epoch"] == "0"
+        assert "score" not in run.data.metrics
+
+
+def _search_args(task: Path, space: Path, store: str, trials: int) -> list[str]:
+    return [
+        "search",
+        "--task",
+        str(task),
+        "--space",
+        str(space),
+        "--tracking-uri",
+        store,
+        "--experiment",
+        "study",
+        "--max-trials",
+        str(trials),
+    ]
+
+
+def _search_process(task: Path, space: Path, store: str, trials: int) -> subprocess.Popen:
+    args = [sys.executable, "-m", "workbench.cli", *_search_args(task, space, store, trials)]
+    return subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # the same workbench code as this test process, whichever way it is installed
+        env={
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": str(Path(workbench.__file__).parents[1]),
+        },
+    )
+
+
+def _wait_for_trials(process: subprocess.Popen, count: int) -> str:
+    seen, output = 0, ""
+    for line in process.stdout:  # type: ignore[union-attr]
+        output += line
+        if line.startswith("Trial "):
+            seen += 1
+            if seen == count:
+                return output
+    raise AssertionError(f"the search ended before {count} trial(s):\n{output}")
+
+
+@pytest.mark.parametrize(("after_trials", "delay"), [(1, 0.7), (2, 0.0)])
+def test_kill_9_then_same_command_resumes_without_duplicates(
+    tiny_task: Path, tiny_space: Path, store: str, after_trials: int, delay: float
+) -> None:
+    process = _search_process(tiny_task, tiny_space, store, 4)
+    try:
+        _wait_for_trials(process, after_trials)
+        time.sleep(delay)  # mid-way through the next trial, or right at its start
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    again = CliRunner().invoke(
+        main, _search_args(tiny_task, tiny_space, store, 4), catch_exceptions=False
+    )
+    assert again.exit_code == 0, again.output
+    assert "Resuming" in again.output, again.output
+    parents, trials = _runs(store)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    finished = [r for r in trials if r.info.status == "FINISHED"]
+    assert sorted(r.data.tags["workbench.trial_id"] for r in finished) == ["0", "1", "2", "3"]
+    others = [r for r in trials if r.info.status != "FINISHED"]
+    assert all(r.info.status in ("KILLED", "FAILED") for r in others)
+    assert len(others) <= 1  # at most the trial that was running when killed
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_ends_runs_cleanly_and_the_same_command_resumes(
+    tiny_task: Path, tiny_space: Path, store: str, signum: int
+) -> None:
+    process = _search_process(tiny_task, tiny_space, store, 4)
+    try:
+        _wait_for_trials(process, 1)
+        time.sleep(0.3)  # inside the second trial's training
+        process.send_signal(signum)
+        rest, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, rest
+    assert "Interrupted. Finished trials are kept; run the same command again to resume." in rest
+    assert "Traceback" not in rest and "Exception ignored" not in rest
+    parents, trials = _runs(store)
+    assert [p.info.status for p in parents] == ["KILLED"]
+    assert all(r.info.status != "RUNNING" for r in trials)
+    interrupted = [r for r in trials if r.info.status == "KILLED"]
+    assert len(interrupted) == 1
+
+    again = CliRunner().invoke(main, _search_args(tiny_task, tiny_space, store, 4))
+    assert again.exit_code == 0, again.output
+    parents, trials = _runs(store)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    finished = [r for r in trials if r.info.status == "FINISHED"]
+    assert sorted(r.data.tags["workbench.trial_id"] for r in finished) == ["0", "1", "2", "3"]
+    assert len(trials) == 5  # the interrupted trial's KILLED run stays, as a record

@@ -17,6 +17,7 @@ from typing import Any
 import keras
 import keras_tuner as kt
 
+from workbench import stopping
 from workbench.datasets import TaskData
 from workbench.meters import Diverged, TrialMeter
 from workbench.models import ModelConfig, ModelSignature, build_model, cudnn_eligibility
@@ -137,6 +138,12 @@ class Search:
             kwargs["max_epochs"] = self.config.space.max_epochs
         else:
             kwargs["max_trials"] = self.config.max_trials
+        # KerasTuner prints each failed trial's traceback when its DEBUG flag is on (the
+        # default); the traceback goes to the trial run's `failure_detail` tag instead.
+        with contextlib.suppress(ImportError, AttributeError):
+            from keras_tuner.src import config as kt_config
+
+            kt_config.DEBUG = False
         with contextlib.redirect_stdout(io.StringIO()):  # "Reloading Tuner from ..." chatter
             tuner = cls(**kwargs)
         tuner.oracle.max_trials = self.config.max_trials
@@ -157,6 +164,7 @@ class Search:
     # --- one trial ----------------------------------------------------------------------------
 
     def run_trial(self, tuner: Any, parent: Any, trial: Any, *args: Any, **kwargs: Any) -> Any:
+        stopping.check()
         hp = trial.hyperparameters
         values = self._values(hp)
         number = int(trial.trial_id) + 1
@@ -191,11 +199,12 @@ class Search:
         meter = TrialMeter(on_epoch, keys)
         callbacks = [*kwargs.pop("callbacks", []), meter]
         try:
-            histories = parent(trial, *args, callbacks=callbacks, **kwargs)
-            score = meter.best(self.objective, self.direction)
-            if score is None:
-                raise Diverged(len(meter.history) - 1, float("nan"))
-            metrics, tags = self._final_measures(tuner, trial, meter, score)
+            with stopping.deferred():  # Ctrl-C stops at the next batch end, see stopping
+                histories = parent(trial, *args, callbacks=callbacks, **kwargs)
+                score = meter.best(self.objective, self.direction)
+                if score is None:
+                    raise Diverged(len(meter.history) - 1, float("nan"))
+                metrics, tags = self._final_measures(tuner, trial, meter, score)
             run.finish(metrics, tags)
             self._ended(
                 TrialResult(trial.trial_id, number, values, "completed", score, metrics, run.run_id)
@@ -214,6 +223,7 @@ class Search:
         except (KeyboardInterrupt, SystemExit, kt.errors.FatalError):
             raise
         except Exception as exc:  # one trial's failure, not the search's
+            stopping.check()  # an interrupt that surfaced as another error
             meter.stop_memory()
             kind = "oom" if _is_oom(exc) else "error"
             run.fail(kind, traceback.format_exc())

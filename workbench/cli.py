@@ -6,7 +6,6 @@ commands that need them, so ``workbench --help`` answers at once.
 
 from __future__ import annotations
 
-import signal
 import sys
 from typing import Any
 
@@ -182,7 +181,6 @@ def search(
         state_root=state_dir,
         overwrite=overwrite,
     )
-    signal.signal(signal.SIGTERM, _raise_interrupt)
     reporter = ConsoleReporter()
     result = run_search(config, reporter)
     print_search_result(reporter.console, result)
@@ -208,10 +206,6 @@ def ui(tracking_uri: str | None, port: int) -> None:
     uri = resolve_tracking_uri(tracking_uri)
     click.echo(f"MLflow UI for {uri} on http://127.0.0.1:{port} (Ctrl-C to stop)")
     sys.exit(serve_ui(uri, port=port))
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -98,6 +98,11 @@ def print_search_result(console: Console, result: Any) -> None:
         f"\n{completed} of {len(result.trials)} trials completed "
         f"({len(result.trials) - completed} failed)."
     )
+    if len(result.trials) < result.max_trials:
+        console.print(
+            f"The tuner stopped after {len(result.trials)} of {result.max_trials} trials: "
+            "the space has no untried configuration left."
+        )
     best = result.best
     if best is not None:
         console.print(f"[bold]Best trial {best.number}[/]: {result.objective} {best.score:.5g}")

@@ -17,6 +17,8 @@ from typing import Any
 
 import keras
 
+from workbench import stopping
+
 
 class Diverged(Exception):
     """The training loss became NaN or infinite."""
@@ -120,6 +122,7 @@ class TrialMeter(keras.callbacks.Callback):
         self._t_epoch = time.perf_counter()
 
     def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        stopping.check()
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             raise Diverged(self._epoch, float(loss))
@@ -129,6 +132,7 @@ class TrialMeter(keras.callbacks.Callback):
         metrics = {k: float(v) for k, v in (logs or {}).items() if k in self._keys}
         self.history.append(metrics)
         self._on_epoch(epoch, metrics)
+        stopping.check()
         for key in ("loss", "val_loss"):
             if key in metrics and not math.isfinite(metrics[key]):
                 raise Diverged(epoch, metrics[key])

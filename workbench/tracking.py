@@ -87,6 +87,7 @@ def client(tracking_uri: str):
             raise WorkbenchError(f"The tracking store folder {db.parent} is not writable")
     from mlflow import MlflowClient
 
+    _quiet_mlflow()  # again: importing mlflow resets its loggers to INFO
     return MlflowClient(tracking_uri=tracking_uri)
 
 

@@ -76,6 +76,7 @@ class SearchResult:
     trials: tuple[TrialResult, ...]
     best: TrialResult | None
     resumed: bool
+    max_trials: int = 0
 
 
 class SearchReporter(Protocol):
@@ -140,8 +141,16 @@ def run_search(config: SearchConfig, reporter: SearchReporter | None = None) -> 
     Input problems (bad data, an unreachable store, a study started with other options)
     raise :class:`WorkbenchError` before any run is created. A trial that diverges or
     fails ends FAILED and the search goes on; the parent run ends FINISHED, FAILED
-    (no trial succeeded) or KILLED (interrupted).
+    (no trial succeeded) or KILLED (interrupted: Ctrl-C or SIGTERM raise
+    ``KeyboardInterrupt`` once the runs are ended).
     """
+    from workbench import stopping
+
+    with stopping.on_signals():
+        return _run_search(config, reporter)
+
+
+def _run_search(config: SearchConfig, reporter: SearchReporter | None) -> SearchResult:
     from workbench import backend, tracking
 
     backend.load_tensorflow()
@@ -212,6 +221,7 @@ def run_search(config: SearchConfig, reporter: SearchReporter | None = None) -> 
             trials=tuple(trials),
             best=best,
             resumed=resumed,
+            max_trials=config.max_trials,
         )
     except (KeyboardInterrupt, SystemExit):
         status = "KILLED"

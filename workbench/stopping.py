@@ -1,0 +1,67 @@
+"""Graceful stop on Ctrl-C (SIGINT) and SIGTERM during a search.
+
+Python raises ``KeyboardInterrupt`` wherever the main thread happens to be when a signal
+arrives. Inside TensorFlow's training loop that can be a garbage-collection callback,
+where the exception is printed as "Exception ignored in ..." and lost, and the search
+goes on, with a traceback on the terminal. So while training (inside :func:`deferred`)
+the handler only records the request, and training callbacks and the trial loop call
+:func:`check` at safe points (batch and epoch ends, between trials) to raise it there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+_requested = threading.Event()
+_deferring = threading.Event()
+
+
+def requested() -> bool:
+    """Whether a stop was asked for since :func:`on_signals` was entered."""
+    return _requested.is_set()
+
+
+def check() -> None:
+    """Raise ``KeyboardInterrupt`` if a stop was asked for."""
+    if _requested.is_set():
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Within the block a signal only requests the stop; :func:`check` raises it."""
+    _deferring.set()
+    try:
+        yield
+    finally:
+        _deferring.clear()
+    check()
+
+
+def _handle(signum: int, frame: Any) -> None:
+    _requested.set()
+    if not _deferring.is_set():
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def on_signals() -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM request a stop and raise ``KeyboardInterrupt``.
+
+    Previous handlers are restored on exit. Outside the main thread (where Python cannot
+    install handlers) the block runs unchanged.
+    """
+    _requested.clear()
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
