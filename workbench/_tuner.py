@@ -18,7 +18,7 @@ import keras
 import keras_tuner as kt
 
 from workbench import stopping
-from workbench.datasets import TaskData
+from workbench.datasets import TaskData, forecast_metrics
 from workbench.meters import Diverged, TrialMeter
 from workbench.models import ModelConfig, ModelSignature, build_model, cudnn_eligibility
 from workbench.spaces import Choice, SearchSpace
@@ -257,6 +257,10 @@ class Search:
                 self.data.x_test, self.data.y_test, batch_size=256, verbose=0, return_dict=True
             )
             metrics.update({f"test_{k}": v for k, v in result.items()})
+            if self.data.target_scale is not None:  # forecasting: errors in original units
+                predicted = model.predict(self.data.x_test, batch_size=256, verbose=0)
+                units = forecast_metrics(self.data, self.data.y_test, predicted)
+                metrics.update({f"test_{k}": v for k, v in units.items()})
         tags = {
             "cudnn_eligible": eligible,
             "cudnn_detail": detail,

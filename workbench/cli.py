@@ -61,7 +61,9 @@ def main() -> None:
 
 @main.command()
 def tasks() -> None:
-    """List the built-in tasks, one line each.
+    """List the built-in tasks, one line each: type, shape, train/val/test sizes, metric, source.
+
+    Shapes read ``steps x features -> outputs``.
 
     \b
     Example:
@@ -70,8 +72,7 @@ def tasks() -> None:
     from workbench.datasets import list_tasks
 
     for task in list_tasks():
-        summary = task.description.split(". ")[0]
-        click.echo(f"{task.name:<20} loader={task.loader:<12} {summary}")
+        click.echo(task.summary())
 
 
 @main.command()

@@ -54,6 +54,8 @@ class ConsoleReporter:
             f"Space {config.space.name}, tuner {config.tuner}, {config.max_trials} trials, "
             f"objective {objective} ({direction}), seed {config.seed}"
         )
+        for note in data.notes:
+            self.console.print(f"[yellow]Note:[/] {note}")
         if resumed:
             self.console.print(
                 f"[yellow]Resuming:[/] {done_before} trial(s) already done; they are not run again."
@@ -112,7 +114,15 @@ def print_search_result(console: Console, result: Any) -> None:
         for key, value in best.values.items():
             shown = f"{value:.4g}" if isinstance(value, float) else f"{value}"
             table.add_row(key, "none" if value is None else shown)
-        for key in ("test_loss", "test_mse", "test_accuracy", "n_params", "epoch_seconds"):
+        shown_keys = (
+            "test_loss",
+            "test_mse",
+            "test_accuracy",
+            "test_mae",
+            "test_rmse",
+            "test_mape",
+        )
+        for key in (*shown_keys, "n_params", "epoch_seconds"):
             if key in best.metrics:
                 table.add_row(f"[dim]{key}[/]", f"{best.metrics[key]:.5g}")
         console.print(table)

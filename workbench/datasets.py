@@ -572,10 +572,161 @@ def _load_ucr(spec: TaskSpec) -> TaskData:
     )
 
 
+# --- forecasting: windows over one series, split in time order --------------------------------
+
+
+def forecast_metrics(data: TaskData, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """MAE, RMSE and MAPE (%) in the series' original units, from scaled targets/predictions.
+
+    MAPE is left out when a true value is zero.
+    """
+    mean, std = data.target_scale or (0.0, 1.0)
+    truth = np.asarray(y_true, dtype="float64") * std + mean
+    pred = np.asarray(y_pred, dtype="float64").reshape(truth.shape) * std + mean
+    return _error_metrics(truth, pred)
+
+
+def _error_metrics(truth: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    error = pred - truth
+    metrics = {
+        "mae": float(np.mean(np.abs(error))),
+        "rmse": float(np.sqrt(np.mean(error**2))),
+    }
+    if np.all(truth != 0):
+        metrics["mape"] = float(100 * np.mean(np.abs(error / truth)))
+    return metrics
+
+
+def _describe_errors(label: str, metrics: Mapping[str, float]) -> str:
+    mape = f", MAPE {metrics['mape']:.2f}%" if "mape" in metrics else ""
+    return f"{label}: MAE {metrics['mae']:.4g}, RMSE {metrics['rmse']:.4g}{mape}"
+
+
+@dataclass(frozen=True)
+class _Windows:
+    """How one series is cut: ``window`` inputs predict the next ``horizon`` target values."""
+
+    window: int
+    horizon: int
+    n_val: int
+    n_test: int
+    season: int
+
+
+def _forecast_task(
+    spec: TaskSpec,
+    values: np.ndarray,
+    target: int,
+    cut: _Windows,
+    source: str,
+    notes: tuple[str, ...] = (),
+) -> TaskData:
+    """Windows over ``values`` (steps, columns), split in time order, scaled on train only.
+
+    The last ``n_test`` steps are the test targets, the ``n_val`` before them the
+    validation targets; every training window's targets end before the first
+    validation target. Validation and test inputs may reach back into earlier parts
+    (that is the past, not a leak). Means and deviations come from the training part.
+    """
+    steps = len(values)
+    train_end = steps - cut.n_val - cut.n_test
+    val_end = steps - cut.n_test
+    needed = cut.window + cut.horizon + cut.n_val + cut.n_test
+    if cut.n_val < cut.horizon or (cut.n_test and cut.n_test < cut.horizon) or steps < needed:
+        raise WorkbenchError(
+            f"{spec.source}: the series has {steps} steps; window {cut.window} + horizon "
+            f"{cut.horizon} + {cut.n_val} validation + {cut.n_test} test steps need at least "
+            f"{needed}, and each held-out part at least horizon {cut.horizon} steps"
+        )
+    mean = values[:train_end].mean(axis=0)
+    std = values[:train_end].std(axis=0)
+    std[std == 0] = 1.0
+    scaled = ((values - mean) / std).astype("float32")
+
+    def cut_part(first: int, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        starts = np.arange(max(first, cut.window), end - cut.horizon + 1)
+        x = np.stack([scaled[t - cut.window : t] for t in starts])
+        y = np.stack([scaled[t : t + cut.horizon, target] for t in starts])
+        return x, y, starts
+
+    x_train, y_train, _ = cut_part(0, train_end)
+    x_val, y_val, val_starts = cut_part(train_end, val_end)
+    has_test = cut.n_test > 0
+    x_test, y_test, test_starts = cut_part(val_end, steps) if has_test else (None, None, None)
+    eval_starts, split = (test_starts, "test") if has_test else (val_starts, "validation")
+    series = values[:, target].astype("float64")
+    truth = np.stack([series[t : t + cut.horizon] for t in eval_starts])
+    naive = np.stack([np.repeat(series[t - 1], cut.horizon) for t in eval_starts])
+    described = [_describe_errors("naive (last value)", _error_metrics(truth, naive))]
+    reference = naive
+    if cut.season > 1:
+        lags = cut.season * (np.arange(cut.horizon) // cut.season + 1)
+        seasonal = np.stack([series[t + np.arange(cut.horizon) - lags] for t in eval_starts])
+        described.append(
+            _describe_errors(f"seasonal naive (s={cut.season})", _error_metrics(truth, seasonal))
+        )
+        reference = seasonal
+    scaled_mse = float(np.mean(((reference - truth) / std[target]) ** 2))
+    label = "seasonal naive" if cut.season > 1 else "naive"
+    return TaskData(
+        name=spec.name,
+        problem="regression",
+        n_outputs=cut.horizon,
+        x_train=x_train,
+        y_train=y_train,
+        x_val=x_val,
+        y_val=y_val,
+        x_test=x_test,
+        y_test=y_test,
+        baseline=Baseline(
+            scaled_mse,
+            f"{split} MSE {scaled_mse:.4g} in scaled units ({label}); in original units "
+            + "; ".join(described),
+        ),
+        source=source,
+        target_scale=(float(mean[target]), float(std[target])),
+        notes=notes,
+    )
+
+
+_FORECAST_DEFAULTS: dict[str, Any] = {"window": 24, "horizon": 1, "n_val": 12, "n_test": 12}
+
+
+def _windows(spec: TaskSpec, opts: Mapping[str, Any]) -> _Windows:
+    _positive(spec, opts, "window", "horizon", "n_val")
+    for key in ("n_test", "season"):
+        if opts[key] < 0:
+            raise WorkbenchError(
+                f"{spec.source}: options.{key}: expected 0 or more. Received: {opts[key]!r}"
+            )
+    return _Windows(opts["window"], opts["horizon"], opts["n_val"], opts["n_test"], opts["season"])
+
+
+#: Univariate series bundled with sktime: loader function and seasonal period.
+SKTIME_SERIES = {
+    "airline": "load_airline",
+    "lynx": "load_lynx",
+    "shampoo_sales": "load_shampoo_sales",
+}
+
+
+def _load_sktime_series(spec: TaskSpec) -> TaskData:
+    """A univariate series bundled with sktime (Airline, Lynx, ShampooSales), as windows."""
+    opts = _options(spec, {"series": "", **_FORECAST_DEFAULTS, "season": 0})
+    _choice(spec, opts, "series", tuple(SKTIME_SERIES))
+    cut = _windows(spec, opts)
+    sktime_datasets = _require(spec, "sktime.datasets")
+    series = getattr(sktime_datasets, SKTIME_SERIES[opts["series"]])()
+    values = series.to_numpy(dtype="float64").reshape(-1, 1)
+    source = f"{series.name} {series.index[0]}..{series.index[-1]} (bundled with sktime)"
+    return _forecast_task(spec, values, 0, cut, source)
+
+
 #: Loader functions by the name a task file gives in ``loader:``.
 LOADERS: dict[str, Callable[[TaskSpec], TaskData]] = {
     "adding": _load_adding,
     "copy_memory": _load_copy_memory,
     "sequential_digits": _load_sequential_digits,
     "ucr": _load_ucr,
+    "sktime_series": _load_sktime_series,
 }
