@@ -11,6 +11,19 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+#: Small options per built-in task, so tests and the 1-trial searches stay at a few seconds.
+_BUILTIN_TINY_OPTIONS = {
+    "adding": {"length": 10, "n_train": 32, "n_val": 8, "n_test": 8},
+    "copy_memory": {"length": 5, "n_train": 32, "n_val": 8, "n_test": 8},
+    "sequential_digits": {"limit": 60},
+    "japanese_vowels": {"limit": 36},
+    "basic_motions": {"limit": 20},
+    "gunpoint": {"limit": 20},
+    "italy_power_demand": {"limit": 20},
+    "airline": {},
+    "shampoo_sales": {},
+}
+
 
 @pytest.fixture()
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -66,3 +79,9 @@ def tiny_space(workdir: Path) -> Path:
         )
     )
     return path
+
+
+@pytest.fixture()
+def builtin_tiny_options() -> dict[str, dict]:
+    """Loader options that make each built-in task tiny, by task name."""
+    return {name: dict(options) for name, options in _BUILTIN_TINY_OPTIONS.items()}

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from workbench.cli import main
+from workbench.datasets import list_tasks
 
 COMMANDS = ["tasks", "spaces", "search", "ui"]
 
@@ -69,3 +70,16 @@ def test_bad_search_input_is_one_line_and_exit_2(
     assert message in result.output
     assert "Traceback" not in result.output
     assert not (workdir / "mlruns").exists()
+
+
+@pytest.mark.parametrize("task", [task.name for task in list_tasks()])
+def test_one_trial_search_runs_offline_on_every_builtin_task(
+    store: str, tiny_space: Path, builtin_tiny_options: dict, task: str
+) -> None:
+    options = [f"--task-option={key}={value}" for key, value in builtin_tiny_options[task].items()]
+    args = ["search", "--task", task, "--space", str(tiny_space), "--max-trials", "1"]
+    args += ["--epochs", "1", "--tracking-uri", store, *options]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "1 of 1 trials completed" in result.output
+    assert "baseline" in result.output

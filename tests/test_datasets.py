@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workbench.datasets import list_tasks, load_task
+from workbench.datasets import forecast_metrics, list_tasks, load_task
 from workbench.errors import WorkbenchError
 
 
@@ -64,3 +64,141 @@ def test_task_file_with_unknown_loader(tmp_path: Path) -> None:
 def test_unknown_task_name() -> None:
     with pytest.raises(WorkbenchError, match="Unknown task 'nope'"):
         load_task("nope")
+
+
+def _shape(data) -> str:
+    """``steps x features -> outputs`` as the listing writes it, measured on the arrays."""
+    steps = str(data.x_train.shape[1])
+    if data.masked:
+        splits = (data.x_train, data.x_val, data.x_test)
+        lengths = np.concatenate([(x != data.mask_value).any(axis=2).sum(axis=1) for x in splits])
+        steps = f"{lengths.min()}-{lengths.max()}"
+    out = f"{steps} x {data.n_outputs}" if data.sequence_output else str(data.n_outputs)
+    return f"{steps} x {data.x_train.shape[2]} -> {out}"
+
+
+BUILTINS = [task.name for task in list_tasks()]
+
+
+def test_every_builtin_has_tiny_options_for_the_tests(builtin_tiny_options: dict) -> None:
+    assert set(BUILTINS) == set(builtin_tiny_options)
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_listing_figures_match_the_loaded_data(name: str) -> None:
+    task = load_task(name)
+    data = task.load()
+    assert task.about["sizes"] == data.sizes()
+    assert task.about["metric"] == data.metric
+    assert task.about["shape"] == _shape(data)
+    assert data.baseline is not None and data.baseline.description
+    assert name in task.summary() and task.about["source"] in task.summary()
+
+
+def test_copy_memory_data_and_baseline() -> None:
+    data = load_task("copy_memory").with_options(length=5, n_train=32, n_val=8, n_test=8).load()
+    steps = 5 + 20
+    assert data.x_train.shape == (32, steps, 10) and data.y_train.shape == (32, steps)
+    assert data.sequence_output and data.n_outputs == 9 and data.objective[0] == "val_accuracy"
+    tokens = data.x_train.argmax(axis=2)
+    assert np.all(data.x_train.sum(axis=2) == 1)  # one-hot
+    np.testing.assert_array_equal(data.y_train[:, -10:], tokens[:, :10])  # recall the symbols
+    assert np.all(data.y_train[:, :-10] == 8) and np.all(tokens[:, 5 + 9] == 9)
+    assert np.all(tokens[:, :10] < 8) and np.all(np.delete(tokens, [*range(10), 14], 1) == 8)
+    assert data.baseline.value == pytest.approx(10 * np.log(8) / steps)
+
+
+def test_sequential_digits_is_a_seeded_stratified_split() -> None:
+    data = load_task("sequential_digits").load()
+    assert data.x_train.shape[1:] == (8, 8) and data.n_outputs == 10
+    assert 0.0 <= data.x_train.min() and data.x_train.max() <= 1.0
+    total = len(data.x_train) + len(data.x_val) + len(data.x_test)
+    assert total == 1797
+    for y in (data.y_train, data.y_val, data.y_test):  # every class in every split, balanced
+        counts = np.bincount(y, minlength=10)
+        assert counts.min() > 0 and counts.max() / counts.min() < 1.3
+    again = load_task("sequential_digits").load()
+    assert again.digest() == data.digest()
+    assert load_task("sequential_digits").with_options(seed=1).load().digest() != data.digest()
+
+
+def test_japanese_vowels_is_padded_and_masked_with_official_split() -> None:
+    data = load_task("japanese_vowels").load()
+    assert data.masked and data.input_shape == (None, 12)
+    assert len(data.x_train) + len(data.x_val) == 270 and len(data.x_test) == 370
+    assert data.class_names == tuple(str(i) for i in range(1, 10))
+    padded = np.all(data.x_train == data.mask_value, axis=2)
+    lengths = (~padded).sum(axis=1)
+    assert lengths.min() >= 7 and lengths.max() <= 29
+    # right-padded: no real step after a padded one
+    assert np.all(np.diff(padded.astype(int), axis=1) >= 0)
+    assert set(np.unique(data.y_val)) == set(range(9))  # stratified validation
+
+
+def test_ucr_labels_are_sorted_class_names() -> None:
+    data = load_task("basic_motions").load()
+    assert data.class_names == ("badminton", "running", "standing", "walking")
+    assert data.x_train.shape[1:] == (100, 6) and not data.masked
+
+
+def test_ucr_refuses_data_sets_not_bundled(tmp_path: Path) -> None:
+    with pytest.raises(WorkbenchError, match="options.dataset: expected one of .*'ECG200'"):
+        load_task("gunpoint").with_options(dataset="ECG200").load()
+
+
+def test_missing_data_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sktime.datasets", None)  # import fails
+    with pytest.raises(WorkbenchError, match=r"needs the package 'sktime'.*workbench\[data\]"):
+        load_task("gunpoint").load()
+
+
+def test_forecast_split_is_time_ordered_and_leak_free() -> None:
+    from sktime.datasets import load_airline
+
+    series = load_airline().to_numpy()
+    data = load_task("airline").load()
+    window, horizon, n_val, n_test = 24, 12, 24, 36
+    train_end = len(series) - n_val - n_test
+    mean, std = data.target_scale
+    # scaler statistics from the training part only
+    assert mean == pytest.approx(series[:train_end].mean())
+    assert std == pytest.approx(series[:train_end].std())
+    def first_target_index(part: np.ndarray) -> np.ndarray:
+        # locate each window by matching its inputs and targets inside the raw series
+        found = []
+        for x, y in zip(part[0], part[1], strict=True):
+            full = np.concatenate([x[:, 0], y]) * std + mean
+            hits = [
+                t
+                for t in range(window, len(series) - horizon + 1)
+                if np.allclose(series[t - window : t + horizon], full, rtol=1e-5)
+            ]
+            assert len(hits) == 1
+            found.append(hits[0])
+        return np.array(found)
+
+    train_t = first_target_index((data.x_train, data.y_train))
+    val_t = first_target_index((data.x_val, data.y_val))
+    test_t = first_target_index((data.x_test, data.y_test))
+    # every training target ends before the first validation target; same for val/test
+    assert train_t.max() + horizon <= val_t.min() == train_end
+    assert val_t.max() + horizon <= test_t.min() == len(series) - n_test
+    assert test_t.max() + horizon == len(series)
+    assert np.all(np.diff(train_t) == 1)  # consecutive windows, no shuffling
+
+
+def test_forecast_baselines_in_original_units() -> None:
+    data = load_task("shampoo_sales").load()
+    # one-step persistence on the last 12 months: RMSE 136.8 (published figure)
+    assert "naive (last value): MAE" in data.baseline.description
+    assert "RMSE 136.8" in data.baseline.description
+    # predictions one scaled unit too high are one training deviation off in original units
+    metrics = forecast_metrics(data, data.y_test, data.y_test + 1.0)
+    assert metrics["mae"] == pytest.approx(data.target_scale[1], rel=1e-4)
+
+
+def test_forecast_too_short_for_the_windows() -> None:
+    with pytest.raises(WorkbenchError, match="the series has 36 steps; window 30"):
+        load_task("shampoo_sales").with_options(window=30).load()
