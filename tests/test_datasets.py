@@ -111,7 +111,7 @@ def test_copy_memory_data_and_baseline() -> None:
 def test_sequential_digits_is_a_seeded_stratified_split() -> None:
     data = load_task("sequential_digits").load()
     assert data.x_train.shape[1:] == (8, 8) and data.n_outputs == 10
-    assert 0.0 <= data.x_train.min() and data.x_train.max() <= 1.0
+    assert data.x_train.min() >= 0.0 and data.x_train.max() <= 1.0
     total = len(data.x_train) + len(data.x_val) + len(data.x_test)
     assert total == 1797
     for y in (data.y_train, data.y_val, data.y_test):  # every class in every split, balanced
@@ -165,6 +165,7 @@ def test_forecast_split_is_time_ordered_and_leak_free() -> None:
     # scaler statistics from the training part only
     assert mean == pytest.approx(series[:train_end].mean())
     assert std == pytest.approx(series[:train_end].std())
+
     def first_target_index(part: np.ndarray) -> np.ndarray:
         # locate each window by matching its inputs and targets inside the raw series
         found = []
