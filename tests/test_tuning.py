@@ -91,9 +91,19 @@ def test_search_records_parent_and_nested_trials_then_resumes(
     assert len(parents) == 1 and len(trials) == 3
 
     # More trials continue the same study under the same parent run.
-    _search(tiny_task, tiny_space, store, "--max-trials", "4", "--seed", "1")
+    _search(
+        tiny_task, tiny_space, store, "--max-trials", "4", "--seed", "1", "--keep-checkpoints", "2"
+    )
     parents, trials = _runs(store)
     assert len(parents) == 1 and len(trials) == 4
+    # Only the two best trials keep their best-epoch weights on disk.
+    ranked = sorted(trials, key=lambda r: r.data.metrics["score"])
+    for run in ranked[:2]:
+        assert Path(run.data.tags["checkpoint"]).is_file()
+    for run in ranked[2:]:
+        assert run.data.tags["checkpoint"] == "deleted"
+    state = Path(parent.data.tags["workbench.state_dir"])
+    assert len(list(state.rglob("checkpoint.weights.h5"))) == 2
 
     # --overwrite starts afresh: the earlier runs are gone from the experiment.
     _search(tiny_task, tiny_space, store, "--max-trials", "1", "--seed", "1", "--overwrite")
@@ -241,6 +251,15 @@ def _search_args(task: Path, space: Path, store: str, trials: int) -> list[str]:
     ]
 
 
+def _subprocess_env() -> dict[str, str]:
+    # the same workbench code as this test process, whichever way it is installed
+    return {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": str(Path(workbench.__file__).parents[1]),
+    }
+
+
 def _search_process(task: Path, space: Path, store: str, trials: int) -> subprocess.Popen:
     args = [sys.executable, "-m", "workbench.cli", *_search_args(task, space, store, trials)]
     return subprocess.Popen(
@@ -248,12 +267,7 @@ def _search_process(task: Path, space: Path, store: str, trials: int) -> subproc
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        # the same workbench code as this test process, whichever way it is installed
-        env={
-            **os.environ,
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": str(Path(workbench.__file__).parents[1]),
-        },
+        env=_subprocess_env(),
     )
 
 
@@ -324,3 +338,31 @@ def test_ctrl_c_or_sigterm_ends_runs_cleanly_and_the_same_command_resumes(
     finished = [r for r in trials if r.info.status == "FINISHED"]
     assert sorted(r.data.tags["workbench.trial_id"] for r in finished) == ["0", "1", "2", "3"]
     assert len(trials) == 5  # the interrupted trial's KILLED run stays, as a record
+
+
+def test_two_searches_write_into_one_new_default_store_at_once(
+    tiny_task: Path, tiny_space: Path, workdir: Path
+) -> None:
+    # Both start on a store that does not exist yet: MLflow creates its schema on first use.
+    processes = []
+    for name in ("first", "second"):
+        args = _search_args(tiny_task, tiny_space, "", 2)
+        args = [a for a in args if a not in ("--tracking-uri", "")]
+        args[args.index("study")] = name
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "workbench.cli", *args],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env={k: v for k, v in _subprocess_env().items() if k != "MLFLOW_TRACKING_URI"},
+            )
+        )
+    outputs = [p.communicate(timeout=300)[0] for p in processes]
+    for process, output in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, output
+    store = f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}"
+    for name in ("first", "second"):
+        parents, trials = _runs(store, name)
+        assert [p.info.status for p in parents] == ["FINISHED"]
+        assert [t.info.status for t in trials] == ["FINISHED", "FINISHED"]

@@ -12,6 +12,7 @@ import contextlib
 import io
 import traceback
 import warnings
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -95,6 +96,12 @@ class _Tracked:
         parent = super().run_trial  # type: ignore[misc]
         return self._search.run_trial(self, parent, trial, *args, **kwargs)
 
+    def on_trial_end(self, trial: Any) -> None:
+        super().on_trial_end(trial)  # type: ignore[misc]
+        # Hyperband's later rounds start from earlier trials' weights: prune at the end.
+        if self._search.config.tuner != "hyperband":
+            self._search.prune_checkpoints(self)
+
 
 class _QuietReporter:
     def search_started(self, *args: Any) -> None: ...
@@ -159,7 +166,30 @@ class Search:
         tuner.search(
             data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), verbose=0
         )
+        self.prune_checkpoints(tuner)
         return self._collect(tuner)
+
+    def prune_checkpoints(self, tuner: Any) -> None:
+        """Delete the weights of ended trials outside the best ``keep_checkpoints``.
+
+        Each trial keeps only its best epoch's weights (KerasTuner's ``SaveBestEpoch``); a
+        trial outside the best K can no longer become the best model, so its file goes and
+        its run is tagged ``checkpoint=deleted``.
+        """
+        oracle = tuner.oracle
+        keep = {t.trial_id for t in oracle.get_best_trials(self.config.keep_checkpoints)}
+        for trial_id, trial in oracle.trials.items():
+            if trial_id in keep or trial.status not in ("COMPLETED", "FAILED", "INVALID"):
+                continue
+            path = Path(tuner._get_checkpoint_fname(trial_id))
+            if not path.exists():
+                continue
+            path.unlink()
+            outcome = self._outcomes.get(trial_id)
+            recorded = self.study.finished_trial(trial_id) if outcome is None else None
+            run_id = outcome.run_id if outcome else (recorded[0] if recorded else None)
+            if run_id:
+                self.study.tag_trial(run_id, {"checkpoint": "deleted"})
 
     # --- one trial ----------------------------------------------------------------------------
 
@@ -262,6 +292,7 @@ class Search:
                 units = forecast_metrics(self.data, self.data.y_test, predicted)
                 metrics.update({f"test_{k}": v for k, v in units.items()})
         tags = {
+            "checkpoint": tuner._get_checkpoint_fname(trial.trial_id),
             "cudnn_eligible": eligible,
             "cudnn_detail": detail,
             "device": "GPU" if tf.config.list_logical_devices("GPU") else "CPU",

@@ -141,6 +141,13 @@ def spaces() -> None:
     help="Where KerasTuner keeps its per-study state (for resuming).",
 )
 @click.option("--overwrite", is_flag=True, help="Start the study afresh instead of resuming.")
+@click.option(
+    "--keep-checkpoints",
+    type=int,
+    default=3,
+    show_default=True,
+    help="Keep the best-epoch weights of the best K trials; delete the others' as they fall out.",
+)
 def search(
     task_name: str,
     space_name: str,
@@ -153,6 +160,7 @@ def search(
     task_options: tuple[str, ...],
     state_dir: str,
     overwrite: bool,
+    keep_checkpoints: int,
 ) -> None:
     """Search recurrent architectures for a task; every trial lands in MLflow.
 
@@ -181,6 +189,7 @@ def search(
         tracking_uri=tracking_uri,
         state_root=state_dir,
         overwrite=overwrite,
+        keep_checkpoints=keep_checkpoints,
     )
     reporter = ConsoleReporter()
     result = run_search(config, reporter)

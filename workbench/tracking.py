@@ -10,13 +10,14 @@ Every run is ended in a ``finally``: a trial run ends FINISHED, FAILED (tag
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,48 @@ def client(tracking_uri: str):
     from mlflow import MlflowClient
 
     _quiet_mlflow()  # again: importing mlflow resets its loggers to INFO
-    return MlflowClient(tracking_uri=tracking_uri)
+    if db is None:
+        return MlflowClient(tracking_uri=tracking_uri)
+    _wait_for_sqlite_locks()
+    # MLflow creates or migrates a SQLite store's schema when the client is made; two
+    # processes doing that at once break each other ("table ... already exists").
+    with _file_lock(db.with_name(db.name + ".lock")):
+        return MlflowClient(tracking_uri=tracking_uri)
+
+
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
+def _sqlite_busy_timeout(dbapi_connection: Any, connection_record: Any) -> None:
+    import sqlite3
+
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+
+
+def _wait_for_sqlite_locks() -> None:
+    """Make every SQLite connection wait up to a minute for another writer's lock.
+
+    Two searches writing to one SQLite store take turns; Python's default is to give up
+    after 5 s with "database is locked". For many concurrent searches use `mlflow server`.
+    """
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    if not event.contains(Engine, "connect", _sqlite_busy_timeout):
+        event.listen(Engine, "connect", _sqlite_busy_timeout)
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    import fcntl
+
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def check_reachable(tracking_uri: str) -> None:
@@ -297,6 +339,11 @@ class Study:
             if "score" in run.data.metrics:
                 return run.info.run_id, dict(run.data.metrics)
         return None
+
+    def tag_trial(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        """Set tags on a trial run that has already ended (e.g. its checkpoint was deleted)."""
+        for key, value in _str(tags).items():
+            self._client.set_tag(run_id, key, value)
 
     # --- helpers ----------------------------------------------------------------------------
 

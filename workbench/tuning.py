@@ -48,6 +48,7 @@ class SearchConfig:
     tracking_uri: str
     state_dir: Path
     overwrite: bool = False
+    keep_checkpoints: int = 3
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ def make_search_config(
     tracking_uri: str | None = None,
     state_root: str | Path = ".workbench",
     overwrite: bool = False,
+    keep_checkpoints: int = 3,
 ) -> SearchConfig:
     """Validate the search options (at the edge, once) into a :class:`SearchConfig`."""
     from workbench.tracking import resolve_tracking_uri, state_key
@@ -118,6 +120,8 @@ def make_search_config(
         raise WorkbenchError(f"Expected --tuner in {', '.join(TUNERS)}. Received: {tuner!r}")
     if max_trials < 1:
         raise WorkbenchError(f"Expected --max-trials >= 1. Received: {max_trials}")
+    if keep_checkpoints < 1:
+        raise WorkbenchError(f"Expected --keep-checkpoints >= 1. Received: {keep_checkpoints}")
     if epochs is not None:
         if epochs < 1:
             raise WorkbenchError(f"Expected --epochs >= 1. Received: {epochs}")
@@ -132,7 +136,9 @@ def make_search_config(
     uri = resolve_tracking_uri(tracking_uri)
     name = experiment or default_experiment(task, space)
     state_dir = Path(state_root).expanduser().resolve() / state_key(uri, name)
-    return SearchConfig(task, space, tuner, max_trials, seed, name, uri, state_dir, overwrite)
+    return SearchConfig(
+        task, space, tuner, max_trials, seed, name, uri, state_dir, overwrite, keep_checkpoints
+    )
 
 
 def run_search(config: SearchConfig, reporter: SearchReporter | None = None) -> SearchResult:
