@@ -143,7 +143,7 @@ def spaces() -> None:
 @click.option("--overwrite", is_flag=True, help="Start the study afresh instead of resuming.")
 @click.option(
     "--keep-checkpoints",
-    type=int,
+    type=click.IntRange(min=1),
     default=3,
     show_default=True,
     help="Keep the best-epoch weights of the best K trials; delete the others' as they fall out.",
