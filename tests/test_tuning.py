@@ -366,3 +366,37 @@ def test_two_searches_write_into_one_new_default_store_at_once(
         parents, trials = _runs(store, name)
         assert [p.info.status for p in parents] == ["FINISHED"]
         assert [t.info.status for t in trials] == ["FINISHED", "FINISHED"]
+
+
+def test_memory_stays_flat_across_trials(tiny_space: Path, store: str, workdir: Path) -> None:
+    """The cheap version of scripts/bench_memory.py: RSS at trials 7-8 vs at trials 2-3."""
+    from workbench.datasets import load_task
+    from workbench.spaces import load_space
+    from workbench.tuning import make_search_config, run_search
+
+    def rss_mb() -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    class Recorder:
+        rss: list[float] = []
+
+        def search_started(self, *args: object) -> None: ...
+        def trial_started(self, *args: object) -> None: ...
+        def epoch_ended(self, *args: object) -> None: ...
+        def trial_ended(self, result: object) -> None:
+            self.rss.append(rss_mb())
+
+    config = make_search_config(
+        task=load_task("adding").with_options(length=30, n_train=32, n_val=16, n_test=16),
+        space=load_space(str(tiny_space)).with_fixed(epochs=1, units=8),
+        max_trials=8,
+        tracking_uri=store,
+        state_root=workdir / "state",
+    )
+    recorder = Recorder()
+    run_search(config, recorder)
+    assert len(recorder.rss) == 8
+    early, late = recorder.rss[1:3], recorder.rss[-2:]
+    # Without releasing each trial's graphs this grew by 15-20 MB a trial (~100 MB here).
+    assert sum(late) / 2 - sum(early) / 2 < 40, recorder.rss

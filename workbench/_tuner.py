@@ -19,6 +19,7 @@ import keras
 import keras_tuner as kt
 
 from workbench import stopping
+from workbench.backend import released_graphs
 from workbench.datasets import TaskData, forecast_metrics
 from workbench.meters import Diverged, TrialMeter
 from workbench.models import ModelConfig, ModelSignature, build_model, cudnn_eligibility
@@ -94,7 +95,8 @@ class _Tracked:
 
     def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
         parent = super().run_trial  # type: ignore[misc]
-        return self._search.run_trial(self, parent, trial, *args, **kwargs)
+        with released_graphs():
+            return self._search.run_trial(self, parent, trial, *args, **kwargs)
 
     def on_trial_end(self, trial: Any) -> None:
         super().on_trial_end(trial)  # type: ignore[misc]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from types import ModuleType
 
 
@@ -36,3 +38,26 @@ def load_tensorflow() -> ModuleType:
             os.dup2(saved, 2)
             os.close(saved)
     return tf
+
+
+@contextlib.contextmanager
+def released_graphs() -> Iterator[None]:
+    """Let the graphs traced inside the block be freed once their models are gone.
+
+    TensorFlow registers each ``tf.custom_gradient`` traced in graph mode in a
+    process-wide gradient registry and never removes it; the registered function's
+    closure keeps the whole traced graph alive, so every trial leaked about 15 MB
+    (Keras' ``clear_session()`` does not reach it). The entries the block added are
+    removed on exit: they are uniquely named and used only by the block's graphs.
+    """
+    from tensorflow.python.framework import ops
+
+    registry = getattr(getattr(ops, "_gradient_registry", None), "_registry", None)
+    before = set(registry) if isinstance(registry, dict) else None
+    try:
+        yield
+    finally:
+        if before is not None:
+            for key in set(registry) - before:  # type: ignore[arg-type]
+                if key.startswith("CustomGradient-"):
+                    registry.pop(key, None)  # type: ignore[union-attr]
