@@ -86,6 +86,9 @@ def main(argv: list[str]) -> int:
     )
     if lint.returncode != 0:
         return lint.returncode
+    if not any(arg == "-n" or arg.startswith(("-n", "--numprocesses")) for arg in rest):
+        # Tests sharing an expensive module fixture carry @pytest.mark.xdist_group.
+        rest = ["-n", "2", "--dist", "loadgroup", *rest]
     return subprocess.run([python, "-m", "pytest", *rest], cwd=ROOT, env=env).returncode
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -282,6 +283,23 @@ def _wait_for_trials(process: subprocess.Popen, count: int) -> str:
     raise AssertionError(f"the search ended before {count} trial(s):\n{output}")
 
 
+def _wait_for_running_trial(store: str, trial_id: str, timeout: float = 120) -> None:
+    """Wait until the trial's MLflow run exists and is RUNNING (a loaded machine is slow)."""
+    client = MlflowClient(store)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        experiment = client.get_experiment_by_name("study")
+        if experiment is not None:
+            runs = client.search_runs(
+                [experiment.experiment_id],
+                f"tags.`workbench.trial_id` = '{trial_id}' and attributes.status = 'RUNNING'",
+            )
+            if runs:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"trial {trial_id} did not start within {timeout} s")
+
+
 @pytest.mark.parametrize(("after_trials", "delay"), [(1, 0.7), (2, 0.0)])
 def test_kill_9_then_same_command_resumes_without_duplicates(
     tiny_task: Path, tiny_space: Path, store: str, after_trials: int, delay: float
@@ -316,6 +334,7 @@ def test_ctrl_c_or_sigterm_ends_runs_cleanly_and_the_same_command_resumes(
     process = _search_process(tiny_task, tiny_space, store, 4)
     try:
         _wait_for_trials(process, 1)
+        _wait_for_running_trial(store, "1")
         time.sleep(0.3)  # inside the second trial's training
         process.send_signal(signum)
         rest, _ = process.communicate(timeout=60)
@@ -375,6 +394,7 @@ def test_memory_stays_flat_across_trials(tiny_space: Path, store: str, workdir: 
     from workbench.tuning import make_search_config, run_search
 
     def rss_mb() -> float:
+        gc.collect()  # count what is kept, not garbage a later collection would free
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
