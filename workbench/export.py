@@ -83,6 +83,23 @@ class ExportResult:
     registered_version: str
     model_uri: str
 
+    def lines(self) -> list[str]:
+        """What the command line prints: the trial, the score check, the files, the registry."""
+        how = "retrained on train + validation" if self.retrained else "best-epoch weights"
+        shape = _shape_text(self.input_shape)
+        return [
+            f"Exported trial {self.trial_number} of {self.experiment!r} ({how}; MLflow run "
+            f"{self.run_id}) to {self.out_dir}",
+            f"Input {shape} {self.input_dtype}; task {self.task}",
+            "Score check (measured vs logged):",
+            *(f"  {check.describe()}" for check in self.checks),
+            "Wrote " + ", ".join(p.name + ("/" if p.is_dir() else "") for p in self.files),
+            f"Registered {self.model_uri} (version {self.registered_version})",
+            f"Predict: workbench predict --model {self.out_dir} --data FILE.npz",
+            f"Serve:   mlflow models serve -m {self.model_uri} --env-manager local "
+            "-h 127.0.0.1 -p 5001",
+        ]
+
 
 @dataclass(frozen=True)
 class PredictResult:
@@ -284,7 +301,7 @@ def with_preprocessing(model: Any, data: Any) -> Any:
 
     if data.input_scale is None and data.target_scale is None:
         # The same layers without the training set-up (optimizer, loss): an inference model.
-        return keras.Model(model.inputs, model.outputs, name=model.name)
+        return keras.Model(model.input, model.output, name=model.name)
 
     inputs = keras.Input(shape=tuple(model.inputs[0].shape[1:]), name="series")
     x = inputs
