@@ -299,10 +299,10 @@ def with_preprocessing(model: Any, data: Any) -> Any:
     """
     import keras
 
+    # The same layers without the training set-up (optimizer, loss): an inference model.
+    model = keras.Model(model.input, model.output, name=model.name)
     if data.input_scale is None and data.target_scale is None:
-        # The same layers without the training set-up (optimizer, loss): an inference model.
-        return keras.Model(model.input, model.output, name=model.name)
-
+        return model
     inputs = keras.Input(shape=tuple(model.inputs[0].shape[1:]), name="series")
     x = inputs
     if data.input_scale is not None:
