@@ -251,6 +251,10 @@ def test_bad_inputs_give_one_clear_line(exported: Exported) -> None:
         export_best("all-failed", out, tracking_uri=store)
     with pytest.raises(WorkbenchError, match="Trial 1 of experiment 'all-failed' did not finish"):
         export_best("all-failed", out, trial="1", tracking_uri=store)
+    args = ["export", "--experiment", "all-failed", "--out", str(out), "--tracking-uri", store]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.startswith("Error: Experiment 'all-failed' has no finished trial")
     # A trial whose best-epoch weights were pruned: say so and point at --retrain.
     other = next(r for r in _trial_runs(store) if r.info.run_id != exported.result.run_id)
     number = other.data.tags["workbench.trial_number"]
@@ -284,6 +288,33 @@ def test_bad_inputs_give_one_clear_line(exported: Exported) -> None:
         assert result.exit_code == 2, result.output
         assert result.output.strip().splitlines()[-1].endswith(message), result.output
         assert "Traceback" not in result.output
+
+
+def test_export_command_retrains_a_trial_under_another_name(exported: Exported) -> None:
+    other = next(r for r in _trial_runs(exported.store) if r.info.run_id != exported.result.run_id)
+    number = other.data.tags["workbench.trial_number"]
+    out = exported.root / "retrained"
+    args = ["export", "--experiment", EXPERIMENT, "--out", str(out), "--trial", number]
+    args += ["--retrain", "--register", "tiny-retrained", "--tracking-uri", exported.store]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert f"Exported trial {number} of '{EXPERIMENT}' (retrained on train + validation" in (
+        result.output
+    )
+    assert result.output.count("retrained, not compared") == 3  # validation, test loss and mse
+    assert "Registered models:/tiny-retrained@champion (version 1)" in result.output
+    hyper = json.loads((out / "hyperparameters.json").read_text())
+    assert hyper["trial"]["run_id"] == other.info.run_id
+    assert hyper["trial"]["weights"] == "retrained on train + validation"
+    assert hyper["hyperparameters"]["cell"] == other.data.params["cell"]
+    assert "plus the validation part" in (out / "MODEL_CARD.md").read_text()
+    client = MlflowClient(exported.store)
+    assert client.get_model_version_by_alias("tiny-retrained", "champion").run_id == (
+        other.info.run_id
+    )
+    # The experiment's own champion did not move.
+    champion = client.get_model_version_by_alias(EXPERIMENT, "champion")
+    assert champion.run_id == exported.result.run_id
 
 
 def test_forecast_export_takes_and_returns_original_units(tmp_path: Path) -> None:
