@@ -518,6 +518,12 @@ def _model_card(
     else:
         task_file = f"built-in task `{search.tags.get('task', data.name)}`"
     source = data.source if data.source and data.source != spec.source else task_file
+    units_note = ""
+    if data.target_scale is not None:
+        units_note = (
+            "Loss and MSE are in scaled units (standard scores of the training part); MAE, "
+            "RMSE and MAPE (%) are in the series' units, from the exported model.\n\n"
+        )
     p = search.params
     origin = (
         f"tuner {p.get('tuner', '?')}, space {search.tags.get('space', '?')}, seed "
@@ -556,7 +562,7 @@ Measured on the exported weights; "logged" is what the search recorded in MLflow
 |---|---|---|---|
 {rows}
 
-Baseline: {baseline}
+{units_note}Baseline: {baseline}
 
 ## Provenance
 - Search: experiment `{record.experiment}`, search run `{record.parent_run_id}` ({origin})
