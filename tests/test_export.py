@@ -264,6 +264,16 @@ def test_bad_inputs_give_one_clear_line(exported: Exported) -> None:
             export_best(EXPERIMENT, out, trial=number, tracking_uri=store)
     finally:
         client.set_tag(other.info.run_id, "checkpoint", other.data.tags["checkpoint"])
+    # Weights that do not reproduce the logged score (here: a tampered record) stop the export.
+    logged = other.data.metrics["score"]
+    client.log_metric(other.info.run_id, "score", logged * 2 + 1, step=0)
+    try:
+        with pytest.raises(WorkbenchError, match=r"do not reproduce.*validation score.*MISMATCH"):
+            export_best(EXPERIMENT, out, trial=number, tracking_uri=store)
+    finally:
+        time.sleep(0.01)  # the latest value wins: restore with a later timestamp
+        client.log_metric(other.info.run_id, "score", logged, step=0)
+    assert client.get_run(other.info.run_id).data.metrics["score"] == logged
     assert not out.exists()  # nothing written for a refused export
     # Predict: wrong shape, wrong dtype, missing key, through the command line.
     model_dir = str(exported.result.out_dir)

@@ -435,20 +435,15 @@ def _hyperparameters(
 
 
 def _versions() -> dict[str, str]:
-    import keras
-    import keras_tuner
-    import mlflow
-    import tensorflow as tf
+    from importlib.metadata import PackageNotFoundError, version
 
-    return {
-        "workbench": __version__,
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "keras-tuner": keras_tuner.__version__,
-        "mlflow": mlflow.__version__,
-        "numpy": np.__version__,
-    }
+    found = {"workbench": __version__, "python": platform.python_version()}
+    for package in ("tensorflow", "keras", "keras-tuner", "mlflow", "numpy"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    return found
 
 
 def _model_card(

@@ -72,6 +72,8 @@ def _quiet_mlflow() -> None:
     # Fail fast on an unreachable server instead of retrying for minutes.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    # MLflow 3 sends usage telemetry from logging calls; the workbench runs offline.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
 def client(tracking_uri: str):
