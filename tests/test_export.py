@@ -233,6 +233,8 @@ def test_bad_inputs_give_one_clear_line(exported: Exported) -> None:
     store, out = exported.store, exported.root / "elsewhere"
     with pytest.raises(WorkbenchError, match="Unknown experiment 'nope'.*Expected one of: "):
         export_best("nope", out, tracking_uri=store)
+    with pytest.raises(WorkbenchError, match=r"\(trials: 1, 2\)\. Received: --trial 99$"):
+        export_best(EXPERIMENT, out, trial="99", tracking_uri=store)
     # An experiment whose only trial failed.
     client = MlflowClient(store)
     experiment_id = client.create_experiment("all-failed")
