@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from workbench.cli import main
 from workbench.datasets import list_tasks
 
-COMMANDS = ["tasks", "spaces", "search", "ui"]
+COMMANDS = ["tasks", "spaces", "search", "ui", "export", "predict"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -141,6 +141,27 @@ _BAD_INPUT = [
 ]
 
 
+# Other commands' bad input (full arguments), same rules.
+_BAD_OTHER_INPUT = [
+    (
+        ["export", "--experiment", "adding-small", "--out", "a_file/model"],
+        "Cannot write the export folder a_file/model",
+    ),
+    (["export", "--experiment", "nope", "--out", "model"], "Unknown experiment 'nope'"),
+    (
+        ["export", "--experiment", "nope", "--out", "model", "--tracking-uri", "mlruns"],
+        "Expected a tracking URI",
+    ),
+    (["export", "--out", "model"], "Missing option '--experiment'"),
+    (
+        ["predict", "--model", "missing", "--data", "x.npz"],
+        "Expected an exported model folder with model.keras and hyperparameters.json",
+    ),
+    (["predict", "--model", "missing"], "Missing option '--data'"),
+]
+_ALL_BAD_INPUT = [(["search", *args], message) for args, message in _BAD_INPUT] + _BAD_OTHER_INPUT
+
+
 def _experiments(workdir: Path) -> list[str]:
     db = workdir / "mlruns" / "mlflow.db"
     if not db.exists():
@@ -150,13 +171,15 @@ def _experiments(workdir: Path) -> list[str]:
     return [name for name in names if name != "Default"]
 
 
-@pytest.mark.parametrize(("args", "message"), _BAD_INPUT, ids=[" ".join(a) for a, _ in _BAD_INPUT])
+@pytest.mark.parametrize(
+    ("args", "message"), _ALL_BAD_INPUT, ids=[" ".join(a) for a, _ in _ALL_BAD_INPUT]
+)
 def test_bad_input_is_one_line_exit_2_and_records_nothing(
     workdir: Path, args: list[str], message: str
 ) -> None:
     for name, text in _BAD_FILES.items():
         (workdir / name).write_text(text)
-    result = CliRunner().invoke(main, ["search", *args])
+    result = CliRunner().invoke(main, args)
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert message in lines[-1], result.output
@@ -164,3 +187,4 @@ def test_bad_input_is_one_line_exit_2_and_records_nothing(
     assert "Traceback" not in result.output
     assert _experiments(workdir) == []
     assert not list(workdir.rglob("study.json"))  # no search state either
+    assert not (workdir / "model").exists()  # no export folder either

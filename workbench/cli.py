@@ -197,6 +197,94 @@ def search(
 
 
 @main.command()
+@click.option("--experiment", required=True, help="The MLflow experiment of the search.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder to write model.keras, saved_model/, hyperparameters.json, MODEL_CARD.md.",
+)
+@click.option("--trial", default=None, help="A trial number or run id instead of the best trial.")
+@click.option(
+    "--retrain",
+    is_flag=True,
+    help="Train the trial's configuration again on train + validation (same epochs and seed).",
+)
+@click.option(
+    "--register", default=None, help="Registered model name. Default: the experiment's name."
+)
+@click.option(
+    "--tracking-uri",
+    default=None,
+    envvar="MLFLOW_TRACKING_URI",
+    help="MLflow store. Default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db.",
+)
+def export(
+    experiment: str,
+    out: str,
+    trial: str | None,
+    retrain: bool,
+    register: str | None,
+    tracking_uri: str | None,
+) -> None:
+    """Export the best finished trial of a search as a model to load, serve and trust.
+
+    Rebuilds the trial from its logged hyperparameters and kept best-epoch weights, checks
+    its validation and test scores against the logged ones, writes the model files and
+    registers it in the MLflow Model Registry with the alias `champion`.
+
+    \b
+    Example:
+      workbench export --experiment adding-small --out models/adding
+      workbench export --experiment adding-small --out models/adding-t2 --trial 2 --retrain
+    """
+    from workbench.export import export_best
+
+    result = export_best(
+        experiment,
+        out,
+        trial=trial,
+        retrain=retrain,
+        register=register,
+        tracking_uri=tracking_uri,
+    )
+    for line in result.lines():
+        click.echo(line)
+
+
+@main.command()
+@click.option(
+    "--model",
+    "model_dir",
+    required=True,
+    metavar="DIR",
+    help="A folder written by `workbench export`.",
+)
+@click.option(
+    "--data",
+    "data_file",
+    required=True,
+    metavar="FILE",
+    help="Inputs: .npz (array x) or .csv (one input per row; a series for forecasting).",
+)
+@click.option("--out", default=None, metavar="FILE", help="CSV to write. Default: stdout.")
+def predict(model_dir: str, data_file: str, out: str | None) -> None:
+    """Predict with an exported model: one CSV row per input (class and probabilities, or values).
+
+    \b
+    Example:
+      workbench predict --model models/adding --data new_inputs.npz --out predictions.csv
+    """
+    from workbench.export import predict_file
+
+    result = predict_file(model_dir, data_file, out)
+    if result.out is None:
+        click.echo(result.csv_text, nl=False)
+    else:
+        click.echo(f"Wrote {result.rows} predictions to {result.out}", err=True)
+
+
+@main.command()
 @click.option(
     "--tracking-uri",
     default=None,

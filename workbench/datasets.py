@@ -70,6 +70,9 @@ class TaskData:
     source: str = ""
     #: For scaled regression targets, ``(mean, std)`` to turn predictions back into units.
     target_scale: tuple[float, float] | None = None
+    #: For scaled inputs, ``(means, stds)`` per feature (training statistics), so an exported
+    #: model can take the raw values.
+    input_scale: tuple[tuple[float, ...], tuple[float, ...]] | None = None
     #: What the loader did to the data that the user should hear about (dropped rows, gaps).
     notes: tuple[str, ...] = ()
 
@@ -685,6 +688,7 @@ def _forecast_task(
         ),
         source=source,
         target_scale=(float(mean[target]), float(std[target])),
+        input_scale=(tuple(float(m) for m in mean), tuple(float(s) for s in std)),
         notes=notes,
     )
 

@@ -18,6 +18,7 @@ import os
 import re
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,8 @@ def _quiet_mlflow() -> None:
     # Fail fast on an unreachable server instead of retrying for minutes.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    # MLflow 3 sends usage telemetry from logging calls; the workbench runs offline.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
 def client(tracking_uri: str):
@@ -440,3 +443,227 @@ def serve_ui(tracking_uri: str, host: str = "127.0.0.1", port: int = 5000) -> in
     except KeyboardInterrupt:
         process.terminate()
         return process.wait()
+
+
+# --- reading a finished study back, and publishing its model (workbench.export) ----------------
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial run as recorded: its ids, status, params, metrics and tags (all as logged)."""
+
+    run_id: str
+    parent_run_id: str
+    experiment: str
+    experiment_id: str
+    trial_id: str
+    number: int
+    status: str
+    params: Mapping[str, str]
+    metrics: Mapping[str, float]
+    tags: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class SearchRecord:
+    """The search (parent) run of a trial: params, tags, dataset digest and its task file."""
+
+    run_id: str
+    params: Mapping[str, str]
+    tags: Mapping[str, str]
+    dataset_digest: str | None
+    task_file: Path | None
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """Where an exported model landed in MLflow."""
+
+    name: str
+    version: str
+    alias: str
+    model_uri: str  # models:/NAME@ALIAS
+    logged_uri: str  # the MLflow Model logged on the trial run
+
+
+def _existing_store(tracking_uri: str, experiment: str) -> None:
+    db = _sqlite_path(tracking_uri)
+    if db is not None and not db.exists():
+        raise WorkbenchError(
+            f"Unknown experiment {experiment!r}: there is no MLflow store at {db} yet. "
+            "Run a search first, e.g. workbench search --task adding --space small"
+        )
+
+
+def _to_record(run: Any, experiment: str) -> TrialRecord:
+    tags = dict(run.data.tags)
+    trial_id = tags.get(TRIAL_ID, "")
+    number = tags.get("workbench.trial_number")
+    return TrialRecord(
+        run_id=run.info.run_id,
+        parent_run_id=tags.get(PARENT, ""),
+        experiment=experiment,
+        experiment_id=run.info.experiment_id,
+        trial_id=trial_id,
+        number=int(number) if number and number.isdigit() else int(trial_id or 0) + 1,
+        status=run.info.status,
+        params=dict(run.data.params),
+        metrics=dict(run.data.metrics),
+        tags=tags,
+    )
+
+
+def _all_runs(mlflow_client: Any, experiment_id: str, filter_string: str) -> list[Any]:
+    runs: list[Any] = []
+    token = None
+    while True:
+        page = mlflow_client.search_runs(
+            [experiment_id],
+            filter_string=filter_string,
+            max_results=1000,
+            order_by=["attributes.start_time ASC"],
+            page_token=token,
+        )
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def find_trial(tracking_uri: str, experiment: str, trial: str | None = None) -> TrialRecord:
+    """The best FINISHED trial of ``experiment``, or the one named by ``trial``.
+
+    ``trial`` is a trial number (``3``, as the search printed it) or a run id. "Best" follows
+    the search's objective direction (the parent run's ``direction`` param).
+
+    Raises:
+        WorkbenchError: unknown experiment, no finished trial, or an unknown/unfinished trial.
+    """
+    _existing_store(tracking_uri, experiment)
+    mlflow_client = client(tracking_uri)
+    found = mlflow_client.get_experiment_by_name(experiment)
+    if found is None or found.lifecycle_stage == "deleted":
+        names = [e.name for e in mlflow_client.search_experiments() if e.name != "Default"]
+        known = f"Expected one of: {', '.join(sorted(names)[:10])}" if names else "It has none"
+        raise WorkbenchError(
+            f"Unknown experiment {experiment!r} in {tracking_uri}. {known}. "
+            "Received: --experiment " + experiment
+        )
+    runs = _all_runs(mlflow_client, found.experiment_id, f"tags.`{ROLE}` = 'trial'")
+    records = [_to_record(run, experiment) for run in runs]
+    finished = [r for r in records if r.status == "FINISHED" and "score" in r.metrics]
+    if trial is not None:
+        wanted = [
+            r
+            for r in records
+            if r.run_id == trial or (trial.isdigit() and str(r.number) == trial.lstrip("0"))
+        ]
+        if not wanted:
+            numbers = ", ".join(str(r.number) for r in sorted(records, key=lambda r: r.number))
+            raise WorkbenchError(
+                f"Expected --trial to be a trial number or run id of experiment {experiment!r} "
+                f"(trials: {numbers or 'none'}). Received: --trial {trial}"
+            )
+        chosen = wanted[0]
+        if chosen not in finished:
+            failure = chosen.tags.get("failure", chosen.status.lower())
+            raise WorkbenchError(
+                f"Trial {chosen.number} of experiment {experiment!r} did not finish "
+                f"({chosen.status}, {failure}); export a FINISHED trial"
+            )
+        return chosen
+    if not finished:
+        counts = ", ".join(
+            f"{sum(r.status == s for r in records)} {s}"
+            for s in sorted({r.status for r in records})
+        )
+        raise WorkbenchError(
+            f"Experiment {experiment!r} has no finished trial to export "
+            f"({counts or 'no trial runs'}). Run or resume its search first"
+        )
+    parents = {r.parent_run_id for r in finished}
+    directions = {
+        mlflow_client.get_run(p).data.params.get("direction", "min") for p in parents if p
+    }
+    direction = directions.pop() if len(directions) == 1 else "min"
+    pick = max if direction == "max" else min
+    return pick(finished, key=lambda r: r.metrics["score"])
+
+
+def read_search(tracking_uri: str, parent_run_id: str, download_to: Path) -> SearchRecord:
+    """The trial's search run: params, tags, dataset digest; its task file downloaded."""
+    mlflow_client = client(tracking_uri)
+    run = mlflow_client.get_run(parent_run_id)
+    inputs = run.inputs.dataset_inputs if run.inputs else []
+    digest = inputs[0].dataset.digest if inputs else None
+    task_file = None
+    try:
+        files = [f for f in mlflow_client.list_artifacts(parent_run_id, "task") if not f.is_dir]
+        if files:
+            download_to.mkdir(parents=True, exist_ok=True)
+            task_file = Path(
+                mlflow_client.download_artifacts(parent_run_id, files[0].path, str(download_to))
+            )
+    except Exception:  # noqa: BLE001 - a missing artifact store falls back to the task's name
+        task_file = None
+    return SearchRecord(
+        parent_run_id, dict(run.data.params), dict(run.data.tags), digest, task_file
+    )
+
+
+def log_exported_model(
+    tracking_uri: str,
+    run_id: str,
+    model: Any,
+    *,
+    input_example: Any,
+    output_example: Any,
+    name: str,
+    alias: str = "champion",
+    pip_requirements: list[str] | None = None,
+    tags: Mapping[str, Any] | None = None,
+) -> RegisteredModel:
+    """Log ``model`` as an MLflow Model (keras flavor) on ``run_id``, register it, set ``alias``.
+
+    The trial run has ended; the model is attached to it without reopening it.
+    """
+    import types
+
+    client(tracking_uri)  # the store's folder, schema and lock settings
+    import mlflow
+    import mlflow.keras
+    from mlflow.models import Model, infer_signature
+
+    _quiet_mlflow()
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    mlflow_client = client(tracking_uri)
+
+    def save_model(path: str, **kwargs: Any) -> Any:
+        # mlflow.keras.save_model writes the input example before it creates the model
+        # folder (mlflow/mlflow#16183, open): create it first.
+        os.makedirs(path, exist_ok=True)
+        return mlflow.keras.save_model(path=path, **kwargs)
+
+    flavor = types.SimpleNamespace(__name__="mlflow.keras", save_model=save_model)
+    info = Model.log(
+        artifact_path=None,
+        name="model",
+        flavor=flavor,
+        model=model,
+        run_id=run_id,
+        signature=infer_signature(input_example, output_example),
+        input_example=input_example,
+        pip_requirements=pip_requirements,
+        tags={k: str(v) for k, v in (tags or {}).items()},
+    )
+    try:
+        version = mlflow.register_model(info.model_uri, name)
+    except Exception as exc:  # noqa: BLE001 - e.g. a name the registry refuses
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WorkbenchError(f"Cannot register the model as {name!r}: {first[:200]}") from None
+    mlflow_client.set_registered_model_alias(name, alias, version.version)
+    mlflow_client.set_tag(run_id, "workbench.registered_model", f"{name}/{version.version}")
+    return RegisteredModel(
+        name, str(version.version), alias, f"models:/{name}@{alias}", info.model_uri
+    )

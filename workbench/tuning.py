@@ -184,6 +184,8 @@ def _run_search(config: SearchConfig, reporter: SearchReporter | None) -> Search
             "workbench.version": __version__,
             "workbench.state_dir": str(config.state_dir),
             "max_trials": config.max_trials,
+            # The loader options in effect (the task file artifact holds the file's own).
+            "task_options": json.dumps(dict(config.task.options), sort_keys=True, default=str),
             "mlflow.note.content": config.space.description,
         },
         resume=resume,

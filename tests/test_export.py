@@ -1,0 +1,388 @@
+"""Export and predict: one tiny search shared by the module, exported once, then used."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from mlflow import MlflowClient
+
+from workbench.cli import main
+from workbench.datasets import load_task
+from workbench.errors import WorkbenchError
+from workbench.export import ExportResult, export_best, predict_file
+from workbench.spaces import load_space
+from workbench.tuning import make_search_config, run_search
+
+EXPERIMENT = "tiny-export"
+
+
+@dataclass(frozen=True)
+class Exported:
+    """The shared study: its store, the search, the export and a scoring server starting."""
+
+    root: Path
+    store: str
+    result: ExportResult
+    x_test: np.ndarray
+    server: subprocess.Popen
+    port: int
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _search(root: Path, store: str, task: Path, experiment: str, trials: int) -> None:
+    space = root / "space.yaml"
+    space.write_text(
+        textwrap.dedent(
+            """\
+            name: tiny
+            dimensions:
+              cell: [simple_rnn, gru]
+              units: 4
+              learning_rate: 1e-2
+              batch_size: 16
+              epochs: 1
+            """
+        )
+    )
+    config = make_search_config(
+        task=load_task(task),
+        space=load_space(space),
+        max_trials=trials,
+        seed=1,
+        experiment=experiment,
+        tracking_uri=store,
+        state_root=root / ".workbench",
+    )
+    run_search(config)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exported]:
+    """A 2-trial, 1-epoch search on a tiny adding task, exported; the scoring server starts."""
+    root = tmp_path_factory.mktemp("export")
+    store = f"sqlite:///{root / 'store' / 'mlflow.db'}"
+    task = root / "tiny_adding.yaml"
+    task.write_text(
+        "name: tiny_adding\ndescription: The adding problem, tiny.\nloader: adding\n"
+        "options: {length: 10, n_train: 48, n_val: 16, n_test: 16, seed: 3}\n"
+    )
+    _search(root, store, task, EXPERIMENT, trials=2)
+    x_test = load_task(task).load().x_test
+    task.unlink()  # the export must rebuild the task from the run alone
+    result = export_best(EXPERIMENT, root / "models" / "adding", tracking_uri=store)
+    # Start the scoring server now; it loads TensorFlow while the other tests run.
+    port = _free_port()
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": store,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m"]
+    command += [f"models:/{EXPERIMENT}@champion", "--env-manager", "local"]
+    command += ["-h", "127.0.0.1", "-p", str(port)]
+    log = (root / "serve.log").open("w")
+    server = subprocess.Popen(
+        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        yield Exported(root, store, result, x_test, server, port)
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+
+
+def _trial_runs(store: str, experiment: str = EXPERIMENT) -> list:
+    client = MlflowClient(store)
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id], "tags.`workbench.role` = 'trial'")
+    return sorted(runs, key=lambda r: int(r.data.tags["workbench.trial_number"]))
+
+
+def _trial_model(run) -> object:
+    """The trial's own model, rebuilt independently of the export: params + checkpoint."""
+    from workbench.models import ModelConfig, ModelSignature, build_model
+
+    signature = ModelSignature(timesteps=10, features=2, problem="regression", n_outputs=1)
+    model = build_model(ModelConfig.from_values(run.data.params), signature)
+    with warnings.catch_warnings():  # the checkpoint's optimizer state is not needed
+        warnings.simplefilter("ignore")
+        model.load_weights(run.data.tags["checkpoint"])
+    return model
+
+
+def test_export_writes_the_files_and_reproduces_the_logged_scores(exported: Exported) -> None:
+    result = exported.result
+    runs = _trial_runs(exported.store)
+    best = min(runs, key=lambda r: r.data.metrics["score"])
+    assert result.run_id == best.info.run_id
+    assert result.trial_number == int(best.data.tags["workbench.trial_number"])
+    names = sorted(p.name for p in result.out_dir.iterdir())
+    assert names == ["MODEL_CARD.md", "hyperparameters.json", "model.keras", "saved_model"]
+    assert (result.out_dir / "saved_model" / "saved_model.pb").is_file()
+    checks = {c.metric: c for c in result.checks}
+    assert set(checks) == {"score", "test_loss", "test_mse"}
+    for check in result.checks:
+        assert check.matches is True, check.describe()
+        assert check.measured == pytest.approx(check.logged, rel=1e-3)
+    assert checks["score"].logged == best.data.metrics["score"]
+    hyper = json.loads((result.out_dir / "hyperparameters.json").read_text())
+    assert hyper["hyperparameters"]["cell"] == best.data.params["cell"]
+    assert hyper["hyperparameters"]["units"] == 4 and hyper["hyperparameters"]["epochs"] == 1
+    assert hyper["interface"]["input_shape"] == [None, 10, 2]
+    card = (result.out_dir / "MODEL_CARD.md").read_text()
+    for piece in (
+        "tiny_adding",
+        "(None, 10, 2)",
+        "float32",
+        best.info.run_id,
+        "always predict 1",  # the task's baseline
+        "tensorflow ",
+        "## Limits",
+        f"models:/{EXPERIMENT}@champion",
+    ):
+        assert piece in card, piece
+    assert MlflowClient(exported.store).get_run(best.info.run_id).info.status == "FINISHED"
+
+
+def test_model_keras_and_saved_model_predict_like_the_trial_model(exported: Exported) -> None:
+    import keras
+    import tensorflow as tf
+
+    out = exported.result.out_dir
+    best = next(r for r in _trial_runs(exported.store) if r.info.run_id == exported.result.run_id)
+    expected = _trial_model(best).predict(exported.x_test, verbose=0)
+    reloaded = keras.saving.load_model(out / "model.keras", safe_mode=True)
+    np.testing.assert_allclose(reloaded.predict(exported.x_test, verbose=0), expected, atol=1e-5)
+    saved = tf.saved_model.load(str(out / "saved_model"))
+    np.testing.assert_allclose(saved.serve(exported.x_test).numpy(), expected, atol=1e-5)
+
+
+def test_registered_champion_loads_through_pyfunc_and_predicts(exported: Exported) -> None:
+    import keras
+    import mlflow
+
+    client = MlflowClient(exported.store)
+    version = client.get_model_version_by_alias(EXPERIMENT, "champion")
+    assert str(version.version) == exported.result.registered_version
+    assert version.run_id == exported.result.run_id
+    mlflow.set_tracking_uri(exported.store)
+    model = mlflow.pyfunc.load_model(f"models:/{EXPERIMENT}@champion")
+    inputs = model.metadata.get_input_schema().inputs[0]
+    assert tuple(inputs.shape) == (-1, 10, 2)
+    assert model.metadata.saved_input_example_info is not None
+    predicted = np.asarray(model.predict(exported.x_test))
+    local = keras.saving.load_model(exported.result.out_dir / "model.keras", safe_mode=True)
+    np.testing.assert_allclose(predicted, local.predict(exported.x_test, verbose=0), atol=1e-5)
+
+
+def test_predict_writes_one_row_per_input(exported: Exported) -> None:
+    import keras
+
+    rng = np.random.default_rng(7)
+    x = np.stack([rng.uniform(size=(5, 10)), np.zeros((5, 10))], axis=-1).astype("float32")
+    x[:, [1, 7], 1] = 1.0
+    data = exported.root / "new_inputs.npz"
+    np.savez(data, x=x)
+    out = exported.root / "predictions.csv"
+    model_dir = str(exported.result.out_dir)
+    args = ["predict", "--model", model_dir, "--data", str(data), "--out", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    lines = out.read_text().strip().splitlines()
+    assert lines[0] == "y" and len(lines) == 1 + len(x)
+    local = keras.saving.load_model(exported.result.out_dir / "model.keras", safe_mode=True)
+    expected = local.predict(x, verbose=0)[:, 0]
+    np.testing.assert_allclose([float(v) for v in lines[1:]], expected, rtol=1e-5)
+    # Windows as CSV rows (steps x features side by side) give the same predictions.
+    table = exported.root / "new_inputs.csv"
+    header = ",".join(f"t{t}_f{f}" for t in range(10) for f in range(2))
+    rows = "\n".join(",".join(f"{v:.9g}" for v in row) for row in x.reshape(5, -1))
+    table.write_text(header + "\n" + rows + "\n")
+    from_csv = predict_file(model_dir, table)
+    assert from_csv.rows == 5 and from_csv.out is None
+    values = [float(v) for v in from_csv.csv_text.strip().splitlines()[1:]]
+    np.testing.assert_allclose(values, expected, rtol=1e-5)
+
+
+def test_bad_inputs_give_one_clear_line(exported: Exported) -> None:
+    store, out = exported.store, exported.root / "elsewhere"
+    with pytest.raises(WorkbenchError, match="Unknown experiment 'nope'.*Expected one of: "):
+        export_best("nope", out, tracking_uri=store)
+    with pytest.raises(WorkbenchError, match=r"\(trials: 1, 2\)\. Received: --trial 99$"):
+        export_best(EXPERIMENT, out, trial="99", tracking_uri=store)
+    # An experiment whose only trial failed.
+    client = MlflowClient(store)
+    experiment_id = client.create_experiment("all-failed")
+    parent = client.create_run(experiment_id, tags={"workbench.role": "search"})
+    failed = client.create_run(
+        experiment_id,
+        tags={
+            "workbench.role": "trial",
+            "workbench.trial_id": "0",
+            "mlflow.parentRunId": parent.info.run_id,
+            "failure": "diverged",
+        },
+    )
+    client.set_terminated(failed.info.run_id, "FAILED")
+    with pytest.raises(WorkbenchError, match="'all-failed' has no finished trial.*1 FAILED"):
+        export_best("all-failed", out, tracking_uri=store)
+    with pytest.raises(WorkbenchError, match="Trial 1 of experiment 'all-failed' did not finish"):
+        export_best("all-failed", out, trial="1", tracking_uri=store)
+    args = ["export", "--experiment", "all-failed", "--out", str(out), "--tracking-uri", store]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.startswith("Error: Experiment 'all-failed' has no finished trial")
+    # A trial whose best-epoch weights were pruned: say so and point at --retrain.
+    other = next(r for r in _trial_runs(store) if r.info.run_id != exported.result.run_id)
+    number = other.data.tags["workbench.trial_number"]
+    client.set_tag(other.info.run_id, "checkpoint", "deleted")
+    try:
+        with pytest.raises(WorkbenchError, match="were deleted.*--retrain"):
+            export_best(EXPERIMENT, out, trial=number, tracking_uri=store)
+    finally:
+        client.set_tag(other.info.run_id, "checkpoint", other.data.tags["checkpoint"])
+    # Weights that do not reproduce the logged score (here: a tampered record) stop the export.
+    logged = other.data.metrics["score"]
+    client.log_metric(other.info.run_id, "score", logged * 2 + 1, step=0)
+    try:
+        with pytest.raises(WorkbenchError, match=r"do not reproduce.*validation score.*MISMATCH"):
+            export_best(EXPERIMENT, out, trial=number, tracking_uri=store)
+    finally:
+        time.sleep(0.01)  # the latest value wins: restore with a later timestamp
+        client.log_metric(other.info.run_id, "score", logged, step=0)
+    assert client.get_run(other.info.run_id).data.metrics["score"] == logged
+    assert not out.exists()  # nothing written for a refused export
+    # Predict: wrong shape, wrong dtype, missing key, through the command line.
+    model_dir = str(exported.result.out_dir)
+    cases = {
+        "short.npz": (
+            {"x": np.zeros((5, 9, 2), "float32")},
+            "Expected input of shape (None, 10, 2). Received: x.shape=(5, 9, 2)",
+        ),
+        "text.npz": (
+            {"x": np.full((5, 10, 2), "a")},
+            "Expected input of dtype float32. Received: x.dtype=<U1",
+        ),
+        "other_key.npz": (
+            {"inputs": np.zeros((5, 10, 2), "float32")},
+            "expected an array named 'x' or 'x_test'. Received keys: inputs",
+        ),
+    }
+    for name, (arrays, message) in cases.items():
+        path = exported.root / name
+        np.savez(path, **arrays)
+        result = CliRunner().invoke(main, ["predict", "--model", model_dir, "--data", str(path)])
+        assert result.exit_code == 2, result.output
+        assert result.output.strip().splitlines()[-1].endswith(message), result.output
+        assert "Traceback" not in result.output
+
+
+def test_export_command_retrains_a_trial_under_another_name(exported: Exported) -> None:
+    other = next(r for r in _trial_runs(exported.store) if r.info.run_id != exported.result.run_id)
+    number = other.data.tags["workbench.trial_number"]
+    out = exported.root / "retrained"
+    args = ["export", "--experiment", EXPERIMENT, "--out", str(out), "--trial", number]
+    args += ["--retrain", "--register", "tiny-retrained", "--tracking-uri", exported.store]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert f"Exported trial {number} of '{EXPERIMENT}' (retrained on train + validation" in (
+        result.output
+    )
+    assert result.output.count("retrained, not compared") == 3  # validation, test loss and mse
+    assert "Registered models:/tiny-retrained@champion (version 1)" in result.output
+    hyper = json.loads((out / "hyperparameters.json").read_text())
+    assert hyper["trial"]["run_id"] == other.info.run_id
+    assert hyper["trial"]["weights"] == "retrained on train + validation"
+    assert hyper["hyperparameters"]["cell"] == other.data.params["cell"]
+    assert "plus the validation part" in (out / "MODEL_CARD.md").read_text()
+    client = MlflowClient(exported.store)
+    assert client.get_model_version_by_alias("tiny-retrained", "champion").run_id == (
+        other.info.run_id
+    )
+    # The experiment's own champion did not move.
+    champion = client.get_model_version_by_alias(EXPERIMENT, "champion")
+    assert champion.run_id == exported.result.run_id
+
+
+def test_forecast_export_takes_and_returns_original_units(tmp_path: Path) -> None:
+    import keras
+
+    store = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    _search(tmp_path, store, Path(load_task("shampoo_sales").source), "shampoo", trials=1)
+    result = export_best("shampoo", tmp_path / "model", tracking_uri=store)
+    checks = {c.metric: c for c in result.checks}
+    # The exported model on raw monthly sales reproduces the logged test MAE in units.
+    assert {"test_mae", "test_rmse", "test_mape"} <= set(checks)
+    for check in result.checks:
+        assert check.matches is True, check.describe()
+    data = load_task("shampoo_sales").load()
+    mean, std = data.target_scale
+    raw = data.x_test * std + mean  # univariate: input and target scales are the same
+    model = keras.saving.load_model(tmp_path / "model" / "model.keras", safe_mode=True)
+    assert {type(layer).__name__ for layer in model.layers} >= {"Normalization", "Rescaling"}
+    predicted = model.predict(raw, verbose=0)
+    truth = data.y_test * std + mean
+    mae = float(np.mean(np.abs(predicted - truth)))
+    assert mae == pytest.approx(checks["test_mae"].logged, rel=1e-3)
+    assert 50 < float(np.mean(predicted)) < 1000  # sales, not standard scores
+    # A series CSV: every 6-month window predicts the next month; the last is past the end.
+    series = np.concatenate([raw[0, :, 0], raw[1:, -1, 0]])
+    table = tmp_path / "sales.csv"
+    table.write_text("sales\n" + "\n".join(f"{v:.9g}" for v in series) + "\n")
+    output = predict_file(tmp_path / "model", table)
+    lines = output.csv_text.strip().splitlines()
+    assert lines[0] == "end_row,y" and len(lines) - 1 == len(series) - 6 + 1
+    first = [float(v) for v in lines[1].split(",")]
+    assert first == [6, pytest.approx(float(predicted[0, 0]), rel=1e-4)]
+
+
+def test_scoring_server_answers_over_http(exported: Exported) -> None:
+    base = f"http://127.0.0.1:{exported.port}"
+    deadline = time.monotonic() + 120
+    while True:
+        assert exported.server.poll() is None, (exported.root / "serve.log").read_text()[-2000:]
+        try:
+            with urllib.request.urlopen(f"{base}/ping", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, "the scoring server did not start in 120 s"
+        time.sleep(0.5)
+    body = json.dumps({"inputs": exported.x_test[:4].tolist()}).encode()
+    request = urllib.request.Request(
+        f"{base}/invocations", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        predictions = np.asarray(json.loads(response.read())["predictions"])
+    import keras
+
+    local = keras.saving.load_model(exported.result.out_dir / "model.keras", safe_mode=True)
+    np.testing.assert_allclose(
+        predictions, local.predict(exported.x_test[:4], verbose=0), atol=1e-5
+    )
