@@ -30,6 +30,9 @@ from workbench.tuning import make_search_config, run_search
 
 EXPERIMENT = "tiny-export"
 
+# One worker runs the whole module, so the shared study is made once.
+pytestmark = pytest.mark.xdist_group("export")
+
 
 @dataclass(frozen=True)
 class Exported:
