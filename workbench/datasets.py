@@ -15,7 +15,7 @@ YAML file; a new data format is one more loader function registered in :data:`LO
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -391,6 +391,53 @@ def _check_finite(where: str, name: str, array: np.ndarray) -> None:
             f"{where}: {name}: NaN or infinite value in sample {row} (0-based). "
             "Expected finite numbers"
         )
+
+
+def _data_path(spec: TaskSpec, value: Any, key: str = "path") -> Path:
+    """A data file named by a task option, relative to the task file's folder."""
+    if not isinstance(value, str) or not value.strip():
+        raise WorkbenchError(
+            f"{spec.source}: options.{key}: expected a file path. Received: {value!r}"
+        )
+    path = Path(value).expanduser()
+    if not path.is_absolute() and spec.source:
+        path = Path(spec.source).parent / path
+    if not path.is_file():
+        raise WorkbenchError(f"{spec.source}: options.{key}: no such file: {path}")
+    return path
+
+
+def _read_table(spec: TaskSpec, path: Path, columns: Sequence[str]) -> Any:
+    """Read a CSV or Parquet file into a pandas DataFrame holding ``columns``.
+
+    Raises:
+        WorkbenchError: for an unreadable or empty file, or a missing column.
+    """
+    import pandas as pd
+
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            _require(spec, "pyarrow")
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path)
+    except WorkbenchError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise WorkbenchError(f"{path}: the file is empty. Expected a header row and data") from None
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WorkbenchError(f"{path}: cannot read the file: {reason}") from None
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise WorkbenchError(
+            f"{path}: no column {missing[0]!r}. Expected columns include "
+            f"{', '.join(map(repr, columns))}. "
+            f"Received columns: {', '.join(map(str, frame.columns))}"
+        )
+    if frame.empty:
+        raise WorkbenchError(f"{path}: the file has a header but no rows. Expected data rows")
+    return frame
 
 
 # --- loaders ----------------------------------------------------------------------------------
