@@ -2,7 +2,12 @@
 
 :class:`TrialMeter` is a Keras callback. It hands each epoch's metrics to a sink
 (the tracking run and the progress display), times epochs, measures peak memory
-and stops a trial the moment its loss stops being finite.
+and stops a trial the moment its loss stops being finite. With repeats (the same
+configuration trained several times) it keeps each repeat's epochs apart.
+
+:class:`GradientProbe` is a Keras callback that measures gradient health on a fixed
+probe batch at each epoch end: the global gradient norm before clipping, whether the
+clipping would act, and the loss gradient with respect to early and late time steps.
 """
 
 from __future__ import annotations
@@ -16,8 +21,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras
+import numpy as np
 
 from workbench import stopping
+
+#: The per-epoch metrics :class:`GradientProbe` adds to the epoch's logs.
+PROBE_KEYS = ("grad_norm", "grad_clipped", "grad_input_early", "grad_input_late")
 
 
 class Diverged(Exception):
@@ -79,6 +88,13 @@ class PeakMemory:
             self._peak_rss = max(self._peak_rss, _rss_bytes())
 
 
+def _best(history: list[dict[str, float]], key: str, direction: str) -> float | None:
+    values = [h[key] for h in history if key in h and math.isfinite(h[key])]
+    if not values:
+        return None
+    return min(values) if direction == "min" else max(values)
+
+
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -99,6 +115,8 @@ class TrialMeter(keras.callbacks.Callback):
         self.epoch_seconds: list[float] = []
         self.fit_seconds = 0.0
         self.history: list[dict[str, float]] = []
+        #: One list of epoch metrics per repeat (``fit`` call) seen so far.
+        self.repeats: list[list[dict[str, float]]] = []
         self.peak_memory_mb: float | None = None
         self._memory = PeakMemory()
         self._epoch = 0
@@ -113,7 +131,13 @@ class TrialMeter(keras.callbacks.Callback):
     def memory_kind(self) -> str:
         return self._memory.kind
 
+    @property
+    def repeat(self) -> int:
+        """The index of the repeat training now (or last trained), from 0."""
+        return max(0, len(self.repeats) - 1)
+
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        self.repeats.append([])
         self._t_fit = time.perf_counter()
         self._memory.start()
 
@@ -131,6 +155,9 @@ class TrialMeter(keras.callbacks.Callback):
         self.epoch_seconds.append(time.perf_counter() - self._t_epoch)
         metrics = {k: float(v) for k, v in (logs or {}).items() if k in self._keys}
         self.history.append(metrics)
+        if not self.repeats:  # used outside fit()'s train-begin/end pairing
+            self.repeats.append([])
+        self.repeats[-1].append(metrics)
         self._on_epoch(epoch, metrics)
         stopping.check()
         for key in ("loss", "val_loss"):
@@ -144,11 +171,12 @@ class TrialMeter(keras.callbacks.Callback):
             self.peak_memory_mb = max(self.peak_memory_mb or 0.0, peak)
 
     def best(self, key: str, direction: str) -> float | None:
-        """The best value of ``key`` over the epochs seen (min or max)."""
-        values = [h[key] for h in self.history if key in h and math.isfinite(h[key])]
-        if not values:
-            return None
-        return min(values) if direction == "min" else max(values)
+        """The best value of ``key`` over the epochs seen (min or max), all repeats together."""
+        return _best(self.history, key, direction)
+
+    def repeat_bests(self, key: str, direction: str) -> list[float | None]:
+        """Per repeat, the best value of ``key`` over its epochs (None: no finite value)."""
+        return [_best(epochs, key, direction) for epochs in self.repeats]
 
     def mean_epoch_seconds(self) -> float | None:
         return statistics.fmean(self.epoch_seconds) if self.epoch_seconds else None
@@ -156,3 +184,138 @@ class TrialMeter(keras.callbacks.Callback):
     def stop_memory(self) -> None:
         """Stop sampling memory when training ended by an exception."""
         self._memory.stop()
+
+
+class GradientProbe(keras.callbacks.Callback):
+    """Gradient health at each epoch end, on one fixed probe batch.
+
+    Adds to the epoch's logs (so the :class:`TrialMeter` after it, and the History, see
+    them):
+
+    - ``grad_norm``: the global L2 norm of the loss gradient over all trainable weights,
+      before any clipping (the quantity ``global_clipnorm`` clips).
+    - ``grad_clipped``: with a global-norm clip (``global_clipnorm``), 1.0 when
+      ``grad_norm`` is above the threshold, else 0.0; with a per-element clip
+      (``clipvalue``), the fraction of gradient elements above it in absolute value; with
+      a per-variable clip (``clipnorm``), the fraction of variables whose norm is above
+      it; 0.0 without clipping. Read from the model's optimizer.
+    - ``grad_input_early`` / ``grad_input_late``: the L2 norm of the loss gradient with
+      respect to the inputs of the first / last quarter of the time steps (at least one
+      step each): a vanishing gradient shows as early much smaller than late. Only for
+      float inputs of shape ``(batch, steps, features)``; left out otherwise (token ids,
+      strings).
+
+    The loss is the model's compiled loss on the probe batch in inference mode (no
+    dropout), so epochs compare on the same function. The gradient is computed by one
+    ``tf.function`` traced once per ``fit`` (one model); a NaN anywhere gives NaN values,
+    never an exception (the trial's divergence check decides). ``max_norm`` and
+    ``seconds`` (the time spent probing, tracing included) cover every ``fit`` the probe
+    saw; KerasTuner's deep copies of the callback return this same probe.
+
+    Args:
+        x: the probe inputs, e.g. the first 32 training samples.
+        y: their targets.
+    """
+
+    def __init__(self, x: Any, y: Any) -> None:
+        super().__init__()
+        self._x = x
+        self._y = y
+        self._function: Any = None
+        self._float_input = False
+        self.norms: list[float] = []
+        self.seconds = 0.0
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> GradientProbe:
+        return self
+
+    @property
+    def max_norm(self) -> float | None:
+        """The largest finite ``grad_norm`` seen, or None."""
+        finite = [n for n in self.norms if math.isfinite(n)]
+        return max(finite) if finite else None
+
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        self._function = None  # a new model: trace again (its variables differ)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        values = self.measure()
+        if logs is not None:
+            logs.update(values)
+
+    def measure(self) -> dict[str, float]:
+        """Probe the model now and return the metrics (see the class docstring)."""
+        start = time.perf_counter()
+        try:
+            if self._function is None:
+                self._function = self._make_function()
+            outputs = self._function(self._x, self._y)
+            values = {key: float(value) for key, value in outputs.items()}
+        finally:
+            self.seconds += time.perf_counter() - start
+        self.norms.append(values["grad_norm"])
+        return values
+
+    def _make_function(self) -> Any:
+        import tensorflow as tf
+
+        model = self.model
+        loss_fn = keras.losses.get(model.loss) if isinstance(model.loss, str) else model.loss
+        if not tf.is_tensor(self._x):  # once: later repeats reuse the tensors
+            self._x = tf.convert_to_tensor(self._x)
+            self._y = tf.convert_to_tensor(self._y)
+        self._float_input = self._x.dtype.is_floating and self._x.shape.rank == 3
+        float_input = self._float_input
+        steps = int(self._x.shape[1]) if float_input else 0
+        quarter = max(1, steps // 4)
+        variables = model.trainable_variables
+        clip_kind, threshold = _clipping(model.optimizer)
+
+        @tf.function(reduce_retracing=True)
+        def probe(x: Any, y: Any) -> dict[str, Any]:
+            with tf.GradientTape() as tape:
+                if float_input:
+                    tape.watch(x)
+                predicted = model(x, training=False)
+                loss = tf.reduce_mean(loss_fn(y, predicted))
+            sources = [*variables, x] if float_input else list(variables)
+            grads = tape.gradient(loss, sources, unconnected_gradients="zero")
+            weight_grads = grads[: len(variables)]
+            norm = tf.linalg.global_norm(weight_grads)
+            out = {"grad_norm": norm, "grad_clipped": tf.constant(0.0)}
+            if clip_kind == "global_norm":
+                out["grad_clipped"] = tf.cast(norm > threshold, tf.float32)
+            elif clip_kind == "value":
+                above = tf.add_n(
+                    [
+                        tf.reduce_sum(tf.cast(tf.abs(g) > threshold, tf.float32))
+                        for g in weight_grads
+                    ]
+                )
+                total = sum(int(np.prod(v.shape)) for v in variables)
+                out["grad_clipped"] = above / float(max(total, 1))
+            elif clip_kind == "variable_norm":
+                above = tf.add_n(
+                    [tf.cast(tf.norm(g) > threshold, tf.float32) for g in weight_grads]
+                )
+                out["grad_clipped"] = above / float(max(len(weight_grads), 1))
+            if float_input:
+                dx = grads[-1]
+                out["grad_input_early"] = tf.norm(dx[:, :quarter, :])
+                out["grad_input_late"] = tf.norm(dx[:, -quarter:, :])
+            return out
+
+        return probe
+
+
+def _clipping(optimizer: Any) -> tuple[str, float]:
+    """The optimizer's clipping: ``("global_norm"|"value"|"variable_norm"|"none", threshold)``."""
+    for attribute, kind in (
+        ("global_clipnorm", "global_norm"),
+        ("clipvalue", "value"),
+        ("clipnorm", "variable_norm"),
+    ):
+        threshold = getattr(optimizer, attribute, None)
+        if threshold:
+            return kind, float(threshold)
+    return "none", 0.0

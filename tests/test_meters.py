@@ -1,0 +1,116 @@
+"""Meters: the gradient probe against gradients computed by hand, and its clipping flags."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from workbench.meters import GradientProbe, TrialMeter
+
+W = np.array([0.5, -1.0, 2.0, 0.25], dtype="float32")
+B = 0.1
+
+
+def _linear_model(optimizer: keras.optimizers.Optimizer | None = None) -> keras.Model:
+    """``p = sum_t w_t x_t + b`` over 4 steps of 1 feature, trained on MSE."""
+    inputs = keras.Input(shape=(4, 1))
+    outputs = keras.layers.Dense(1)(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=optimizer or keras.optimizers.SGD(0.0), loss="mse")
+    model.layers[-1].set_weights([W.reshape(4, 1), np.array([B], dtype="float32")])
+    return model
+
+
+def _batch() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, 4, 1)).astype("float32")
+    y = rng.normal(size=(5, 1)).astype("float32")
+    return x, y
+
+
+def _probe(model: keras.Model, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    probe = GradientProbe(x, y)
+    probe.set_model(model)
+    return probe.measure()
+
+
+def test_probe_matches_the_gradient_computed_by_hand() -> None:
+    x, y = _batch()
+    values = _probe(_linear_model(), x, y)
+
+    # loss = mean_i (p_i - y_i)^2  =>  dL/dw_t = 2/n sum_i e_i x_it, dL/db = 2/n sum_i e_i,
+    # dL/dx_it = 2/n e_i w_t, with e = p - y.
+    n = len(x)
+    e = x[:, :, 0] @ W + B - y[:, 0]
+    dw = 2 / n * (e @ x[:, :, 0])
+    db = 2 / n * e.sum()
+    assert values["grad_norm"] == pytest.approx(math.sqrt((dw**2).sum() + db**2), rel=1e-5)
+    dx = 2 / n * np.outer(e, W)  # (samples, steps); a quarter of 4 steps is 1 step
+    assert values["grad_input_early"] == pytest.approx(np.linalg.norm(dx[:, 0]), rel=1e-5)
+    assert values["grad_input_late"] == pytest.approx(np.linalg.norm(dx[:, -1]), rel=1e-5)
+    # w_0 = 0.5 and w_3 = 0.25: the early steps get twice the late steps' gradient here.
+    assert values["grad_input_early"] == pytest.approx(2 * values["grad_input_late"], rel=1e-5)
+    assert values["grad_clipped"] == 0.0  # no clipping configured
+
+
+def test_grad_clipped_follows_the_optimizers_clipping() -> None:
+    x, y = _batch()
+    norm = _probe(_linear_model(), x, y)["grad_norm"]
+    below = keras.optimizers.SGD(0.0, global_clipnorm=norm * 1.01)
+    above = keras.optimizers.SGD(0.0, global_clipnorm=norm * 0.99)
+    assert _probe(_linear_model(below), x, y)["grad_clipped"] == 0.0
+    assert _probe(_linear_model(above), x, y)["grad_clipped"] == 1.0
+
+    # Per element: the share of the 5 gradient elements (4 weights, 1 bias) above the value.
+    e = x[:, :, 0] @ W + B - y[:, 0]
+    elements = np.abs(np.append(2 / len(x) * (e @ x[:, :, 0]), 2 / len(x) * e.sum()))
+    threshold = float(np.median(elements))  # the middle one: 2 of 5 are above it
+    clipped = _probe(_linear_model(keras.optimizers.SGD(0.0, clipvalue=threshold)), x, y)
+    assert clipped["grad_clipped"] == pytest.approx(np.mean(elements > threshold)) == 0.4
+    assert clipped["grad_norm"] == pytest.approx(norm)  # measured before clipping
+
+
+def test_nan_weights_give_nan_values_not_an_exception() -> None:
+    x, y = _batch()
+    model = _linear_model(keras.optimizers.SGD(0.0, global_clipnorm=1.0))
+    model.layers[-1].set_weights([np.full((4, 1), np.nan, "float32"), np.zeros(1, "float32")])
+    probe = GradientProbe(x, y)
+    probe.set_model(model)
+    values = probe.measure()
+    assert math.isnan(values["grad_norm"]) and values["grad_clipped"] == 0.0
+    assert probe.max_norm is None
+
+
+def test_token_inputs_skip_the_input_gradient() -> None:
+    inputs = keras.Input(shape=(6,), dtype="int32")
+    x = keras.layers.Embedding(10, 3)(inputs)
+    outputs = keras.layers.Dense(1)(keras.layers.SimpleRNN(2)(x))
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer="sgd", loss="mse")
+    tokens = np.arange(24, dtype="int32").reshape(4, 6) % 10
+    values = _probe(model, tokens, np.ones((4, 1), "float32"))
+    assert set(values) == {"grad_norm", "grad_clipped"}
+    assert values["grad_norm"] > 0
+
+
+def test_probe_and_meter_log_per_epoch_over_repeats() -> None:
+    """The probe's values reach the meter's sink each epoch; the meter keeps repeats apart."""
+    x, y = _batch()
+    logged: list[tuple[int, dict[str, float]]] = []
+    meter = TrialMeter(lambda epoch, m: logged.append((epoch, dict(m))), ("loss", "grad_norm"))
+    probe = GradientProbe(x, y)
+    for _ in range(2):  # two repeats, as KerasTuner's executions_per_trial runs them
+        model = _linear_model(keras.optimizers.SGD(0.01))
+        model.fit(x, y, epochs=2, verbose=0, callbacks=[probe, meter])
+    assert [epoch for epoch, _ in logged] == [0, 1, 0, 1]
+    assert all(m["grad_norm"] > 0 for _, m in logged)
+    assert len(meter.repeats) == 2 and meter.repeat == 1
+    assert probe.norms == [m["grad_norm"] for _, m in logged]
+    assert probe.max_norm == max(probe.norms) and probe.seconds > 0
+    assert meter.repeat_bests("loss", "min") == [
+        min(m["loss"] for m in meter.repeats[0]),
+        min(m["loss"] for m in meter.repeats[1]),
+    ]
