@@ -233,7 +233,57 @@ def test_diverging_trials_fail_and_an_all_diverged_search_says_so(
         assert run.info.status == "FAILED"
         assert run.data.tags["failure"] == "diverged"
         assert run.data.tags["diverged_epoch"] == "0"
+        assert run.data.tags["diverged_repeat"] == "0"
         assert "score" not in run.data.metrics
+
+
+def test_repeats_log_each_score_their_mean_and_gradient_health(
+    tiny_task: Path, store: str, workdir: Path
+) -> None:
+    space = workdir / "clipped.yaml"
+    space.write_text(
+        "dimensions: {cell: gru, units: 4, clipping: norm, clip_threshold: 3.0, "
+        "learning_rate: 1e-2, batch_size: 16, epochs: 2}\n"
+    )
+    _search(tiny_task, space, store, "--max-trials", "1", "--repeats", "2", "--seed", "4")
+    parents, trials = _runs(store)
+    assert parents[0].data.params["repeats"] == "2"
+    (run,) = trials
+    metrics, client = run.data.metrics, MlflowClient(store)
+    assert run.data.params["repeats"] == "2"
+
+    def history(key: str) -> list[float]:
+        points = client.get_metric_history(run.info.run_id, key)
+        assert [m.step for m in points] == [0, 1], key  # one value per epoch
+        return [m.value for m in points]
+
+    # Each repeat's score is its best validation loss; repeat 1 logs its curves as `*_r1`.
+    assert metrics["score_r0"] == pytest.approx(min(history("val_loss")))
+    assert metrics["score_r1"] == pytest.approx(min(history("val_loss_r1")))
+    assert metrics["score_r0"] != metrics["score_r1"]  # different seeds, different models
+    scores = [metrics["score_r0"], metrics["score_r1"]]
+    assert metrics["score"] == pytest.approx(sum(scores) / 2)
+    assert metrics["score_std"] == pytest.approx(abs(scores[0] - scores[1]) / 2**0.5)
+    kept = int(run.data.tags["checkpoint_repeat"])
+    assert scores[kept] == min(scores)
+
+    # Gradient health per epoch and repeat; clipping=norm at 3.0 flags the norms above 3.
+    norms = history("grad_norm") + history("grad_norm_r1")
+    assert all(n > 0 for n in norms)
+    assert metrics["grad_norm_max"] == pytest.approx(max(norms))
+    flags = history("grad_clipped") + history("grad_clipped_r1")
+    assert flags == [float(n > 3.0) for n in norms], norms
+    assert set(flags) == {0.0, 1.0}  # this seed crosses the threshold both ways
+    assert all(v > 0 for v in history("grad_input_early") + history("grad_input_late"))
+    assert 0 < metrics["grad_probe_seconds"] < metrics["fit_seconds"]
+
+    # Export checks the kept weights against the score of the repeat they come from.
+    result = CliRunner().invoke(
+        main,
+        ["export", "--experiment", "study", "--tracking-uri", store, "--out", "model"],
+    )
+    assert result.exit_code == 0, result.output
+    assert f"validation score_r{kept} " in result.output and "MISMATCH" not in result.output
 
 
 def _search_args(task: Path, space: Path, store: str, trials: int) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import statistics
 import traceback
 import warnings
 from pathlib import Path
@@ -21,10 +22,13 @@ import keras_tuner as kt
 from workbench import stopping
 from workbench.backend import released_graphs
 from workbench.datasets import TaskData, forecast_metrics
-from workbench.meters import Diverged, TrialMeter
+from workbench.meters import PROBE_KEYS, Diverged, GradientProbe, TrialMeter
 from workbench.models import ModelConfig, ModelSignature, build_model, cudnn_eligibility
 from workbench.spaces import Choice, SearchSpace
-from workbench.tuning import PARAM_NAMES, SearchConfig, SearchReporter, TrialResult
+from workbench.tuning import PARAM_NAMES, SearchConfig, SearchReporter, TrialResult, trial_seed
+
+#: The training samples the gradient probe measures on (the first ones: fixed per task).
+PROBE_SAMPLES = 32
 
 _BASES = {
     "random": kt.RandomSearch,
@@ -90,7 +94,10 @@ class _Tracked:
     _search: Search
 
     def _build_and_fit_model(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
-        keras.utils.set_random_seed(self._search.config.seed + int(trial.trial_id))
+        # Called once per repeat (KerasTuner's executions_per_trial), in order.
+        repeat = self._search.next_repeat
+        self._search.next_repeat += 1
+        keras.utils.set_random_seed(trial_seed(self._search.config.seed, trial.trial_id, repeat))
         return super()._build_and_fit_model(trial, *args, **kwargs)  # type: ignore[misc]
 
     def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
@@ -127,6 +134,8 @@ class Search:
         self.reporter = reporter or _QuietReporter()
         self.objective, self.direction = data.objective
         self._outcomes: dict[str, TrialResult] = {}
+        #: The repeat the next ``fit`` of the running trial is (reset per trial).
+        self.next_repeat = 0
 
     def make_tuner(self) -> Any:
         base = _BASES[self.config.tuner]
@@ -140,6 +149,9 @@ class Search:
             "directory": str(self.config.state_dir),
             "project_name": "tuner",
             "overwrite": False,
+            # Each repeat trains afresh; KerasTuner reports their mean to the oracle and
+            # keeps one checkpoint: the best epoch over all repeats.
+            "executions_per_trial": self.config.repeats,
             # Divergence is an expected outcome of a trial; the search decides at the end.
             "max_consecutive_failed_trials": self.config.max_trials + 1,
         }
@@ -216,27 +228,40 @@ class Search:
         extra = {k: v for k, v in hp.values.items() if k.startswith("tuner/")}
         run = self.study.start_trial(
             trial.trial_id,
-            params={**{k: ("none" if v is None else v) for k, v in values.items()}, **extra},
+            params={
+                **{k: ("none" if v is None else v) for k, v in values.items()},
+                "repeats": self.config.repeats,
+                **extra,
+            },
             tags={"cell": values["cell"], "workbench.trial_number": number},
             run_name=_run_name(number, values),
         )
         epochs = int(hp.values.get("tuner/epochs", values["epochs"]))
         metric = self.data.metric
-        keys = ("loss", "val_loss", metric, f"val_{metric}")
+        keys = ("loss", "val_loss", metric, f"val_{metric}", *PROBE_KEYS)
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
-            run.log_epoch(epoch, metrics)
+            # Repeat 0 keeps the plain names; repeat r logs `<name>_r<r>` (step = epoch).
+            suffix = f"_r{meter.repeat}" if meter.repeat else ""
+            run.log_epoch(epoch, {f"{k}{suffix}": v for k, v in metrics.items()})
             self.reporter.epoch_ended(epoch, epochs, metrics)
 
         meter = TrialMeter(on_epoch, keys)
-        callbacks = [*kwargs.pop("callbacks", []), meter]
+        probe = GradientProbe(self.data.x_train[:PROBE_SAMPLES], self.data.y_train[:PROBE_SAMPLES])
+        callbacks = [*kwargs.pop("callbacks", []), probe, meter]  # the probe fills the logs
+        self.next_repeat = 0
         try:
             with stopping.deferred():  # Ctrl-C stops at the next batch end, see stopping
                 histories = parent(trial, *args, callbacks=callbacks, **kwargs)
-                score = meter.best(self.objective, self.direction)
-                if score is None:
-                    raise Diverged(len(meter.history) - 1, float("nan"))
+                bests: list[float] = []
+                for repeat, best in enumerate(meter.repeat_bests(self.objective, self.direction)):
+                    if best is None:
+                        raise Diverged(len(meter.repeats[repeat]) - 1, float("nan"), repeat)
+                    bests.append(best)
+                score = statistics.fmean(bests)
                 metrics, tags = self._final_measures(tuner, trial, meter, score)
+                metrics.update(_repeat_measures(bests, probe))
+                tags["checkpoint_repeat"] = _checkpoint_repeat(bests, self.direction)
             run.finish(metrics, tags)
             self._ended(
                 TrialResult(trial.trial_id, number, values, "completed", score, metrics, run.run_id)
@@ -244,7 +269,8 @@ class Search:
             return histories
         except Diverged as exc:
             meter.stop_memory()
-            run.set_tags({"diverged_epoch": exc.epoch})
+            repeat = meter.repeat if exc.repeat is None else exc.repeat
+            run.set_tags({"diverged_epoch": exc.epoch, "diverged_repeat": repeat})
             run.fail("diverged", str(exc))
             self._ended(
                 TrialResult(
@@ -341,6 +367,26 @@ class Search:
             else:
                 results.append(TrialResult(trial_id, int(trial_id) + 1, values, "failed"))
         return results
+
+
+def _repeat_measures(bests: list[float], probe: GradientProbe) -> dict[str, float | None]:
+    """Each repeat's score, their spread, and the gradient probe's summary."""
+    measures: dict[str, float | None] = {f"score_r{r}": best for r, best in enumerate(bests)}
+    if len(bests) > 1:  # a sample standard deviation needs two repeats
+        measures["score_std"] = statistics.stdev(bests)
+    measures["grad_norm_max"] = probe.max_norm
+    measures["grad_probe_seconds"] = probe.seconds
+    return measures
+
+
+def _checkpoint_repeat(bests: list[float], direction: str) -> int:
+    """The repeat whose best epoch KerasTuner's checkpoint holds (the first on ties).
+
+    Its ``SaveBestEpoch`` callback is shared by the repeats and only overwrites on a
+    strictly better value, so the file holds the first repeat that reached the best score.
+    """
+    best = min(bests) if direction == "min" else max(bests)
+    return bests.index(best)
 
 
 def _run_name(number: int, values: dict[str, Any]) -> str:

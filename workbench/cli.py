@@ -148,6 +148,13 @@ def spaces() -> None:
     show_default=True,
     help="Keep the best-epoch weights of the best K trials; delete the others' as they fall out.",
 )
+@click.option(
+    "--repeats",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Train each configuration K times with different seeds; its score is the mean.",
+)
 def search(
     task_name: str,
     space_name: str,
@@ -161,6 +168,7 @@ def search(
     state_dir: str,
     overwrite: bool,
     keep_checkpoints: int,
+    repeats: int,
 ) -> None:
     """Search recurrent architectures for a task; every trial lands in MLflow.
 
@@ -169,6 +177,7 @@ def search(
     \b
     Example:
       workbench search --task adding --space small --tuner random --max-trials 6
+      workbench search --task adding --space gru_vs_lstm --tuner grid --repeats 3
     """
     from workbench.console import ConsoleReporter, print_search_result
     from workbench.datasets import load_task
@@ -190,6 +199,7 @@ def search(
         state_root=state_dir,
         overwrite=overwrite,
         keep_checkpoints=keep_checkpoints,
+        repeats=repeats,
     )
     reporter = ConsoleReporter()
     result = run_search(config, reporter)

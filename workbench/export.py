@@ -331,6 +331,19 @@ def _close(measured: float, logged: float | None) -> bool | None:
     return math.isclose(measured, logged, rel_tol=RTOL, abs_tol=ATOL)
 
 
+def _kept_score_metric(record: Any) -> str:
+    """The logged metric the kept weights must reproduce.
+
+    With one training per trial that is ``score``; with repeats ``score`` is their mean,
+    and the checkpoint holds the best epoch of one repeat (tag ``checkpoint_repeat``),
+    whose own score is ``score_r<k>``.
+    """
+    repeat = record.tags.get("checkpoint_repeat")
+    if int(record.params.get("repeats", "1")) > 1 and repeat is not None:
+        return f"score_r{repeat}"
+    return "score"
+
+
 def _check_scores(
     record: Any, data: Any, model: Any, exported: Any, retrain: bool
 ) -> list[ScoreCheck]:
@@ -346,7 +359,7 @@ def _check_scores(
 
     objective, _ = data.objective
     val = model.evaluate(data.x_val, data.y_val, batch_size=256, verbose=0, return_dict=True)
-    checks = [check("validation", "score", val[objective.removeprefix("val_")])]
+    checks = [check("validation", _kept_score_metric(record), val[objective.removeprefix("val_")])]
     if data.has_test:
         test = model.evaluate(data.x_test, data.y_test, batch_size=256, verbose=0, return_dict=True)
         checks += [check("test", f"test_{k}", v) for k, v in sorted(test.items())]

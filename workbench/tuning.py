@@ -49,6 +49,17 @@ class SearchConfig:
     state_dir: Path
     overwrite: bool = False
     keep_checkpoints: int = 3
+    #: Trainings per configuration, each with its own seed; the trial's score is their mean.
+    repeats: int = 1
+
+
+#: Repeat ``r`` of a trial trains with seed ``seed + trial index + REPEAT_SEED_STRIDE * r``.
+REPEAT_SEED_STRIDE = 100003
+
+
+def trial_seed(seed: int, trial_id: str | int, repeat: int = 0) -> int:
+    """The seed of one training: the search's seed, the trial's index (from 0), the repeat."""
+    return seed + int(trial_id) + REPEAT_SEED_STRIDE * repeat
 
 
 @dataclass(frozen=True)
@@ -112,6 +123,7 @@ def make_search_config(
     state_root: str | Path = ".workbench",
     overwrite: bool = False,
     keep_checkpoints: int = 3,
+    repeats: int = 1,
 ) -> SearchConfig:
     """Validate the search options (at the edge, once) into a :class:`SearchConfig`."""
     from workbench.tracking import resolve_tracking_uri, state_key
@@ -122,6 +134,8 @@ def make_search_config(
         raise WorkbenchError(f"Expected --max-trials >= 1. Received: {max_trials}")
     if keep_checkpoints < 1:
         raise WorkbenchError(f"Expected --keep-checkpoints >= 1. Received: {keep_checkpoints}")
+    if repeats < 1:
+        raise WorkbenchError(f"Expected --repeats >= 1. Received: {repeats}")
     if epochs is not None:
         if epochs < 1:
             raise WorkbenchError(f"Expected --epochs >= 1. Received: {epochs}")
@@ -137,7 +151,17 @@ def make_search_config(
     name = experiment or default_experiment(task, space)
     state_dir = Path(state_root).expanduser().resolve() / state_key(uri, name)
     return SearchConfig(
-        task, space, tuner, max_trials, seed, name, uri, state_dir, overwrite, keep_checkpoints
+        task,
+        space,
+        tuner,
+        max_trials,
+        seed,
+        name,
+        uri,
+        state_dir,
+        overwrite,
+        keep_checkpoints,
+        repeats,
     )
 
 
@@ -174,6 +198,7 @@ def _run_search(config: SearchConfig, reporter: SearchReporter | None) -> Search
             "space": config.space.name,
             "tuner": config.tuner,
             "seed": config.seed,
+            "repeats": config.repeats,
             "objective": objective,
             "direction": direction,
         },
@@ -249,17 +274,21 @@ def _prepare_state_dir(config: SearchConfig) -> bool:
         "space": config.space.describe(),
         "tuner": config.tuner,
         "seed": config.seed,
+        "repeats": config.repeats,
     }
+    # Study folders written before --repeats existed ran one training per trial.
+    defaults = {"repeats": 1}
     if config.overwrite and config.state_dir.exists():
         shutil.rmtree(config.state_dir)
     if marker.is_file():
         previous = json.loads(marker.read_text())
-        changed = [k for k in identity if previous.get(k) != identity[k]]
+        before = {k: previous.get(k, defaults.get(k)) for k in identity}
+        changed = [k for k in identity if before[k] != identity[k]]
         if changed:
             key = changed[0]
             raise WorkbenchError(
                 f"Study {config.experiment!r} was started with other settings ({key}: "
-                f"{previous.get(key)!r}, now {identity[key]!r}). Rerun with the same options "
+                f"{before[key]!r}, now {identity[key]!r}). Rerun with the same options "
                 "to resume, add --overwrite to start afresh, or pick another --experiment."
             )
         return True
