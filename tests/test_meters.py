@@ -96,6 +96,26 @@ def test_token_inputs_skip_the_input_gradient() -> None:
     assert values["grad_norm"] > 0
 
 
+def test_probe_uses_the_compiled_loss_on_integer_labels() -> None:
+    """Binary labels of shape (n,) against a (n, 1) sigmoid, as the UCR tasks have them."""
+    inputs = keras.Input(shape=(4, 1))
+    outputs = keras.layers.Dense(1, activation="sigmoid")(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    x, _ = _batch()
+    labels = np.array([0, 1, 1, 0, 1], dtype="int64")
+    values = _probe(model, x, labels)
+    # d BCE / d logit = sigmoid(z) - label, so d loss / d bias = mean(p - label).
+    p = model.predict(x, verbose=0)[:, 0]
+    kernel = model.layers[-1].get_weights()[0][:, 0]
+    dw = (p - labels) @ x[:, :, 0] / len(x)
+    db = (p - labels).mean()
+    assert values["grad_norm"] == pytest.approx(math.sqrt((dw**2).sum() + db**2), rel=1e-4)
+    assert values["grad_input_late"] == pytest.approx(
+        np.linalg.norm((p - labels) * kernel[-1] / len(x)), rel=1e-4
+    )
+
+
 def test_probe_and_meter_log_per_epoch_over_repeats() -> None:
     """The probe's values reach the meter's sink each epoch; the meter keeps repeats apart."""
     x, y = _batch()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
 import signal
 import subprocess
@@ -284,6 +285,8 @@ def test_repeats_log_each_score_their_mean_and_gradient_health(
     )
     assert result.exit_code == 0, result.output
     assert f"validation score_r{kept} " in result.output and "MISMATCH" not in result.output
+    exported = json.loads((workdir / "model" / "hyperparameters.json").read_text())
+    assert exported["trial"]["seed"] == 4 + 0 + 100003 * kept  # the kept repeat's seed
 
 
 def _search_args(task: Path, space: Path, store: str, trials: int) -> list[str]:

@@ -439,12 +439,20 @@ def _hyperparameters(
             "run_id": record.run_id,
             "search_run_id": record.parent_run_id,
             "experiment": record.experiment,
-            "seed": int(search.params.get("seed", 0)) + int(record.trial_id or 0),
+            "seed": _weights_seed(record, search, retrain),
             "weights": "retrained on train + validation" if retrain else "best epoch (checkpoint)",
         },
         "interface": interface,
         "registered_model": {"name": registered.name, "version": registered.version},
     }
+
+
+def _weights_seed(record: Any, search: Any, retrain: bool) -> int:
+    """The seed the exported weights were trained from (the kept repeat's, with repeats)."""
+    from workbench.tuning import trial_seed
+
+    repeat = 0 if retrain else int(record.tags.get("checkpoint_repeat", "0"))
+    return trial_seed(int(search.params.get("seed", 0)), record.trial_id or 0, repeat)
 
 
 def _versions() -> dict[str, str]:

@@ -262,7 +262,6 @@ class GradientProbe(keras.callbacks.Callback):
         import tensorflow as tf
 
         model = self.model
-        loss_fn = keras.losses.get(model.loss) if isinstance(model.loss, str) else model.loss
         if not tf.is_tensor(self._x):  # once: later repeats reuse the tensors
             self._x = tf.convert_to_tensor(self._x)
             self._y = tf.convert_to_tensor(self._y)
@@ -279,7 +278,9 @@ class GradientProbe(keras.callbacks.Callback):
                 if float_input:
                     tape.watch(x)
                 predicted = model(x, training=False)
-                loss = tf.reduce_mean(loss_fn(y, predicted))
+                # The compiled loss, as training computes it (it aligns integer labels of
+                # shape (n,) with a (n, 1) sigmoid, and averages over the batch).
+                loss = model.compute_loss(x=x, y=y, y_pred=predicted, training=False)
             sources = [*variables, x] if float_input else list(variables)
             grads = tape.gradient(loss, sources, unconnected_gradients="zero")
             weight_grads = grads[: len(variables)]
