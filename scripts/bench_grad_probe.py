@@ -2,16 +2,24 @@
 
 Each round builds one model configuration twice from the same seed and trains it once
 without and once with :class:`workbench.meters.GradientProbe` (alternating which goes
-first, so a busy machine hurts both alike). Prints, per setting, the fit times, the
-time the probe measured itself (its tf.function tracing included) and the probe's share
-of the training time:
+first, so a busy machine hurts both alike). Prints, per setting, the fit times, the time
+the probe measured itself, split into its first call of each fit (which traces the
+``tf.function``) and the later calls, and the probe's share of the training time:
 
-    python scripts/bench_grad_probe.py                  # a realistic trial and a short one
-    python scripts/bench_grad_probe.py --rounds 3 --cell gru --units 64 --length 200
+    python scripts/bench_grad_probe.py                 # the three settings below
+    python scripts/bench_grad_probe.py --rounds 3 --only study
 
-The "realistic" setting is the adding problem at 100 steps, 2,000 training sequences,
-an LSTM of 64 units, batch 32, 5 epochs (63 batches an epoch); the "short" one is the
-size of the test suite's trials, where tracing the probe once is most of its cost.
+Settings (all on the adding problem, batch 32, norm clipping, 5 epochs unless noted):
+
+- ``study``: 100 steps, 5,000 training sequences, LSTM of 64 units (157 batches an
+  epoch): a trial of a real comparison study.
+- ``default``: the task as ``workbench search --task adding`` ships it (50 steps, 1,000
+  training sequences), LSTM of 32 units as in the ``gru_vs_lstm`` space (32 batches).
+- ``short``: the size of the test suite's trials (10 steps, 48 sequences, 4 units, 2
+  epochs), where tracing the probe once is most of its cost.
+
+The probe costs about one training step per epoch plus one trace per fit, so its share
+falls as epochs get longer.
 """
 
 from __future__ import annotations
@@ -37,23 +45,40 @@ class Setting:
     name: str
     length: int
     n_train: int
-    cell: str
     units: int
-    epochs: int
+    epochs: int = 5
     batch_size: int = 32
+    cell: str = "lstm"
 
 
-def _fit(setting: Setting, data: TaskData, probe: bool, seed: int) -> tuple[float, float]:
-    """Train once; return (fit seconds, seconds the probe spent)."""
+SETTINGS = {
+    "study": Setting("study", length=100, n_train=5000, units=64),
+    "default": Setting("default", length=50, n_train=1000, units=32),
+    "short": Setting("short", length=10, n_train=48, units=4, epochs=2, batch_size=16),
+}
+
+
+@dataclass(frozen=True)
+class Fit:
+    """One training: its wall time and the probe's (0 without the probe)."""
+
+    seconds: float
+    probe_seconds: float = 0.0
+    trace_seconds: float = 0.0
+
+
+def _fit(setting: Setting, data: TaskData, probe: bool, seed: int) -> Fit:
     import keras
 
     from workbench.meters import GradientProbe
     from workbench.models import ModelConfig, ModelSignature, build_model
 
     keras.utils.set_random_seed(seed)
-    config = ModelConfig(cell=setting.cell, units=setting.units, clipping="norm", clip_threshold=1)
+    config = ModelConfig(
+        cell=setting.cell, units=setting.units, clipping="norm", clip_threshold=1.0
+    )
     model = build_model(config, ModelSignature.from_task(data))
-    callbacks = [GradientProbe(data.x_train[:32], data.y_train[:32])] if probe else []
+    probes = [GradientProbe(data.x_train[:32], data.y_train[:32])] if probe else []
     start = time.perf_counter()
     model.fit(
         data.x_train,
@@ -61,44 +86,55 @@ def _fit(setting: Setting, data: TaskData, probe: bool, seed: int) -> tuple[floa
         validation_data=(data.x_val, data.y_val),
         epochs=setting.epochs,
         batch_size=setting.batch_size,
-        callbacks=callbacks,
+        callbacks=probes,
         verbose=0,
     )
     seconds = time.perf_counter() - start
     keras.backend.clear_session()
-    return seconds, callbacks[0].seconds if probe else 0.0
+    if not probes:
+        return Fit(seconds)
+    return Fit(seconds, probes[0].seconds, probes[0].trace_seconds)
 
 
 def measure(setting: Setting, rounds: int) -> None:
-    """Run ``rounds`` pairs of fits and print the comparison."""
+    """Run ``rounds`` pairs of fits of ``setting`` and print the comparison."""
     from workbench.datasets import load_task
 
     task = load_task("adding").with_options(
         length=setting.length, n_train=setting.n_train, n_val=setting.n_train // 4, n_test=8
     )
     data = task.load()
-    plain, probed, probe_seconds = [], [], []
+    plain: list[Fit] = []
+    probed: list[Fit] = []
     for r in range(rounds):
-        order = (False, True) if r % 2 == 0 else (True, False)
-        for with_probe in order:
-            seconds, spent = _fit(setting, data, with_probe, seed=r)
-            (probed if with_probe else plain).append(seconds)
-            if with_probe:
-                probe_seconds.append(spent)
-    steps = -(-setting.n_train // setting.batch_size)
+        for with_probe in (False, True) if r % 2 == 0 else (True, False):
+            (probed if with_probe else plain).append(_fit(setting, data, with_probe, seed=r))
+
     median = statistics.median
-    share = [p / f for p, f in zip(probe_seconds, probed, strict=True)]
+    fit_plain = [f.seconds for f in plain]
+    fit_probed = [f.seconds for f in probed]
+    probe = [f.probe_seconds for f in probed]
+    trace = [f.trace_seconds for f in probed]
+    later = [(f.probe_seconds - f.trace_seconds) / max(1, setting.epochs - 1) for f in probed]
+    share = [f.probe_seconds / f.seconds for f in probed]
+    batches = -(-setting.n_train // setting.batch_size)
+    batch = median(fit_plain) / (setting.epochs * batches)  # validation included
     print(
         f"{setting.name}: adding length {setting.length}, {setting.n_train} train sequences, "
-        f"{setting.cell} {setting.units} units, {setting.epochs} epochs x {steps} batches, "
-        f"{rounds} round(s)"
+        f"{setting.cell} {setting.units} units, {setting.epochs} epochs x {batches} batches "
+        f"of {setting.batch_size}, {rounds} round(s)"
     )
-    print(f"  fit without probe   median {median(plain):7.2f} s  ({_all(plain)})")
-    print(f"  fit with probe      median {median(probed):7.2f} s  ({_all(probed)})")
-    print(f"  probe's own time    median {median(probe_seconds):7.3f} s  ({_all(probe_seconds)})")
+    print(f"  fit without probe  median {median(fit_plain):7.2f} s  ({_all(fit_plain)})")
+    print(f"  fit with probe     median {median(fit_probed):7.2f} s  ({_all(fit_probed)})")
+    print(f"  probe's own time   median {median(probe):7.3f} s  ({_all(probe)})")
+    print(
+        f"    first call of a fit (traces) {median(trace):.3f} s; later calls "
+        f"{1000 * median(later):.1f} ms each (one training batch: {1000 * batch:.1f} ms)"
+    )
+    wall = median(fit_probed) / median(fit_plain) - 1
     print(
         f"  probe share of the training time: {100 * median(share):.2f}% (probe's own time / "
-        f"fit with probe); wall difference {100 * (median(probed) / median(plain) - 1):+.2f}%"
+        f"fit with probe); wall difference {100 * wall:+.1f}% (noisy on a shared machine)"
     )
 
 
@@ -108,25 +144,17 @@ def _all(values: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--cell", default="lstm", choices=["simple_rnn", "lstm", "gru"])
-    parser.add_argument("--units", type=int, default=64)
-    parser.add_argument("--length", type=int, default=100)
-    parser.add_argument("--n-train", type=int, default=2000)
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--skip-short", action="store_true", help="Only the realistic setting.")
+    parser.add_argument("--rounds", type=int, default=2, help="Pairs of fits per setting.")
+    parser.add_argument("--only", choices=sorted(SETTINGS), help="Run one setting only.")
     args = parser.parse_args()
 
     from workbench.backend import load_tensorflow
 
     tf = load_tensorflow()
     device = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
-    print(f"TensorFlow {tf.__version__} on {device}")
-    settings = [Setting("realistic", args.length, args.n_train, args.cell, args.units, args.epochs)]
-    if not args.skip_short:
-        settings.append(Setting("short", 10, 48, args.cell, 4, 2, batch_size=16))
-    for setting in settings:
-        measure(setting, args.rounds)
+    print(f"TensorFlow {tf.__version__} on {device} ({os.cpu_count()} CPU cores visible)")
+    for name in [args.only] if args.only else list(SETTINGS):
+        measure(SETTINGS[name], args.rounds)
 
 
 if __name__ == "__main__":

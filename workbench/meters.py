@@ -227,6 +227,8 @@ class GradientProbe(keras.callbacks.Callback):
         self._float_input = False
         self.norms: list[float] = []
         self.seconds = 0.0
+        #: The part of ``seconds`` spent in calls that traced the function (once per fit).
+        self.trace_seconds = 0.0
 
     def __deepcopy__(self, memo: dict[int, Any]) -> GradientProbe:
         return self
@@ -248,13 +250,17 @@ class GradientProbe(keras.callbacks.Callback):
     def measure(self) -> dict[str, float]:
         """Probe the model now and return the metrics (see the class docstring)."""
         start = time.perf_counter()
+        tracing = self._function is None
         try:
-            if self._function is None:
+            if tracing:
                 self._function = self._make_function()
             outputs = self._function(self._x, self._y)
             values = {key: float(value) for key, value in outputs.items()}
         finally:
-            self.seconds += time.perf_counter() - start
+            spent = time.perf_counter() - start
+            self.seconds += spent
+            if tracing:
+                self.trace_seconds += spent
         self.norms.append(values["grad_norm"])
         return values
 
@@ -272,7 +278,9 @@ class GradientProbe(keras.callbacks.Callback):
         variables = model.trainable_variables
         clip_kind, threshold = _clipping(model.optimizer)
 
-        @tf.function(reduce_retracing=True)
+        # No AutoGraph: the body has no tensor-dependent Python control flow (as Keras' own
+        # train step, which is not converted either); it saves part of the tracing.
+        @tf.function(autograph=False, reduce_retracing=True)
         def probe(x: Any, y: Any) -> dict[str, Any]:
             with tf.GradientTape() as tape:
                 if float_input:
