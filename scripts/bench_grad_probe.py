@@ -4,7 +4,8 @@ Each round builds one model configuration twice from the same seed and trains it
 without and once with :class:`workbench.meters.GradientProbe` (alternating which goes
 first, so a busy machine hurts both alike). Prints, per setting, the fit times, the time
 the probe measured itself, split into its first call of each fit (which traces the
-``tf.function``) and the later calls, and the probe's share of the training time:
+``tf.function``) and the later calls, the probe's share of the training time, and the
+wall and process CPU time of the fits with the probe against those without:
 
     python scripts/bench_grad_probe.py                 # the three settings below
     python scripts/bench_grad_probe.py --rounds 3 --only study
@@ -63,6 +64,7 @@ class Fit:
     """One training: its wall time and the probe's (0 without the probe)."""
 
     seconds: float
+    cpu_seconds: float
     probe_seconds: float = 0.0
     trace_seconds: float = 0.0
 
@@ -79,7 +81,7 @@ def _fit(setting: Setting, data: TaskData, probe: bool, seed: int) -> Fit:
     )
     model = build_model(config, ModelSignature.from_task(data))
     probes = [GradientProbe(data.x_train[:32], data.y_train[:32])] if probe else []
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     model.fit(
         data.x_train,
         data.y_train,
@@ -89,11 +91,11 @@ def _fit(setting: Setting, data: TaskData, probe: bool, seed: int) -> Fit:
         callbacks=probes,
         verbose=0,
     )
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     keras.backend.clear_session()
     if not probes:
-        return Fit(seconds)
-    return Fit(seconds, probes[0].seconds, probes[0].trace_seconds)
+        return Fit(seconds, cpu)
+    return Fit(seconds, cpu, probes[0].seconds, probes[0].trace_seconds)
 
 
 def measure(setting: Setting, rounds: int) -> None:
@@ -132,9 +134,14 @@ def measure(setting: Setting, rounds: int) -> None:
         f"{1000 * median(later):.1f} ms each (one training batch: {1000 * batch:.1f} ms)"
     )
     wall = median(fit_probed) / median(fit_plain) - 1
+    cpu = median(f.cpu_seconds for f in probed) / median(f.cpu_seconds for f in plain) - 1
     print(
         f"  probe share of the training time: {100 * median(share):.2f}% (probe's own time / "
-        f"fit with probe); wall difference {100 * wall:+.1f}% (noisy on a shared machine)"
+        "fit with probe)"
+    )
+    print(
+        f"  with vs without: wall time {100 * wall:+.1f}%, process CPU time {100 * cpu:+.1f}% "
+        "(wall time is noisy on a shared machine; CPU time counts only this process's work)"
     )
 
 
