@@ -122,14 +122,20 @@ def test_probe_and_meter_log_per_epoch_over_repeats() -> None:
     logged: list[tuple[int, dict[str, float]]] = []
     meter = TrialMeter(lambda epoch, m: logged.append((epoch, dict(m))), ("loss", "grad_norm"))
     probe = GradientProbe(x, y)
-    for _ in range(2):  # two repeats, as KerasTuner's executions_per_trial runs them
-        model = _linear_model(keras.optimizers.SGD(0.01))
+    for rate in (0.01, 0.05):  # two repeats, as KerasTuner's executions_per_trial runs them
+        model = _linear_model(keras.optimizers.SGD(rate))
         model.fit(x, y, epochs=2, verbose=0, callbacks=[probe, meter])
     assert [epoch for epoch, _ in logged] == [0, 1, 0, 1]
     assert all(m["grad_norm"] > 0 for _, m in logged)
     assert len(meter.repeats) == 2 and meter.repeat == 1
     assert probe.norms == [m["grad_norm"] for _, m in logged]
     assert probe.max_norm == max(probe.norms) and probe.seconds > 0
+    # Traced once for the trial: the second repeat's model reuses the first one's trace,
+    # and still gets its own gradient (its weights, not the first model's).
+    assert probe._function.experimental_get_tracing_count() == 1
+    assert 0 < probe.trace_seconds < probe.seconds
+    assert probe.norms[1] != probe.norms[3]  # the repeats trained differently
+    assert _probe(model, x, y)["grad_norm"] == pytest.approx(probe.measure()["grad_norm"])
     assert meter.repeat_bests("loss", "min") == [
         min(m["loss"] for m in meter.repeats[0]),
         min(m["loss"] for m in meter.repeats[1]),

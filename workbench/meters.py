@@ -209,10 +209,13 @@ class GradientProbe(keras.callbacks.Callback):
 
     The loss is the model's compiled loss on the probe batch in inference mode (no
     dropout), so epochs compare on the same function. The gradient is computed by one
-    ``tf.function`` traced once per ``fit`` (one model); a NaN anywhere gives NaN values,
-    never an exception (the trial's divergence check decides). ``max_norm`` and
-    ``seconds`` (the time spent probing, tracing included) cover every ``fit`` the probe
-    saw; KerasTuner's deep copies of the callback return this same probe.
+    ``tf.function`` traced once per probe (per trial): it runs on a shadow copy of the
+    first model it sees, into which each call copies the current weights, so the repeats'
+    new models of the same architecture reuse the trace (tracing costs far more than a
+    call). A NaN anywhere gives NaN values, never an exception (the trial's divergence
+    check decides). ``max_norm`` and ``seconds`` (the time spent probing, tracing
+    included) cover every ``fit`` the probe saw; KerasTuner's deep copies of the callback
+    return this same probe.
 
     Args:
         x: the probe inputs, e.g. the first 32 training samples.
@@ -224,6 +227,7 @@ class GradientProbe(keras.callbacks.Callback):
         self._x = x
         self._y = y
         self._function: Any = None
+        self._key: tuple[Any, ...] | None = None
         self._float_input = False
         self.norms: list[float] = []
         self.seconds = 0.0
@@ -239,9 +243,6 @@ class GradientProbe(keras.callbacks.Callback):
         finite = [n for n in self.norms if math.isfinite(n)]
         return max(finite) if finite else None
 
-    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
-        self._function = None  # a new model: trace again (its variables differ)
-
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         values = self.measure()
         if logs is not None:
@@ -250,11 +251,19 @@ class GradientProbe(keras.callbacks.Callback):
     def measure(self) -> dict[str, float]:
         """Probe the model now and return the metrics (see the class docstring)."""
         start = time.perf_counter()
-        tracing = self._function is None
+        model = self.model
+        key = (
+            tuple(tuple(w.shape) for w in model.weights),
+            _clipping(model.optimizer),
+            str(model.loss),
+        )
+        tracing = key != self._key
         try:
             if tracing:
                 self._function = self._make_function()
-            outputs = self._function(self._x, self._y)
+                self._key = key
+            weights = [_tensor(w) for w in model.weights]
+            outputs = self._function(self._x, self._y, weights)
             values = {key: float(value) for key, value in outputs.items()}
         finally:
             spent = time.perf_counter() - start
@@ -267,21 +276,27 @@ class GradientProbe(keras.callbacks.Callback):
     def _make_function(self) -> Any:
         import tensorflow as tf
 
-        model = self.model
         if not tf.is_tensor(self._x):  # once: later repeats reuse the tensors
             self._x = tf.convert_to_tensor(self._x)
             self._y = tf.convert_to_tensor(self._y)
+        model = keras.models.clone_model(self.model)  # the shadow copy
+        model.compile(loss=self.model.loss)
+        shadow = model.weights
+        if [tuple(w.shape) for w in shadow] != [tuple(w.shape) for w in self.model.weights]:
+            raise ValueError(f"Cannot probe the gradient of {self.model.name}: its clone differs")
         self._float_input = self._x.dtype.is_floating and self._x.shape.rank == 3
         float_input = self._float_input
         steps = int(self._x.shape[1]) if float_input else 0
         quarter = max(1, steps // 4)
         variables = model.trainable_variables
-        clip_kind, threshold = _clipping(model.optimizer)
+        clip_kind, threshold = _clipping(self.model.optimizer)
 
         # No AutoGraph: the body has no tensor-dependent Python control flow (as Keras' own
         # train step, which is not converted either); it saves part of the tracing.
         @tf.function(autograph=False, reduce_retracing=True)
-        def probe(x: Any, y: Any) -> dict[str, Any]:
+        def probe(x: Any, y: Any, weights: list[Any]) -> dict[str, Any]:
+            for variable, value in zip(shadow, weights, strict=True):
+                variable.assign(value)
             with tf.GradientTape() as tape:
                 if float_input:
                     tape.watch(x)
@@ -317,6 +332,13 @@ class GradientProbe(keras.callbacks.Callback):
             return out
 
         return probe
+
+
+def _tensor(weight: Any) -> Any:
+    """A weight's current value as a tensor (a copy: the call must not trace by variable)."""
+    import tensorflow as tf
+
+    return tf.convert_to_tensor(getattr(weight, "value", weight))
 
 
 def _clipping(optimizer: Any) -> tuple[str, float]:
