@@ -9,6 +9,7 @@ wall and process CPU time of the fits with the probe against those without:
 
     python scripts/bench_grad_probe.py                 # the three settings below
     python scripts/bench_grad_probe.py --rounds 3 --only study
+    python scripts/bench_grad_probe.py --repeats 3   # a trial of `search --repeats 3`
 
 Settings (all on the adding problem, batch 32, norm clipping, 5 epochs unless noted):
 
@@ -19,8 +20,8 @@ Settings (all on the adding problem, batch 32, norm clipping, 5 epochs unless no
 - ``short``: the size of the test suite's trials (10 steps, 48 sequences, 4 units, 2
   epochs), where tracing the probe once is most of its cost.
 
-The probe costs about one training step per epoch plus one trace per fit, so its share
-falls as epochs get longer.
+The probe costs about one training step per epoch plus one trace per trial (the
+repeats of a trial share it), so its share falls as epochs get longer and repeats more.
 """
 
 from __future__ import annotations
@@ -69,36 +70,40 @@ class Fit:
     trace_seconds: float = 0.0
 
 
-def _fit(setting: Setting, data: TaskData, probe: bool, seed: int) -> Fit:
+def _fit(setting: Setting, data: TaskData, probe: bool, seed: int, repeats: int) -> Fit:
+    """One trial: ``repeats`` trainings of the configuration, one probe for all of them."""
     import keras
 
     from workbench.meters import GradientProbe
     from workbench.models import ModelConfig, ModelSignature, build_model
 
-    keras.utils.set_random_seed(seed)
     config = ModelConfig(
         cell=setting.cell, units=setting.units, clipping="norm", clip_threshold=1.0
     )
-    model = build_model(config, ModelSignature.from_task(data))
     probes = [GradientProbe(data.x_train[:32], data.y_train[:32])] if probe else []
-    start, cpu_start = time.perf_counter(), time.process_time()
-    model.fit(
-        data.x_train,
-        data.y_train,
-        validation_data=(data.x_val, data.y_val),
-        epochs=setting.epochs,
-        batch_size=setting.batch_size,
-        callbacks=probes,
-        verbose=0,
-    )
-    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    seconds = cpu = 0.0
+    for repeat in range(repeats):
+        keras.utils.set_random_seed(seed + 100003 * repeat)
+        model = build_model(config, ModelSignature.from_task(data))
+        start, cpu_start = time.perf_counter(), time.process_time()
+        model.fit(
+            data.x_train,
+            data.y_train,
+            validation_data=(data.x_val, data.y_val),
+            epochs=setting.epochs,
+            batch_size=setting.batch_size,
+            callbacks=probes,
+            verbose=0,
+        )
+        seconds += time.perf_counter() - start
+        cpu += time.process_time() - cpu_start
     keras.backend.clear_session()
     if not probes:
         return Fit(seconds, cpu)
     return Fit(seconds, cpu, probes[0].seconds, probes[0].trace_seconds)
 
 
-def measure(setting: Setting, rounds: int) -> None:
+def measure(setting: Setting, rounds: int, repeats: int = 1) -> None:
     """Run ``rounds`` pairs of fits of ``setting`` and print the comparison."""
     from workbench.datasets import load_task
 
@@ -110,34 +115,36 @@ def measure(setting: Setting, rounds: int) -> None:
     probed: list[Fit] = []
     for r in range(rounds):
         for with_probe in (False, True) if r % 2 == 0 else (True, False):
-            (probed if with_probe else plain).append(_fit(setting, data, with_probe, seed=r))
+            fit = _fit(setting, data, with_probe, seed=r, repeats=repeats)
+            (probed if with_probe else plain).append(fit)
 
     median = statistics.median
     fit_plain = [f.seconds for f in plain]
     fit_probed = [f.seconds for f in probed]
     probe = [f.probe_seconds for f in probed]
     trace = [f.trace_seconds for f in probed]
-    later = [(f.probe_seconds - f.trace_seconds) / max(1, setting.epochs - 1) for f in probed]
+    calls = setting.epochs * repeats - 1
+    later = [(f.probe_seconds - f.trace_seconds) / max(1, calls) for f in probed]
     share = [f.probe_seconds / f.seconds for f in probed]
     batches = -(-setting.n_train // setting.batch_size)
-    batch = median(fit_plain) / (setting.epochs * batches)  # validation included
+    batch = median(fit_plain) / (repeats * setting.epochs * batches)  # validation included
     print(
         f"{setting.name}: adding length {setting.length}, {setting.n_train} train sequences, "
         f"{setting.cell} {setting.units} units, {setting.epochs} epochs x {batches} batches "
-        f"of {setting.batch_size}, {rounds} round(s)"
+        f"of {setting.batch_size}, {repeats} repeat(s) a trial, {rounds} round(s)"
     )
-    print(f"  fit without probe  median {median(fit_plain):7.2f} s  ({_all(fit_plain)})")
-    print(f"  fit with probe     median {median(fit_probed):7.2f} s  ({_all(fit_probed)})")
+    print(f"  fits without probe  median {median(fit_plain):7.2f} s  ({_all(fit_plain)})")
+    print(f"  fits with probe     median {median(fit_probed):7.2f} s  ({_all(fit_probed)})")
     print(f"  probe's own time   median {median(probe):7.3f} s  ({_all(probe)})")
     print(
-        f"    first call of a fit (traces) {median(trace):.3f} s; later calls "
+        f"    first call of the trial (traces) {median(trace):.3f} s; later calls "
         f"{1000 * median(later):.1f} ms each (one training batch: {1000 * batch:.1f} ms)"
     )
     wall = median(fit_probed) / median(fit_plain) - 1
     cpu = median(f.cpu_seconds for f in probed) / median(f.cpu_seconds for f in plain) - 1
     print(
         f"  probe share of the training time: {100 * median(share):.2f}% (probe's own time / "
-        "fit with probe)"
+        "fits with probe)"
     )
     print(
         f"  with vs without: wall time {100 * wall:+.1f}%, process CPU time {100 * cpu:+.1f}% "
@@ -153,6 +160,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2, help="Pairs of fits per setting.")
     parser.add_argument("--only", choices=sorted(SETTINGS), help="Run one setting only.")
+    parser.add_argument("--repeats", type=int, default=1, help="Trainings per trial.")
     args = parser.parse_args()
 
     from workbench.backend import load_tensorflow
@@ -161,7 +169,7 @@ def main() -> None:
     device = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
     print(f"TensorFlow {tf.__version__} on {device} ({os.cpu_count()} CPU cores visible)")
     for name in [args.only] if args.only else list(SETTINGS):
-        measure(SETTINGS[name], args.rounds)
+        measure(SETTINGS[name], args.rounds, args.repeats)
 
 
 if __name__ == "__main__":
