@@ -288,6 +288,13 @@ def test_repeats_log_each_score_their_mean_and_gradient_health(
     exported = json.loads((workdir / "model" / "hyperparameters.json").read_text())
     assert exported["trial"]["seed"] == 4 + 0 + 100003 * kept  # the kept repeat's seed
 
+    # Resuming the study with another number of repeats is refused before any training.
+    args = ["search", "--task", str(tiny_task), "--space", str(space), "--tracking-uri", store]
+    args += ["--experiment", "study", "--max-trials", "2", "--repeats", "3", "--seed", "4"]
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 2
+    assert "was started with other settings (repeats: 2, now 3)" in again.output
+
 
 def _search_args(task: Path, space: Path, store: str, trials: int) -> list[str]:
     return [
