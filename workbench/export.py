@@ -606,7 +606,8 @@ def _output_text(data: Any) -> str:
     if data.problem == "classification":
         step = " at every step" if data.sequence_output else ""
         if data.n_outputs == 2:
-            return f"probability of class 1 (sigmoid){step}"
+            named = f" ({data.class_names[1]!r})" if data.class_names else ""
+            return f"probability of class 1{named} (sigmoid){step}"
         return f"probabilities over {data.n_outputs} classes (softmax){step}"
     if data.target_scale is not None:
         return f"the next {data.n_outputs} value(s) of the series, in its units"
