@@ -64,6 +64,31 @@ def test_one_trial_search_runs_offline_on_every_builtin_task(
     assert "baseline" in result.output
 
 
+def test_search_on_a_csv_text_task_records_a_string_dataset(
+    store: str, tiny_space: Path, reviews_csv: Path
+) -> None:
+    import json
+
+    from mlflow import MlflowClient
+
+    task = reviews_csv.parent / "reviews.yaml"
+    task.write_text(
+        "name: reviews\nloader: csv_text\noptions: {path: reviews.csv, text_column: review, "
+        "label_column: stars, vocab_size: 40, sequence_length: 8, embedding_dim: 4}\n"
+    )
+    args = ["search", "--task", str(task), "--space", str(tiny_space), "--max-trials", "1"]
+    result = CliRunner().invoke(main, [*args, "--epochs", "1", "--tracking-uri", store])
+    assert result.exit_code == 0, result.output
+    assert "1 of 1 trials completed" in result.output and "train/val/test 28/6/6" in result.output
+    client = MlflowClient(store)
+    (search,) = client.search_runs(
+        [client.get_experiment_by_name("reviews-tiny").experiment_id],
+        "tags.`workbench.role` = 'search'",
+    )
+    schema = json.loads(search.inputs.dataset_inputs[0].dataset.schema)
+    assert schema["x_dtype"] == "string" and schema["text"]["sequence_length"] == 8
+
+
 # --- bad input: one line, exit code 2, nothing recorded ------------------------------------
 
 _BAD_FILES = {
@@ -80,6 +105,15 @@ _BAD_FILES = {
     "space_yaml_bool.yaml": "dimensions: {clipping: no}\n",
     "space_negative_dropout.yaml": "dimensions: {dropout: -0.5}\n",
     "a_file": "not a folder\n",
+    "text_empty.csv": "review,stars\ngood coffee,5\n  ,1\n",
+    "text_no_label.csv": "review,stars\ngood coffee,5\nbad coffee,\n",
+    "text_one_class.csv": "review,stars\ngood coffee,5\nfine coffee,5\n",
+    **{
+        f"text_{bad}.yaml": "loader: csv_text\noptions: {path: "
+        f"text_{bad}.csv, text_column: review, label_column: stars}}\n"
+        for bad in ("empty", "no_label", "one_class")
+    },
+    "text_no_column.yaml": "loader: csv_text\noptions: {path: text_empty.csv}\n",
 }
 
 # (arguments after `workbench search`, a piece of the expected one-line message)
@@ -138,6 +172,13 @@ _BAD_INPUT = [
         "Cannot create the tracking store folder",
     ),
     (["--task", "adding", "--state-dir", "a_file/state"], "Cannot write the search state folder"),
+    (["--task", "text_empty.yaml"], "text_empty.csv: column 'review', row 2: empty text"),
+    (["--task", "text_no_label.yaml"], "text_no_label.csv: column 'stars', row 2: missing label"),
+    (
+        ["--task", "text_one_class.yaml"],
+        "column 'stars': expected at least 2 classes. Received: a single class 5",
+    ),
+    (["--task", "text_no_column.yaml"], "text_empty.csv: no column 'text'"),
 ]
 
 
