@@ -64,31 +64,6 @@ def test_one_trial_search_runs_offline_on_every_builtin_task(
     assert "baseline" in result.output
 
 
-def test_search_on_a_csv_text_task_records_a_string_dataset(
-    store: str, tiny_space: Path, reviews_csv: Path
-) -> None:
-    import json
-
-    from mlflow import MlflowClient
-
-    task = reviews_csv.parent / "reviews.yaml"
-    task.write_text(
-        "name: reviews\nloader: csv_text\noptions: {path: reviews.csv, text_column: review, "
-        "label_column: stars, vocab_size: 40, sequence_length: 8, embedding_dim: 4}\n"
-    )
-    args = ["search", "--task", str(task), "--space", str(tiny_space), "--max-trials", "1"]
-    result = CliRunner().invoke(main, [*args, "--epochs", "1", "--tracking-uri", store])
-    assert result.exit_code == 0, result.output
-    assert "1 of 1 trials completed" in result.output and "train/val/test 28/6/6" in result.output
-    client = MlflowClient(store)
-    (search,) = client.search_runs(
-        [client.get_experiment_by_name("reviews-tiny").experiment_id],
-        "tags.`workbench.role` = 'search'",
-    )
-    schema = json.loads(search.inputs.dataset_inputs[0].dataset.schema)
-    assert schema["x_dtype"] == "string" and schema["text"]["sequence_length"] == 8
-
-
 # --- bad input: one line, exit code 2, nothing recorded ------------------------------------
 
 _BAD_FILES = {

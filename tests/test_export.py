@@ -393,6 +393,7 @@ def test_scoring_server_answers_over_http(exported: Exported) -> None:
 
 
 def test_text_model_exports_and_predicts_on_raw_strings(tmp_path: Path, reviews_csv: Path) -> None:
+    """A 1-trial search on a tiny csv_text file; its model takes raw strings everywhere."""
     import mlflow
 
     store = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
@@ -401,7 +402,21 @@ def test_text_model_exports_and_predicts_on_raw_strings(tmp_path: Path, reviews_
         "name: reviews\nloader: csv_text\noptions: {path: reviews.csv, text_column: review, "
         "label_column: stars, vocab_size: 40, sequence_length: 8, embedding_dim: 4}\n"
     )
-    _search(tmp_path, store, task, "reviews-export", trials=1)
+    space = tmp_path / "space.yaml"
+    space.write_text("name: one\ndimensions: {cell: gru, units: 4, learning_rate: 1e-2}\n")
+    args = ["search", "--task", str(task), "--space", str(space), "--max-trials", "1"]
+    args += ["--epochs", "1", "--experiment", "reviews-export", "--tracking-uri", store]
+    args += ["--state-dir", str(tmp_path / ".workbench")]
+    searched = CliRunner().invoke(main, args)
+    assert searched.exit_code == 0, searched.output
+    assert "1 of 1 trials completed" in searched.output and "28/6/6" in searched.output
+    client = MlflowClient(store)
+    (search,) = client.search_runs(
+        [client.get_experiment_by_name("reviews-export").experiment_id],
+        "tags.`workbench.role` = 'search'",
+    )
+    schema = json.loads(search.inputs.dataset_inputs[0].dataset.schema)
+    assert schema["x_dtype"] == "string" and schema["text"]["sequence_length"] == 8
     result = export_best("reviews-export", tmp_path / "model", tracking_uri=store)
     assert result.input_shape == (None,) and result.input_dtype == "string"
     assert all(check.matches for check in result.checks)
