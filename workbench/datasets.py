@@ -475,6 +475,11 @@ def _flag(spec: TaskSpec, opts: Mapping[str, Any], key: str) -> bool:
     return opts[key]
 
 
+def _shown(value: Any) -> str:
+    """A cell value as the user wrote it (``2``, not ``np.int64(2)``)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def _row(path: Path, index: Any) -> str:
     """Where row ``index`` (0-based, as read) sits: a line of a CSV (header is line 1)."""
     if path.suffix.lower() in (".parquet", ".pq"):
@@ -493,7 +498,7 @@ def _numeric(path: Path, frame: Any, column: str) -> Any:
         first = wrong.idxmax()
         raise WorkbenchError(
             f"{path}: column {column!r}, {_row(path, first)}: expected a number. "
-            f"Received: {raw[first]!r}"
+            f"Received: {_shown(raw[first])}"
         )
     return numbers
 
@@ -517,7 +522,7 @@ def _drop_missing(
             first = missing.idxmax()
             raise WorkbenchError(
                 f"{path}: column {column!r}, {_row(path, first)}: missing or infinite value "
-                f"({frame[column][first]!r}). Expected a value, or set options.drop_missing: "
+                f"({_shown(frame[column][first])}). Expected a value, or set options.drop_missing: "
                 "true to drop such rows"
             )
         bad |= missing
@@ -887,15 +892,16 @@ def _time_keys(path: Path, frame: Any, column: str) -> tuple[np.ndarray, tuple[s
             first = times.isna().idxmax()
             raise WorkbenchError(
                 f"{path}: column {column!r}, {_row(path, first)}: the time column is not "
-                f"sortable. Expected a number or a date. Received: {raw[first]!r}"
+                f"sortable. Expected a number or a date. Received: {_shown(raw[first])}"
             )
         keys = times.to_numpy(dtype="datetime64[ns]").astype("int64").astype("float64")
     steps = np.diff(keys)
     if np.any(steps <= 0):
         i = int(np.argmax(steps <= 0)) + 1
         raise WorkbenchError(
-            f"{path}: column {column!r}, {_row(path, frame.index[i])}: {raw.iloc[i]!r} does not "
-            f"come after {raw.iloc[i - 1]!r}. Expected the rows sorted by time, each time once"
+            f"{path}: column {column!r}, {_row(path, frame.index[i])}: {_shown(raw.iloc[i])} "
+            f"does not come after {_shown(raw.iloc[i - 1])}. Expected the rows sorted by time, "
+            "each time once"
         )
     if len(steps) == 0:
         return keys, ()
@@ -905,7 +911,8 @@ def _time_keys(path: Path, frame: Any, column: str) -> tuple[np.ndarray, tuple[s
     first = int(gaps[0])
     note = (
         f"{path.name}: the time column {column!r} has {len(gaps)} gap(s) in an otherwise "
-        f"regular series, the first between {raw.iloc[first]!r} and {raw.iloc[first + 1]!r}; "
+        f"regular series, the first between {_shown(raw.iloc[first])} and "
+        f"{_shown(raw.iloc[first + 1])}; "
         "windows run across them as if no step were missing"
     )
     return keys, (note,)
@@ -1015,8 +1022,8 @@ def _load_csv_sequences(spec: TaskSpec) -> TaskData:
         if (per_series > 1).any():
             series_id = ids[int(per_series.idxmax())]
             raise WorkbenchError(
-                f"{path}: series {series_id!r} has {int(per_series.max())} different values in "
-                f"column {column!r}. Expected one per series"
+                f"{path}: series {_shown(series_id)} has {int(per_series.max())} different "
+                f"values in column {column!r}. Expected one per series"
             )
     starts = np.flatnonzero(np.r_[True, np.diff(codes) != 0])
     where = str(path)
@@ -1029,7 +1036,7 @@ def _load_csv_sequences(spec: TaskSpec) -> TaskData:
         if unknown:
             raise WorkbenchError(
                 f"{path}: column {split_column!r}: expected train, val or test. "
-                f"Received: {unknown[0]!r}"
+                f"Received: {_shown(unknown[0])}"
             )
         part = np.array([_SPLIT_NAMES[p] for p in parts])
         index = {name: np.flatnonzero(part == name) for name in ("train", "val", "test")}
