@@ -64,6 +64,31 @@ def test_one_trial_search_runs_offline_on_every_builtin_task(
     assert "baseline" in result.output
 
 
+def test_search_on_the_users_csv_writes_a_reusable_task_file(
+    workdir: Path, store: str, tiny_space: Path
+) -> None:
+    rows = "".join(f"2001-{m:02d}-01,{10 + m % 4 + m / 10:.2f}\n" for m in range(1, 13))
+    rows += "".join(f"2002-{m:02d}-01,{11 + m % 4 + m / 10:.2f}\n" for m in range(1, 13))
+    (workdir / "sales.csv").write_text("day,sales\n" + rows)
+    common = ["--space", str(tiny_space), "--max-trials", "1", "--epochs", "1"]
+    common += ["--tracking-uri", store, "--task-option", "n_val=4", "--task-option", "n_test=4"]
+    first = CliRunner().invoke(
+        main,
+        ["search", "--data", "sales.csv", "--time-column", "day", "--target", "sales"]
+        + ["--window", "4", "--horizon", "2", *common],
+    )
+    assert first.exit_code == 0, first.output
+    assert "Task file sales.task.yaml (reuse it: workbench search --task sales.task.yaml)" in (
+        first.output
+    )
+    assert "1 of 1 trials completed" in first.output and "seasonal" not in first.output
+    assert "naive (last value): MAE" in first.output
+    # the written file is the same task: the same study resumes with nothing left to run
+    again = CliRunner().invoke(main, ["search", "--task", "sales.task.yaml", *common])
+    assert again.exit_code == 0, again.output
+    assert "Study sales-tiny" in again.output and "1 trial(s) already done" in again.output
+
+
 # --- bad input: one line, exit code 2, nothing recorded ------------------------------------
 
 _BAD_FILES = {
