@@ -83,6 +83,17 @@ def test_search_on_the_users_csv_writes_a_reusable_task_file(
     )
     assert "1 of 1 trials completed" in first.output and "seasonal" not in first.output
     assert "naive (last value): MAE" in first.output
+    from mlflow import MlflowClient
+
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name("sales-tiny")
+    (parent,) = client.search_runs([experiment.experiment_id], "tags.task = 'sales'")
+    assert [f.path for f in client.list_artifacts(parent.info.run_id, "task")] == [
+        "task/sales.task.yaml"
+    ]
+    assert parent.inputs.dataset_inputs[0].dataset.source.endswith(
+        "sales.csv (24 rows; target sales)"
+    )
     # the written file is the same task: the same study resumes with nothing left to run
     again = CliRunner().invoke(main, ["search", "--task", "sales.task.yaml", *common])
     assert again.exit_code == 0, again.output
@@ -116,6 +127,7 @@ _BAD_FILES = {
     "one_class.csv": "id,label,a\ns1,x,1\ns1,x,2\ns2,x,3\ns3,x,4\n",
     "lone_class.csv": "id,label,a\ns1,x,1\ns2,x,2\ns3,x,3\ns4,y,4\n",
     "two_labels.csv": "id,label,a\ns1,x,1\ns1,y,2\ns2,y,3\n",
+    "step_twice.csv": "id,t,label,a\ns1,1,x,1\ns1,2,x,2\ns2,1,y,3\ns2,1,y,4\n",
     "notes.txt": "t,v\n1,1\n",
 }
 
@@ -236,6 +248,11 @@ _BAD_INPUT = [
     (
         ["--data", "two_labels.csv", "--id-column", "id", "--label-column", "label"],
         "series 's1' has 2 different values in column 'label'. Expected one per series",
+    ),
+    (
+        ["--data", "step_twice.csv", "--id-column", "id", "--label-column", "label"]
+        + ["--time-column", "t"],
+        "series 's2' has t 1 twice (line 5). Expected each step once per series",
     ),
     (["--data", "no_y.npz"], "no_y.npz: no array 'y_train'"),
     (["--data", "ragged.npz"], "x_train is an object array (ragged sequences?)"),

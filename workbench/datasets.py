@@ -476,8 +476,11 @@ def _flag(spec: TaskSpec, opts: Mapping[str, Any], key: str) -> bool:
 
 
 def _shown(value: Any) -> str:
-    """A cell value as the user wrote it (``2``, not ``np.int64(2)``)."""
-    return repr(value.item() if isinstance(value, np.generic) else value)
+    """A cell value as the user wrote it (``2``, not ``np.int64(2)`` or ``2.0``)."""
+    value = value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # integer columns read as floats next to an empty cell
+    return repr(value)
 
 
 def _row(path: Path, index: Any) -> str:
@@ -1026,6 +1029,15 @@ def _load_csv_sequences(spec: TaskSpec) -> TaskData:
                 f"values in column {column!r}. Expected one per series"
             )
     starts = np.flatnonzero(np.r_[True, np.diff(codes) != 0])
+    if time_column:
+        steps = frame[time_column].to_numpy()
+        twice = np.flatnonzero((np.diff(codes) == 0) & (np.diff(steps) == 0))
+        if len(twice):
+            i = int(twice[0]) + 1
+            raise WorkbenchError(
+                f"{path}: series {_shown(ids[codes[i]])} has {time_column} {_shown(steps[i])} "
+                f"twice ({_row(path, frame.index[i])}). Expected each step once per series"
+            )
     where = str(path)
     x, masked = _pad(np.split(frame[features].to_numpy(dtype="float64"), starts[1:]), where)
     y_raw = labels.to_numpy()[starts]
