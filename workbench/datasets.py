@@ -446,7 +446,7 @@ def _read_table(spec: TaskSpec, path: Path, columns: Sequence[str]) -> Any:
 def _text_option(spec: TaskSpec, opts: Mapping[str, Any], key: str, required: bool = True) -> str:
     """A column name (or other word) option: a non-empty string, or "" when not required."""
     value = opts[key]
-    if value == "" and not required:
+    if value in ("", None) and not required:
         return ""
     if not isinstance(value, str) or not value.strip():
         raise WorkbenchError(
@@ -458,7 +458,7 @@ def _text_option(spec: TaskSpec, opts: Mapping[str, Any], key: str, required: bo
 def _columns_option(spec: TaskSpec, opts: Mapping[str, Any], key: str) -> list[str]:
     """A list of column names (a single name is a list of one); empty when not given."""
     value = opts[key]
-    if isinstance(value, str):
+    if value is None or isinstance(value, str):
         value = [value] if value else []
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise WorkbenchError(
@@ -1013,8 +1013,9 @@ def _load_csv_sequences(spec: TaskSpec) -> TaskData:
         frame[column] = _numeric(path, frame, column)
     frame, notes = _drop_missing(path, frame, [*named, *features], drop)
     codes, ids = pd.factorize(frame[id_column])
-    order = np.lexsort((frame[time_column].to_numpy(), codes)) if time_column else None
-    if order is None:
+    if time_column:
+        order = np.lexsort((frame[time_column].to_numpy(), codes))
+    else:
         order = np.argsort(codes, kind="stable")
     frame, codes = frame.iloc[order], codes[order]
     labels = frame[label]
