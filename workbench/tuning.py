@@ -187,6 +187,12 @@ def _run_search(config: SearchConfig, reporter: SearchReporter | None) -> Search
             # The loader options in effect (the task file artifact holds the file's own).
             "task_options": json.dumps(dict(config.task.options), sort_keys=True, default=str),
             "mlflow.note.content": config.space.description,
+            # The task's trivial predictor, so a report can read scores against it.
+            **(
+                {"baseline": data.baseline.description, "baseline_value": data.baseline.value}
+                if data.baseline
+                else {}
+            ),
         },
         resume=resume,
         run_name=f"search-{config.tuner}",
