@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from workbench.cli import main
 from workbench.datasets import list_tasks
 
-COMMANDS = ["tasks", "spaces", "search", "ui", "export", "predict"]
+COMMANDS = ["tasks", "spaces", "search", "ui", "export", "predict", "report"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -158,6 +158,16 @@ _BAD_OTHER_INPUT = [
         "Expected an exported model folder with model.keras and hyperparameters.json",
     ),
     (["predict", "--model", "missing"], "Missing option '--data'"),
+    (
+        ["report", "--experiment", "adding-small", "--out", "a_file/report"],
+        "Cannot write the report folder a_file/report: a_file is not a folder",
+    ),
+    (["report", "--experiment", "nope", "--out", "report"], "Unknown experiment 'nope'"),
+    (
+        ["report", "--experiment", "nope", "--out", "report", "--tracking-uri", "mlruns"],
+        "Expected a tracking URI",
+    ),
+    (["report", "--out", "report"], "Missing option '--experiment'"),
 ]
 _ALL_BAD_INPUT = [(["search", *args], message) for args, message in _BAD_INPUT] + _BAD_OTHER_INPUT
 
@@ -188,3 +198,4 @@ def test_bad_input_is_one_line_exit_2_and_records_nothing(
     assert _experiments(workdir) == []
     assert not list(workdir.rglob("study.json"))  # no search state either
     assert not (workdir / "model").exists()  # no export folder either
+    assert not (workdir / "report").exists()  # no report folder either

@@ -764,11 +764,12 @@ def _verdict(measure: dict[str, Any], low: float, high: float) -> str:
         return "not enough data"
     if low <= estimate <= high:
         return "holds"
+    side = "above" if estimate > high else "below"
     if np.isfinite(ci_low) and (ci_high < low or ci_low > high):
-        return "does not hold"
+        return f"does not hold ({side} the claimed range)"
     if np.isfinite(ci_low):
         return "not enough data"  # the interval reaches into the claimed range
-    return "does not hold"
+    return f"does not hold ({side} the claimed range)"
 
 
 def claims(trials: pd.DataFrame, direction: str) -> pd.DataFrame:
@@ -801,13 +802,15 @@ def claims(trials: pd.DataFrame, direction: str) -> pd.DataFrame:
     c = _measure(trials, "cell", "lstm", "gru", "n_params", saving)
     s = _measure(trials, "cell", "lstm", "gru", "epoch_seconds", saving)
     verdicts = (_verdict(q, first.low, first.high), _verdict(c, *COMPUTE_SAVING))
-    verdict = (
-        "does not hold"
-        if "does not hold" in verdicts
-        else "holds"
-        if verdicts == ("holds", "holds")
-        else "not enough data"
-    )
+    failing = [
+        f"does not hold ({part}{v.removeprefix('does not hold (')}"
+        for part, v in zip(("quality ", "computations "), verdicts, strict=True)
+        if v.startswith("does not hold")
+    ]
+    if failing:
+        verdict = failing[0]
+    else:
+        verdict = "holds" if verdicts == ("holds", "holds") else "not enough data"
     rows.append(
         [
             first.text,
