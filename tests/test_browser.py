@@ -170,9 +170,10 @@ def test_mlflow_ui_shows_the_trial_runs_and_their_cell_param(served: Served) -> 
     # A trial's page lists its params, `cell` among them.
     driver.find_element("xpath", "//a[contains(., 'trial-001 lstm x1 u8')]").click()
     _wait_for_text(driver, "Parameters")
-    WebDriverWait(driver, 30).until(
+    cell = WebDriverWait(driver, 30).until(
         lambda d: d.find_elements("xpath", "//*[normalize-space(text())='cell']")
-    )
+    )[-1]
+    driver.execute_script("arguments[0].scrollIntoView()", cell)
     body = driver.find_element("tag name", "body").text
     assert "learning_rate" in body and "lstm" in body
     driver.save_screenshot(str(served.root / "mlflow_trial.png"))

@@ -935,7 +935,7 @@ def overview(study: Any, trials: pd.DataFrame) -> dict[str, Any]:
         "repeats": int(trials["repeats"].max()) if len(trials) else 0,
         "best_trial": None if best is None else int(best["trial"]),
         "best_score": math.nan if best is None else float(best["score"]),
-        "best_config": None if best is None else _config_of(best, exclude=()),
+        "best_config": None if best is None else _config_of(best, exclude=()).replace("|", " "),
         "compute_seconds": float(np.nansum(trials["fit_seconds"].astype(float))),
         "wall_seconds": wall,
         "baseline": tags.get("baseline"),
@@ -1003,7 +1003,7 @@ def build_report(study: Any) -> Report:
             <= 1
         ]
         if fixed:
-            s.notes.append(f"Fixed (one value) in this study: {', '.join(fixed)}.")
+            s.notes.append(f"Fixed or not applicable in this study: {', '.join(fixed)}.")
         s.tables.append(("Score per parameter value and cell", frames["per_parameter"]))
         s.figures.append("per_parameter.png")
     sections.append(s)
