@@ -121,7 +121,8 @@ def trials_frame(study: Any) -> pd.DataFrame:
             if name.startswith("test_"):
                 row[name] = value
         row["diverged_epoch"] = trial.tags.get("diverged_epoch")
-        row["diverged_repeat"] = trial.tags.get("diverged_repeat")
+        diverged_repeat = trial.tags.get("diverged_repeat")
+        row["diverged_repeat"] = None if diverged_repeat in (None, "", "none") else diverged_repeat
         row["memory_measure"] = trial.tags.get("memory_measure")
         rows.append(row)
     frame = pd.DataFrame(rows)
