@@ -836,7 +836,9 @@ def claims(trials: pd.DataFrame, direction: str) -> pd.DataFrame:
             m["ci_high"],
             m["basis"],
             _verdict(m, memory_claim.low, memory_claim.high),
-            "peak memory of the whole training process (as logged in peak_memory_mb)",
+            "peak_memory_mb as logged by each trial (measured as: "
+            + (", ".join(sorted(trials["memory_measure"].dropna().unique())) or "unknown")
+            + ")",
             memory_claim.source,
         ]
     )
