@@ -288,6 +288,18 @@ _BAD_OTHER_INPUT = [
         ["report", "--experiment", "nope", "--out", "report", "--tracking-uri", "mlruns"],
         "Expected a tracking URI",
     ),
+    (
+        [
+            "report",
+            "--experiment",
+            "nope",
+            "--out",
+            "report",
+            "--tracking-uri",
+            "http://127.0.0.1:9",
+        ],
+        "Cannot reach the MLflow tracking store at http://127.0.0.1:9",
+    ),
     (["report", "--out", "report"], "Missing option '--experiment'"),
 ]
 _ALL_BAD_INPUT = [(["search", *args], message) for args, message in _BAD_INPUT] + _BAD_OTHER_INPUT
@@ -325,3 +337,15 @@ def test_bad_input_is_one_line_exit_2_and_records_nothing(
     assert not (workdir / "model").exists()  # no export folder either
     assert not (workdir / "report").exists()  # no report folder either
     assert not list(workdir.glob("*.task.yaml"))  # no task file from --data either
+
+
+def test_report_on_an_experiment_without_trials_is_one_line_exit_2(workdir: Path) -> None:
+    from mlflow import MlflowClient
+
+    (workdir / "mlruns").mkdir()
+    MlflowClient(f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}").create_experiment("empty")
+    result = CliRunner().invoke(main, ["report", "--experiment", "empty", "--out", "report"])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[-1].startswith("Error: Experiment 'empty' has no trial runs to report on")
+    assert "Traceback" not in result.output and not (workdir / "report").exists()
