@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -120,8 +121,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     port = _free_port()
     env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
     log = open(root / "ui.log", "w")  # noqa: SIM115 - closed after the server stops
+    # Its own process group: the UI's uvicorn and job-runner children stop with it.
     server = subprocess.Popen(
-        ui_command(uri, port=port), env=env, stdout=log, stderr=subprocess.STDOUT
+        ui_command(uri, port=port),
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     driver = None
     try:
@@ -140,7 +146,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     finally:
         if driver is not None:
             driver.quit()
-        server.terminate()
+        os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         log.close()
 
