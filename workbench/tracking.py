@@ -445,12 +445,40 @@ def serve_ui(tracking_uri: str, host: str = "127.0.0.1", port: int = 5000) -> in
             f"No MLflow store at {db} yet. Run a search first, e.g. "
             "workbench search --task adding --space small"
         )
-    process = subprocess.Popen(ui_command(tracking_uri, host, port))
+    from workbench.stopping import on_signals
+
+    # Its own session: MLflow's UI starts uvicorn and job workers of its own, and stopping
+    # only the first process would leave them serving. Ctrl-C and SIGTERM stop the group.
+    process = subprocess.Popen(ui_command(tracking_uri, host, port), start_new_session=True)
     try:
-        return process.wait()
+        with on_signals():
+            return process.wait()
     except KeyboardInterrupt:
-        process.terminate()
-        return process.wait()
+        return 0
+    finally:
+        _stop_group(process)
+
+
+def _stop_group(process: Any, grace: float = 10.0) -> None:
+    """Terminate a process started in its own session and everything it started."""
+    import signal
+    import subprocess
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            continue
+        # The leader is gone; its children may still be winding down.
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.5)
 
 
 # --- reading a finished study back, and publishing its model (workbench.export) ----------------
