@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from workbench.cli import main
 from workbench.datasets import list_tasks
 
-COMMANDS = ["tasks", "spaces", "search", "ui", "export", "predict"]
+COMMANDS = ["tasks", "spaces", "search", "ui", "export", "predict", "report"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -299,6 +299,28 @@ _BAD_OTHER_INPUT = [
         "Expected an exported model folder with model.keras and hyperparameters.json",
     ),
     (["predict", "--model", "missing"], "Missing option '--data'"),
+    (
+        ["report", "--experiment", "adding-small", "--out", "a_file/report"],
+        "Cannot write the report folder a_file/report: a_file is not a folder",
+    ),
+    (["report", "--experiment", "nope", "--out", "report"], "Unknown experiment 'nope'"),
+    (
+        ["report", "--experiment", "nope", "--out", "report", "--tracking-uri", "mlruns"],
+        "Expected a tracking URI",
+    ),
+    (
+        [
+            "report",
+            "--experiment",
+            "nope",
+            "--out",
+            "report",
+            "--tracking-uri",
+            "http://127.0.0.1:9",
+        ],
+        "Cannot reach the MLflow tracking store at http://127.0.0.1:9",
+    ),
+    (["report", "--out", "report"], "Missing option '--experiment'"),
 ]
 _ALL_BAD_INPUT = [(["search", *args], message) for args, message in _BAD_INPUT] + _BAD_OTHER_INPUT
 
@@ -333,4 +355,17 @@ def test_bad_input_is_one_line_exit_2_and_records_nothing(
     assert _experiments(workdir) == []
     assert not list(workdir.rglob("study.json"))  # no search state either
     assert not (workdir / "model").exists()  # no export folder either
+    assert not (workdir / "report").exists()  # no report folder either
     assert not list(workdir.glob("*.task.yaml"))  # no task file from --data either
+
+
+def test_report_on_an_experiment_without_trials_is_one_line_exit_2(workdir: Path) -> None:
+    from mlflow import MlflowClient
+
+    (workdir / "mlruns").mkdir()
+    MlflowClient(f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}").create_experiment("empty")
+    result = CliRunner().invoke(main, ["report", "--experiment", "empty", "--out", "report"])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[-1].startswith("Error: Experiment 'empty' has no trial runs to report on")
+    assert "Traceback" not in result.output and not (workdir / "report").exists()

@@ -282,6 +282,39 @@ def export(
 
 
 @main.command()
+@click.option("--experiment", required=True, help="The MLflow experiment of the search.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder to write report.html, report.md, trials.csv and the PNG figures.",
+)
+@click.option(
+    "--tracking-uri",
+    default=None,
+    envvar="MLFLOW_TRACKING_URI",
+    help="MLflow store. Default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db.",
+)
+def report(experiment: str, out: str, tracking_uri: str | None) -> None:
+    """Compare the architectures of a finished search: statistics, cost, claims check.
+
+    Reads the trials back from MLflow and writes report.html (self-contained), report.md,
+    trials.csv (one row per trial and repeat) and PNG figures into --out; also logs them
+    under report/ on the search's parent run.
+
+    \b
+    Example:
+      workbench search --task adding --space gru_vs_lstm --tuner grid --repeats 3
+      workbench report --experiment adding-gru_vs_lstm --out reports/adding
+    """
+    from workbench.reports import make_report
+
+    result = make_report(experiment, out, tracking_uri=tracking_uri)
+    for line in result.lines():
+        click.echo(line)
+
+
+@main.command()
 @click.option(
     "--model",
     "model_dir",

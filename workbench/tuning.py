@@ -191,6 +191,12 @@ def _run_search(config: SearchConfig, reporter: SearchReporter | None) -> Search
             if config.task.source
             else "",
             "mlflow.note.content": config.space.description,
+            # The task's trivial predictor, so a report can read scores against it.
+            **(
+                {"baseline": data.baseline.description, "baseline_value": data.baseline.value}
+                if data.baseline
+                else {}
+            ),
         },
         resume=resume,
         run_name=f"search-{config.tuner}",
