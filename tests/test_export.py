@@ -194,6 +194,11 @@ def test_registered_champion_loads_through_pyfunc_and_predicts(exported: Exporte
     version = client.get_model_version_by_alias(EXPERIMENT, "champion")
     assert str(version.version) == exported.result.registered_version
     assert version.run_id == exported.result.run_id
+    # The model's files live with the trial's experiment in the store, not in ./mlruns.
+    experiment_id = client.get_run(version.run_id).info.experiment_id
+    logged = client.search_logged_models(experiment_ids=[experiment_id])
+    assert [m.source_run_id for m in logged] == [version.run_id]
+    assert logged[0].artifact_location.startswith((exported.root / "store").as_uri())
     mlflow.set_tracking_uri(exported.store)
     model = mlflow.pyfunc.load_model(f"models:/{EXPERIMENT}@champion")
     inputs = model.metadata.get_input_schema().inputs[0]

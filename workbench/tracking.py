@@ -682,6 +682,9 @@ def log_exported_model(
         return mlflow.keras.save_model(path=path, **kwargs)
 
     flavor = types.SimpleNamespace(__name__="mlflow.keras", save_model=save_model)
+    # MLflow 3 files the LoggedModel under the *active* experiment; left unset that is the
+    # store's Default experiment, whose artifacts go to ./mlruns of the current folder.
+    mlflow.set_experiment(experiment_id=mlflow_client.get_run(run_id).info.experiment_id)
     info = Model.log(
         artifact_path=None,
         name="model",
