@@ -77,7 +77,7 @@ def test_unknown_task_name() -> None:
 def _shape(data) -> str:
     """``steps x features -> outputs`` as the listing writes it, measured on the arrays."""
     if data.text is not None:
-        return f"text {data.text.sequence_length} tokens -> {data.n_outputs}"
+        return f"{data.text.sequence_length} tokens -> {data.n_outputs}"
     steps = str(data.x_train.shape[1])
     if data.masked:
         splits = (data.x_train, data.x_val, data.x_test)
