@@ -22,6 +22,13 @@ _BUILTIN_TINY_OPTIONS = {
     "italy_power_demand": {"limit": 20},
     "airline": {},
     "shampoo_sales": {},
+    "bbc_news": {"limit": 40, "vocab_size": 300, "sequence_length": 20, "embedding_dim": 8},
+    "fine_food_reviews": {
+        "limit": 40,
+        "vocab_size": 300,
+        "sequence_length": 20,
+        "embedding_dim": 8,
+    },
 }
 
 
@@ -85,3 +92,30 @@ def tiny_space(workdir: Path) -> Path:
 def builtin_tiny_options() -> dict[str, dict]:
     """Loader options that make each built-in task tiny, by task name."""
     return {name: dict(options) for name, options in _BUILTIN_TINY_OPTIONS.items()}
+
+
+def write_reviews(path: Path, rows: int = 40, seed: int = 0) -> Path:
+    """A tiny sentiment CSV (``review``, ``stars`` 1 or 5): the polar words give the label."""
+    import csv
+    import random
+
+    rng = random.Random(seed)
+    good = ["great", "tasty", "lovely", "fresh", "superb"]
+    bad = ["awful", "stale", "bland", "soggy", "bad"]
+    filler = ["the", "coffee", "was", "really", "quite"]
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["review", "stars"])
+        for i in range(rows):
+            positive = i % 2 == 1
+            words = [rng.choice(filler) for _ in range(4)]
+            words += [rng.choice(good if positive else bad) for _ in range(2)]
+            rng.shuffle(words)
+            writer.writerow([" ".join(words).capitalize() + "!", 5 if positive else 1])
+    return path
+
+
+@pytest.fixture()
+def reviews_csv(tmp_path: Path) -> Path:
+    """``reviews.csv`` in the test's folder: 40 short reviews, half 1 star, half 5 stars."""
+    return write_reviews(tmp_path / "reviews.csv")

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from workbench.cli import main
 from workbench.datasets import list_tasks
 
-COMMANDS = ["tasks", "spaces", "search", "ui", "export", "predict"]
+COMMANDS = ["tasks", "spaces", "search", "ui", "export", "predict", "report"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -64,6 +64,42 @@ def test_one_trial_search_runs_offline_on_every_builtin_task(
     assert "baseline" in result.output
 
 
+def test_search_on_the_users_csv_writes_a_reusable_task_file(
+    workdir: Path, store: str, tiny_space: Path
+) -> None:
+    rows = "".join(f"2001-{m:02d}-01,{10 + m % 4 + m / 10:.2f}\n" for m in range(1, 13))
+    rows += "".join(f"2002-{m:02d}-01,{11 + m % 4 + m / 10:.2f}\n" for m in range(1, 13))
+    (workdir / "sales.csv").write_text("day,sales\n" + rows)
+    common = ["--space", str(tiny_space), "--max-trials", "1", "--epochs", "1"]
+    common += ["--tracking-uri", store, "--task-option", "n_val=4", "--task-option", "n_test=4"]
+    first = CliRunner().invoke(
+        main,
+        ["search", "--data", "sales.csv", "--time-column", "day", "--target", "sales"]
+        + ["--window", "4", "--horizon", "2", *common],
+    )
+    assert first.exit_code == 0, first.output
+    assert "Task file sales.task.yaml (reuse it: workbench search --task sales.task.yaml)" in (
+        first.output
+    )
+    assert "1 of 1 trials completed" in first.output and "seasonal" not in first.output
+    assert "naive (last value): MAE" in first.output
+    from mlflow import MlflowClient
+
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name("sales-tiny")
+    (parent,) = client.search_runs([experiment.experiment_id], "tags.task = 'sales'")
+    assert [f.path for f in client.list_artifacts(parent.info.run_id, "task")] == [
+        "task/sales.task.yaml"
+    ]
+    assert parent.inputs.dataset_inputs[0].dataset.source.endswith(
+        "sales.csv (24 rows; target sales)"
+    )
+    # the written file is the same task: the same study resumes with nothing left to run
+    again = CliRunner().invoke(main, ["search", "--task", "sales.task.yaml", *common])
+    assert again.exit_code == 0, again.output
+    assert "Study sales-tiny" in again.output and "1 trial(s) already done" in again.output
+
+
 # --- bad input: one line, exit code 2, nothing recorded ------------------------------------
 
 _BAD_FILES = {
@@ -80,6 +116,40 @@ _BAD_FILES = {
     "space_yaml_bool.yaml": "dimensions: {clipping: no}\n",
     "space_negative_dropout.yaml": "dimensions: {dropout: -0.5}\n",
     "a_file": "not a folder\n",
+    "text_empty.csv": "review,stars\ngood coffee,5\n  ,1\n",
+    "text_no_label.csv": "review,stars\ngood coffee,5\nbad coffee,\n",
+    "text_one_class.csv": "review,stars\ngood coffee,5\nfine coffee,5\n",
+    **{
+        f"text_{bad}.yaml": "loader: csv_text\noptions: {path: "
+        f"text_{bad}.csv, text_column: review, label_column: stars}}\n"
+        for bad in ("empty", "no_label", "one_class")
+    },
+    "text_no_column.yaml": "loader: csv_text\noptions: {path: text_empty.csv}\n",
+    # the user's own data (search --data)
+    "empty.csv": "",
+    "header_only.csv": "t,v\n",
+    "short.csv": "t,v\n1,1\n2,2\n3,3\n4,4\n5,5\n",
+    "text_cell.csv": "t,v\n1,1\n2,abc\n3,3\n",
+    "nan_cell.csv": "t,v\n1,1\n2,\n3,3\n",
+    "unsorted.csv": "t,v\n1,1\n3,2\n2,3\n",
+    "bad_time.csv": "t,v\n2001-01,1\nsoon,2\n",
+    "one_class.csv": "id,label,a\ns1,x,1\ns1,x,2\ns2,x,3\ns3,x,4\n",
+    "lone_class.csv": "id,label,a\ns1,x,1\ns2,x,2\ns3,x,3\ns4,y,4\n",
+    "two_labels.csv": "id,label,a\ns1,x,1\ns1,y,2\ns2,y,3\n",
+    "step_twice.csv": "id,t,label,a\ns1,1,x,1\ns1,2,x,2\ns2,1,y,3\ns2,1,y,4\n",
+    "notes.txt": "t,v\n1,1\n",
+}
+
+#: NumPy archives for the npz loader's bad cases, written with np.savez.
+_BAD_ARRAYS = {
+    "no_y.npz": lambda np: {"x_train": np.zeros((4, 3))},
+    "ragged.npz": lambda np: {
+        "x_train": np.array([np.zeros(3), np.zeros(5)], dtype=object),
+        "y_train": np.array([0, 1]),
+    },
+    "nan.npz": lambda np: {"x_train": np.array([[0.0, 1.0], [np.nan, 2.0]]), "y_train": [0, 1]},
+    "mismatch.npz": lambda np: {"x_train": np.zeros((10, 3)), "y_train": np.zeros(9)},
+    "typo.npz": lambda np: {"x_train": np.zeros((4, 3)), "y_train": [0, 1, 0, 1], "y_tset": [0]},
 }
 
 # (arguments after `workbench search`, a piece of the expected one-line message)
@@ -138,6 +208,77 @@ _BAD_INPUT = [
         "Cannot create the tracking store folder",
     ),
     (["--task", "adding", "--state-dir", "a_file/state"], "Cannot write the search state folder"),
+    (["--task", "text_empty.yaml"], "text_empty.csv: column 'review', row 2: empty text"),
+    (["--task", "text_no_label.yaml"], "text_no_label.csv: column 'stars', row 2: missing label"),
+    (
+        ["--task", "text_one_class.yaml"],
+        "column 'stars': expected at least 2 classes. Received: a single class 5",
+    ),
+    (["--task", "text_no_column.yaml"], "text_empty.csv: no column 'text'"),
+    (
+        ["--data", "text_no_label.csv", "--text-column", "review", "--label-column", "stars"],
+        "text_no_label.csv: column 'stars', row 2: missing label",
+    ),
+    # the user's own data: --data FILE and its flags
+    ([], "Expected --task NAME|FILE.yaml or --data FILE (one of them). Received: neither"),
+    (["--task", "adding", "--data", "short.csv"], "Received: both"),
+    (["--task", "adding", "--window", "3"], "--window goes with --data FILE"),
+    (["--data", "missing.csv", "--target", "v"], "--data: no such file: missing.csv"),
+    (["--data", "notes.txt"], "expected a .csv, .parquet or .npz file. Received: .txt suffix"),
+    (["--data", "short.csv"], "say what to learn. Expected --target-column COL"),
+    (["--data", "short.csv", "--id-column", "t"], "Expected --label-column COL"),
+    (
+        ["--data", "short.csv", "--target", "v", "--id-column", "t", "--label-column", "v"],
+        "--target-column does not apply to short.csv (loader csv_sequences)",
+    ),
+    (["--data", "no_y.npz", "--window", "3"], "--window does not apply to no_y.npz (loader npz)"),
+    (["--data", "empty.csv", "--target", "v"], "empty.csv: the file is empty"),
+    (["--data", "header_only.csv", "--target", "v"], "has a header but no rows"),
+    (["--data", "short.csv", "--target", "sales"], "short.csv: no column 'sales'"),
+    (
+        ["--data", "text_cell.csv", "--target", "v"],
+        "text_cell.csv: column 'v', line 3: expected a number. Received: 'abc'",
+    ),
+    (
+        ["--data", "nan_cell.csv", "--target", "v"],
+        "column 'v', line 3: missing or infinite value (nan). Expected a value, or set "
+        "options.drop_missing: true",
+    ),
+    (
+        ["--data", "unsorted.csv", "--target", "v", "--time-column", "t"],
+        "column 't', line 4: 2 does not come after 3. Expected the rows sorted by time",
+    ),
+    (
+        ["--data", "bad_time.csv", "--target", "v", "--time-column", "t"],
+        "column 't', line 3: the time column is not sortable. Expected a number or a date. "
+        "Received: 'soon'",
+    ),
+    (
+        ["--data", "short.csv", "--target", "v", "--window", "3", "--horizon", "2"],
+        "the series has 5 steps; window 3 + horizon 2 + 12 validation + 12 test steps",
+    ),
+    (
+        ["--data", "one_class.csv", "--id-column", "id", "--label-column", "label"],
+        "expected at least 2 classes in the training labels. Received: a single class 'x'",
+    ),
+    (
+        ["--data", "lone_class.csv", "--id-column", "id", "--label-column", "label"],
+        "class 'y' has 1 sample; a stratified split needs at least 2 per class",
+    ),
+    (
+        ["--data", "two_labels.csv", "--id-column", "id", "--label-column", "label"],
+        "series 's1' has 2 different values in column 'label'. Expected one per series",
+    ),
+    (
+        ["--data", "step_twice.csv", "--id-column", "id", "--label-column", "label"]
+        + ["--time-column", "t"],
+        "series 's2' has t 1 twice (line 5). Expected each step once per series",
+    ),
+    (["--data", "no_y.npz"], "no_y.npz: no array 'y_train'"),
+    (["--data", "ragged.npz"], "x_train is an object array (ragged sequences?)"),
+    (["--data", "nan.npz"], "sample 1 of x_train/y_train (0-based) has a NaN or infinite value"),
+    (["--data", "mismatch.npz"], "x_train has 10 samples and y_train 9"),
+    (["--data", "typo.npz"], "unknown array 'y_tset'. Expected: x_train, y_train"),
 ]
 
 
@@ -158,6 +299,28 @@ _BAD_OTHER_INPUT = [
         "Expected an exported model folder with model.keras and hyperparameters.json",
     ),
     (["predict", "--model", "missing"], "Missing option '--data'"),
+    (
+        ["report", "--experiment", "adding-small", "--out", "a_file/report"],
+        "Cannot write the report folder a_file/report: a_file is not a folder",
+    ),
+    (["report", "--experiment", "nope", "--out", "report"], "Unknown experiment 'nope'"),
+    (
+        ["report", "--experiment", "nope", "--out", "report", "--tracking-uri", "mlruns"],
+        "Expected a tracking URI",
+    ),
+    (
+        [
+            "report",
+            "--experiment",
+            "nope",
+            "--out",
+            "report",
+            "--tracking-uri",
+            "http://127.0.0.1:9",
+        ],
+        "Cannot reach the MLflow tracking store at http://127.0.0.1:9",
+    ),
+    (["report", "--out", "report"], "Missing option '--experiment'"),
 ]
 _ALL_BAD_INPUT = [(["search", *args], message) for args, message in _BAD_INPUT] + _BAD_OTHER_INPUT
 
@@ -177,8 +340,12 @@ def _experiments(workdir: Path) -> list[str]:
 def test_bad_input_is_one_line_exit_2_and_records_nothing(
     workdir: Path, args: list[str], message: str
 ) -> None:
+    import numpy as np
+
     for name, text in _BAD_FILES.items():
         (workdir / name).write_text(text)
+    for name, arrays in _BAD_ARRAYS.items():
+        np.savez(workdir / name, **arrays(np))
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
@@ -188,3 +355,17 @@ def test_bad_input_is_one_line_exit_2_and_records_nothing(
     assert _experiments(workdir) == []
     assert not list(workdir.rglob("study.json"))  # no search state either
     assert not (workdir / "model").exists()  # no export folder either
+    assert not (workdir / "report").exists()  # no report folder either
+    assert not list(workdir.glob("*.task.yaml"))  # no task file from --data either
+
+
+def test_report_on_an_experiment_without_trials_is_one_line_exit_2(workdir: Path) -> None:
+    from mlflow import MlflowClient
+
+    (workdir / "mlruns").mkdir()
+    MlflowClient(f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}").create_experiment("empty")
+    result = CliRunner().invoke(main, ["report", "--experiment", "empty", "--out", "report"])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[-1].startswith("Error: Experiment 'empty' has no trial runs to report on")
+    assert "Traceback" not in result.output and not (workdir / "report").exists()

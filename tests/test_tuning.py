@@ -296,6 +296,23 @@ def test_repeats_log_each_score_their_mean_and_gradient_health(
     assert "was started with other settings (repeats: 2, now 3)" in again.output
 
 
+def test_out_of_memory_fails_that_trial_and_the_search_goes_on(
+    tiny_task: Path, workdir: Path, store: str
+) -> None:
+    space = workdir / "oom.yaml"
+    # 150,000 LSTM units need a 600,000 x 150,000 float kernel (360 GB): a real allocation
+    # failure (ResourceExhaustedError), not a simulated one.
+    space.write_text("dimensions: {cell: lstm, units: [4, 150000], epochs: 1}\n")
+    output = _search(tiny_task, space, store, "--tuner", "grid", "--max-trials", "2")
+    assert "1 of 2 trials completed (1 failed)" in output, output
+    _, trials = _runs(store)
+    by_units = {run.data.params["units"]: run for run in trials}
+    assert by_units["150000"].info.status == "FAILED"
+    assert by_units["150000"].data.tags["failure"] == "oom"
+    assert "score" not in by_units["150000"].data.metrics
+    assert by_units["4"].info.status == "FINISHED"
+
+
 def _search_args(task: Path, space: Path, store: str, trials: int) -> list[str]:
     return [
         "search",

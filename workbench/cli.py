@@ -93,10 +93,24 @@ def spaces() -> None:
 @click.option(
     "--task",
     "task_name",
-    required=True,
+    default=None,
     metavar="NAME|FILE.yaml",
     help="A built-in task (see `workbench tasks`) or a task file.",
 )
+@click.option(
+    "--data",
+    "data_file",
+    default=None,
+    metavar="FILE",
+    help="Instead of --task: your .csv, .parquet or .npz; writes <stem>.task.yaml beside it.",
+)
+@click.option("--target-column", "--target", metavar="COL", help="With --data: forecast COL.")
+@click.option("--time-column", metavar="COL", help="With --data: the time (or step) column.")
+@click.option("--window", type=click.IntRange(min=1), metavar="W", help="With --data: steps in.")
+@click.option("--horizon", type=click.IntRange(min=1), metavar="H", help="With --data: steps out.")
+@click.option("--text-column", metavar="COL", help="With --data: the text column (text task).")
+@click.option("--label-column", metavar="COL", help="With --data: the class label column.")
+@click.option("--id-column", metavar="COL", help="With --data: series id column (long format).")
 @click.option(
     "--space",
     "space_name",
@@ -156,7 +170,15 @@ def spaces() -> None:
     help="Train each configuration K times with different seeds; its score is the mean.",
 )
 def search(
-    task_name: str,
+    task_name: str | None,
+    data_file: str | None,
+    target_column: str | None,
+    time_column: str | None,
+    window: int | None,
+    horizon: int | None,
+    text_column: str | None,
+    label_column: str | None,
+    id_column: str | None,
     space_name: str,
     tuner: str,
     max_trials: int,
@@ -172,21 +194,28 @@ def search(
 ) -> None:
     """Search recurrent architectures for a task; every trial lands in MLflow.
 
-    Running the same command again resumes the study where it stopped.
+    Running the same command again resumes the study where it stopped. With --data FILE
+    instead of --task, the task is built from your file and written to <stem>.task.yaml
+    next to it, for reuse with --task.
 
     \b
     Example:
       workbench search --task adding --space small --tuner random --max-trials 6
       workbench search --task adding --space gru_vs_lstm --tuner grid --repeats 3
+      workbench search --data sales.csv --time-column month --target-column sales \\
+          --window 12 --horizon 3
     """
     from workbench.console import ConsoleReporter, print_search_result
-    from workbench.datasets import load_task
+    from workbench.datasets import DataFlags, search_task
     from workbench.spaces import load_space
     from workbench.tuning import make_search_config, run_search
 
-    task = load_task(task_name)
-    if task_options:
-        task = task.with_options(**_parse_task_options(task_options))
+    flags = DataFlags(
+        target_column, time_column, window, horizon, text_column, label_column, id_column
+    )
+    task, task_file = search_task(task_name, data_file, flags, _parse_task_options(task_options))
+    if task_file is not None:
+        click.echo(f"Task file {task_file} (reuse it: workbench search --task {task_file})")
     config = make_search_config(
         task=task,
         space=load_space(space_name),
@@ -258,6 +287,39 @@ def export(
         register=register,
         tracking_uri=tracking_uri,
     )
+    for line in result.lines():
+        click.echo(line)
+
+
+@main.command()
+@click.option("--experiment", required=True, help="The MLflow experiment of the search.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder to write report.html, report.md, trials.csv and the PNG figures.",
+)
+@click.option(
+    "--tracking-uri",
+    default=None,
+    envvar="MLFLOW_TRACKING_URI",
+    help="MLflow store. Default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db.",
+)
+def report(experiment: str, out: str, tracking_uri: str | None) -> None:
+    """Compare the architectures of a finished search: statistics, cost, claims check.
+
+    Reads the trials back from MLflow and writes report.html (self-contained), report.md,
+    trials.csv (one row per trial and repeat) and PNG figures into --out; also logs them
+    under report/ on the search's parent run.
+
+    \b
+    Example:
+      workbench search --task adding --space gru_vs_lstm --tuner grid --repeats 3
+      workbench report --experiment adding-gru_vs_lstm --out reports/adding
+    """
+    from workbench.reports import make_report
+
+    result = make_report(experiment, out, tracking_uri=tracking_uri)
     for line in result.lines():
         click.echo(line)
 

@@ -109,7 +109,7 @@ def print_search_result(console: Console, result: Any) -> None:
     if best is not None:
         console.print(f"[bold]Best trial {best.number}[/]: {result.objective} {best.score:.5g}")
         table = Table(show_header=True)
-        table.add_column("hyperparameter")
+        table.add_column("hyperparameter / measure")
         table.add_column("value")
         for key, value in best.values.items():
             shown = f"{value:.4g}" if isinstance(value, float) else f"{value}"
@@ -122,6 +122,7 @@ def print_search_result(console: Console, result: Any) -> None:
             "test_rmse",
             "test_mape",
         )
+        table.add_section()
         for key in (*shown_keys, "n_params", "epoch_seconds"):
             if key in best.metrics:
                 table.add_row(f"[dim]{key}[/]", f"{best.metrics[key]:.5g}")

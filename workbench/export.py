@@ -10,7 +10,8 @@ as an MLflow Model on the trial's run and registered with the alias ``champion``
 Preprocessing lives inside the exported model: forecasting models take raw series
 values and return values in the series' units (``Normalization`` in, ``Rescaling``
 out, training statistics); padded variable-length inputs go through the model's
-``Masking`` layer (:data:`workbench.datasets.PAD_VALUE`).
+``Masking`` layer (:data:`workbench.datasets.PAD_VALUE`); text models take raw strings
+(their ``TextVectorization`` holds the vocabulary fitted on the training texts).
 
 :func:`predict_file` reads new inputs (``.npz`` or ``.csv``), checks them against the
 model's input and writes one CSV row of predictions per input.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -95,7 +97,8 @@ class ExportResult:
             *(f"  {check.describe()}" for check in self.checks),
             "Wrote " + ", ".join(p.name + ("/" if p.is_dir() else "") for p in self.files),
             f"Registered {self.model_uri} (version {self.registered_version})",
-            f"Predict: workbench predict --model {self.out_dir} --data FILE.npz",
+            f"Predict: workbench predict --model {self.out_dir} --data "
+            + ("FILE.csv (a 'text' column)" if self.input_dtype == "string" else "FILE.npz"),
             f"Serve:   mlflow models serve -m {self.model_uri} --env-manager local "
             "-h 127.0.0.1 -p 5001",
         ]
@@ -240,6 +243,11 @@ def _load_task_data(search: Any) -> tuple[Any, Any]:
     if not source:
         raise WorkbenchError(f"Search run {search.run_id} records no task; cannot rebuild it")
     spec = load_task(source)
+    original = search.tags.get("workbench.task_source", "")
+    if search.task_file is not None and original:
+        # The artifact is a copy in a scratch folder; a data file named relative to the
+        # task file is found from the original task file's folder.
+        spec = dataclasses.replace(spec, source=original)
     options = _logged_task_options(search)
     if options:
         spec = spec.with_options(**options)
@@ -295,7 +303,7 @@ def with_preprocessing(model: Any, data: Any) -> Any:
     inputs and targets scaled with training statistics; the exported model scales its
     inputs (``Normalization``) and its outputs back (``Rescaling``), so it takes and returns
     series values. Other models keep their layers as they are (padded inputs already go
-    through their ``Masking`` layer).
+    through their ``Masking`` layer; text models start from raw strings anyway).
     """
     import keras
 
@@ -415,6 +423,13 @@ def _interface(data: Any, shape: tuple[int | None, ...], dtype: str) -> dict[str
         "forecast": data.target_scale is not None,
         "masked": data.masked,
         "pad_value": data.mask_value if data.masked else None,
+        "text": None
+        if data.text is None
+        else {
+            "vocab_size": data.text.vocab_size,
+            "sequence_length": data.text.sequence_length,
+            "embedding_dim": data.text.embedding_dim,
+        },
     }
 
 
@@ -483,7 +498,16 @@ def _model_card(
     hyper = _typed_hyperparameters(record.params)
     summary = io.StringIO()
     exported.summary(print_fn=lambda line, *a, **k: summary.write(line + "\n"))
-    if data.input_scale is not None:
+    if data.text is not None:
+        text = data.text
+        preprocessing = (
+            "Inside the model: TextVectorization lowercases (ASCII), strips punctuation, "
+            f"splits on whitespace and maps tokens to a vocabulary of {text.vocab_size} "
+            "(padding, [UNK] and the most frequent words of the training texts only), cut "
+            f"or right-padded to {text.sequence_length} tokens; Embedding({text.embedding_dim}, "
+            "mask_zero=True) masks the padding. Give raw strings."
+        )
+    elif data.input_scale is not None:
         means, stds = data.input_scale
         preprocessing = (
             f"Inside the model: inputs are scaled with the training part's mean {list(means)} "
@@ -554,7 +578,7 @@ def _model_card(
 - Task file: {task_file}; loader options {json.dumps(dict(spec.options), default=str)}
 
 ## Input and output
-- Input: shape `{shape}` (batch, steps, features), dtype `{dtype}`
+- Input: shape `{shape}` {_input_layout(data)}, dtype `{dtype}`
 - Output: {_output_text(data)}
 - Preprocessing: {preprocessing}
 
@@ -593,11 +617,18 @@ Measured on the exported weights; "logged" is what the search recorded in MLflow
 """
 
 
+def _input_layout(data: Any) -> str:
+    return (
+        "(batch: one raw text per sample)" if data.text is not None else "(batch, steps, features)"
+    )
+
+
 def _output_text(data: Any) -> str:
     if data.problem == "classification":
         step = " at every step" if data.sequence_output else ""
         if data.n_outputs == 2:
-            return f"probability of class 1 (sigmoid){step}"
+            named = f" ({data.class_names[1]!r})" if data.class_names else ""
+            return f"probability of class 1{named} (sigmoid){step}"
         return f"probabilities over {data.n_outputs} classes (softmax){step}"
     if data.target_scale is not None:
         return f"the next {data.n_outputs} value(s) of the series, in its units"
@@ -616,7 +647,8 @@ def predict_file(
         ``.npz``: an array named ``x`` (or ``x_test``) of shape ``(samples, steps, features)``
         (``(samples,)`` strings for a text model).
         ``.csv``: one input per row, ``steps * features`` numeric columns in time order
-        (features of one step side by side). For a forecasting model (one feature) a CSV
+        (features of one step side by side); for a text model the column ``text`` (or the
+        only column) holds one raw text per row. For a forecasting model (one feature) a CSV
         with a single column is read as one series: every window of ``steps`` consecutive
         values is one input, the last one forecasts past the end of the series.
 
@@ -636,6 +668,9 @@ def predict_file(
     interface = json.loads(meta_path.read_text())["interface"]
     x, ends = _read_inputs(Path(data_file), interface)
     _check_inputs(x, interface)
+    if interface["input_dtype"] == "string":
+        # Keras takes strings as a 1-D object array (not numpy's fixed-width str dtype).
+        x = np.array([str(v) for v in x], dtype=object)
     from workbench import backend
 
     backend.load_tensorflow()

@@ -212,10 +212,12 @@ class GradientProbe(keras.callbacks.Callback):
     ``tf.function`` traced once per probe (per trial): it runs on a shadow copy of the
     first model it sees, into which each call copies the current weights, so the repeats'
     new models of the same architecture reuse the trace (tracing costs far more than a
-    call). A NaN anywhere gives NaN values, never an exception (the trial's divergence
-    check decides). ``max_norm`` and ``seconds`` (the time spent probing, tracing
-    included) cover every ``fit`` the probe saw; KerasTuner's deep copies of the callback
-    return this same probe.
+    call). The copy is ``keras.models.clone_model``: state held neither in weights nor in
+    a layer's config would not reach it (the workbench's layers, the text vocabulary
+    included, keep theirs in one or the other). A NaN anywhere gives NaN values, never
+    an exception (the trial's divergence check decides). ``max_norm`` and ``seconds``
+    (the time spent probing, tracing included) cover every ``fit`` the probe saw;
+    KerasTuner's deep copies of the callback return this same probe.
 
     Args:
         x: the probe inputs, e.g. the first 32 training samples.

@@ -1,7 +1,9 @@
 """Models: what to build, from plain values (no KerasTuner, no MLflow in here).
 
 :func:`build_model` stacks (bi)directional recurrent layers over an optional
-masking layer and puts a head fitting the task on top. LSTM and GRU layers are
+masking layer and puts a head fitting the task on top. A text task's model starts
+from raw strings: ``TextVectorization`` (the task's fitted vocabulary) and an
+``Embedding`` whose padding mask reaches the recurrent layers. LSTM and GRU layers are
 kept eligible for the cuDNN kernel (tanh / sigmoid, no recurrent dropout, unroll
 off, GRU ``reset_after``); :func:`cudnn_eligibility` says whether a built model is.
 """
@@ -18,7 +20,7 @@ from workbench.spaces import CELLS, CLIPPINGS
 if TYPE_CHECKING:
     import keras
 
-    from workbench.datasets import TaskData
+    from workbench.datasets import TaskData, TextSettings
 
 _KERAS_CELLS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 #: Gates per cell: the factor in front of the SimpleRNN parameter formula.
@@ -84,6 +86,9 @@ class ModelSignature:
     sequence_output: bool = False
     masked: bool = False
     mask_value: float = 0.0
+    #: A text task: the model takes strings; ``timesteps``/``features`` are then the
+    #: sequence length and the embedding size the recurrent layers see.
+    text: TextSettings | None = None
 
     @classmethod
     def from_task(cls, data: TaskData) -> ModelSignature:
@@ -96,6 +101,7 @@ class ModelSignature:
             sequence_output=data.sequence_output,
             masked=data.masked,
             mask_value=data.mask_value,
+            text=data.text,
         )
 
     @property
@@ -112,12 +118,19 @@ def build_model(config: ModelConfig, signature: ModelSignature) -> keras.Model:
 
     Classification heads are softmax (sigmoid for two classes) with cross-entropy and
     accuracy; regression heads are linear with mean squared error. With
-    ``signature.sequence_output`` every time step gets a prediction.
+    ``signature.sequence_output`` every time step gets a prediction. A text signature
+    starts from one string per sample (see :func:`text_front_end`).
     """
     import keras
 
-    inputs = keras.Input(shape=(signature.timesteps, signature.features), name="series")
-    x = inputs
+    if signature.text is not None:
+        inputs = keras.Input(shape=(), dtype="string", name="text")
+        x = inputs
+        for layer in text_front_end(signature.text):
+            x = layer(x)
+    else:
+        inputs = keras.Input(shape=(signature.timesteps, signature.features), name="series")
+        x = inputs
     if signature.masked:
         x = keras.layers.Masking(mask_value=signature.mask_value, name="mask")(x)
     layer_cls = getattr(keras.layers, _KERAS_CELLS[config.cell])
@@ -145,6 +158,27 @@ def build_model(config: ModelConfig, signature: ModelSignature) -> keras.Model:
     return model
 
 
+def text_front_end(text: TextSettings) -> list[keras.layers.Layer]:
+    """Strings to embedded token sequences: ``TextVectorization`` then ``Embedding``.
+
+    The vectorizer holds the task's fixed vocabulary (fitted on the training texts by
+    the loader, never per trial) and right-pads every text to ``sequence_length``
+    tokens with 0; ``Embedding(mask_zero=True)`` masks that padding, so the recurrent
+    layers skip it and, padding being on the right, LSTM/GRU keep the cuDNN kernel.
+    """
+    import keras
+
+    return [
+        keras.layers.TextVectorization(
+            vocabulary=list(text.vocabulary),
+            output_mode="int",
+            output_sequence_length=text.sequence_length,
+            name="vectorize",
+        ),
+        keras.layers.Embedding(text.vocab_size, text.embedding_dim, mask_zero=True, name="embed"),
+    ]
+
+
 def make_optimizer(config: ModelConfig) -> keras.optimizers.Optimizer:
     """Adam with the configuration's clipping.
 
@@ -165,10 +199,11 @@ def expected_param_count(config: ModelConfig, signature: ModelSignature) -> int:
     """Trainable parameters by the Keras formulas (input size i, units u).
 
     SimpleRNN ``u(u+i)+u``; LSTM ``4(u(u+i)+u)``; GRU with ``reset_after``
-    ``3(u(u+i)+2u)``; Bidirectional doubles; plus the dense head.
+    ``3(u(u+i)+2u)``; Bidirectional doubles; plus the dense head; for text, plus the
+    embedding table (vocabulary size x embedding size).
     """
     u = config.units
-    total = 0
+    total = signature.text.vocab_size * signature.text.embedding_dim if signature.text else 0
     width = signature.features
     for _ in range(config.depth):
         bias = 2 * u if config.cell == "gru" else u

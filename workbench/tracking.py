@@ -405,8 +405,14 @@ def _tags(tags: Mapping[str, Any]) -> list[Any]:
     return [RunTag(k, str(v)) for k, v in tags.items()]
 
 
-def ui_command(tracking_uri: str, host: str = "127.0.0.1", port: int = 5000) -> list[str]:
-    """The command line that starts the MLflow UI over ``tracking_uri``."""
+def ui_command(
+    tracking_uri: str, host: str = "127.0.0.1", port: int = 5000, workers: int = 1
+) -> list[str]:
+    """The command line that starts the MLflow UI over ``tracking_uri``.
+
+    One worker process by default: MLflow's default of 4 each import MLflow, which makes a
+    local UI take several times longer to start, for a single user.
+    """
     import sys
 
     command = [
@@ -420,6 +426,8 @@ def ui_command(tracking_uri: str, host: str = "127.0.0.1", port: int = 5000) -> 
         host,
         "--port",
         str(port),
+        "--workers",
+        str(workers),
     ]
     root = artifact_root(tracking_uri)
     if root is not None:
@@ -437,12 +445,40 @@ def serve_ui(tracking_uri: str, host: str = "127.0.0.1", port: int = 5000) -> in
             f"No MLflow store at {db} yet. Run a search first, e.g. "
             "workbench search --task adding --space small"
         )
-    process = subprocess.Popen(ui_command(tracking_uri, host, port))
+    from workbench.stopping import on_signals
+
+    # Its own session: MLflow's UI starts uvicorn and job workers of its own, and stopping
+    # only the first process would leave them serving. Ctrl-C and SIGTERM stop the group.
+    process = subprocess.Popen(ui_command(tracking_uri, host, port), start_new_session=True)
     try:
-        return process.wait()
+        with on_signals():
+            return process.wait()
     except KeyboardInterrupt:
-        process.terminate()
-        return process.wait()
+        return 0
+    finally:
+        _stop_group(process)
+
+
+def _stop_group(process: Any, grace: float = 10.0) -> None:
+    """Terminate a process started in its own session and everything it started."""
+    import signal
+    import subprocess
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            continue
+        # The leader is gone; its children may still be winding down.
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.5)
 
 
 # --- reading a finished study back, and publishing its model (workbench.export) ----------------
@@ -646,6 +682,9 @@ def log_exported_model(
         return mlflow.keras.save_model(path=path, **kwargs)
 
     flavor = types.SimpleNamespace(__name__="mlflow.keras", save_model=save_model)
+    # MLflow 3 files the LoggedModel under the *active* experiment; left unset that is the
+    # store's Default experiment, whose artifacts go to ./mlruns of the current folder.
+    mlflow.set_experiment(experiment_id=mlflow_client.get_run(run_id).info.experiment_id)
     info = Model.log(
         artifact_path=None,
         name="model",
@@ -667,3 +706,229 @@ def log_exported_model(
     return RegisteredModel(
         name, str(version.version), alias, f"models:/{name}@{alias}", info.model_uri
     )
+
+
+# --- reading a whole study back (workbench.reports) --------------------------------------------
+
+
+@dataclass(frozen=True)
+class StudyTrial:
+    """One trial run of a study, as logged.
+
+    ``metrics`` holds each metric's last value; ``histories`` each metric's values by step
+    (``[(step, value), ...]``, step = epoch for per-epoch metrics). NaN stays NaN.
+    """
+
+    run_id: str
+    number: int
+    status: str
+    params: Mapping[str, str]
+    metrics: Mapping[str, float]
+    histories: Mapping[str, tuple[tuple[int, float], ...]]
+    tags: Mapping[str, str]
+    start_time: float | None  # seconds since the epoch
+    end_time: float | None
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    """A study read back: its search (parent) run and every trial run of that search."""
+
+    tracking_uri: str
+    experiment: str
+    experiment_id: str
+    parent_run_id: str
+    parent_params: Mapping[str, str]
+    parent_tags: Mapping[str, str]
+    parent_metrics: Mapping[str, float]
+    parent_start: float | None
+    parent_end: float | None
+    trials: tuple[StudyTrial, ...]
+
+
+def _unknown_experiment(tracking_uri: str, experiment: str, names: list[str]) -> WorkbenchError:
+    names = [n for n in names if n != "Default"]
+    known = f"Expected one of: {', '.join(sorted(names)[:10])}" if names else "It has none"
+    return WorkbenchError(
+        f"Unknown experiment {experiment!r} in {tracking_uri}. {known}. "
+        "Received: --experiment " + experiment
+    )
+
+
+def load_study(tracking_uri: str, experiment: str) -> StudyRecord:
+    """Read a study back: the latest search run of ``experiment`` and all its trial runs.
+
+    On an embedded SQLite store this is a handful of SQL queries (a 1,000-trial study
+    reads in well under a second); on any other store (``mlflow server``) it goes through
+    the MLflow client, one metric-history call per trial and metric.
+
+    Raises:
+        WorkbenchError: no store, unknown experiment, or an experiment without trial runs.
+    """
+    _existing_store(tracking_uri, experiment)
+    db = _sqlite_path(tracking_uri)
+    rows = None
+    if db is not None:
+        rows = _sqlite_study_rows(db, tracking_uri, experiment)
+    if rows is None:
+        rows = _client_study_rows(tracking_uri, experiment)
+    experiment_id, runs = rows
+    searches = [r for r in runs if r["tags"].get(ROLE) == "search"]
+    trials = [r for r in runs if r["tags"].get(ROLE) == "trial"]
+    if searches:
+        parent = max(searches, key=lambda r: r["start"] or 0.0)
+        trials = [r for r in trials if r["tags"].get(PARENT) == parent["run_id"]]
+    else:
+        parent = None
+    if not trials:
+        raise WorkbenchError(
+            f"Experiment {experiment!r} has no trial runs to report on yet. Run its search "
+            "first, e.g. workbench search --task adding --space gru_vs_lstm"
+        )
+    records = []
+    for run in trials:
+        tags = run["tags"]
+        number = tags.get("workbench.trial_number", "")
+        trial_id = tags.get(TRIAL_ID, "")
+        records.append(
+            StudyTrial(
+                run_id=run["run_id"],
+                number=int(number) if number.isdigit() else int(trial_id or 0) + 1,
+                status=run["status"],
+                params=run["params"],
+                metrics=run["metrics"],
+                histories=run["histories"],
+                tags=tags,
+                start_time=run["start"],
+                end_time=run["end"],
+            )
+        )
+    records.sort(key=lambda t: (t.number, t.start_time or 0.0))
+    return StudyRecord(
+        tracking_uri=tracking_uri,
+        experiment=experiment,
+        experiment_id=experiment_id,
+        parent_run_id=parent["run_id"] if parent else "",
+        parent_params=parent["params"] if parent else {},
+        parent_tags=parent["tags"] if parent else {},
+        parent_metrics=parent["metrics"] if parent else {},
+        parent_start=parent["start"] if parent else None,
+        parent_end=parent["end"] if parent else None,
+        trials=tuple(records),
+    )
+
+
+def _seconds(millis: Any) -> float | None:
+    return None if millis is None else float(millis) / 1000.0
+
+
+def _sqlite_study_rows(
+    db: Path, tracking_uri: str, experiment: str
+) -> tuple[str, list[dict[str, Any]]] | None:
+    """The study's runs straight from MLflow's SQLite schema; None if the schema is unknown."""
+    import sqlite3
+
+    try:
+        connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=60)
+    except sqlite3.Error:
+        return None
+    try:
+        found = connection.execute(
+            "select experiment_id, lifecycle_stage from experiments where name = ?", (experiment,)
+        ).fetchone()
+        if found is None or found[1] == "deleted":
+            names = [
+                row[0]
+                for row in connection.execute(
+                    "select name from experiments where lifecycle_stage = 'active'"
+                )
+            ]
+            raise _unknown_experiment(tracking_uri, experiment, names)
+        experiment_id = str(found[0])
+        active = "select run_uuid from runs where experiment_id = ? and lifecycle_stage = 'active'"
+        runs: dict[str, dict[str, Any]] = {}
+        for run_id, status, start, end in connection.execute(
+            "select run_uuid, status, start_time, end_time from runs "
+            "where experiment_id = ? and lifecycle_stage = 'active'",
+            (experiment_id,),
+        ):
+            runs[run_id] = {
+                "run_id": run_id,
+                "status": status,
+                "start": _seconds(start),
+                "end": _seconds(end),
+                "params": {},
+                "tags": {},
+                "metrics": {},
+                "histories": {},
+            }
+        for table, field in (("tags", "tags"), ("params", "params")):
+            query = f"select run_uuid, key, value from {table} where run_uuid in ({active})"
+            for run_id, key, value in connection.execute(query, (experiment_id,)):
+                runs[run_id][field][key] = value
+        query = (
+            f"select run_uuid, key, value, is_nan from latest_metrics where run_uuid in ({active})"
+        )
+        for run_id, key, value, is_nan in connection.execute(query, (experiment_id,)):
+            runs[run_id]["metrics"][key] = float("nan") if is_nan else float(value)
+        query = (
+            "select run_uuid, key, step, value, is_nan from metrics "
+            f"where run_uuid in ({active}) order by run_uuid, key, step, timestamp"
+        )
+        series: dict[tuple[str, str], dict[int, float]] = {}
+        for run_id, key, step, value, is_nan in connection.execute(query, (experiment_id,)):
+            series.setdefault((run_id, key), {})[int(step)] = (
+                float("nan") if is_nan else float(value)
+            )
+        for (run_id, key), points in series.items():
+            runs[run_id]["histories"][key] = tuple(sorted(points.items()))
+    except sqlite3.OperationalError:
+        return None  # another MLflow schema: the client reads it
+    finally:
+        connection.close()
+    return experiment_id, list(runs.values())
+
+
+def _client_study_rows(tracking_uri: str, experiment: str) -> tuple[str, list[dict[str, Any]]]:
+    mlflow_client = client(tracking_uri)
+    try:
+        found = mlflow_client.get_experiment_by_name(experiment)
+    except Exception as exc:  # noqa: BLE001 - an unreachable server: one line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WorkbenchError(
+            f"Cannot reach the MLflow tracking store at {tracking_uri}: {first[:200]}"
+        ) from None
+    if found is None or found.lifecycle_stage == "deleted":
+        names = [e.name for e in mlflow_client.search_experiments()]
+        raise _unknown_experiment(tracking_uri, experiment, names)
+    runs = []
+    for run in _all_runs(mlflow_client, found.experiment_id, ""):
+        histories = {}
+        if run.data.tags.get(ROLE) == "trial":
+            for key in run.data.metrics:
+                points = mlflow_client.get_metric_history(run.info.run_id, key)
+                by_step = {
+                    int(p.step): float(p.value)
+                    for p in sorted(points, key=lambda p: (p.step, p.timestamp))
+                }
+                histories[key] = tuple(sorted(by_step.items()))
+        runs.append(
+            {
+                "run_id": run.info.run_id,
+                "status": run.info.status,
+                "start": _seconds(run.info.start_time),
+                "end": _seconds(run.info.end_time),
+                "params": dict(run.data.params),
+                "tags": dict(run.data.tags),
+                "metrics": dict(run.data.metrics),
+                "histories": histories,
+            }
+        )
+    return found.experiment_id, runs
+
+
+def log_report_artifacts(tracking_uri: str, run_id: str, files: list[Path]) -> None:
+    """Attach a report's files to the search's parent run, under ``report/``."""
+    mlflow_client = client(tracking_uri)
+    for path in files:
+        mlflow_client.log_artifact(run_id, str(path), "report")

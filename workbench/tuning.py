@@ -211,7 +211,17 @@ def _run_search(config: SearchConfig, reporter: SearchReporter | None) -> Search
             "max_trials": config.max_trials,
             # The loader options in effect (the task file artifact holds the file's own).
             "task_options": json.dumps(dict(config.task.options), sort_keys=True, default=str),
+            # Where the task file was: its data files' relative paths start from there.
+            "workbench.task_source": str(Path(config.task.source).resolve())
+            if config.task.source
+            else "",
             "mlflow.note.content": config.space.description,
+            # The task's trivial predictor, so a report can read scores against it.
+            **(
+                {"baseline": data.baseline.description, "baseline_value": data.baseline.value}
+                if data.baseline
+                else {}
+            ),
         },
         resume=resume,
         run_name=f"search-{config.tuner}",
@@ -303,15 +313,20 @@ def _prepare_state_dir(config: SearchConfig) -> bool:
 
 
 def _log_inputs(study: Any, config: SearchConfig, data: TaskData) -> None:
-    schema = json.dumps(
-        {
-            "x": list(data.x_train.shape[1:]),
-            "x_dtype": str(data.x_train.dtype),
-            "y": list(data.y_train.shape[1:]),
-            "problem": data.problem,
-            "n_outputs": data.n_outputs,
+    described: dict[str, Any] = {
+        "x": list(data.x_train.shape[1:]),
+        "x_dtype": "string" if data.text is not None else str(data.x_train.dtype),
+        "y": list(data.y_train.shape[1:]),
+        "problem": data.problem,
+        "n_outputs": data.n_outputs,
+    }
+    if data.text is not None:
+        described["text"] = {
+            "vocab_size": data.text.vocab_size,
+            "sequence_length": data.text.sequence_length,
+            "embedding_dim": data.text.embedding_dim,
         }
-    )
+    schema = json.dumps(described)
     profile = json.dumps(
         {
             "train": len(data.x_train),

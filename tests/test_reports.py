@@ -1,0 +1,401 @@
+"""Reports: each section's numbers on hand-made studies with known answers, then one real study."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from scipy import stats
+
+from workbench import reports
+from workbench.cli import main
+from workbench.errors import WorkbenchError
+from workbench.tracking import (
+    StudyRecord,
+    StudyTrial,
+    _client_study_rows,
+    _sqlite_study_rows,
+    load_study,
+)
+
+_DEFAULTS = {
+    "cell": "lstm",
+    "depth": "1",
+    "bidirectional": "False",
+    "units": "16",
+    "clipping": "none",
+    "clip_threshold": "none",
+    "learning_rate": "0.001",
+    "dropout": "0",
+    "batch_size": "32",
+    "epochs": "3",
+}
+
+
+def _trial(number: int, score: float | None, status: str = "FINISHED", **params) -> StudyTrial:
+    metrics: dict[str, float] = {}
+    extra = {k: params.pop(k) for k in list(params) if k in reports.COST_METRICS}
+    repeats = params.pop("repeats", None)
+    histories = params.pop("histories", {})
+    tags = {"cell": params.get("cell", "lstm"), **params.pop("tags", {})}
+    if score is not None:
+        metrics["score"] = score
+    if repeats:
+        metrics.update({f"score_r{k}": v for k, v in enumerate(repeats)})
+        metrics["score"] = float(np.mean(repeats))
+    metrics.update(extra)
+    values = {**_DEFAULTS, **{k: str(v) for k, v in params.items()}}
+    return StudyTrial(f"run{number}", number, status, values, metrics, histories, tags, 0.0, 10.0)
+
+
+def _study(trials: list[StudyTrial], direction: str = "max") -> StudyRecord:
+    objective = "val_accuracy" if direction == "max" else "val_loss"
+    return StudyRecord(
+        tracking_uri="sqlite:///unused.db",
+        experiment="hand-made",
+        experiment_id="1",
+        parent_run_id="parent",
+        parent_params={"direction": direction, "objective": objective, "task": "t"},
+        parent_tags={"task": "t", "space": "s", "tuner": "grid", "baseline": "majority: 0.5"},
+        parent_metrics={},
+        parent_start=0.0,
+        parent_end=100.0,
+        trials=tuple(trials),
+    )
+
+
+def test_mean_ci_is_the_student_t_interval() -> None:
+    mean, std, low, high = reports.mean_ci([1, 2, 3, 4, 5])
+    half = 2.7764451 * math.sqrt(2.5) / math.sqrt(5)  # t(0.975, 4) * s / sqrt(n)
+    assert (mean, std) == pytest.approx((3.0, math.sqrt(2.5)))
+    assert (low, high) == pytest.approx((3 - half, 3 + half))
+    assert all(math.isnan(v) for v in reports.mean_ci([2.0])[1:])
+    assert math.isnan(reports.mean_ci([])[0])
+
+
+def test_per_parameter_counts_every_repeat_and_ignores_failed_trials() -> None:
+    trials = [
+        _trial(1, None, cell="lstm", units=16, repeats=[0.70, 0.72, 0.74]),
+        _trial(2, None, cell="lstm", units=32, repeats=[0.80, 0.82, 0.84]),
+        _trial(3, None, cell="gru", units=16, repeats=[0.60, 0.61, 0.62]),
+        _trial(4, None, status="FAILED", cell="gru", units=32, tags={"failure": "diverged"}),
+    ]
+    scores = reports.repeats_frame(_study(trials))
+    scores = scores[scores["outcome"] == "completed"]
+    table = reports.per_parameter(scores, "max")
+    row = table[(table["parameter"] == "units") & (table["value"] == "32")]
+    assert row["cell"].tolist() == ["lstm"]  # the failed GRU trial adds nothing
+    lstm16 = table[(table["parameter"] == "units") & (table["value"] == "16")].iloc[0]
+    mean, _, low, high = reports.mean_ci([0.70, 0.72, 0.74])
+    assert lstm16["n"] == 3 and lstm16["mean"] == pytest.approx(0.72)
+    assert (lstm16["ci_low"], lstm16["ci_high"]) == pytest.approx((low, high))
+    assert lstm16["best"] == pytest.approx(0.74)
+    assert reports.per_parameter(scores, "min").iloc[0]["best"] == pytest.approx(0.70)
+
+
+def test_head_to_head_pairs_matched_configurations() -> None:
+    rng = np.random.default_rng(0)
+    trials, number = [], 0
+    lstm = {}
+    for units in (8, 16, 32, 64):
+        for lr in (0.001, 0.01):
+            number += 1
+            lstm[(units, lr)] = 0.8 + rng.normal(0, 0.05)
+            trials.append(
+                _trial(number, lstm[(units, lr)], cell="lstm", units=units, learning_rate=lr)
+            )
+    differences = 0.1 + rng.normal(0, 0.01, size=len(lstm))
+    for (units, lr), diff in zip(lstm, differences, strict=True):
+        number += 1
+        trials.append(
+            _trial(number, lstm[(units, lr)] - diff, cell="gru", units=units, learning_rate=lr)
+        )
+    table = reports.head_to_head(reports.trials_frame(_study(trials)), "max")
+    row = table.iloc[0]
+    assert (row["cell_a"], row["cell_b"], row["comparison"], row["n"]) == (
+        "lstm",
+        "gru",
+        "paired",
+        8,
+    )
+    assert row["mean_diff"] == pytest.approx(differences.mean())
+    t = differences.mean() / (differences.std(ddof=1) / math.sqrt(8))
+    assert row["t"] == pytest.approx(t)
+    assert row["p_value"] == pytest.approx(2 * stats.t.sf(abs(t), 7))
+    assert row["effect_size"] == pytest.approx(differences.mean() / differences.std(ddof=1))
+    assert row["wilcoxon_p"] == pytest.approx(2 / 2**8)  # all 8 differences positive
+    assert row["better"] == "lstm"
+    # On an error objective the same differences make GRU the better cell.
+    assert (
+        reports.head_to_head(reports.trials_frame(_study(trials, "min")), "min").iloc[0]["better"]
+        == "gru"
+    )
+
+
+def test_head_to_head_falls_back_to_welch_when_nothing_matches() -> None:
+    a = [0.70, 0.75, 0.80, 0.72]
+    b = [0.60, 0.62, 0.61]
+    trials = [
+        _trial(i, s, cell="lstm", units=16, learning_rate=0.001 * (i + 1)) for i, s in enumerate(a)
+    ]
+    trials += [_trial(10 + i, s, cell="gru", units=32) for i, s in enumerate(b)]
+    row = reports.head_to_head(reports.trials_frame(_study(trials)), "max").iloc[0]
+    assert row["comparison"] == "unpaired"
+    assert "weaker" in row["note"] and "no matched configuration" in row["note"]
+    welch = stats.ttest_ind(a, b, equal_var=False)
+    assert row["mean_diff"] == pytest.approx(np.mean(a) - np.mean(b))
+    assert row["p_value"] == pytest.approx(welch.pvalue)
+    assert math.isnan(row["wilcoxon_p"])
+    # One trial on a side: no test at all, and it says so.
+    one = reports.head_to_head(reports.trials_frame(_study(trials[:5])), "max").iloc[0]
+    assert one["comparison"] == "none" and "cannot test" in one["note"]
+
+
+def test_importance_finds_the_parameter_that_drives_the_score() -> None:
+    trials, number = [], 0
+    for cell in ("lstm", "gru"):
+        for units in (8, 16, 32):
+            for clipping, threshold in (("none", "none"), ("norm", 1.0), ("norm", 5.0)):
+                number += 1
+                trials.append(
+                    _trial(
+                        number,
+                        units / 100,
+                        cell=cell,
+                        units=units,
+                        clipping=clipping,
+                        clip_threshold=threshold,
+                        repeats=[units / 100 - 0.01, units / 100 + 0.01],
+                    )
+                )
+    study = _study(trials)
+    table = reports.importance(reports.trials_frame(study), reports.repeats_frame(study))
+    share = dict(zip(table["parameter"], table["share"], strict=True))
+    assert share["units"] == pytest.approx(1.0)
+    assert share["cell"] == pytest.approx(0.0) and share["clipping"] == pytest.approx(0.0)
+    note = table.set_index("parameter").loc["clip_threshold", "note"]
+    assert "among the 12 clipped trials" in note
+    assert table.set_index("parameter").loc["depth", "note"] == "fixed in this study"
+    # Seed noise: within-configuration SS over total SS of the repeat scores.
+    repeat_scores = np.array([[u / 100 - 0.01, u / 100 + 0.01] for u in (8, 16, 32)] * 6)
+    total = ((repeat_scores - repeat_scores.mean()) ** 2).sum()
+    assert share["seed (repeats)"] == pytest.approx(repeat_scores.size * 1e-4 / total)
+
+
+def test_pareto_front_keeps_what_nothing_beats_on_both() -> None:
+    points = [(0.90, 10.0), (0.85, 5.0), (0.80, 6.0), (0.95, 30.0), (0.70, 1.0), (0.94, 40.0)]
+    trials = [_trial(i + 1, s, fit_seconds=c, cell="gru") for i, (s, c) in enumerate(points)]
+    front = reports.pareto_front(reports.trials_frame(_study(trials)), "max")
+    assert front["trial"].tolist() == [5, 2, 1, 4]
+    front_min = reports.pareto_front(reports.trials_frame(_study(trials, "min")), "min")
+    assert front_min["trial"].tolist() == [5]
+
+
+def _claims_study(quality: float, bi_gain: float, memory: float) -> StudyRecord:
+    trials, number = [], 0
+    for units in (8, 16, 32):
+        for bi in (False, True):
+            lstm = 0.6 + units / 1000
+            lstm = lstm * (1 + bi_gain) if bi else lstm
+            for cell, score, params, mem in (
+                ("lstm", lstm, 4 * units * units, 100.0),
+                ("gru", lstm * quality, 3 * units * units, 100.0 * (1 - memory)),
+            ):
+                number += 1
+                trials.append(
+                    _trial(
+                        number,
+                        score,
+                        cell=cell,
+                        units=units,
+                        bidirectional=bi,
+                        n_params=params,
+                        peak_memory_mb=mem,
+                        epoch_seconds=1.0,
+                    )
+                )
+    return _study(trials)
+
+
+def test_claims_verdicts_follow_the_measured_figures() -> None:
+    table = reports.claims(reports.trials_frame(_claims_study(0.87, 0.20, 0.40)), "max")
+    assert table["verdict"].tolist() == ["holds", "holds", "holds"]
+    assert table["estimate"].tolist() == pytest.approx([0.87, 0.40, 0.20])
+    assert "25.0% fewer" in table.iloc[0]["detail"]
+    table = reports.claims(reports.trials_frame(_claims_study(1.0, 0.02, 0.05)), "max")
+    assert table["verdict"].tolist() == [
+        "does not hold (quality above the claimed range)",
+        "does not hold (below the claimed range)",
+        "does not hold (below the claimed range)",
+    ]
+    only_lstm = [t for t in _claims_study(0.87, 0.2, 0.4).trials if t.params["cell"] == "lstm"]
+    table = reports.claims(reports.trials_frame(_study(only_lstm)), "max")
+    assert table["verdict"].tolist()[:2] == ["not enough data", "not enough data"]
+    assert table["verdict"].tolist()[2] == "holds"
+
+
+def test_a_noisy_claim_with_an_interval_across_the_range_is_not_enough_data() -> None:
+    trials = []
+    for i, (lstm, gru) in enumerate([(0.8, 0.5), (0.8, 0.95), (0.8, 0.8)]):
+        trials.append(_trial(2 * i + 1, lstm, cell="lstm", units=8 * (i + 1), n_params=400))
+        trials.append(_trial(2 * i + 2, gru, cell="gru", units=8 * (i + 1), n_params=300))
+    row = reports.claims(reports.trials_frame(_study(trials)), "max").iloc[0]
+    assert row["ci_low"] < 0.85 < 0.90 < row["ci_high"]
+    assert not 0.85 <= row["estimate"] <= 0.90
+    assert row["verdict"] == "not enough data"
+
+
+def test_missing_data_gives_a_report_that_says_so(tmp_path: Path) -> None:
+    trials = [
+        _trial(1, 0.5, cell="gru"),
+        _trial(2, None, status="FAILED", cell="gru", tags={"failure": "diverged"}),
+        _trial(3, None, status="KILLED", cell="gru"),
+    ]
+    report = reports.build_report(_study(trials))
+    files = reports.write_report(report, tmp_path)
+    text = (tmp_path / "report.md").read_text()
+    assert "Gradient norms (grad_norm): not measured in this study." in text
+    assert "Only one cell type finished: no comparison possible." in text
+    assert "not enough data" in text and "fewer than 3 finished trials" in text
+    assert "3 run, 1 finished, 1 failed (1 diverged), 1 interrupted" in text
+    assert (tmp_path / "report.html").exists() and (tmp_path / "trials.csv") in files
+    nothing = reports.build_report(_study([trials[1]]))
+    reports.write_report(nothing, tmp_path / "none")
+    assert "no trial finished" in (tmp_path / "none" / "report.md").read_text()
+
+
+def test_gradient_section_reads_the_probe_metrics() -> None:
+    history = {
+        "grad_norm": ((0, 4.0), (1, 2.0), (2, 0.5)),
+        "grad_norm_r1": ((0, 3.0), (1, 1.0), (2, 0.5)),
+        "grad_input_early": ((0, 0.01), (1, 0.02), (2, 0.03)),
+        "grad_input_late": ((0, 1.0), (1, 1.0), (2, 1.0)),
+    }
+    trials = [
+        _trial(
+            1,
+            0.9,
+            cell="lstm",
+            clipping="norm",
+            clip_threshold=1.0,
+            histories=history,
+            fit_seconds=100.0,
+        ),
+        _trial(2, 0.8, cell="gru", histories={"grad_norm": ((0, 2.0),)}, fit_seconds=100.0),
+    ]
+    trials[0].metrics["grad_probe_seconds"] = 2.0  # type: ignore[index]
+    table = reports.gradient_health(_study(trials)).set_index("cell")
+    assert table.loc["lstm", "clipped_share"] == pytest.approx(3 / 6)  # both repeats, > 1.0
+    assert table.loc["lstm", "max_norm"] == 4.0
+    assert table.loc["lstm", "early_late_ratio"] == pytest.approx(0.02)
+    assert table.loc["lstm", "probe_percent"] == pytest.approx(2.0)
+    assert math.isnan(table.loc["gru", "clipped_share"])  # no clipping: nothing to exceed
+
+
+# --- the real thing: a tiny search, read back from MLflow ---------------------------------------
+
+
+def _space(path: Path) -> Path:
+    path.write_text(
+        textwrap.dedent(
+            """\
+            name: tiny_cmp
+            dimensions:
+              cell: [lstm, gru]
+              units: [3, 4]
+              learning_rate: 1e-2
+              batch_size: 16
+              epochs: 1
+            """
+        )
+    )
+    return path
+
+
+def test_report_of_a_real_search_matches_trials_csv(
+    store: str, tiny_task: Path, workdir: Path
+) -> None:
+    from mlflow import MlflowClient
+
+    from workbench.datasets import load_task
+    from workbench.spaces import load_space
+    from workbench.tuning import make_search_config, run_search
+
+    config = make_search_config(
+        task=load_task(tiny_task),
+        space=load_space(_space(workdir / "space.yaml")),
+        tuner="grid",
+        max_trials=4,
+        seed=2,
+        experiment="tiny-report",
+        tracking_uri=store,
+    )
+    run_search(config)
+    result = CliRunner().invoke(
+        main, ["report", "--experiment", "tiny-report", "--out", "rep", "--tracking-uri", store]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Report on 4 trials written to rep" in result.output
+    out = workdir / "rep"
+    html_text = (out / "report.html").read_text()
+    assert html_text.count("<h2>") == 8 and "data:image/png;base64," in html_text
+    for name in ("report.md", "per_parameter.png", "pareto.png", "learning_curves.png"):
+        assert (out / name).is_file()
+
+    rows = pd.read_csv(out / "trials.csv")
+    assert len(rows) == 4 and set(rows["cell"]) == {"lstm", "gru"}
+    study = load_study(config.tracking_uri, "tiny-report")
+    report = reports.build_report(study)
+    table = report.frames["per_parameter"]
+    for (cell, units), group in rows.groupby(["cell", "units"]):
+        row = table[
+            (table["parameter"] == "units")
+            & (table["value"] == str(units))
+            & (table["cell"] == cell)
+        ].iloc[0]
+        assert row["n"] == 1 and row["mean"] == pytest.approx(group["score"].mean())
+    diffs = (
+        rows[rows["cell"] == "lstm"].set_index("units")["score"]
+        - rows[rows["cell"] == "gru"].set_index("units")["score"]
+    )
+    h2h = report.frames["head_to_head"].iloc[0]
+    assert (h2h["comparison"], h2h["n"]) == ("paired", 2)
+    assert h2h["mean_diff"] == pytest.approx(diffs.mean())
+    _, _, low, high = reports.mean_ci(diffs.tolist())
+    assert (h2h["ci_low"], h2h["ci_high"]) == pytest.approx((low, high))
+
+    # Logged on the search run, and the SQL reader agrees with the MLflow client's.
+    client = MlflowClient(config.tracking_uri)
+    logged = {f.path for f in client.list_artifacts(study.parent_run_id, "report")}
+    assert {"report/report.html", "report/trials.csv"} <= logged
+    via_client = _client_study_rows(config.tracking_uri, "tiny-report")
+    sql = _sqlite_study_rows(
+        Path(config.tracking_uri.removeprefix("sqlite:///")), config.tracking_uri, "tiny-report"
+    )
+    by_id = {r["run_id"]: r for r in via_client[1]}
+    for run in sql[1]:
+        other = by_id[run["run_id"]]
+        assert run["params"] == other["params"] and run["tags"] == other["tags"]
+        assert run["metrics"] == pytest.approx(other["metrics"], nan_ok=True)
+        if run["tags"].get("workbench.role") == "trial":
+            assert run["histories"] == other["histories"]
+
+
+def test_experiment_without_trials_and_unknown_experiment_are_one_line(store: str) -> None:
+    from mlflow import MlflowClient
+
+    from workbench.tracking import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(store)
+    Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True)
+    MlflowClient(uri).create_experiment("empty")
+    with pytest.raises(WorkbenchError, match="'empty' has no trial runs to report on"):
+        reports.make_report("empty", "rep", tracking_uri=uri)
+    with pytest.raises(WorkbenchError, match=r"Unknown experiment 'nope'.*Expected one of: empty"):
+        reports.make_report("nope", "rep", tracking_uri=uri)
+    assert not Path("rep").exists()
