@@ -321,6 +321,7 @@ def test_report_of_a_real_search_matches_trials_csv(
     store: str, tiny_task: Path, workdir: Path
 ) -> None:
     from mlflow import MlflowClient
+    from scipy.stats import t as t_dist
 
     from workbench.datasets import load_task
     from workbench.spaces import load_space
@@ -332,6 +333,7 @@ def test_report_of_a_real_search_matches_trials_csv(
         tuner="grid",
         max_trials=4,
         seed=2,
+        repeats=2,
         experiment="tiny-report",
         tracking_uri=store,
     )
@@ -347,8 +349,10 @@ def test_report_of_a_real_search_matches_trials_csv(
     for name in ("report.md", "per_parameter.png", "pareto.png", "learning_curves.png"):
         assert (out / name).is_file()
 
+    # The study: 2 cell types x 2 values of units x 2 repeats, one row per repeat.
     rows = pd.read_csv(out / "trials.csv")
-    assert len(rows) == 4 and set(rows["cell"]) == {"lstm", "gru"}
+    assert len(rows) == 8 and set(rows["cell"]) == {"lstm", "gru"}
+    assert sorted(rows["repeat"]) == [0, 0, 0, 0, 1, 1, 1, 1]
     study = load_study(config.tracking_uri, "tiny-report")
     report = reports.build_report(study)
     table = report.frames["per_parameter"]
@@ -358,16 +362,21 @@ def test_report_of_a_real_search_matches_trials_csv(
             & (table["value"] == str(units))
             & (table["cell"] == cell)
         ].iloc[0]
-        assert row["n"] == 1 and row["mean"] == pytest.approx(group["score"].mean())
-    diffs = (
-        rows[rows["cell"] == "lstm"].set_index("units")["score"]
-        - rows[rows["cell"] == "gru"].set_index("units")["score"]
-    )
+        scores = group["score"].to_numpy()
+        half = t_dist.ppf(0.975, len(scores) - 1) * scores.std(ddof=1) / np.sqrt(len(scores))
+        assert row["n"] == 2 and row["mean"] == pytest.approx(scores.mean())
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx(
+            (scores.mean() - half, scores.mean() + half)
+        )
+    means = rows.groupby(["cell", "units"])["score"].mean()
+    diffs = means["lstm"] - means["gru"]
     h2h = report.frames["head_to_head"].iloc[0]
     assert (h2h["comparison"], h2h["n"]) == ("paired", 2)
     assert h2h["mean_diff"] == pytest.approx(diffs.mean())
-    _, _, low, high = reports.mean_ci(diffs.tolist())
-    assert (h2h["ci_low"], h2h["ci_high"]) == pytest.approx((low, high))
+    half = t_dist.ppf(0.975, len(diffs) - 1) * diffs.std(ddof=1) / np.sqrt(len(diffs))
+    assert (h2h["ci_low"], h2h["ci_high"]) == pytest.approx(
+        (diffs.mean() - half, diffs.mean() + half)
+    )
 
     # Logged on the search run, and the SQL reader agrees with the MLflow client's.
     client = MlflowClient(config.tracking_uri)
