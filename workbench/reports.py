@@ -821,8 +821,8 @@ def claims(trials: pd.DataFrame, direction: str) -> pd.DataFrame:
             q["ci_high"],
             q["basis"],
             verdict,
-            f"computations (parameters) {_pct(c['estimate'])} fewer ({c['basis']}); "
-            f"seconds per epoch {_pct(s['estimate'])} fewer",
+            f"computations (parameters) {_fewer(c['estimate'])} ({c['basis']}); "
+            f"seconds per epoch {_fewer(s['estimate'])}",
             first.source,
         ]
     )
@@ -874,6 +874,13 @@ def claims(trials: pd.DataFrame, direction: str) -> pd.DataFrame:
 
 def _pct(value: float) -> str:
     return "n/a" if not np.isfinite(value) else f"{100 * value:.1f}%"
+
+
+def _fewer(saving: float) -> str:
+    """A relative saving in words: ``21.7% fewer``, or ``7.1% more`` when it is negative."""
+    if not np.isfinite(saving):
+        return "n/a"
+    return f"{_pct(abs(saving))} {'fewer' if saving >= 0 else 'more'}"
 
 
 # --- assembling and writing -------------------------------------------------------------------
@@ -1007,7 +1014,10 @@ def build_report(study: Any) -> Report:
         ]
         if fixed:
             s.notes.append(f"Fixed or not applicable in this study: {', '.join(fixed)}.")
-        s.tables.append(("Score per parameter value and cell", frames["per_parameter"]))
+        table = frames["per_parameter"]
+        varied = table[~table["parameter"].isin(fixed)]
+        # A fixed parameter's rows only repeat the per-cell totals: show them once at most.
+        s.tables.append(("Score per parameter value and cell", varied if len(varied) else table))
         s.figures.append("per_parameter.png")
     sections.append(s)
 
