@@ -1006,6 +1006,18 @@ def _load_csv_forecast(spec: TaskSpec) -> TaskData:
 _SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "test": "test"}
 
 
+def _split_parts(path: Path, frame: Any, column: str, rows: np.ndarray) -> np.ndarray:
+    """The official split named by ``column`` for ``rows``: ``train``, ``val`` or ``test``."""
+    parts = frame[column].astype(str).str.strip().str.lower().to_numpy()[rows]
+    unknown = sorted(set(parts) - set(_SPLIT_NAMES))
+    if unknown:
+        raise WorkbenchError(
+            f"{path}: column {column!r}: expected train, val, validation or test. "
+            f"Received: {_shown(unknown[0])}"
+        )
+    return np.array([_SPLIT_NAMES[p] for p in parts])
+
+
 def _load_csv_sequences(spec: TaskSpec) -> TaskData:
     """Sequence classification from a long table: one row per (series, time step).
 
@@ -1086,14 +1098,7 @@ def _load_csv_sequences(spec: TaskSpec) -> TaskData:
     y_raw = labels.to_numpy()[starts]
     rng = np.random.default_rng(opts["seed"])
     if split_column:
-        parts = frame[split_column].astype(str).str.strip().str.lower().to_numpy()[starts]
-        unknown = sorted(set(parts) - set(_SPLIT_NAMES))
-        if unknown:
-            raise WorkbenchError(
-                f"{path}: column {split_column!r}: expected train, val or test. "
-                f"Received: {_shown(unknown[0])}"
-            )
-        part = np.array([_SPLIT_NAMES[p] for p in parts])
+        part = _split_parts(path, frame, split_column, starts)
         index = {name: np.flatnonzero(part == name) for name in ("train", "val", "test")}
         train, val, test = index["train"], index["val"], index["test"]
         (_, y_all), names = _encode_labels(where, y_raw[train], y_raw)
@@ -1419,9 +1424,6 @@ def _three_way_split(
     return rest[train], rest[val], test
 
 
-_SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "test": "test"}
-
-
 def _load_csv_text(spec: TaskSpec) -> TaskData:
     """A CSV or Parquet file of texts and labels (strings or integers), one text per row.
 
@@ -1476,14 +1478,7 @@ def _load_csv_text(spec: TaskSpec) -> TaskData:
     keep = _subset(codes, opts["limit"], rng)
     x_all, labels_array, codes = x_all[keep], labels_array[keep], codes[keep]
     if split_col:
-        parts = frame[split_col].astype(str).str.strip().str.lower().to_numpy()[keep]
-        unknown = sorted(set(parts) - set(_SPLIT_NAMES))
-        if unknown:
-            raise WorkbenchError(
-                f"{path}: column {split_col!r}: expected train, val, validation or test. "
-                f"Received: {unknown[0]!r}"
-            )
-        part = np.array([_SPLIT_NAMES[p] for p in parts])
+        part = _split_parts(path, frame, split_col, keep)
         train, test = np.flatnonzero(part == "train"), np.flatnonzero(part == "test")
         val = np.flatnonzero(part == "val")
         if len(train) == 0:

@@ -36,18 +36,10 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import WorkbenchError
+from workbench.tuning import PARAM_NAMES
 
 #: Hyperparameters analysed per value (``epochs`` is fixed per study and only used to match).
-PARAMS = (
-    "depth",
-    "bidirectional",
-    "units",
-    "clipping",
-    "clip_threshold",
-    "learning_rate",
-    "dropout",
-    "batch_size",
-)
+PARAMS = tuple(name for name in PARAM_NAMES if name not in ("cell", "epochs"))
 CONFIG_KEYS = ("cell", *PARAMS, "epochs")
 CELL_ORDER = ("simple_rnn", "lstm", "gru")
 CELL_COLORS = {"simple_rnn": "#7f7f7f", "lstm": "#1f77b4", "gru": "#d62728"}
