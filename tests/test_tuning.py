@@ -236,6 +236,10 @@ def test_diverging_trials_fail_and_an_all_diverged_search_says_so(
         assert run.data.tags["diverged_epoch"] == "0"
         assert run.data.tags["diverged_repeat"] == "0"
         assert "score" not in run.data.metrics
+    # KerasTuner's own record, which its oracles learn from: failed, with no score to learn.
+    saved = [json.loads(p.read_text()) for p in (workdir / ".workbench").rglob("trial.json")]
+    assert len(saved) == 3
+    assert all(t["status"] == "FAILED" and t["score"] is None for t in saved), saved
 
 
 def test_repeats_log_each_score_their_mean_and_gradient_health(
