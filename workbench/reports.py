@@ -1119,6 +1119,7 @@ def _draw(report: Report, name: str) -> Any:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     frames = report.frames
     if name == "per_parameter":
@@ -1200,6 +1201,7 @@ def _draw(report: Report, name: str) -> Any:
             ax.plot(sub["epoch"], sub["median"], color=_color(cell), label=cell)
             ax.fill_between(sub["epoch"], sub["q25"], sub["q75"], color=_color(cell), alpha=0.2)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(report.objective)
         ax.legend(fontsize=8)
     elif name == "gradients":
@@ -1216,6 +1218,7 @@ def _draw(report: Report, name: str) -> Any:
             ax.plot(steps, [np.median(by_step[s]) for s in steps], color=_color(cell), label=cell)
         ax.set_yscale("log")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("gradient norm (median)")
         ax.legend(fontsize=8)
     else:
