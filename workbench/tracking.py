@@ -370,20 +370,7 @@ class Study:
         )
 
     def _search_runs(self, filter_string: str) -> list[Any]:
-        runs: list[Any] = []
-        token = None
-        while True:
-            page = self._client.search_runs(
-                [self.experiment_id],
-                filter_string=filter_string,
-                max_results=1000,
-                order_by=["attributes.start_time DESC"],
-                page_token=token,
-            )
-            runs.extend(page)
-            token = page.token
-            if not token:
-                return runs
+        return _all_runs(self._client, self.experiment_id, filter_string, newest_first=True)
 
     def _kill_stale_trials(self) -> None:
         stale = self._search_runs(
@@ -549,7 +536,10 @@ def _to_record(run: Any, experiment: str) -> TrialRecord:
     )
 
 
-def _all_runs(mlflow_client: Any, experiment_id: str, filter_string: str) -> list[Any]:
+def _all_runs(
+    mlflow_client: Any, experiment_id: str, filter_string: str, newest_first: bool = False
+) -> list[Any]:
+    """Every run matching ``filter_string``, page by page, ordered by start time."""
     runs: list[Any] = []
     token = None
     while True:
@@ -557,7 +547,7 @@ def _all_runs(mlflow_client: Any, experiment_id: str, filter_string: str) -> lis
             [experiment_id],
             filter_string=filter_string,
             max_results=1000,
-            order_by=["attributes.start_time ASC"],
+            order_by=[f"attributes.start_time {'DESC' if newest_first else 'ASC'}"],
             page_token=token,
         )
         runs.extend(page)
