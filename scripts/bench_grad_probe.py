@@ -1,7 +1,7 @@
 """The gradient probe's cost: the same model trained with and without it, side by side.
 
 Each round builds one model configuration twice from the same seed and trains it once
-without and once with :class:`workbench.meters.GradientProbe` (alternating which goes
+without and once with :class:`workbench.search.meters.GradientProbe` (alternating which goes
 first, so a busy machine hurts both alike). Prints, per setting, the fit times, the time
 the probe measured itself, split into its first call of each fit (which traces the
 ``tf.function``) and the later calls, the probe's share of the training time, and the
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from workbench.datasets import TaskData
+    from workbench.tasks import TaskData
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -74,8 +74,8 @@ def _fit(setting: Setting, data: TaskData, probe: bool, seed: int, repeats: int)
     """One trial: ``repeats`` trainings of the configuration, one probe for all of them."""
     import keras
 
-    from workbench.meters import GradientProbe
     from workbench.models import ModelConfig, ModelSignature, build_model
+    from workbench.search.meters import GradientProbe
 
     config = ModelConfig(
         cell=setting.cell, units=setting.units, clipping="norm", clip_threshold=1.0
@@ -105,7 +105,7 @@ def _fit(setting: Setting, data: TaskData, probe: bool, seed: int, repeats: int)
 
 def measure(setting: Setting, rounds: int, repeats: int = 1) -> None:
     """Run ``rounds`` pairs of fits of ``setting`` and print the comparison."""
-    from workbench.datasets import load_task
+    from workbench.tasks import load_task
 
     task = load_task("adding").with_options(
         length=setting.length, n_train=setting.n_train, n_val=setting.n_train // 4, n_test=8
@@ -163,7 +163,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="Trainings per trial.")
     args = parser.parse_args()
 
-    from workbench.backend import load_tensorflow
+    from workbench.search.backend import load_tensorflow
 
     tf = load_tensorflow()
     device = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"

@@ -15,9 +15,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from workbench.datasets import load_task
+from workbench.search import make_search_config, run_search
 from workbench.spaces import load_space
-from workbench.tuning import make_search_config, run_search
+from workbench.tasks import load_task
 
 SPACE = """
 name: bench-memory

@@ -26,6 +26,7 @@ def write_study(uri: str, experiment: str, trials: int, epochs: int, repeats: in
     from mlflow.entities import Metric, Param, RunTag
 
     from workbench import tracking
+    from workbench.tracking.study import _param_value
 
     rng = np.random.default_rng(0)
     study = tracking.Study(uri, experiment)
@@ -129,7 +130,7 @@ def write_study(uri: str, experiment: str, trials: int, epochs: int, repeats: in
             client.log_batch(
                 run_id,
                 metrics=metrics[start : start + 1000],
-                params=[Param(k, tracking._param_value(v)) for k, v in params.items()]
+                params=[Param(k, _param_value(v)) for k, v in params.items()]
                 if start == 0
                 else [],
                 tags=tags if start == 0 else [],

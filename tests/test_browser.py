@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.reports import make_report
+from workbench.report import make_report
 from workbench.tracking import Study, resolve_tracking_uri, ui_command
 
 # One worker runs the module, so the UI server and the browser start once.

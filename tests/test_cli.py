@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from workbench.cli import main
-from workbench.datasets import list_tasks
+from workbench.tasks import list_tasks
 
 COMMANDS = ["tasks", "spaces", "search", "ui", "export", "predict", "report"]
 

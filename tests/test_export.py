@@ -23,11 +23,11 @@ from click.testing import CliRunner
 from mlflow import MlflowClient
 
 from workbench.cli import main
-from workbench.datasets import load_task
 from workbench.errors import WorkbenchError
 from workbench.export import ExportResult, export_best, predict_file
+from workbench.search import make_search_config, run_search
 from workbench.spaces import load_space
-from workbench.tuning import make_search_config, run_search
+from workbench.tasks import load_task
 
 EXPERIMENT = "tiny-export"
 

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from workbench.meters import GradientProbe, TrialMeter
+from workbench.search.meters import GradientProbe, TrialMeter
 
 W = np.array([0.5, -1.0, 2.0, 0.25], dtype="float32")
 B = 0.1

@@ -125,7 +125,7 @@ def test_bad_config_is_a_clear_error() -> None:
 
 
 def _text_signature(sequence_length: int) -> ModelSignature:
-    from workbench.datasets import TextSettings
+    from workbench.tasks import TextSettings
 
     text = TextSettings(("good", "bad", "coffee"), sequence_length, embedding_dim=3)
     return ModelSignature(sequence_length, 3, problem="classification", n_outputs=3, text=text)

@@ -69,7 +69,7 @@ def tasks() -> None:
     Example:
       workbench tasks
     """
-    from workbench.datasets import list_tasks
+    from workbench.tasks import list_tasks
 
     for task in list_tasks():
         click.echo(task.summary())
@@ -206,9 +206,9 @@ def search(
           --window 12 --horizon 3
     """
     from workbench.console import ConsoleReporter, print_search_result
-    from workbench.datasets import DataFlags, search_task
+    from workbench.search import make_search_config, run_search
     from workbench.spaces import load_space
-    from workbench.tuning import make_search_config, run_search
+    from workbench.tasks import DataFlags, search_task
 
     flags = DataFlags(
         target_column, time_column, window, horizon, text_column, label_column, id_column
@@ -317,7 +317,7 @@ def report(experiment: str, out: str, tracking_uri: str | None) -> None:
       workbench search --task adding --space gru_vs_lstm --tuner grid --repeats 3
       workbench report --experiment adding-gru_vs_lstm --out reports/adding
     """
-    from workbench.reports import make_report
+    from workbench.report import make_report
 
     result = make_report(experiment, out, tracking_uri=tracking_uri)
     for line in result.lines():

@@ -20,7 +20,7 @@ from workbench.spaces import CELLS, CLIPPINGS
 if TYPE_CHECKING:
     import keras
 
-    from workbench.datasets import TaskData, TextSettings
+    from workbench.tasks import TaskData, TextSettings
 
 _KERAS_CELLS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 #: Gates per cell: the factor in front of the SimpleRNN parameter formula.

@@ -12,16 +12,11 @@ import pytest
 from click.testing import CliRunner
 from scipy import stats
 
-from workbench import reports
+import workbench.report as reports
 from workbench.cli import main
 from workbench.errors import WorkbenchError
-from workbench.tracking import (
-    StudyRecord,
-    StudyTrial,
-    _client_study_rows,
-    _sqlite_study_rows,
-    load_study,
-)
+from workbench.tracking import StudyRecord, StudyTrial, load_study
+from workbench.tracking.reader import _client_study_rows, _sqlite_study_rows
 
 _DEFAULTS = {
     "cell": "lstm",
@@ -323,9 +318,9 @@ def test_report_of_a_real_search_matches_trials_csv(
     from mlflow import MlflowClient
     from scipy.stats import t as t_dist
 
-    from workbench.datasets import load_task
+    from workbench.search import make_search_config, run_search
     from workbench.spaces import load_space
-    from workbench.tuning import make_search_config, run_search
+    from workbench.tasks import load_task
 
     config = make_search_config(
         task=load_task(tiny_task),

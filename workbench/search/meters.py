@@ -23,7 +23,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from workbench import stopping
+from workbench.search import stopping
 
 #: The per-epoch metrics :class:`GradientProbe` adds to the epoch's logs.
 PROBE_KEYS = ("grad_norm", "grad_clipped", "grad_input_early", "grad_input_late")

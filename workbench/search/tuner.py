@@ -1,4 +1,4 @@
-"""KerasTuner workers behind :mod:`workbench.tuning` (private).
+"""The tuner: KerasTuner workers behind :func:`workbench.search.run_search`.
 
 The HyperModel declares the space's dimensions and builds through
 :func:`workbench.models.build_model`; the Oracle (random, Bayesian, Hyperband or
@@ -19,13 +19,19 @@ from typing import Any
 import keras
 import keras_tuner as kt
 
-from workbench import stopping
-from workbench.backend import released_graphs
-from workbench.datasets import TaskData, forecast_metrics
-from workbench.meters import PROBE_KEYS, Diverged, GradientProbe, TrialMeter
 from workbench.models import ModelConfig, ModelSignature, build_model, cudnn_eligibility
+from workbench.search import stopping
+from workbench.search.backend import released_graphs
+from workbench.search.config import (
+    PARAM_NAMES,
+    SearchConfig,
+    SearchReporter,
+    TrialResult,
+    trial_seed,
+)
+from workbench.search.meters import PROBE_KEYS, Diverged, GradientProbe, TrialMeter
 from workbench.spaces import Choice, SearchSpace
-from workbench.tuning import PARAM_NAMES, SearchConfig, SearchReporter, TrialResult, trial_seed
+from workbench.tasks import TaskData, forecast_metrics
 
 #: The training samples the gradient probe measures on (the first ones: fixed per task).
 PROBE_SAMPLES = 32

@@ -17,7 +17,7 @@ from mlflow import MlflowClient
 
 import workbench
 from workbench.cli import main
-from workbench.tuning import PARAM_NAMES
+from workbench.search import PARAM_NAMES
 
 
 def _search(task: Path, space: Path, store: str, *extra: str) -> str:
@@ -470,9 +470,9 @@ def test_two_searches_write_into_one_new_default_store_at_once(
 
 def test_memory_stays_flat_across_trials(tiny_space: Path, store: str, workdir: Path) -> None:
     """The cheap version of scripts/bench_memory.py: RSS at trials 7-8 vs at trials 2-3."""
-    from workbench.datasets import load_task
+    from workbench.search import make_search_config, run_search
     from workbench.spaces import load_space
-    from workbench.tuning import make_search_config, run_search
+    from workbench.tasks import load_task
 
     def rss_mb() -> float:
         gc.collect()  # count what is kept, not garbage a later collection would free

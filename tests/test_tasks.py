@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workbench.datasets import (
+from workbench.errors import WorkbenchError
+from workbench.tasks import (
     PAD_VALUE,
     TaskSpec,
     fit_vocabulary,
@@ -16,7 +17,6 @@ from workbench.datasets import (
     load_task,
     text_tokens,
 )
-from workbench.errors import WorkbenchError
 
 
 def test_builtin_tasks_listed() -> None:
@@ -447,7 +447,7 @@ def test_npz_regression_with_test_split_and_dropped_samples(tmp_path: Path) -> N
 
 
 def test_quick_path_writes_an_equivalent_task_file_only_for_good_data(tmp_path: Path) -> None:
-    from workbench.datasets import DataFlags, task_from_data
+    from workbench.tasks import DataFlags, task_from_data
 
     data_file = _sales(tmp_path)
     flags = DataFlags(target_column="sales", time_column="month", window=6, horizon=2)

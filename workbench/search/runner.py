@@ -1,7 +1,7 @@
-"""Tuning: how to run a search. The public facade over KerasTuner.
+"""The runner: validates a search's options and runs (or resumes) one study.
 
 :func:`run_search` takes a validated :class:`SearchConfig`, runs the KerasTuner
-search (the workers live in :mod:`workbench._tuner`), records every trial through
+search (the workers live in :mod:`workbench.search.tuner`), records every trial through
 :mod:`workbench.tracking` and returns a :class:`SearchResult`. Progress is reported
 to an optional :class:`SearchReporter`, so the library prints nothing itself.
 """
@@ -10,99 +10,20 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from workbench import __version__
-from workbench.datasets import TaskData, TaskSpec
 from workbench.errors import WorkbenchError
-from workbench.spaces import Range, SearchSpace
-
-TUNERS = ("random", "bayesian", "hyperband", "grid")
-#: The hyperparameters every trial run carries as MLflow params, in this order.
-PARAM_NAMES = (
-    "cell",
-    "depth",
-    "bidirectional",
-    "units",
-    "clipping",
-    "clip_threshold",
-    "learning_rate",
-    "dropout",
-    "batch_size",
-    "epochs",
+from workbench.search.config import (
+    TUNERS,
+    SearchConfig,
+    SearchReporter,
+    SearchResult,
+    TrialResult,
 )
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    """Everything one search needs, validated. Build it with :func:`make_search_config`."""
-
-    task: TaskSpec
-    space: SearchSpace
-    tuner: str
-    max_trials: int
-    seed: int
-    experiment: str
-    tracking_uri: str
-    state_dir: Path
-    overwrite: bool = False
-    keep_checkpoints: int = 3
-    #: Trainings per configuration, each with its own seed; the trial's score is their mean.
-    repeats: int = 1
-
-
-#: Repeat ``r`` of a trial trains with seed ``seed + trial index + REPEAT_SEED_STRIDE * r``.
-REPEAT_SEED_STRIDE = 100003
-
-
-def trial_seed(seed: int, trial_id: str | int, repeat: int = 0) -> int:
-    """The seed of one training: the search's seed, the trial's index (from 0), the repeat."""
-    return seed + int(trial_id) + REPEAT_SEED_STRIDE * repeat
-
-
-@dataclass(frozen=True)
-class TrialResult:
-    """The outcome of one trial, as reported to the user."""
-
-    trial_id: str
-    number: int
-    values: dict[str, Any]
-    status: str  # "completed", "failed", "diverged", "oom", "skipped"
-    score: float | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    run_id: str | None = None
-    failure: str | None = None
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    """What a finished search found and where it is recorded."""
-
-    experiment: str
-    parent_run_id: str
-    tracking_uri: str
-    objective: str
-    direction: str
-    trials: tuple[TrialResult, ...]
-    best: TrialResult | None
-    resumed: bool
-    max_trials: int = 0
-
-
-class SearchReporter(Protocol):
-    """Receives progress events; the command line draws them, tests may record them."""
-
-    def search_started(
-        self, config: SearchConfig, data: TaskData, resumed: bool, done_before: int
-    ) -> None: ...
-
-    def trial_started(self, number: int, total: int, values: dict[str, Any]) -> None: ...
-
-    def epoch_ended(self, epoch: int, epochs: int, metrics: dict[str, float]) -> None: ...
-
-    def trial_ended(self, result: TrialResult) -> None: ...
+from workbench.spaces import Range, SearchSpace
+from workbench.tasks import TaskData, TaskSpec
 
 
 def default_experiment(task: TaskSpec, space: SearchSpace) -> str:
@@ -174,17 +95,18 @@ def run_search(config: SearchConfig, reporter: SearchReporter | None = None) -> 
     (no trial succeeded) or KILLED (interrupted: Ctrl-C or SIGTERM raise
     ``KeyboardInterrupt`` once the runs are ended).
     """
-    from workbench import stopping
+    from workbench.search import stopping
 
     with stopping.on_signals():
         return _run_search(config, reporter)
 
 
 def _run_search(config: SearchConfig, reporter: SearchReporter | None) -> SearchResult:
-    from workbench import backend, tracking
+    from workbench import tracking
+    from workbench.search import backend
 
     backend.load_tensorflow()
-    from workbench import _tuner
+    from workbench.search import tuner as _tuner
 
     data = config.task.load()
     tracking.check_reachable(config.tracking_uri)

@@ -1,0 +1,354 @@
+"""Exporting the best trial: rebuild it, check its scores, write and register the model."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.errors import WorkbenchError
+from workbench.export.card import ScoreCheck, _dtype_name, _hyperparameters, _interface, _model_card
+from workbench.export.layout import CARD_FILE, HYPERPARAMETERS_FILE, MODEL_FILE, SAVED_MODEL_DIR
+from workbench.export.predictor import _shape_text
+
+#: Relative and absolute tolerance of the score check (float reductions differ by device).
+RTOL = 1e-3
+ATOL = 1e-5
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What :func:`export_best` wrote and registered."""
+
+    out_dir: Path
+    experiment: str
+    trial_number: int
+    run_id: str
+    parent_run_id: str
+    task: str
+    retrained: bool
+    checks: tuple[ScoreCheck, ...]
+    files: tuple[Path, ...]
+    input_shape: tuple[int | None, ...]
+    input_dtype: str
+    registered_name: str
+    registered_version: str
+    model_uri: str
+
+    def lines(self) -> list[str]:
+        """What the command line prints: the trial, the score check, the files, the registry."""
+        how = "retrained on train + validation" if self.retrained else "best-epoch weights"
+        shape = _shape_text(self.input_shape)
+        return [
+            f"Exported trial {self.trial_number} of {self.experiment!r} ({how}; MLflow run "
+            f"{self.run_id}) to {self.out_dir}",
+            f"Input {shape} {self.input_dtype}; task {self.task}",
+            "Score check (measured vs logged):",
+            *(f"  {check.describe()}" for check in self.checks),
+            "Wrote " + ", ".join(p.name + ("/" if p.is_dir() else "") for p in self.files),
+            f"Registered {self.model_uri} (version {self.registered_version})",
+            f"Predict: workbench predict --model {self.out_dir} --data "
+            + ("FILE.csv (a 'text' column)" if self.input_dtype == "string" else "FILE.npz"),
+            f"Serve:   mlflow models serve -m {self.model_uri} --env-manager local "
+            "-h 127.0.0.1 -p 5001",
+        ]
+
+
+# --- export -----------------------------------------------------------------------------------
+
+
+def export_best(
+    experiment: str,
+    out: str | Path,
+    *,
+    trial: str | None = None,
+    retrain: bool = False,
+    register: str | None = None,
+    tracking_uri: str | None = None,
+) -> ExportResult:
+    """Export the best finished trial of ``experiment`` (or ``trial``) to the folder ``out``.
+
+    Args:
+        experiment: the MLflow experiment of the search.
+        out: the folder to write (created; the files it names are replaced).
+        trial: a trial number or run id instead of the best trial.
+        retrain: train the trial's configuration afresh on train + validation (same epochs
+            and seed) instead of loading its kept best-epoch weights.
+        register: the registered model name; default the experiment's name.
+        tracking_uri: the MLflow store; default as for ``workbench search``.
+
+    Raises:
+        WorkbenchError: unknown experiment, no finished trial, deleted weights (use
+            ``retrain``), an unwritable ``out``, or weights that do not reproduce the
+            logged scores.
+    """
+    from workbench import tracking
+    from workbench.search import backend
+
+    out_dir = _writable_dir(Path(out))
+    uri = tracking.resolve_tracking_uri(tracking_uri)
+    record = tracking.find_trial(uri, experiment, trial)
+    checkpoint = record.tags.get("checkpoint", "")
+    if not retrain and (checkpoint in ("", "deleted") or not Path(checkpoint).is_file()):
+        why = (
+            "were deleted" if checkpoint == "deleted" else f"are missing ({checkpoint or 'no tag'})"
+        )
+        raise WorkbenchError(
+            f"The best-epoch weights of trial {record.number} of {experiment!r} {why}; only the "
+            "best --keep-checkpoints trials keep theirs. Add --retrain to train its "
+            "configuration again on train + validation"
+        )
+    backend.load_tensorflow()
+    with tempfile.TemporaryDirectory(prefix="workbench-export-") as scratch:
+        search = tracking.read_search(uri, record.parent_run_id, Path(scratch))
+        spec, data = _load_task_data(search)
+    model = _rebuild(record, search, data, retrain)
+    exported = with_preprocessing(model, data)
+    checks = _check_scores(record, data, model, exported, retrain)
+    bad = [c for c in checks if c.matches is False]
+    if bad:
+        raise WorkbenchError(
+            f"Trial {record.number}'s weights do not reproduce its logged scores: "
+            + "; ".join(c.describe() for c in bad)
+            + ". The task's data or the code changed since the search; add --retrain"
+        )
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = _write_model_files(out_dir, exported)
+    example = _raw(data, data.x_test if data.has_test else data.x_val)[:3]
+    name = register or experiment
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        # MLflow predicts on the example (Keras draws a progress bar) and prints each step.
+        registered = tracking.log_exported_model(
+            uri,
+            record.run_id,
+            exported,
+            input_example=example,
+            output_example=exported.predict(example, verbose=0),
+            name=name,
+            pip_requirements=_pip_requirements(),
+            tags={"workbench.exported": "retrained" if retrain else "checkpoint"},
+        )
+    shape = tuple(exported.inputs[0].shape)
+    dtype = _dtype_name(exported.inputs[0].dtype)
+    interface = _interface(data, shape, dtype)
+    hyper = out_dir / HYPERPARAMETERS_FILE
+    hyper.write_text(
+        json.dumps(
+            _hyperparameters(record, search, retrain, interface, registered), indent=2, default=str
+        )
+        + "\n"
+    )
+    card = out_dir / CARD_FILE
+    card.write_text(
+        _model_card(record, search, spec, data, exported, model, checks, retrain, registered)
+    )
+    return ExportResult(
+        out_dir=out_dir,
+        experiment=experiment,
+        trial_number=record.number,
+        run_id=record.run_id,
+        parent_run_id=record.parent_run_id,
+        task=data.name,
+        retrained=retrain,
+        checks=tuple(checks),
+        files=(*files, hyper, card),
+        input_shape=shape,
+        input_dtype=dtype,
+        registered_name=registered.name,
+        registered_version=registered.version,
+        model_uri=registered.model_uri,
+    )
+
+
+def _writable_dir(out: Path) -> Path:
+    """``out`` resolved, after checking it is (or can become) a writable folder; creates nothing."""
+    path = out.expanduser().resolve()
+    if path.exists() and not path.is_dir():
+        raise WorkbenchError(f"Cannot write the export folder {out}: it is a file")
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise WorkbenchError(f"Cannot write the export folder {out}: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise WorkbenchError(f"Cannot write the export folder {out}: {probe} is not writable")
+    return path
+
+
+def _load_task_data(search: Any) -> tuple[Any, Any]:
+    """The search's task with its loader options, from the run alone (not the user's command)."""
+    from workbench.tasks import load_task
+
+    source = search.task_file if search.task_file is not None else search.tags.get("task", "")
+    if not source:
+        raise WorkbenchError(f"Search run {search.run_id} records no task; cannot rebuild it")
+    spec = load_task(source)
+    original = search.tags.get("workbench.task_source", "")
+    if search.task_file is not None and original:
+        # The artifact is a copy in a scratch folder; a data file named relative to the
+        # task file is found from the original task file's folder.
+        spec = dataclasses.replace(spec, source=original)
+    options = _logged_task_options(search)
+    if options:
+        spec = spec.with_options(**options)
+    data = spec.load()
+    if search.dataset_digest and data.digest() != search.dataset_digest:
+        raise WorkbenchError(
+            f"The task {spec.name!r} now loads different data (digest {data.digest()}) than "
+            f"the search used ({search.dataset_digest}); the model cannot be checked against it"
+        )
+    return spec, data
+
+
+def _logged_task_options(search: Any) -> dict[str, Any]:
+    if "task_options" in search.tags:
+        return dict(json.loads(search.tags["task_options"]))
+    state = search.tags.get("workbench.state_dir")  # searches recorded before the tag existed
+    marker = Path(state) / "study.json" if state else None
+    if marker is not None and marker.is_file():
+        return dict(json.loads(marker.read_text()).get("task_options") or {})
+    return {}
+
+
+def _rebuild(record: Any, search: Any, data: Any, retrain: bool) -> Any:
+    """The trial's model: built from its params, then its weights loaded (or retrained)."""
+    import warnings
+
+    import keras
+
+    from workbench.models import ModelConfig, ModelSignature, build_model
+
+    params = record.params
+    config = ModelConfig.from_values(params)
+    signature = ModelSignature.from_task(data)
+    if not retrain:
+        model = build_model(config, signature)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.load_weights(record.tags["checkpoint"])
+        return model
+    seed = int(search.params.get("seed", 0)) + int(record.trial_id or 0)
+    keras.utils.set_random_seed(seed)
+    model = build_model(config, signature)
+    x = np.concatenate([data.x_train, data.x_val])
+    y = np.concatenate([data.y_train, data.y_val])
+    model.fit(x, y, epochs=int(params["epochs"]), batch_size=int(params["batch_size"]), verbose=0)
+    return model
+
+
+def with_preprocessing(model: Any, data: Any) -> Any:
+    """The model to export: raw inputs in, original units out.
+
+    The result is not compiled (no optimizer state to carry). Forecasting tasks train on
+    inputs and targets scaled with training statistics; the exported model scales its
+    inputs (``Normalization``) and its outputs back (``Rescaling``), so it takes and returns
+    series values. Other models keep their layers as they are (padded inputs already go
+    through their ``Masking`` layer; text models start from raw strings anyway).
+    """
+    import keras
+
+    # The same layers without the training set-up (optimizer, loss): an inference model.
+    model = keras.Model(model.input, model.output, name=model.name)
+    if data.input_scale is None and data.target_scale is None:
+        return model
+    inputs = keras.Input(shape=tuple(model.inputs[0].shape[1:]), name="series")
+    x = inputs
+    if data.input_scale is not None:
+        means, stds = data.input_scale
+        x = keras.layers.Normalization(
+            mean=list(means), variance=[s * s for s in stds], name="scale_inputs"
+        )(x)
+    y = model(x)
+    if data.target_scale is not None:
+        mean, std = data.target_scale
+        y = keras.layers.Rescaling(scale=std, offset=mean, name="to_units")(y)
+    return keras.Model(inputs, y, name=f"{model.name}_in_units")
+
+
+def _raw(data: Any, x: np.ndarray) -> np.ndarray:
+    """Inputs as the task's files hold them (scaled task inputs turned back into units)."""
+    if data.input_scale is None:
+        return x
+    means, stds = data.input_scale
+    return (x * np.asarray(stds, "float32") + np.asarray(means, "float32")).astype("float32")
+
+
+def _close(measured: float, logged: float | None) -> bool | None:
+    if logged is None:
+        return None
+    return math.isclose(measured, logged, rel_tol=RTOL, abs_tol=ATOL)
+
+
+def _kept_score_metric(record: Any) -> str:
+    """The logged metric the kept weights must reproduce.
+
+    With one training per trial that is ``score``; with repeats ``score`` is their mean,
+    and the checkpoint holds the best epoch of one repeat (tag ``checkpoint_repeat``),
+    whose own score is ``score_r<k>``.
+    """
+    repeat = record.tags.get("checkpoint_repeat")
+    if int(record.params.get("repeats", "1")) > 1 and repeat is not None:
+        return f"score_r{repeat}"
+    return "score"
+
+
+def _check_scores(
+    record: Any, data: Any, model: Any, exported: Any, retrain: bool
+) -> list[ScoreCheck]:
+    """Validation objective and test metrics of the rebuilt model next to the logged ones."""
+    from workbench.tasks import forecast_metrics
+
+    logged = record.metrics
+
+    def check(split: str, metric: str, measured: float) -> ScoreCheck:
+        value = logged.get(metric)
+        matches = None if retrain else _close(measured, value)
+        return ScoreCheck(split, metric, value, float(measured), matches)
+
+    objective, _ = data.objective
+    val = model.evaluate(data.x_val, data.y_val, batch_size=256, verbose=0, return_dict=True)
+    checks = [check("validation", _kept_score_metric(record), val[objective.removeprefix("val_")])]
+    if data.has_test:
+        test = model.evaluate(data.x_test, data.y_test, batch_size=256, verbose=0, return_dict=True)
+        checks += [check("test", f"test_{k}", v) for k, v in sorted(test.items())]
+        if data.target_scale is not None:
+            # The exported model on raw inputs, in units: what a user of the file will see.
+            mean, std = data.target_scale
+            in_units = exported.predict(_raw(data, data.x_test), batch_size=256, verbose=0)
+            errors = forecast_metrics(data, data.y_test, (in_units - mean) / std)
+            checks += [check("test", f"test_{k}", v) for k, v in errors.items()]
+    return checks
+
+
+def _write_model_files(out_dir: Path, model: Any) -> list[Path]:
+    keras_file = out_dir / MODEL_FILE
+    model.save(keras_file)
+    saved = out_dir / SAVED_MODEL_DIR
+    if saved.exists():
+        shutil.rmtree(saved)
+    with contextlib.redirect_stdout(io.StringIO()):  # the SavedModel writer's chatter
+        model.export(str(saved), verbose=False)
+    return [keras_file, saved]
+
+
+def _pip_requirements() -> list[str]:
+    """Pinned requirements of the logged MLflow Model (skips MLflow's slow inference)."""
+    import keras
+    import tensorflow as tf
+
+    return [
+        f"tensorflow=={tf.__version__}",
+        f"keras=={keras.__version__}",
+        f"numpy=={np.__version__}",
+    ]

@@ -1,0 +1,213 @@
+"""``workbench predict``: read new inputs, check them against the model, write predictions."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.errors import WorkbenchError
+from workbench.export.layout import HYPERPARAMETERS_FILE, MODEL_FILE
+
+
+@dataclass(frozen=True)
+class PredictResult:
+    """What :func:`predict_file` produced: the CSV text, and the file it went to (if any)."""
+
+    rows: int
+    columns: tuple[str, ...]
+    out: Path | None
+    csv_text: str
+
+
+# --- predict ----------------------------------------------------------------------------------
+
+
+def predict_file(
+    model_dir: str | Path, data_file: str | Path, out: str | Path | None = None
+) -> PredictResult:
+    """Predict with an exported model on the inputs in ``data_file``; write CSV to ``out``.
+
+    Inputs:
+        ``.npz``: an array named ``x`` (or ``x_test``) of shape ``(samples, steps, features)``
+        (``(samples,)`` strings for a text model).
+        ``.csv``: one input per row, ``steps * features`` numeric columns in time order
+        (features of one step side by side); for a text model the column ``text`` (or the
+        only column) holds one raw text per row. For a forecasting model (one feature) a CSV
+        with a single column is read as one series: every window of ``steps`` consecutive
+        values is one input, the last one forecasts past the end of the series.
+
+    Output: one CSV row per input; classification: ``class`` and ``p_<class>`` per class;
+    regression: ``y`` (or ``y_1..y_k``); forecasting series CSVs also get ``end_row``.
+
+    Raises:
+        WorkbenchError: missing model or file, missing key or column, wrong shape or dtype.
+    """
+    model_path = Path(model_dir)
+    meta_path = model_path / HYPERPARAMETERS_FILE
+    if not (model_path / MODEL_FILE).is_file() or not meta_path.is_file():
+        raise WorkbenchError(
+            f"Expected an exported model folder with {MODEL_FILE} and {HYPERPARAMETERS_FILE}. "
+            f"Received: --model {model_dir} (run workbench export first)"
+        )
+    interface = json.loads(meta_path.read_text())["interface"]
+    x, ends = _read_inputs(Path(data_file), interface)
+    _check_inputs(x, interface)
+    if interface["input_dtype"] == "string":
+        # Keras takes strings as a 1-D object array (not numpy's fixed-width str dtype).
+        x = np.array([str(v) for v in x], dtype=object)
+    from workbench.search import backend
+
+    backend.load_tensorflow()
+    import keras
+
+    model = keras.saving.load_model(model_path / MODEL_FILE, safe_mode=True, compile=False)
+    predictions = np.asarray(model.predict(x, batch_size=256, verbose=0))
+    columns, rows = _prediction_rows(predictions, interface)
+    if ends is not None:
+        columns = ("end_row", *columns)
+        rows = [[end, *row] for end, row in zip(ends, rows, strict=True)]
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    target = None
+    if out is not None:
+        target = Path(out)
+        try:
+            target.write_text(text.getvalue())
+        except OSError as exc:
+            raise WorkbenchError(f"Cannot write {out}: {exc.strerror or exc}") from None
+    return PredictResult(len(rows), tuple(columns), target, text.getvalue())
+
+
+def _read_inputs(path: Path, interface: Mapping[str, Any]) -> tuple[np.ndarray, list[int] | None]:
+    if not path.is_file():
+        raise WorkbenchError(f"Cannot read --data {path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                keys = list(archive.keys())
+                key = next((k for k in ("x", "x_test") if k in keys), None)
+                if key is None:
+                    raise WorkbenchError(
+                        f"{path}: expected an array named 'x' or 'x_test'. "
+                        f"Received keys: {', '.join(keys) or 'none'}"
+                    )
+                return np.asarray(archive[key]), None
+        except (OSError, ValueError) as exc:
+            raise WorkbenchError(f"{path}: not a readable .npz file ({exc})") from None
+    if suffix == ".csv":
+        return _read_csv(path, interface)
+    raise WorkbenchError(f"Expected --data to be a .npz or .csv file. Received: {path}")
+
+
+def _read_csv(path: Path, interface: Mapping[str, Any]) -> tuple[np.ndarray, list[int] | None]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = [row for row in csv.reader(handle) if row]
+    if len(rows) < 2:
+        raise WorkbenchError(f"{path}: expected a header row and at least one data row")
+    header, body = rows[0], rows[1:]
+    shape = interface["input_shape"]
+    if interface["input_dtype"] == "string":
+        column = "text" if "text" in header else (header[0] if len(header) == 1 else None)
+        if column is None:
+            raise WorkbenchError(
+                f"{path}: expected a column named 'text'. Received columns: {', '.join(header)}"
+            )
+        index = header.index(column)
+        return np.array([row[index] for row in body], dtype=object), None
+    try:
+        values = np.array([[float(v) for v in row] for row in body], dtype="float64")
+    except ValueError as exc:
+        raise WorkbenchError(f"{path}: expected numbers in every column ({exc})") from None
+    if values.ndim != 2:
+        raise WorkbenchError(f"{path}: expected the same number of columns in every row")
+    steps, features = shape[1], shape[2]
+    if interface.get("forecast") and features == 1 and values.shape[1] == 1 and steps:
+        series = values[:, 0]
+        if len(series) < steps:
+            raise WorkbenchError(
+                f"{path}: expected a series of at least {steps} values (the model's window). "
+                f"Received: {len(series)} values"
+            )
+        windows = np.stack([series[i - steps : i] for i in range(steps, len(series) + 1)])
+        return windows[..., None], list(range(steps, len(series) + 1))
+    if steps is None:
+        raise WorkbenchError(
+            f"{path}: this model takes variable-length series; give them as an .npz array "
+            "padded with the model's pad value"
+        )
+    if values.shape[1] != steps * features:
+        raise WorkbenchError(
+            f"{path}: expected {steps * features} value columns per row ({steps} steps x "
+            f"{features} features). Received: {values.shape[1]} columns "
+            f"({', '.join(header[:5])}{', ...' if len(header) > 5 else ''})"
+        )
+    return values.reshape(len(values), steps, features), None
+
+
+def _shape_text(shape: Sequence[int | None]) -> str:
+    return (
+        "("
+        + ", ".join("None" if d is None else str(d) for d in shape)
+        + (",)" if len(shape) == 1 else ")")
+    )
+
+
+def _check_inputs(x: np.ndarray, interface: Mapping[str, Any]) -> None:
+    shape = interface["input_shape"]
+    expected = _shape_text(shape)
+    if interface["input_dtype"] == "string":
+        if x.dtype.kind not in "OUS":
+            raise WorkbenchError(f"Expected input of dtype string. Received: x.dtype={x.dtype}")
+    elif x.dtype.kind not in "fiub":
+        raise WorkbenchError(
+            f"Expected input of dtype {interface['input_dtype']}. Received: x.dtype={x.dtype}"
+        )
+    wrong_rank = x.ndim != len(shape)
+    wrong_size = any(d is not None and d != n for d, n in zip(shape[1:], x.shape[1:], strict=False))
+    if wrong_rank or wrong_size or len(x) == 0:
+        raise WorkbenchError(
+            f"Expected input of shape {expected}. Received: x.shape={_shape_text(x.shape)}"
+        )
+    if x.dtype.kind in "fiub":
+        bad = ~np.isfinite(x.astype("float64"))
+        if bad.any():
+            row = int(np.argwhere(bad)[0][0])
+            raise WorkbenchError(
+                f"Expected finite numbers. Received: NaN or infinite value in x[{row}]"
+            )
+
+
+def _prediction_rows(
+    predictions: np.ndarray, interface: Mapping[str, Any]
+) -> tuple[tuple[str, ...], list[list[Any]]]:
+    n = len(predictions)
+    if interface["problem"] == "classification":
+        names = list(interface["class_names"])
+        if interface["binary"]:
+            p1 = predictions.reshape(predictions.shape[:-1])
+            probs = np.stack([1.0 - p1, p1], axis=-1)
+        else:
+            probs = predictions
+        classes = np.asarray(names, dtype=object)[np.argmax(probs, axis=-1)]
+        if interface["sequence_output"]:
+            steps = probs.shape[1]
+            columns = tuple(f"class_t{t}" for t in range(steps))
+            return columns, [list(classes[i]) for i in range(n)]
+        columns = ("class", *(f"p_{name}" for name in names))
+        return columns, [[classes[i], *(f"{p:.6g}" for p in probs[i])] for i in range(n)]
+    flat = predictions.reshape(n, -1)
+    if flat.shape[1] == 1:
+        columns: tuple[str, ...] = ("y",)
+    else:
+        columns = tuple(f"y_{k + 1}" for k in range(flat.shape[1]))
+    return columns, [[f"{v:.6g}" for v in flat[i]] for i in range(n)]

@@ -1,0 +1,89 @@
+"""``workbench report``: read a study from MLflow, write its report, log it on the search run."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbench.errors import WorkbenchError
+from workbench.report.document import build_report
+from workbench.report.pages import write_report
+
+# --- the command's library function -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """What ``workbench report`` wrote and where it logged it."""
+
+    out: Path
+    files: tuple[Path, ...]
+    parent_run_id: str
+    seconds: float
+    verdicts: tuple[tuple[str, str], ...]
+    trials: int
+
+    def lines(self) -> list[str]:
+        """The lines the command prints."""
+        figures = sum(1 for f in self.files if f.suffix == ".png")
+        logged = (
+            f"; logged under report/ on the search run {self.parent_run_id}"
+            if self.parent_run_id
+            else ""
+        )
+        out = [
+            f"Report on {self.trials} trials written to {self.out} in {self.seconds:.1f} s: "
+            f"report.html, report.md, trials.csv, {figures} figures{logged}",
+        ]
+        out += [f"  {claim}: {verdict}" for claim, verdict in self.verdicts]
+        return out
+
+
+def _check_out(out: Path) -> None:
+    probe = out
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and (not probe.is_dir() or not os.access(probe, os.W_OK)):
+        raise WorkbenchError(
+            f"Cannot write the report folder {out}: {probe} is "
+            + ("not a folder" if not probe.is_dir() else "not writable")
+        )
+
+
+def make_report(
+    experiment: str, out: str | Path, tracking_uri: str | None = None, log: bool = True
+) -> ReportResult:
+    """Read a study back from MLflow, write its report into ``out`` and log it on the search run.
+
+    Raises:
+        WorkbenchError: an unwritable ``out``, an unknown experiment, no trial runs.
+    """
+    from workbench.tracking import load_study, log_report_artifacts, resolve_tracking_uri
+
+    start = time.perf_counter()
+    out = Path(out)
+    _check_out(out)
+    uri = resolve_tracking_uri(tracking_uri)
+    study = load_study(uri, experiment)
+    report = build_report(study)
+    try:
+        files = write_report(report, out)
+    except OSError as exc:
+        raise WorkbenchError(f"Cannot write the report folder {out}: {exc.strerror}") from None
+    if log and study.parent_run_id:
+        log_report_artifacts(uri, study.parent_run_id, files)
+    verdicts = tuple(
+        (row["claim"], row["verdict"]) for row in report.frames["claims"].to_dict("records")
+    )
+    return ReportResult(
+        out=out,
+        files=tuple(files),
+        parent_run_id=study.parent_run_id if log else "",
+        seconds=time.perf_counter() - start,
+        verdicts=verdicts,
+        trials=len(report.trials),
+    )

@@ -1,0 +1,200 @@
+"""Training diagnostics: cost per cell, Pareto front, learning curves, gradient health."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.report.frames import CELL_ORDER, COST_METRICS, _outcome, _parse
+
+
+def cost_table(trials: pd.DataFrame) -> pd.DataFrame:
+    """Section 5: mean parameter count, seconds per epoch, peak memory and score per cell at
+    equal hidden size (and depth and direction), over finished trials."""
+    done = trials[trials["outcome"] == "completed"]
+    keys = ["units", "depth", "bidirectional", "cell"]
+    columns = [*keys, "n", *COST_METRICS, "score"]
+    if done.empty:
+        return pd.DataFrame(columns=columns)
+    frame = (
+        done.groupby(keys, dropna=False)
+        .agg(
+            n=("trial", "size"),
+            **{m: (m, "mean") for m in COST_METRICS},
+            score=("score", "mean"),
+        )
+        .reset_index()
+    )
+    frame["_cell"] = frame["cell"].map(lambda c: CELL_ORDER.index(c) if c in CELL_ORDER else 9)
+    frame = frame.sort_values(["units", "depth", "bidirectional", "_cell"]).drop(columns="_cell")
+    return frame[columns].reset_index(drop=True)
+
+
+def pareto_front(trials: pd.DataFrame, direction: str, cost: str = "fit_seconds") -> pd.DataFrame:
+    """Section 5: the finished trials no other trial beats on both score and ``cost``."""
+    done = trials[
+        (trials["outcome"] == "completed")
+        & np.isfinite(trials["score"].astype(float))
+        & np.isfinite(trials[cost].astype(float))
+    ]
+    columns = [
+        "trial",
+        "cell",
+        "depth",
+        "bidirectional",
+        "units",
+        "clipping",
+        "learning_rate",
+        "score",
+        cost,
+        "n_params",
+    ]
+    if done.empty:
+        return pd.DataFrame(columns=columns)
+    sign = -1.0 if direction == "max" else 1.0
+    ordered = done.assign(_s=sign * done["score"].astype(float)).sort_values(
+        [cost, "_s"], kind="stable"
+    )
+    keep, best = [], math.inf
+    for index, value in zip(ordered.index, ordered["_s"], strict=True):
+        if value < best:
+            keep.append(index)
+            best = value
+    return ordered.loc[keep, columns].reset_index(drop=True)
+
+
+def _curve_key(objective: str, trial: Any) -> list[str]:
+    keys = [objective] if objective in trial.histories else []
+    keys += sorted(k for k in trial.histories if re.fullmatch(re.escape(objective) + r"_r\d+", k))
+    return keys
+
+
+def learning_curves(study: Any, objective: str) -> pd.DataFrame:
+    """Section 6: the validation objective per epoch, median and quartiles per cell type.
+
+    Finished trials only; every repeat's curve counts (``<objective>_r<k>``).
+    """
+    rows = []
+    for trial in study.trials:
+        if _outcome(trial) != "completed":
+            continue
+        cell = trial.params.get("cell")
+        for key in _curve_key(objective, trial):
+            for step, value in trial.histories[key]:
+                if np.isfinite(value):
+                    rows.append((cell, step, value))
+    columns = ["cell", "epoch", "n", "median", "q25", "q75"]
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    points = pd.DataFrame(rows, columns=["cell", "epoch", "value"])
+    frame = (
+        points.groupby(["cell", "epoch"])["value"]
+        .agg(
+            n="size",
+            median="median",
+            q25=lambda v: v.quantile(0.25),
+            q75=lambda v: v.quantile(0.75),
+        )
+        .reset_index()
+    )
+    frame["_cell"] = frame["cell"].map(lambda c: CELL_ORDER.index(c) if c in CELL_ORDER else 9)
+    return frame.sort_values(["_cell", "epoch"]).drop(columns="_cell").reset_index(drop=True)
+
+
+def _series(trial: Any, name: str) -> list[float]:
+    values = []
+    for key in [name] + sorted(k for k in trial.histories if re.fullmatch(name + r"_r\d+", k)):
+        values += [v for _, v in trial.histories.get(key, ())]
+    return values
+
+
+def gradient_health(study: Any) -> pd.DataFrame:
+    """Section 7: per cell and clipping, the gradient norm before clipping per epoch.
+
+    Columns: trials measured, median and max norm, the share of epochs above the clip
+    threshold, the early/late input-gradient ratio (vanishing gradients: well below 1
+    means the first steps barely reach the loss) and the probe's cost in % of training.
+    Empty when the study did not log ``grad_norm``.
+    """
+    rows = []
+    for trial in study.trials:
+        norms = [v for v in _series(trial, "grad_norm") if np.isfinite(v)]
+        if not norms:
+            continue
+        clipping = trial.params.get("clipping", "none")
+        threshold = _parse("clip_threshold", trial.params.get("clip_threshold"))
+        clipped = _series(trial, "grad_clipped")
+        if clipped:
+            share = float(np.nanmean(clipped))
+        elif clipping == "norm" and threshold:
+            share = float(np.mean([n > threshold for n in norms]))
+        else:
+            share = math.nan
+        early, late = _series(trial, "grad_input_early"), _series(trial, "grad_input_late")
+        ratios = [
+            e / v
+            for e, v in zip(early, late, strict=False)
+            if v and np.isfinite(e) and np.isfinite(v)
+        ]
+        probe = trial.metrics.get("grad_probe_seconds", math.nan)
+        fit = trial.metrics.get("fit_seconds", math.nan)
+        rows.append(
+            {
+                "cell": trial.params.get("cell"),
+                "clipping": clipping,
+                "median_norm": float(np.median(norms)),
+                "max_norm": float(np.max(norms)),
+                "clipped_share": share,
+                "early_late_ratio": float(np.median(ratios)) if ratios else math.nan,
+                "probe_percent": 100 * probe / fit if fit and np.isfinite(probe) else math.nan,
+            }
+        )
+    columns = [
+        "cell",
+        "clipping",
+        "trials",
+        "median_norm",
+        "max_norm",
+        "clipped_share",
+        "early_late_ratio",
+        "probe_percent",
+    ]
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    frame = pd.DataFrame(rows)
+    out = (
+        frame.groupby(["cell", "clipping"])
+        .agg(
+            trials=("cell", "size"),
+            median_norm=("median_norm", "median"),
+            max_norm=("max_norm", "max"),
+            clipped_share=("clipped_share", "mean"),
+            early_late_ratio=("early_late_ratio", "median"),
+            probe_percent=("probe_percent", "median"),
+        )
+        .reset_index()
+    )
+    return out[columns]
+
+
+def divergence(trials: pd.DataFrame) -> pd.DataFrame:
+    """Section 7: trials per cell and clipping setting, and how many diverged (NaN loss)."""
+    columns = ["cell", "clipping", "trials", "diverged", "rate"]
+    ended = trials[trials["outcome"].isin(["completed", "diverged", "oom", "error"])]
+    if ended.empty:
+        return pd.DataFrame(columns=columns)
+    frame = (
+        ended.assign(
+            _d=(ended["outcome"] == "diverged") | ended["diverged_repeat"].notna(),
+            clipping=ended["clipping"].fillna("none"),
+        )
+        .groupby(["cell", "clipping"])
+        .agg(trials=("trial", "size"), diverged=("_d", "sum"))
+        .reset_index()
+    )
+    frame["rate"] = frame["diverged"] / frame["trials"]
+    return frame[columns]

@@ -1,0 +1,259 @@
+"""The report as data: every section's notes and tables, put together (no drawing)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.report.claims import claims
+from workbench.report.diagnostics import (
+    cost_table,
+    divergence,
+    gradient_health,
+    learning_curves,
+    pareto_front,
+)
+from workbench.report.frames import (
+    COST_METRICS,
+    NOT_MEASURED,
+    PARAMS,
+    _config_of,
+    repeats_frame,
+    trials_frame,
+)
+from workbench.report.statistics import head_to_head, importance, per_parameter
+
+# --- assembling and writing -------------------------------------------------------------------
+
+
+@dataclass
+class Section:
+    """One report section: notes (lines of text), tables and figure file names."""
+
+    title: str
+    notes: list[str] = field(default_factory=list)
+    tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """Every section's data, ready to draw; ``repeats`` is what ``trials.csv`` holds."""
+
+    title: str
+    experiment: str
+    parent_run_id: str
+    direction: str
+    objective: str
+    trials: pd.DataFrame
+    repeats: pd.DataFrame
+    frames: dict[str, pd.DataFrame]
+    sections: list[Section]
+    study: Any = None  # the records, for figures drawn from per-epoch histories
+
+
+def overview(study: Any, trials: pd.DataFrame) -> dict[str, Any]:
+    """Section 1 as a mapping: task, space, tuner, counts, best trial, compute time."""
+    params, tags = study.parent_params, study.parent_tags
+    direction = params.get("direction", "min")
+    counts = trials["outcome"].value_counts().to_dict()
+    done = trials[(trials["outcome"] == "completed") & np.isfinite(trials["score"].astype(float))]
+    best = None
+    if not done.empty:
+        index = (
+            done["score"].astype(float).idxmax()
+            if direction == "max"
+            else (done["score"].astype(float).idxmin())
+        )
+        best = done.loc[index]
+    wall = (
+        study.parent_end - study.parent_start
+        if study.parent_end and study.parent_start
+        else math.nan
+    )
+    return {
+        "task": tags.get("task", params.get("task", "unknown")),
+        "space": tags.get("space", params.get("space", "unknown")),
+        "tuner": tags.get("tuner", params.get("tuner", "unknown")),
+        "objective": params.get("objective", "score"),
+        "direction": direction,
+        "trials": len(trials),
+        "completed": counts.get("completed", 0),
+        "failed": sum(v for k, v in counts.items() if k not in ("completed", "interrupted")),
+        "diverged": counts.get("diverged", 0),
+        "interrupted": counts.get("interrupted", 0),
+        "repeats": int(trials["repeats"].max()) if len(trials) else 0,
+        "best_trial": None if best is None else int(best["trial"]),
+        "best_score": math.nan if best is None else float(best["score"]),
+        "best_config": None if best is None else _config_of(best, exclude=()).replace("|", " "),
+        "compute_seconds": float(np.nansum(trials["fit_seconds"].astype(float))),
+        "wall_seconds": wall,
+        "baseline": tags.get("baseline"),
+    }
+
+
+def build_report(study: Any) -> Report:
+    """All eight sections of a study's report, as data (nothing drawn or written yet)."""
+    trials = trials_frame(study)
+    repeats = repeats_frame(study)
+    info = overview(study, trials)
+    direction, objective = info["direction"], info["objective"]
+    scores = repeats[
+        (repeats["outcome"] == "completed") & np.isfinite(repeats["score"].astype(float))
+    ]
+    frames = {
+        "per_parameter": per_parameter(scores, direction),
+        "head_to_head": head_to_head(trials, direction),
+        "importance": importance(trials, repeats),
+        "cost": cost_table(trials),
+        "pareto": pareto_front(trials, direction),
+        "learning_curves": learning_curves(study, objective),
+        "gradients": gradient_health(study),
+        "divergence": divergence(trials),
+        "claims": claims(trials, direction),
+    }
+    better = "higher" if direction == "max" else "lower"
+    sections = []
+
+    s = Section("1. Overview")
+    s.notes += [
+        f"Task **{info['task']}**, space **{info['space']}**, tuner **{info['tuner']}**; "
+        f"objective {objective} ({better} is better).",
+        f"Trials: {info['trials']} run, {info['completed']} finished, {info['failed']} failed "
+        f"({info['diverged']} diverged), {info['interrupted']} interrupted; "
+        f"up to {info['repeats']} repeat(s) per configuration.",
+        (
+            f"Best: trial {info['best_trial']}, score {info['best_score']:.5g} "
+            f"({info['best_config']})."
+            if info["best_trial"] is not None
+            else "Best: none (no trial finished), so most sections below cannot be computed."
+        ),
+        f"Compute: {info['compute_seconds']:.1f} s of training in all trials"
+        + (
+            f"; search wall time {info['wall_seconds']:.1f} s."
+            if np.isfinite(info["wall_seconds"])
+            else "."
+        ),
+        f"Task baseline: {info['baseline'] or 'not recorded on this search run'}.",
+    ]
+    sections.append(s)
+
+    s = Section("2. Score per parameter and cell type")
+    s.notes.append(
+        f"n counts every finished repeat; 95% CI from Student's t; best is the {better} score. "
+        "clip_threshold counts clipped trials only; ranges with many values are quartile bins."
+    )
+    if frames["per_parameter"].empty:
+        s.notes.append("No finished trial: cannot compute.")
+    else:
+        fixed = [
+            p
+            for p in PARAMS
+            if frames["per_parameter"][frames["per_parameter"]["parameter"] == p]["value"].nunique()
+            <= 1
+        ]
+        if fixed:
+            s.notes.append(f"Fixed or not applicable in this study: {', '.join(fixed)}.")
+        table = frames["per_parameter"]
+        varied = table[~table["parameter"].isin(fixed)]
+        # A fixed parameter's rows only repeat the per-cell totals: show them once at most.
+        s.tables.append(("Score per parameter value and cell", varied if len(varied) else table))
+        s.figures.append("per_parameter.png")
+    sections.append(s)
+
+    s = Section("3. Head-to-head")
+    h2h = frames["head_to_head"]
+    s.notes.append(
+        "Difference = first cell minus second. Paired: configurations equal in every other "
+        "hyperparameter (repeats averaged), paired t-test, Wilcoxon signed-rank and Cohen's "
+        "d_z. Unpaired: Welch's t-test and Hedges' g, weaker since the other "
+        "hyperparameters differ."
+    )
+    if h2h.empty:
+        s.notes.append("Only one cell type finished: no comparison possible.")
+    else:
+        s.tables.append(("Cell against cell", h2h))
+        s.figures.append("head_to_head.png")
+    sections.append(s)
+
+    s = Section("4. Importance")
+    s.notes.append(
+        "Share of the score's variance explained by each hyperparameter alone (eta-squared, "
+        "the functional-ANOVA main effect on a full grid). Greff et al. 2017 (fANOVA on 5400 "
+        "LSTM runs): learning rate explains the most, then hidden size; interactions small."
+    )
+    s.tables.append(("Variance explained", frames["importance"]))
+    if frames["importance"]["share"].notna().any():
+        s.figures.append("importance.png")
+    sections.append(s)
+
+    s = Section("5. Cost")
+    if frames["cost"].empty:
+        s.notes.append("No finished trial: cannot compute.")
+    else:
+        for name in COST_METRICS:
+            if frames["cost"][name].isna().all():
+                s.notes.append(f"{name}: {NOT_MEASURED}.")
+        s.tables.append(("Cost per cell at equal size (means)", frames["cost"]))
+        s.tables.append(
+            ("Pareto front: not beaten on both score and training seconds", frames["pareto"])
+        )
+        s.figures.append("pareto.png")
+    sections.append(s)
+
+    s = Section("6. Learning curves")
+    if frames["learning_curves"].empty:
+        s.notes.append(f"No per-epoch {objective} of a finished trial: cannot draw.")
+    else:
+        s.notes.append(f"{objective} per epoch: median and interquartile range per cell type.")
+        curves = frames["learning_curves"]
+        last = curves.groupby("cell", sort=False).tail(1)
+        s.tables.append(("Last epoch per cell", last))
+        s.figures.append("learning_curves.png")
+    sections.append(s)
+
+    s = Section("7. Gradient health")
+    if frames["gradients"].empty:
+        s.notes.append(f"Gradient norms (grad_norm): {NOT_MEASURED}.")
+    else:
+        s.notes.append(
+            "Global gradient norm before clipping on a fixed probe batch at each epoch end; "
+            "clipped share = epochs above the clip threshold; early/late = gradient norm "
+            "with respect to the first vs the last time steps' inputs (far below 1: "
+            "vanishing). Pascanu et al. 2013: thresholds from half to ten times the average "
+            "norm work."
+        )
+        gradients = frames["gradients"]
+        if gradients["early_late_ratio"].isna().all():
+            s.notes.append(f"Early/late input gradients: {NOT_MEASURED}.")
+        s.tables.append(("Gradient norms per cell and clipping", gradients))
+        s.figures.append("gradients.png")
+    s.tables.append(("Diverged trials (NaN loss) per cell and clipping", frames["divergence"]))
+    sections.append(s)
+
+    s = Section("8. Claims check")
+    s.notes.append(f"Task baseline: {info['baseline'] or 'not recorded on this search run'}.")
+    s.notes.append(
+        "Verdicts: holds (estimate in the claimed range), does not hold (the 95% interval, or "
+        "without one the estimate, outside it), not enough data (missing cells, or an "
+        "interval reaching into the range)."
+    )
+    s.tables.append(("Claims", frames["claims"]))
+    sections.append(s)
+
+    return Report(
+        title=f"Report: {study.experiment}",
+        experiment=study.experiment,
+        parent_run_id=study.parent_run_id,
+        direction=direction,
+        objective=objective,
+        trials=trials,
+        repeats=repeats,
+        frames=frames,
+        sections=sections,
+        study=study,
+    )

@@ -1,0 +1,135 @@
+"""Drawing the report's figures (matplotlib, Agg) from its data frames."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import numpy as np
+
+from workbench.report.document import Report
+from workbench.report.frames import CELL_ORDER, PARAMS
+from workbench.report.statistics import _cells, _sort_key
+
+CELL_COLORS = {"simple_rnn": "#7f7f7f", "lstm": "#1f77b4", "gru": "#d62728"}
+
+
+# --- drawing ----------------------------------------------------------------------------------
+
+
+def _color(cell: str) -> str:
+    return CELL_COLORS.get(cell, "#2ca02c")
+
+
+def _draw(report: Report, name: str) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    frames = report.frames
+    if name == "per_parameter":
+        table = frames["per_parameter"]
+        varying = [p for p in PARAMS if table[table["parameter"] == p]["value"].nunique() > 1]
+        shown = varying or [p for p in PARAMS if (table["parameter"] == p).any()][:1]
+        cols = min(3, len(shown))
+        rows = math.ceil(len(shown) / cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+        for ax, param in zip(axes.flat, shown, strict=False):
+            part = table[table["parameter"] == param]
+            values = sorted(part["value"].unique(), key=_sort_key)
+            cells = [c for c in CELL_ORDER if c in set(part["cell"])]
+            for k, cell in enumerate(cells):
+                sub = part[part["cell"] == cell].set_index("value").reindex(values)
+                x = np.arange(len(values)) + (k - (len(cells) - 1) / 2) * 0.12
+                err = np.vstack([sub["mean"] - sub["ci_low"], sub["ci_high"] - sub["mean"]])
+                ax.errorbar(
+                    x,
+                    sub["mean"],
+                    yerr=np.nan_to_num(err),
+                    fmt="o",
+                    capsize=3,
+                    color=_color(cell),
+                    label=cell,
+                )
+            ax.set_xticks(range(len(values)), values, rotation=20, fontsize=8)
+            ax.set_title(param, fontsize=10)
+            ax.set_ylabel("score")
+        for ax in list(axes.flat)[len(shown) :]:
+            ax.axis("off")
+        axes.flat[0].legend(fontsize=8)
+        fig.suptitle("Score: mean and 95% CI per value and cell")
+    elif name == "head_to_head":
+        table = frames["head_to_head"].dropna(subset=["mean_diff"])
+        fig, ax = plt.subplots(figsize=(6, 0.6 + 0.6 * max(1, len(table))))
+        labels = [
+            f"{a} - {b} ({c})"
+            for a, b, c in zip(table["cell_a"], table["cell_b"], table["comparison"], strict=True)
+        ]
+        y = np.arange(len(table))
+        err = np.vstack(
+            [table["mean_diff"] - table["ci_low"], table["ci_high"] - table["mean_diff"]]
+        )
+        ax.errorbar(table["mean_diff"], y, xerr=np.nan_to_num(err), fmt="o", capsize=3)
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_yticks(y, labels)
+        ax.set_xlabel("score difference (95% CI)")
+    elif name == "importance":
+        table = frames["importance"].dropna(subset=["share"])
+        fig, ax = plt.subplots(figsize=(6, 0.6 + 0.4 * max(1, len(table))))
+        ax.barh(table["parameter"][::-1], table["share"][::-1], color="#4c72b0")
+        ax.set_xlabel("share of score variance")
+    elif name == "pareto":
+        done = report.trials[report.trials["outcome"] == "completed"]
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for cell in _cells(done):
+            sub = done[done["cell"] == cell]
+            ax.scatter(
+                sub["fit_seconds"], sub["score"], s=14, alpha=0.6, color=_color(cell), label=cell
+            )
+        front = frames["pareto"]
+        ax.step(
+            front["fit_seconds"],
+            front["score"],
+            where="post",
+            color="k",
+            lw=1,
+            label="Pareto front",
+        )
+        ax.set_xlabel("training seconds")
+        ax.set_ylabel("score")
+        ax.legend(fontsize=8)
+    elif name == "learning_curves":
+        curves = frames["learning_curves"]
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for cell in _cells(curves):
+            sub = curves[curves["cell"] == cell]
+            ax.plot(sub["epoch"], sub["median"], color=_color(cell), label=cell)
+            ax.fill_between(sub["epoch"], sub["q25"], sub["q75"], color=_color(cell), alpha=0.2)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(report.objective)
+        ax.legend(fontsize=8)
+    elif name == "gradients":
+        fig, ax = plt.subplots(figsize=(6, 4))
+        points: dict[str, dict[int, list[float]]] = {}
+        for trial in report.study.trials:
+            for key in [k for k in trial.histories if re.fullmatch(r"grad_norm(_r\d+)?", k)]:
+                for step, value in trial.histories[key]:
+                    if np.isfinite(value) and value > 0:
+                        cell = trial.params.get("cell", "?")
+                        points.setdefault(cell, {}).setdefault(step, []).append(value)
+        for cell, by_step in points.items():
+            steps = sorted(by_step)
+            ax.plot(steps, [np.median(by_step[s]) for s in steps], color=_color(cell), label=cell)
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("gradient norm (median)")
+        ax.legend(fontsize=8)
+    else:
+        raise ValueError(name)
+    fig.tight_layout()
+    return fig

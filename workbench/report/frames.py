@@ -1,0 +1,134 @@
+"""Reading a study into data frames: one row per trial (repeats averaged) or per repeat."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from workbench.search.config import PARAM_NAMES
+
+#: Hyperparameters analysed per value (``epochs`` is fixed per study and only used to match).
+PARAMS = tuple(name for name in PARAM_NAMES if name not in ("cell", "epochs"))
+CONFIG_KEYS = ("cell", *PARAMS, "epochs")
+CELL_ORDER = ("simple_rnn", "lstm", "gru")
+COST_METRICS = ("n_params", "epoch_seconds", "fit_seconds", "peak_memory_mb")
+NOT_MEASURED = "not measured in this study"
+#: More distinct values than this and a numeric parameter is shown in quantile bins.
+MAX_LEVELS = 6
+_INT_PARAMS = ("depth", "units", "batch_size", "epochs")
+_FLOAT_PARAMS = ("clip_threshold", "learning_rate", "dropout")
+
+
+# --- reading the study into frames ----------------------------------------------------------
+
+
+def _parse(name: str, raw: str | None) -> Any:
+    if raw is None or raw == "" or raw == "none" and name != "clipping":
+        return None
+    if name == "bidirectional":
+        return str(raw).lower() in ("true", "1")
+    try:
+        if name in _INT_PARAMS:
+            return int(float(raw))
+        if name in _FLOAT_PARAMS:
+            return float(raw)
+    except ValueError:
+        return None
+    return raw
+
+
+def _outcome(trial: Any) -> str:
+    if trial.status == "FINISHED" and "score" in trial.metrics:
+        return "completed"
+    if trial.status == "FAILED":
+        return trial.tags.get("failure", "error")
+    if trial.status == "KILLED":
+        return "interrupted"
+    return trial.status.lower()
+
+
+def _repeat_scores(metrics: Any) -> dict[int, float]:
+    found = {}
+    for key, value in metrics.items():
+        match = re.fullmatch(r"score_r(\d+)", key)
+        if match:
+            found[int(match.group(1))] = float(value)
+    return dict(sorted(found.items()))
+
+
+def trials_frame(study: Any) -> pd.DataFrame:
+    """One row per trial run: outcome, parsed hyperparameters, score, costs, gradient summary."""
+    rows = []
+    for trial in study.trials:
+        metrics = trial.metrics
+        repeats = _repeat_scores(metrics)
+        declared = trial.params.get("repeats")
+        row: dict[str, Any] = {
+            "trial": trial.number,
+            "run_id": trial.run_id,
+            "status": trial.status,
+            "outcome": _outcome(trial),
+        }
+        for name in CONFIG_KEYS:
+            row[name] = _parse(name, trial.params.get(name))
+        row["config"] = _config_key(trial.params, exclude=())
+        row["score"] = metrics.get("score", math.nan) if row["outcome"] == "completed" else math.nan
+        row["score_std"] = metrics.get("score_std", math.nan)
+        row["repeats"] = int(declared) if declared and declared.isdigit() else max(1, len(repeats))
+        for name in (*COST_METRICS, "epochs_run", "grad_norm_max", "grad_probe_seconds"):
+            row[name] = metrics.get(name, math.nan)
+        for name, value in metrics.items():
+            if name.startswith("test_"):
+                row[name] = value
+        row["diverged_epoch"] = trial.tags.get("diverged_epoch")
+        diverged_repeat = trial.tags.get("diverged_repeat")
+        row["diverged_repeat"] = None if diverged_repeat in (None, "", "none") else diverged_repeat
+        row["memory_measure"] = trial.tags.get("memory_measure")
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    return frame.sort_values("trial", kind="stable").reset_index(drop=True)
+
+
+def repeats_frame(study: Any) -> pd.DataFrame:
+    """One row per trial and repeat (``trials.csv``): params, repeat score, costs, status.
+
+    A trial without per-repeat metrics is one row, repeat 0, with the trial's score.
+    """
+    trials = trials_frame(study)
+    by_run = {t.run_id: t for t in study.trials}
+    rows = []
+    for row in trials.to_dict("records"):
+        repeats = _repeat_scores(by_run[row["run_id"]].metrics)
+        if not repeats:
+            repeats = {0: row["score"]}
+        for repeat, score in repeats.items():
+            out = {k: v for k, v in row.items() if k not in ("score_std", "config")}
+            out["repeat"] = repeat
+            out["trial_score"] = row["score"]
+            out["score"] = score if row["outcome"] == "completed" else math.nan
+            rows.append(out)
+    frame = pd.DataFrame(rows)
+    first = ["trial", "repeat", "outcome", "status", *CONFIG_KEYS, "score", "trial_score"]
+    return frame[first + [c for c in frame.columns if c not in first]]
+
+
+def _config_key(params: Any, exclude: Sequence[str]) -> str:
+    return "|".join(f"{k}={params.get(k, '')}" for k in CONFIG_KEYS if k not in exclude)
+
+
+def _config_of(row: Any, exclude: Sequence[str]) -> str:
+    return "|".join(f"{k}={_show(row[k])}" for k in CONFIG_KEYS if k not in exclude)
+
+
+def _show(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "none"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)

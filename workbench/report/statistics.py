@@ -1,0 +1,319 @@
+"""Statistics on the trials: intervals, per-parameter tables, head-to-head tests, importance."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.report.frames import (
+    _FLOAT_PARAMS,
+    _INT_PARAMS,
+    CELL_ORDER,
+    MAX_LEVELS,
+    PARAMS,
+    _config_of,
+    _show,
+)
+
+# --- statistics -----------------------------------------------------------------------------
+
+
+def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float, float]:
+    """``(mean, std, ci_low, ci_high)``: sample std (ddof 1) and the Student t interval.
+
+    With one value the std and interval are NaN; with none everything is NaN.
+    """
+    from scipy import stats
+
+    data = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
+    if data.size == 0:
+        return (math.nan,) * 4
+    mean = float(data.mean())
+    if data.size < 2:
+        return mean, math.nan, math.nan, math.nan
+    std = float(data.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + level / 2, data.size - 1)) * std / math.sqrt(data.size)
+    return mean, std, mean - half, mean + half
+
+
+def _better(direction: str) -> Callable[[Sequence[float]], float]:
+    return (
+        (lambda v: float(np.nanmax(v))) if direction == "max" else (lambda v: float(np.nanmin(v)))
+    )
+
+
+def _cells(frame: pd.DataFrame) -> list[str]:
+    present = [c for c in frame["cell"].dropna().unique()]
+    return [c for c in CELL_ORDER if c in present] + sorted(
+        c for c in present if c not in CELL_ORDER
+    )
+
+
+def _levels(frame: pd.DataFrame, name: str) -> pd.Series:
+    """The parameter's value per row as a label; many numeric values become quantile bins."""
+    values = frame[name]
+    if name == "clip_threshold":
+        values = values.where(frame["clipping"] != "none")
+    distinct = values.dropna().unique()
+    numeric = name in _INT_PARAMS or name in _FLOAT_PARAMS
+    if numeric and len(distinct) > MAX_LEVELS:
+        number = values.astype(float)
+        scale = np.log10(number) if name == "learning_rate" else number
+        bins = pd.qcut(scale, q=4, duplicates="drop")
+        labels = {}
+        for interval in bins.cat.categories:
+            low, high = interval.left, interval.right
+            if name == "learning_rate":
+                low, high = 10**low, 10**high
+            labels[interval] = f"{low:.3g}-{high:.3g}"
+        return bins.map(labels).astype(object)
+    return values.map(lambda v: None if v is None or v != v else _show(v))
+
+
+def _sort_key(label: Any) -> tuple[int, float, str]:
+    text = str(label)
+    try:
+        return (0, float(text.split("-")[0]) if "-" in text[1:] else float(text), text)
+    except ValueError:
+        return (1, 0.0, text)
+
+
+def per_parameter(scores: pd.DataFrame, direction: str) -> pd.DataFrame:
+    """Section 2: per parameter, value and cell: n, mean, std, 95% CI and best of the score.
+
+    ``n`` counts every finished repeat. ``clip_threshold`` only counts clipped trials.
+    """
+    columns = ["parameter", "value", "cell", "n", "mean", "std", "ci_low", "ci_high", "best"]
+    if scores.empty:
+        return pd.DataFrame(columns=columns)
+    best = _better(direction)
+    rows = []
+    for name in PARAMS:
+        levels = _levels(scores, name)
+        for value in sorted(levels.dropna().unique(), key=_sort_key):
+            for cell in _cells(scores):
+                chosen = scores[(levels == value) & (scores["cell"] == cell)]["score"]
+                if chosen.empty:
+                    continue
+                mean, std, low, high = mean_ci(chosen.astype(float).tolist())
+                rows.append([name, value, cell, len(chosen), mean, std, low, high, best(chosen)])
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _config_means(trials: pd.DataFrame, exclude: Sequence[str]) -> pd.DataFrame:
+    done = trials[(trials["outcome"] == "completed") & np.isfinite(trials["score"].astype(float))]
+    if done.empty:
+        return pd.DataFrame(columns=["match", "score"])
+    keyed = done.assign(match=[_config_of(r, exclude) for r in done.to_dict("records")])
+    return keyed
+
+
+def head_to_head(trials: pd.DataFrame, direction: str) -> pd.DataFrame:
+    """Section 3: every pair of cell types, difference of score (first minus second).
+
+    Matched configurations (all other hyperparameters equal; repeats averaged per
+    configuration) give a paired t-test, a Wilcoxon signed-rank test and Cohen's d_z. With
+    fewer than two matched configurations it falls back to Welch's t-test on all finished
+    trials with Hedges' g, marked ``unpaired``: weaker, since other hyperparameters differ.
+    """
+    from scipy import stats
+
+    columns = [
+        "cell_a",
+        "cell_b",
+        "comparison",
+        "n",
+        "mean_diff",
+        "ci_low",
+        "ci_high",
+        "t",
+        "p_value",
+        "wilcoxon_p",
+        "effect_size",
+        "effect",
+        "better",
+        "note",
+    ]
+    keyed = _config_means(trials, exclude=("cell",))
+    rows = []
+    cells = _cells(keyed) if not keyed.empty else []
+    for i, first in enumerate(cells):
+        for second in cells[i + 1 :]:
+            a = keyed[keyed["cell"] == first].groupby("match")["score"].mean()
+            b = keyed[keyed["cell"] == second].groupby("match")["score"].mean()
+            matched = a.index.intersection(b.index)
+            if len(matched) >= 2:
+                diffs = (a[matched] - b[matched]).to_numpy(dtype=float)
+                mean, std, low, high = mean_ci(diffs.tolist())
+                if std > 0:
+                    t, p = stats.ttest_rel(a[matched], b[matched])
+                    effect = mean / std
+                else:
+                    t, p, effect = math.nan, math.nan, math.nan
+                try:
+                    wilcoxon_p = float(stats.wilcoxon(diffs).pvalue) if np.any(diffs) else 1.0
+                except ValueError:
+                    wilcoxon_p = math.nan
+                note = f"{len(matched)} matched configurations"
+                if len(matched) < 6:
+                    note += "; Wilcoxon cannot reach p < 0.05 below 6 pairs"
+                rows.append(
+                    [
+                        first,
+                        second,
+                        "paired",
+                        len(matched),
+                        mean,
+                        low,
+                        high,
+                        float(t),
+                        float(p),
+                        wilcoxon_p,
+                        effect,
+                        "d_z",
+                        _winner(mean, p, first, second, direction),
+                        note,
+                    ]
+                )
+                continue
+            xa = keyed[keyed["cell"] == first]["score"].astype(float).to_numpy()
+            xb = keyed[keyed["cell"] == second]["score"].astype(float).to_numpy()
+            why = (
+                "no matched configuration" if len(matched) == 0 else "only 1 matched configuration"
+            )
+            if len(xa) < 2 or len(xb) < 2:
+                rows.append(
+                    [
+                        first,
+                        second,
+                        "none",
+                        len(xa) + len(xb),
+                        math.nan,
+                        math.nan,
+                        math.nan,
+                        math.nan,
+                        math.nan,
+                        math.nan,
+                        math.nan,
+                        "",
+                        "",
+                        f"{why}, and fewer than 2 finished trials on one side: cannot test",
+                    ]
+                )
+                continue
+            diff = float(xa.mean() - xb.mean())
+            va, vb = xa.var(ddof=1) / len(xa), xb.var(ddof=1) / len(xb)
+            if va + vb > 0:
+                t, p = stats.ttest_ind(xa, xb, equal_var=False)
+                df = (va + vb) ** 2 / (va**2 / (len(xa) - 1) + vb**2 / (len(xb) - 1))
+                half = float(stats.t.ppf(0.975, df)) * math.sqrt(va + vb)
+                pooled = math.sqrt(
+                    ((len(xa) - 1) * xa.var(ddof=1) + (len(xb) - 1) * xb.var(ddof=1))
+                    / (len(xa) + len(xb) - 2)
+                )
+                correction = 1 - 3 / (4 * (len(xa) + len(xb)) - 9)
+                effect = diff / pooled * correction if pooled > 0 else math.nan
+            else:
+                t, p, half, effect = math.nan, math.nan, math.nan, math.nan
+            rows.append(
+                [
+                    first,
+                    second,
+                    "unpaired",
+                    len(xa) + len(xb),
+                    diff,
+                    diff - half,
+                    diff + half,
+                    float(t),
+                    float(p),
+                    math.nan,
+                    effect,
+                    "Hedges g",
+                    _winner(diff, p, first, second, direction),
+                    f"{why}: Welch's t-test on all trials (weaker: other hyperparameters differ)",
+                ]
+            )
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _winner(diff: float, p: float, first: str, second: str, direction: str) -> str:
+    if not np.isfinite(diff) or diff == 0:
+        return "tie"
+    ahead = first if (diff > 0) == (direction == "max") else second
+    return ahead if np.isfinite(p) and p < 0.05 else f"{ahead} (not significant)"
+
+
+def importance(trials: pd.DataFrame, repeats: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Section 4: the share of the score's variance each hyperparameter explains alone.
+
+    Eta-squared of each main effect, SS_between / SS_total over the finished trials (repeats
+    averaged): on a full grid this equals the functional-ANOVA main-effect share. The
+    conditional ``clip_threshold`` is measured only among clipped trials. Unbalanced designs
+    can make the shares sum above 1; interactions and noise are what is left below 1. With
+    repeats, a last row gives the share of repeat-level variance that is seed noise.
+    """
+    columns = ["parameter", "levels", "n", "share", "note"]
+    done = trials[(trials["outcome"] == "completed") & np.isfinite(trials["score"].astype(float))]
+    rows = []
+    if len(done) < 3:
+        return pd.DataFrame(
+            [["all", 0, len(done), math.nan, "fewer than 3 finished trials: cannot compute"]],
+            columns=columns,
+        )
+    for name in ("cell", *PARAMS):
+        subset = done
+        note = ""
+        if name == "clip_threshold":
+            subset = done[done["clipping"] != "none"]
+            note = f"among the {len(subset)} clipped trials only (conditional parameter)"
+        levels = _levels(subset, name) if name != "cell" else subset["cell"]
+        ok = levels.notna()
+        scores = subset["score"].astype(float)[ok]
+        groups = levels[ok]
+        count = groups.nunique()
+        if count < 2:
+            rows.append([name, count, len(scores), math.nan, "fixed in this study"])
+            continue
+        total = float(((scores - scores.mean()) ** 2).sum())
+        if total == 0:
+            rows.append([name, count, len(scores), math.nan, "the score does not vary"])
+            continue
+        means = scores.groupby(groups).transform("mean")
+        between = float(((means - scores.mean()) ** 2).sum())
+        rows.append([name, count, len(scores), between / total, note])
+    if repeats is not None:
+        done_r = repeats[
+            (repeats["outcome"] == "completed") & np.isfinite(repeats["score"].astype(float))
+        ]
+        if done_r.groupby("trial").size().max() > 1:
+            scores = done_r["score"].astype(float)
+            total = float(((scores - scores.mean()) ** 2).sum())
+            within = float(
+                ((scores - scores.groupby(done_r["trial"]).transform("mean")) ** 2).sum()
+            )
+            rows.append(
+                [
+                    "seed (repeats)",
+                    int(done_r["repeat"].nunique()),
+                    len(scores),
+                    within / total if total > 0 else math.nan,
+                    "variance between repeats of one configuration: noise no choice removes",
+                ]
+            )
+        else:
+            rows.append(
+                [
+                    "seed (repeats)",
+                    1,
+                    len(done_r),
+                    math.nan,
+                    "one repeat per configuration: seed noise not measured in this study",
+                ]
+            )
+    frame = pd.DataFrame(rows, columns=columns)
+    order = frame["share"].fillna(-1).sort_values(ascending=False, kind="stable").index
+    return frame.loc[order].reset_index(drop=True)

@@ -1,0 +1,39 @@
+"""Search: how to run a search. The public facade over KerasTuner.
+
+:func:`run_search` takes a validated :class:`SearchConfig` (from
+:func:`make_search_config`), runs the KerasTuner search, records every trial through
+:mod:`workbench.tracking` and returns a :class:`SearchResult`.
+
+The rooms, one line each:
+
+- ``config``: the plain data a search shares with its readers (a leaf: imports nothing).
+- ``runner``: validating the options, the study's state folder, the parent run.
+- ``tuner``: KerasTuner's HyperModel and Tuner: builds, trains and records each trial.
+- ``meters``: Keras callbacks measuring a trial (time, memory, divergence, gradients).
+- ``stopping``: Ctrl-C and SIGTERM end the runs before the process stops.
+- ``backend``: loading TensorFlow quietly, releasing a trial's graphs.
+"""
+
+from workbench.search.config import (
+    PARAM_NAMES,
+    TUNERS,
+    SearchConfig,
+    SearchReporter,
+    SearchResult,
+    TrialResult,
+    trial_seed,
+)
+from workbench.search.runner import default_experiment, make_search_config, run_search
+
+__all__ = [
+    "PARAM_NAMES",
+    "TUNERS",
+    "SearchConfig",
+    "SearchReporter",
+    "SearchResult",
+    "TrialResult",
+    "default_experiment",
+    "make_search_config",
+    "run_search",
+    "trial_seed",
+]

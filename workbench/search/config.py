@@ -1,0 +1,100 @@
+"""The plain data a search shares with its readers: what to run, what came out.
+
+A leaf: it imports nothing of the workbench at run time, so the report, export and
+tracking rooms read these types without importing the tuner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from workbench.spaces import SearchSpace
+    from workbench.tasks import TaskData, TaskSpec
+
+TUNERS = ("random", "bayesian", "hyperband", "grid")
+#: The hyperparameters every trial run carries as MLflow params, in this order.
+PARAM_NAMES = (
+    "cell",
+    "depth",
+    "bidirectional",
+    "units",
+    "clipping",
+    "clip_threshold",
+    "learning_rate",
+    "dropout",
+    "batch_size",
+    "epochs",
+)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Everything one search needs, validated. Build it with :func:`make_search_config`."""
+
+    task: TaskSpec
+    space: SearchSpace
+    tuner: str
+    max_trials: int
+    seed: int
+    experiment: str
+    tracking_uri: str
+    state_dir: Path
+    overwrite: bool = False
+    keep_checkpoints: int = 3
+    #: Trainings per configuration, each with its own seed; the trial's score is their mean.
+    repeats: int = 1
+
+
+#: Repeat ``r`` of a trial trains with seed ``seed + trial index + REPEAT_SEED_STRIDE * r``.
+REPEAT_SEED_STRIDE = 100003
+
+
+def trial_seed(seed: int, trial_id: str | int, repeat: int = 0) -> int:
+    """The seed of one training: the search's seed, the trial's index (from 0), the repeat."""
+    return seed + int(trial_id) + REPEAT_SEED_STRIDE * repeat
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """The outcome of one trial, as reported to the user."""
+
+    trial_id: str
+    number: int
+    values: dict[str, Any]
+    status: str  # "completed", "failed", "diverged", "oom", "skipped"
+    score: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    run_id: str | None = None
+    failure: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a finished search found and where it is recorded."""
+
+    experiment: str
+    parent_run_id: str
+    tracking_uri: str
+    objective: str
+    direction: str
+    trials: tuple[TrialResult, ...]
+    best: TrialResult | None
+    resumed: bool
+    max_trials: int = 0
+
+
+class SearchReporter(Protocol):
+    """Receives progress events; the command line draws them, tests may record them."""
+
+    def search_started(
+        self, config: SearchConfig, data: TaskData, resumed: bool, done_before: int
+    ) -> None: ...
+
+    def trial_started(self, number: int, total: int, values: dict[str, Any]) -> None: ...
+
+    def epoch_ended(self, epoch: int, epochs: int, metrics: dict[str, float]) -> None: ...
+
+    def trial_ended(self, result: TrialResult) -> None: ...

@@ -1,0 +1,262 @@
+"""Forecasting: windows over one series, split in time order, naive baselines and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.errors import WorkbenchError
+from workbench.tasks.options import (
+    _choice,
+    _columns_option,
+    _flag,
+    _options,
+    _positive,
+    _require,
+    _text_option,
+)
+from workbench.tasks.spec import Baseline, TaskData, TaskSpec, register_loader
+from workbench.tasks.tables import _data_path, _drop_missing, _numeric, _read_table, _row, _shown
+
+# --- forecasting: windows over one series, split in time order --------------------------------
+
+
+def forecast_metrics(data: TaskData, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """MAE, RMSE and MAPE (%) in the series' original units, from scaled targets/predictions.
+
+    MAPE is left out when a true value is zero.
+    """
+    mean, std = data.target_scale or (0.0, 1.0)
+    truth = np.asarray(y_true, dtype="float64") * std + mean
+    pred = np.asarray(y_pred, dtype="float64").reshape(truth.shape) * std + mean
+    return _error_metrics(truth, pred)
+
+
+def _error_metrics(truth: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    error = pred - truth
+    metrics = {
+        "mae": float(np.mean(np.abs(error))),
+        "rmse": float(np.sqrt(np.mean(error**2))),
+    }
+    if np.all(truth != 0):
+        metrics["mape"] = float(100 * np.mean(np.abs(error / truth)))
+    return metrics
+
+
+def _describe_errors(label: str, metrics: Mapping[str, float]) -> str:
+    mape = f", MAPE {metrics['mape']:.2f}%" if "mape" in metrics else ""
+    return f"{label}: MAE {metrics['mae']:.4g}, RMSE {metrics['rmse']:.4g}{mape}"
+
+
+@dataclass(frozen=True)
+class _Windows:
+    """How one series is cut: ``window`` inputs predict the next ``horizon`` target values."""
+
+    window: int
+    horizon: int
+    n_val: int
+    n_test: int
+    season: int
+
+
+def _forecast_task(
+    spec: TaskSpec,
+    values: np.ndarray,
+    target: int,
+    cut: _Windows,
+    source: str,
+    notes: tuple[str, ...] = (),
+) -> TaskData:
+    """Windows over ``values`` (steps, columns), split in time order, scaled on train only.
+
+    The last ``n_test`` steps are the test targets, the ``n_val`` before them the
+    validation targets; every training window's targets end before the first
+    validation target. Validation and test inputs may reach back into earlier parts
+    (that is the past, not a leak). Means and deviations come from the training part.
+    """
+    steps = len(values)
+    train_end = steps - cut.n_val - cut.n_test
+    val_end = steps - cut.n_test
+    needed = cut.window + cut.horizon + cut.n_val + cut.n_test
+    if cut.n_val < cut.horizon or (cut.n_test and cut.n_test < cut.horizon) or steps < needed:
+        raise WorkbenchError(
+            f"{spec.source}: the series has {steps} steps; window {cut.window} + horizon "
+            f"{cut.horizon} + {cut.n_val} validation + {cut.n_test} test steps need at least "
+            f"{needed}, and each held-out part at least horizon {cut.horizon} steps"
+        )
+    mean = values[:train_end].mean(axis=0)
+    std = values[:train_end].std(axis=0)
+    std[std == 0] = 1.0
+    scaled = ((values - mean) / std).astype("float32")
+
+    def cut_part(first: int, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        starts = np.arange(max(first, cut.window), end - cut.horizon + 1)
+        x = np.stack([scaled[t - cut.window : t] for t in starts])
+        y = np.stack([scaled[t : t + cut.horizon, target] for t in starts])
+        return x, y, starts
+
+    x_train, y_train, _ = cut_part(0, train_end)
+    x_val, y_val, val_starts = cut_part(train_end, val_end)
+    has_test = cut.n_test > 0
+    x_test, y_test, test_starts = cut_part(val_end, steps) if has_test else (None, None, None)
+    eval_starts, split = (test_starts, "test") if has_test else (val_starts, "validation")
+    series = values[:, target].astype("float64")
+    truth = np.stack([series[t : t + cut.horizon] for t in eval_starts])
+    naive = np.stack([np.repeat(series[t - 1], cut.horizon) for t in eval_starts])
+    described = [_describe_errors("naive (last value)", _error_metrics(truth, naive))]
+    reference = naive
+    if cut.season > 1:
+        lags = cut.season * (np.arange(cut.horizon) // cut.season + 1)
+        seasonal = np.stack([series[t + np.arange(cut.horizon) - lags] for t in eval_starts])
+        described.append(
+            _describe_errors(f"seasonal naive (s={cut.season})", _error_metrics(truth, seasonal))
+        )
+        reference = seasonal
+    scaled_mse = float(np.mean(((reference - truth) / std[target]) ** 2))
+    label = "seasonal naive" if cut.season > 1 else "naive"
+    return TaskData(
+        name=spec.name,
+        problem="regression",
+        n_outputs=cut.horizon,
+        x_train=x_train,
+        y_train=y_train,
+        x_val=x_val,
+        y_val=y_val,
+        x_test=x_test,
+        y_test=y_test,
+        baseline=Baseline(
+            scaled_mse,
+            f"{split} MSE {scaled_mse:.4g} in scaled units ({label}); in original units "
+            + "; ".join(described),
+        ),
+        source=source,
+        target_scale=(float(mean[target]), float(std[target])),
+        input_scale=(tuple(float(m) for m in mean), tuple(float(s) for s in std)),
+        notes=notes,
+    )
+
+
+_FORECAST_DEFAULTS: dict[str, Any] = {"window": 24, "horizon": 1, "n_val": 12, "n_test": 12}
+
+
+def _windows(spec: TaskSpec, opts: Mapping[str, Any]) -> _Windows:
+    _positive(spec, opts, "window", "horizon", "n_val")
+    for key in ("n_test", "season"):
+        if opts[key] < 0:
+            raise WorkbenchError(
+                f"{spec.source}: options.{key}: expected 0 or more. Received: {opts[key]!r}"
+            )
+    return _Windows(opts["window"], opts["horizon"], opts["n_val"], opts["n_test"], opts["season"])
+
+
+#: Univariate series bundled with sktime: loader function and seasonal period.
+SKTIME_SERIES = {
+    "airline": "load_airline",
+    "lynx": "load_lynx",
+    "shampoo_sales": "load_shampoo_sales",
+}
+
+
+@register_loader("sktime_series")
+def _load_sktime_series(spec: TaskSpec) -> TaskData:
+    """A univariate series bundled with sktime (Airline, Lynx, ShampooSales), as windows."""
+    opts = _options(spec, {"series": "", **_FORECAST_DEFAULTS, "season": 0})
+    _choice(spec, opts, "series", tuple(SKTIME_SERIES))
+    cut = _windows(spec, opts)
+    sktime_datasets = _require(spec, "sktime.datasets")
+    series = getattr(sktime_datasets, SKTIME_SERIES[opts["series"]])()
+    values = series.to_numpy(dtype="float64").reshape(-1, 1)
+    source = f"{series.name} {series.index[0]}..{series.index[-1]} (bundled with sktime)"
+    return _forecast_task(spec, values, 0, cut, source)
+
+
+# --- the user's own files ---------------------------------------------------------------------
+
+
+def _time_keys(path: Path, frame: Any, column: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Sort keys of a time column (numbers or dates), checked sorted; gaps become a note.
+
+    A gap is a step longer than 1.5 times the shortest step (so months of 28-31 days or
+    leap years are regular, a missing month is not).
+    """
+    import pandas as pd
+
+    raw = frame[column]
+    numbers = pd.to_numeric(raw, errors="coerce")
+    if numbers.notna().all():
+        keys = numbers.to_numpy(dtype="float64")
+    else:
+        times = pd.to_datetime(raw.astype(str), errors="coerce", format="mixed")
+        if times.isna().any():
+            first = times.isna().idxmax()
+            raise WorkbenchError(
+                f"{path}: column {column!r}, {_row(path, first)}: the time column is not "
+                f"sortable. Expected a number or a date. Received: {_shown(raw[first])}"
+            )
+        keys = times.to_numpy(dtype="datetime64[ns]").astype("int64").astype("float64")
+    steps = np.diff(keys)
+    if np.any(steps <= 0):
+        i = int(np.argmax(steps <= 0)) + 1
+        raise WorkbenchError(
+            f"{path}: column {column!r}, {_row(path, frame.index[i])}: {_shown(raw.iloc[i])} "
+            f"does not come after {_shown(raw.iloc[i - 1])}. Expected the rows sorted by time, "
+            "each time once"
+        )
+    if len(steps) == 0:
+        return keys, ()
+    gaps = np.flatnonzero(steps > 1.5 * steps.min())
+    if len(gaps) == 0:
+        return keys, ()
+    first = int(gaps[0])
+    note = (
+        f"{path.name}: the time column {column!r} has {len(gaps)} gap(s) in an otherwise "
+        f"regular series, the first between {_shown(raw.iloc[first])} and "
+        f"{_shown(raw.iloc[first + 1])}; "
+        "windows run across them as if no step were missing"
+    )
+    return keys, (note,)
+
+
+@register_loader("csv_forecast")
+def _load_csv_forecast(spec: TaskSpec) -> TaskData:
+    """Forecasting on a CSV/Parquet table: windows over the value columns predict the target.
+
+    Rows are time steps, sorted by ``time_column`` (numbers or dates; optional, else the
+    file's order). The target column is always an input too. Split in time order and
+    scaled with training statistics, as the built-in series (see :func:`_forecast_task`).
+    """
+    opts = _options(
+        spec,
+        {
+            "path": "",
+            "time_column": "",
+            "value_columns": [],
+            "target_column": "",
+            **_FORECAST_DEFAULTS,
+            "season": 0,
+            "drop_missing": False,
+        },
+    )
+    path = _data_path(spec, opts["path"])
+    target = _text_option(spec, opts, "target_column")
+    time_column = _text_option(spec, opts, "time_column", required=False)
+    columns = _columns_option(spec, opts, "value_columns")
+    if target not in columns:
+        columns.insert(0, target)
+    drop = _flag(spec, opts, "drop_missing")
+    cut = _windows(spec, opts)
+    timed = [time_column] if time_column else []
+    frame = _read_table(spec, path, [*timed, *columns])
+    for column in columns:
+        frame[column] = _numeric(path, frame, column)
+    frame, notes = _drop_missing(path, frame, [*timed, *columns], drop)
+    if time_column:
+        _, gap_notes = _time_keys(path, frame, time_column)
+        notes += gap_notes
+    values = frame[columns].to_numpy(dtype="float64")
+    source = f"{path} ({len(values)} rows; target {target})"
+    return _forecast_task(spec, values, columns.index(target), cut, source, notes)

@@ -1,0 +1,141 @@
+"""Seeded splits, label encoding, majority baselines and padding, shared by the loaders."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from workbench.errors import WorkbenchError
+from workbench.tasks.spec import PAD_VALUE, Baseline
+
+# --- splitting and labels, shared by the loaders ----------------------------------------------
+
+
+def _label_order(values: np.ndarray) -> list[Any]:
+    """Distinct labels sorted numerically when they all read as numbers, else as text."""
+    distinct = list(dict.fromkeys(values.tolist()))
+    try:
+        return sorted(distinct, key=float)
+    except (TypeError, ValueError):
+        return sorted(distinct, key=str)
+
+
+def _encode_labels(
+    where: str, y_train: np.ndarray, *others: np.ndarray | None
+) -> tuple[list[np.ndarray | None], tuple[str, ...]]:
+    """Map labels to class indices 0..k-1 in sorted order; unseen labels are an error."""
+    order = _label_order(np.asarray(y_train))
+    if len(order) < 2:
+        raise WorkbenchError(
+            f"{where}: expected at least 2 classes in the training labels. "
+            f"Received: a single class {order[0] if order else None!r}"
+        )
+    index = {label: i for i, label in enumerate(order)}
+    encoded: list[np.ndarray | None] = []
+    for labels in (y_train, *others):
+        if labels is None:
+            encoded.append(None)
+            continue
+        unseen = [v for v in np.asarray(labels).tolist() if v not in index]
+        if unseen:
+            raise WorkbenchError(
+                f"{where}: label {unseen[0]!r} does not occur in the training part. "
+                f"Expected one of: {', '.join(map(str, order))}"
+            )
+        encoded.append(np.array([index[v] for v in np.asarray(labels).tolist()], dtype="int32"))
+    return encoded, tuple(str(label) for label in order)
+
+
+def _class_counts(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.unique(y, return_counts=True)
+
+
+def _stratified_split(
+    y: np.ndarray, fraction: float, rng: np.random.Generator, where: str, names: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(rest, picked)``: about ``fraction`` of every class picked, at least one each.
+
+    Raises:
+        WorkbenchError: for a single class or a class with fewer than 2 samples.
+    """
+    classes, counts = _class_counts(y)
+    if len(classes) < 2:
+        raise WorkbenchError(f"{where}: expected at least 2 classes. Received: a single class")
+    for label, count in zip(classes, counts, strict=True):
+        if count < 2:
+            shown = names[int(label)] if names is not None else label
+            raise WorkbenchError(
+                f"{where}: class {shown!r} has {count} sample; a stratified split needs at "
+                "least 2 per class"
+            )
+    picked = []
+    for label, count in zip(classes, counts, strict=True):
+        members = rng.permutation(np.flatnonzero(y == label))
+        take = int(min(max(round(fraction * count), 1), count - 1))
+        picked.append(members[:take])
+    chosen = np.sort(np.concatenate(picked))
+    rest = np.setdiff1d(np.arange(len(y)), chosen)
+    return rest, chosen
+
+
+def _random_split(
+    n: int, fraction: float, rng: np.random.Generator, where: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(rest, picked)`` of a seeded random split (regression targets)."""
+    take = round(fraction * n)
+    if take < 1 or n - take < 1:
+        raise WorkbenchError(
+            f"{where}: {n} sample(s) are too few to split off a {fraction:g} part; "
+            "expected at least one sample on each side"
+        )
+    order = rng.permutation(n)
+    return np.sort(order[take:]), np.sort(order[:take])
+
+
+def _subset(y: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
+    """A seeded stratified subset of about ``limit`` samples (all when ``limit`` is 0)."""
+    if limit <= 0 or limit >= len(y):
+        return np.arange(len(y))
+    classes, counts = _class_counts(y)
+    picked = []
+    for label, count in zip(classes, counts, strict=True):
+        take = int(min(max(round(limit * count / len(y)), min(2, count)), count))
+        picked.append(rng.permutation(np.flatnonzero(y == label))[:take])
+    return np.sort(np.concatenate(picked))
+
+
+def _majority_baseline(y_train: np.ndarray, y_eval: np.ndarray, split: str) -> Baseline:
+    classes, counts = _class_counts(y_train)
+    majority = classes[int(np.argmax(counts))]
+    accuracy = float(np.mean(y_eval == majority))
+    return Baseline(
+        accuracy, f"always predict the most frequent class: {split} accuracy {accuracy:.3f}"
+    )
+
+
+def _pad(series: list[np.ndarray], where: str) -> tuple[np.ndarray, bool]:
+    """Stack ``(steps, features)`` arrays; right-pad with :data:`PAD_VALUE` if lengths differ."""
+    lengths = {len(s) for s in series}
+    if len(lengths) == 1:
+        return np.stack(series).astype("float32"), False
+    if any(np.any(s == PAD_VALUE) for s in series):
+        raise WorkbenchError(
+            f"{where}: the data contain the padding value {PAD_VALUE:g}; "
+            "variable-length series cannot be masked"
+        )
+    out = np.full((len(series), max(lengths), series[0].shape[1]), PAD_VALUE, dtype="float32")
+    for i, s in enumerate(series):
+        out[i, : len(s)] = s
+    return out, True
+
+
+def _three_way_split(
+    y: np.ndarray, opts: Mapping[str, Any], rng: np.random.Generator, where: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices ``(train, val, test)`` of a seeded split, stratified by the labels ``y``."""
+    _, codes = np.unique(y, return_inverse=True)
+    rest, test = _stratified_split(codes, opts["test_fraction"], rng, where, None)
+    train, val = _stratified_split(codes[rest], opts["val_fraction"], rng, where, None)
+    return rest[train], rest[val], test

@@ -1,0 +1,141 @@
+"""Reading a user's CSV or Parquet table: the data path, columns, numbers, missing cells."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.errors import WorkbenchError
+from workbench.tasks.options import _require
+from workbench.tasks.spec import TaskSpec
+
+
+def _data_path(spec: TaskSpec, value: Any, key: str = "path") -> Path:
+    """A data file named by a task option, relative to the task file's folder."""
+    if not isinstance(value, str) or not value.strip():
+        raise WorkbenchError(
+            f"{spec.source}: options.{key}: expected a file path. Received: {value!r}"
+        )
+    path = Path(value).expanduser()
+    if not path.is_absolute() and spec.source:
+        path = Path(spec.source).parent / path
+    if not path.is_file():
+        raise WorkbenchError(f"{spec.source}: options.{key}: no such file: {path}")
+    return path
+
+
+def _read_table(spec: TaskSpec, path: Path, columns: Sequence[str]) -> Any:
+    """Read a CSV or Parquet file into a pandas DataFrame holding ``columns``.
+
+    Raises:
+        WorkbenchError: for an unreadable or empty file, or a missing column.
+    """
+    import pandas as pd
+
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            _require(spec, "pyarrow")
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path)
+    except WorkbenchError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise WorkbenchError(f"{path}: the file is empty. Expected a header row and data") from None
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WorkbenchError(f"{path}: cannot read the file: {reason}") from None
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise WorkbenchError(
+            f"{path}: no column {missing[0]!r}. Expected columns include "
+            f"{', '.join(map(repr, columns))}. "
+            f"Received columns: {', '.join(map(str, frame.columns))}"
+        )
+    if frame.empty:
+        raise WorkbenchError(f"{path}: the file has a header but no rows. Expected data rows")
+    return frame
+
+
+def _shown(value: Any) -> str:
+    """A cell value as the user wrote it (``2``, not ``np.int64(2)`` or ``2.0``)."""
+    value = value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # integer columns read as floats next to an empty cell
+    return repr(value)
+
+
+def _row(path: Path, index: Any) -> str:
+    """Where row ``index`` (0-based, as read) sits: a line of a CSV (header is line 1)."""
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return f"row {int(index) + 1}"
+    return f"line {int(index) + 2}"
+
+
+def _numeric(path: Path, frame: Any, column: str) -> Any:
+    """A column as float64; a value that is there but is not a number is an error."""
+    import pandas as pd
+
+    raw = frame[column]
+    numbers = pd.to_numeric(raw, errors="coerce").astype("float64")
+    wrong = numbers.isna() & raw.notna()
+    if wrong.any():
+        first = wrong.idxmax()
+        raise WorkbenchError(
+            f"{path}: column {column!r}, {_row(path, first)}: expected a number. "
+            f"Received: {_shown(raw[first])}"
+        )
+    return numbers
+
+
+def _drop_missing(
+    path: Path, frame: Any, columns: Sequence[str], drop: bool
+) -> tuple[Any, tuple[str, ...]]:
+    """Rows with an empty, NaN or infinite cell in ``columns``: an error, or dropped with a note.
+
+    Numeric columns must already hold floats (see :func:`_numeric`).
+    """
+    import pandas as pd
+
+    bad = pd.Series(False, index=frame.index)
+    for column in columns:
+        values = frame[column]
+        missing = values.isna()
+        if pd.api.types.is_float_dtype(values):
+            missing |= ~np.isfinite(values.to_numpy())
+        if missing.any() and not drop:
+            first = missing.idxmax()
+            raise WorkbenchError(
+                f"{path}: column {column!r}, {_row(path, first)}: missing or infinite value "
+                f"({_shown(frame[column][first])}). Expected a value, or set options.drop_missing: "
+                "true to drop such rows"
+            )
+        bad |= missing
+    if not bad.any():
+        return frame, ()
+    kept = frame[~bad]
+    if kept.empty:
+        raise WorkbenchError(f"{path}: every row has a missing or infinite value; nothing is left")
+    note = (
+        f"dropped {int(bad.sum())} of {len(frame)} rows of {path.name} with a missing or "
+        f"infinite value (drop_missing: true)"
+    )
+    return kept, (note,)
+
+
+_SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "test": "test"}
+
+
+def _split_parts(path: Path, frame: Any, column: str, rows: np.ndarray) -> np.ndarray:
+    """The official split named by ``column`` for ``rows``: ``train``, ``val`` or ``test``."""
+    parts = frame[column].astype(str).str.strip().str.lower().to_numpy()[rows]
+    unknown = sorted(set(parts) - set(_SPLIT_NAMES))
+    if unknown:
+        raise WorkbenchError(
+            f"{path}: column {column!r}: expected train, val, validation or test. "
+            f"Received: {_shown(unknown[0])}"
+        )
+    return np.array([_SPLIT_NAMES[p] for p in parts])

@@ -1,0 +1,67 @@
+"""Tracking: what to record. The only room that talks to MLflow.
+
+Layout in MLflow: one experiment per study; one parent run per search (role
+``search``); one nested run per trial (role ``trial``) carrying every
+hyperparameter as a param, per-epoch metrics (step = epoch), the final score, the
+test metrics and the costs, and a ``cell`` tag so the UI can group by cell type.
+Every run is ended in a ``finally``: a trial run ends FINISHED, FAILED (tag
+``failure``) or KILLED, never RUNNING.
+
+The rooms, one line each:
+
+- ``store``: the tracking URI, the embedded SQLite store, the MLflow client.
+- ``study``: writing a study: the parent run, the trial runs, report artifacts.
+- ``reader``: reading a study back (with a fast SQLite reader) and finding a trial.
+- ``registry``: publishing an exported model to the MLflow model registry.
+- ``ui``: serving the MLflow UI over the same store.
+"""
+
+from workbench.tracking.reader import (
+    SearchRecord,
+    StudyRecord,
+    StudyTrial,
+    TrialRecord,
+    find_trial,
+    load_study,
+    read_search,
+)
+from workbench.tracking.registry import RegisteredModel, log_exported_model
+from workbench.tracking.store import (
+    DEFAULT_TRACKING_URI,
+    PARENT,
+    ROLE,
+    TRIAL_ID,
+    artifact_root,
+    check_reachable,
+    client,
+    resolve_tracking_uri,
+    state_key,
+)
+from workbench.tracking.study import Study, TrialRun, log_report_artifacts
+from workbench.tracking.ui import serve_ui, ui_command
+
+__all__ = [
+    "DEFAULT_TRACKING_URI",
+    "PARENT",
+    "ROLE",
+    "TRIAL_ID",
+    "RegisteredModel",
+    "SearchRecord",
+    "Study",
+    "StudyRecord",
+    "StudyTrial",
+    "TrialRecord",
+    "TrialRun",
+    "artifact_root",
+    "check_reachable",
+    "client",
+    "find_trial",
+    "load_study",
+    "log_exported_model",
+    "log_report_artifacts",
+    "read_search",
+    "resolve_tracking_uri",
+    "serve_ui",
+    "state_key",
+    "ui_command",
+]

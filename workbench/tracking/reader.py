@@ -1,0 +1,367 @@
+"""Reading a study back: a trial for export, and every trial for a report (fast on SQLite)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import WorkbenchError
+from workbench.tracking.store import PARENT, ROLE, TRIAL_ID, _all_runs, _sqlite_path, client
+
+# --- reading a finished study back, and publishing its model (workbench.export) ----------------
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial run as recorded: its ids, status, params, metrics and tags (all as logged)."""
+
+    run_id: str
+    parent_run_id: str
+    experiment: str
+    experiment_id: str
+    trial_id: str
+    number: int
+    status: str
+    params: Mapping[str, str]
+    metrics: Mapping[str, float]
+    tags: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class SearchRecord:
+    """The search (parent) run of a trial: params, tags, dataset digest and its task file."""
+
+    run_id: str
+    params: Mapping[str, str]
+    tags: Mapping[str, str]
+    dataset_digest: str | None
+    task_file: Path | None
+
+
+def _existing_store(tracking_uri: str, experiment: str) -> None:
+    db = _sqlite_path(tracking_uri)
+    if db is not None and not db.exists():
+        raise WorkbenchError(
+            f"Unknown experiment {experiment!r}: there is no MLflow store at {db} yet. "
+            "Run a search first, e.g. workbench search --task adding --space small"
+        )
+
+
+def _to_record(run: Any, experiment: str) -> TrialRecord:
+    tags = dict(run.data.tags)
+    trial_id = tags.get(TRIAL_ID, "")
+    number = tags.get("workbench.trial_number")
+    return TrialRecord(
+        run_id=run.info.run_id,
+        parent_run_id=tags.get(PARENT, ""),
+        experiment=experiment,
+        experiment_id=run.info.experiment_id,
+        trial_id=trial_id,
+        number=int(number) if number and number.isdigit() else int(trial_id or 0) + 1,
+        status=run.info.status,
+        params=dict(run.data.params),
+        metrics=dict(run.data.metrics),
+        tags=tags,
+    )
+
+
+def find_trial(tracking_uri: str, experiment: str, trial: str | None = None) -> TrialRecord:
+    """The best FINISHED trial of ``experiment``, or the one named by ``trial``.
+
+    ``trial`` is a trial number (``3``, as the search printed it) or a run id. "Best" follows
+    the search's objective direction (the parent run's ``direction`` param).
+
+    Raises:
+        WorkbenchError: unknown experiment, no finished trial, or an unknown/unfinished trial.
+    """
+    _existing_store(tracking_uri, experiment)
+    mlflow_client = client(tracking_uri)
+    found = mlflow_client.get_experiment_by_name(experiment)
+    if found is None or found.lifecycle_stage == "deleted":
+        names = [e.name for e in mlflow_client.search_experiments() if e.name != "Default"]
+        known = f"Expected one of: {', '.join(sorted(names)[:10])}" if names else "It has none"
+        raise WorkbenchError(
+            f"Unknown experiment {experiment!r} in {tracking_uri}. {known}. "
+            "Received: --experiment " + experiment
+        )
+    runs = _all_runs(mlflow_client, found.experiment_id, f"tags.`{ROLE}` = 'trial'")
+    records = [_to_record(run, experiment) for run in runs]
+    finished = [r for r in records if r.status == "FINISHED" and "score" in r.metrics]
+    if trial is not None:
+        wanted = [
+            r
+            for r in records
+            if r.run_id == trial or (trial.isdigit() and str(r.number) == trial.lstrip("0"))
+        ]
+        if not wanted:
+            numbers = ", ".join(str(r.number) for r in sorted(records, key=lambda r: r.number))
+            raise WorkbenchError(
+                f"Expected --trial to be a trial number or run id of experiment {experiment!r} "
+                f"(trials: {numbers or 'none'}). Received: --trial {trial}"
+            )
+        chosen = wanted[0]
+        if chosen not in finished:
+            failure = chosen.tags.get("failure", chosen.status.lower())
+            raise WorkbenchError(
+                f"Trial {chosen.number} of experiment {experiment!r} did not finish "
+                f"({chosen.status}, {failure}); export a FINISHED trial"
+            )
+        return chosen
+    if not finished:
+        counts = ", ".join(
+            f"{sum(r.status == s for r in records)} {s}"
+            for s in sorted({r.status for r in records})
+        )
+        raise WorkbenchError(
+            f"Experiment {experiment!r} has no finished trial to export "
+            f"({counts or 'no trial runs'}). Run or resume its search first"
+        )
+    parents = {r.parent_run_id for r in finished}
+    directions = {
+        mlflow_client.get_run(p).data.params.get("direction", "min") for p in parents if p
+    }
+    direction = directions.pop() if len(directions) == 1 else "min"
+    pick = max if direction == "max" else min
+    return pick(finished, key=lambda r: r.metrics["score"])
+
+
+def read_search(tracking_uri: str, parent_run_id: str, download_to: Path) -> SearchRecord:
+    """The trial's search run: params, tags, dataset digest; its task file downloaded."""
+    mlflow_client = client(tracking_uri)
+    run = mlflow_client.get_run(parent_run_id)
+    inputs = run.inputs.dataset_inputs if run.inputs else []
+    digest = inputs[0].dataset.digest if inputs else None
+    task_file = None
+    try:
+        files = [f for f in mlflow_client.list_artifacts(parent_run_id, "task") if not f.is_dir]
+        if files:
+            download_to.mkdir(parents=True, exist_ok=True)
+            task_file = Path(
+                mlflow_client.download_artifacts(parent_run_id, files[0].path, str(download_to))
+            )
+    except Exception:  # noqa: BLE001 - a missing artifact store falls back to the task's name
+        task_file = None
+    return SearchRecord(
+        parent_run_id, dict(run.data.params), dict(run.data.tags), digest, task_file
+    )
+
+
+# --- reading a whole study back (workbench.reports) --------------------------------------------
+
+
+@dataclass(frozen=True)
+class StudyTrial:
+    """One trial run of a study, as logged.
+
+    ``metrics`` holds each metric's last value; ``histories`` each metric's values by step
+    (``[(step, value), ...]``, step = epoch for per-epoch metrics). NaN stays NaN.
+    """
+
+    run_id: str
+    number: int
+    status: str
+    params: Mapping[str, str]
+    metrics: Mapping[str, float]
+    histories: Mapping[str, tuple[tuple[int, float], ...]]
+    tags: Mapping[str, str]
+    start_time: float | None  # seconds since the epoch
+    end_time: float | None
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    """A study read back: its search (parent) run and every trial run of that search."""
+
+    tracking_uri: str
+    experiment: str
+    experiment_id: str
+    parent_run_id: str
+    parent_params: Mapping[str, str]
+    parent_tags: Mapping[str, str]
+    parent_metrics: Mapping[str, float]
+    parent_start: float | None
+    parent_end: float | None
+    trials: tuple[StudyTrial, ...]
+
+
+def _unknown_experiment(tracking_uri: str, experiment: str, names: list[str]) -> WorkbenchError:
+    names = [n for n in names if n != "Default"]
+    known = f"Expected one of: {', '.join(sorted(names)[:10])}" if names else "It has none"
+    return WorkbenchError(
+        f"Unknown experiment {experiment!r} in {tracking_uri}. {known}. "
+        "Received: --experiment " + experiment
+    )
+
+
+def load_study(tracking_uri: str, experiment: str) -> StudyRecord:
+    """Read a study back: the latest search run of ``experiment`` and all its trial runs.
+
+    On an embedded SQLite store this is a handful of SQL queries (a 1,000-trial study
+    reads in well under a second); on any other store (``mlflow server``) it goes through
+    the MLflow client, one metric-history call per trial and metric.
+
+    Raises:
+        WorkbenchError: no store, unknown experiment, or an experiment without trial runs.
+    """
+    _existing_store(tracking_uri, experiment)
+    db = _sqlite_path(tracking_uri)
+    rows = None
+    if db is not None:
+        rows = _sqlite_study_rows(db, tracking_uri, experiment)
+    if rows is None:
+        rows = _client_study_rows(tracking_uri, experiment)
+    experiment_id, runs = rows
+    searches = [r for r in runs if r["tags"].get(ROLE) == "search"]
+    trials = [r for r in runs if r["tags"].get(ROLE) == "trial"]
+    if searches:
+        parent = max(searches, key=lambda r: r["start"] or 0.0)
+        trials = [r for r in trials if r["tags"].get(PARENT) == parent["run_id"]]
+    else:
+        parent = None
+    if not trials:
+        raise WorkbenchError(
+            f"Experiment {experiment!r} has no trial runs to report on yet. Run its search "
+            "first, e.g. workbench search --task adding --space gru_vs_lstm"
+        )
+    records = []
+    for run in trials:
+        tags = run["tags"]
+        number = tags.get("workbench.trial_number", "")
+        trial_id = tags.get(TRIAL_ID, "")
+        records.append(
+            StudyTrial(
+                run_id=run["run_id"],
+                number=int(number) if number.isdigit() else int(trial_id or 0) + 1,
+                status=run["status"],
+                params=run["params"],
+                metrics=run["metrics"],
+                histories=run["histories"],
+                tags=tags,
+                start_time=run["start"],
+                end_time=run["end"],
+            )
+        )
+    records.sort(key=lambda t: (t.number, t.start_time or 0.0))
+    return StudyRecord(
+        tracking_uri=tracking_uri,
+        experiment=experiment,
+        experiment_id=experiment_id,
+        parent_run_id=parent["run_id"] if parent else "",
+        parent_params=parent["params"] if parent else {},
+        parent_tags=parent["tags"] if parent else {},
+        parent_metrics=parent["metrics"] if parent else {},
+        parent_start=parent["start"] if parent else None,
+        parent_end=parent["end"] if parent else None,
+        trials=tuple(records),
+    )
+
+
+def _seconds(millis: Any) -> float | None:
+    return None if millis is None else float(millis) / 1000.0
+
+
+def _sqlite_study_rows(
+    db: Path, tracking_uri: str, experiment: str
+) -> tuple[str, list[dict[str, Any]]] | None:
+    """The study's runs straight from MLflow's SQLite schema; None if the schema is unknown."""
+    import sqlite3
+
+    try:
+        connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=60)
+    except sqlite3.Error:
+        return None
+    try:
+        found = connection.execute(
+            "select experiment_id, lifecycle_stage from experiments where name = ?", (experiment,)
+        ).fetchone()
+        if found is None or found[1] == "deleted":
+            names = [
+                row[0]
+                for row in connection.execute(
+                    "select name from experiments where lifecycle_stage = 'active'"
+                )
+            ]
+            raise _unknown_experiment(tracking_uri, experiment, names)
+        experiment_id = str(found[0])
+        active = "select run_uuid from runs where experiment_id = ? and lifecycle_stage = 'active'"
+        runs: dict[str, dict[str, Any]] = {}
+        for run_id, status, start, end in connection.execute(
+            "select run_uuid, status, start_time, end_time from runs "
+            "where experiment_id = ? and lifecycle_stage = 'active'",
+            (experiment_id,),
+        ):
+            runs[run_id] = {
+                "run_id": run_id,
+                "status": status,
+                "start": _seconds(start),
+                "end": _seconds(end),
+                "params": {},
+                "tags": {},
+                "metrics": {},
+                "histories": {},
+            }
+        for table, field in (("tags", "tags"), ("params", "params")):
+            query = f"select run_uuid, key, value from {table} where run_uuid in ({active})"
+            for run_id, key, value in connection.execute(query, (experiment_id,)):
+                runs[run_id][field][key] = value
+        query = (
+            f"select run_uuid, key, value, is_nan from latest_metrics where run_uuid in ({active})"
+        )
+        for run_id, key, value, is_nan in connection.execute(query, (experiment_id,)):
+            runs[run_id]["metrics"][key] = float("nan") if is_nan else float(value)
+        query = (
+            "select run_uuid, key, step, value, is_nan from metrics "
+            f"where run_uuid in ({active}) order by run_uuid, key, step, timestamp"
+        )
+        series: dict[tuple[str, str], dict[int, float]] = {}
+        for run_id, key, step, value, is_nan in connection.execute(query, (experiment_id,)):
+            series.setdefault((run_id, key), {})[int(step)] = (
+                float("nan") if is_nan else float(value)
+            )
+        for (run_id, key), points in series.items():
+            runs[run_id]["histories"][key] = tuple(sorted(points.items()))
+    except sqlite3.OperationalError:
+        return None  # another MLflow schema: the client reads it
+    finally:
+        connection.close()
+    return experiment_id, list(runs.values())
+
+
+def _client_study_rows(tracking_uri: str, experiment: str) -> tuple[str, list[dict[str, Any]]]:
+    mlflow_client = client(tracking_uri)
+    try:
+        found = mlflow_client.get_experiment_by_name(experiment)
+    except Exception as exc:  # noqa: BLE001 - an unreachable server: one line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WorkbenchError(
+            f"Cannot reach the MLflow tracking store at {tracking_uri}: {first[:200]}"
+        ) from None
+    if found is None or found.lifecycle_stage == "deleted":
+        names = [e.name for e in mlflow_client.search_experiments()]
+        raise _unknown_experiment(tracking_uri, experiment, names)
+    runs = []
+    for run in _all_runs(mlflow_client, found.experiment_id, ""):
+        histories = {}
+        if run.data.tags.get(ROLE) == "trial":
+            for key in run.data.metrics:
+                points = mlflow_client.get_metric_history(run.info.run_id, key)
+                by_step = {
+                    int(p.step): float(p.value)
+                    for p in sorted(points, key=lambda p: (p.step, p.timestamp))
+                }
+                histories[key] = tuple(sorted(by_step.items()))
+        runs.append(
+            {
+                "run_id": run.info.run_id,
+                "status": run.info.status,
+                "start": _seconds(run.info.start_time),
+                "end": _seconds(run.info.end_time),
+                "params": dict(run.data.params),
+                "tags": dict(run.data.tags),
+                "metrics": dict(run.data.metrics),
+                "histories": histories,
+            }
+        )
+    return found.experiment_id, runs

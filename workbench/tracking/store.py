@@ -1,0 +1,157 @@
+"""The store: the tracking URI, the embedded SQLite store and its locks, the MLflow client."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import WorkbenchError
+
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+ROLE = "workbench.role"
+TRIAL_ID = "workbench.trial_id"
+PARENT = "mlflow.parentRunId"
+
+
+def resolve_tracking_uri(uri: str | None = None) -> str:
+    """The tracking URI to use: ``uri``, else ``$MLFLOW_TRACKING_URI``, else the embedded store.
+
+    A relative SQLite path is made absolute against the current folder, so a study
+    started here resumes here whatever the later working directory.
+    """
+    chosen = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    db_path = _sqlite_path(chosen)
+    if db_path is not None:
+        return "sqlite:///" + str(db_path.resolve())
+    if "://" not in chosen:  # a bare folder: MLflow 3.13+ refuses file stores, say so early
+        raise WorkbenchError(
+            f"Expected a tracking URI such as sqlite:///mlruns/mlflow.db or http://host:5000. "
+            f"Received: {chosen!r} (plain folder stores are no longer supported by MLflow)"
+        )
+    return chosen
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri[len("sqlite:///") :])
+
+
+def artifact_root(tracking_uri: str) -> Path | None:
+    """For an embedded SQLite store, the folder beside the database that holds artifacts."""
+    db = _sqlite_path(tracking_uri)
+    return db.parent if db is not None else None
+
+
+def state_key(tracking_uri: str, experiment: str) -> str:
+    """A folder-safe name tying local search state to one experiment in one store."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", experiment).strip("_") or "study"
+    return f"{slug}-{hashlib.sha1(tracking_uri.encode()).hexdigest()[:8]}"
+
+
+def _quiet_mlflow() -> None:
+    for name in ("mlflow", "alembic", "alembic.runtime.migration"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # Fail fast on an unreachable server instead of retrying for minutes.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    # MLflow 3 sends usage telemetry from logging calls; the workbench runs offline.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+def client(tracking_uri: str):
+    """An ``MlflowClient`` for ``tracking_uri`` (creating the SQLite folder if needed)."""
+    _quiet_mlflow()
+    db = _sqlite_path(tracking_uri)
+    if db is not None:
+        try:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WorkbenchError(
+                f"Cannot create the tracking store folder {db.parent}: {exc.strerror}"
+            ) from None
+        if not os.access(db.parent, os.W_OK):
+            raise WorkbenchError(f"The tracking store folder {db.parent} is not writable")
+    from mlflow import MlflowClient
+
+    _quiet_mlflow()  # again: importing mlflow resets its loggers to INFO
+    if db is None:
+        return MlflowClient(tracking_uri=tracking_uri)
+    _wait_for_sqlite_locks()
+    # MLflow creates or migrates a SQLite store's schema when the client is made; two
+    # processes doing that at once break each other ("table ... already exists").
+    with _file_lock(db.with_name(db.name + ".lock")):
+        return MlflowClient(tracking_uri=tracking_uri)
+
+
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
+def _sqlite_busy_timeout(dbapi_connection: Any, connection_record: Any) -> None:
+    import sqlite3
+
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+
+
+def _wait_for_sqlite_locks() -> None:
+    """Make every SQLite connection wait up to a minute for another writer's lock.
+
+    Two searches writing to one SQLite store take turns; Python's default is to give up
+    after 5 s with "database is locked". For many concurrent searches use `mlflow server`.
+    """
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    if not event.contains(Engine, "connect", _sqlite_busy_timeout):
+        event.listen(Engine, "connect", _sqlite_busy_timeout)
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    import fcntl
+
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def check_reachable(tracking_uri: str) -> None:
+    """Fail with one clear line when the tracking store cannot be used (before any training)."""
+    mlflow_client = client(tracking_uri)
+    try:
+        mlflow_client.search_experiments(max_results=1)
+    except Exception as exc:  # noqa: BLE001 - any failure here means "cannot record"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WorkbenchError(
+            f"Cannot reach the MLflow tracking store at {tracking_uri}: {first[:200]}"
+        ) from None
+
+
+def _all_runs(
+    mlflow_client: Any, experiment_id: str, filter_string: str, newest_first: bool = False
+) -> list[Any]:
+    """Every run matching ``filter_string``, page by page, ordered by start time."""
+    runs: list[Any] = []
+    token = None
+    while True:
+        page = mlflow_client.search_runs(
+            [experiment_id],
+            filter_string=filter_string,
+            max_results=1000,
+            order_by=[f"attributes.start_time {'DESC' if newest_first else 'ASC'}"],
+            page_token=token,
+        )
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs

@@ -1,0 +1,270 @@
+"""Writing a study: one parent run per search, one nested run per trial, report artifacts."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from workbench.tracking.store import (
+    PARENT,
+    ROLE,
+    TRIAL_ID,
+    _all_runs,
+    artifact_root,
+    client,
+    state_key,
+)
+
+
+def _param_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _finite(metrics: Mapping[str, Any]) -> dict[str, float]:
+    out = {}
+    for key, value in metrics.items():
+        if value is None:
+            continue
+        number = float(value)
+        out[key] = number if math.isfinite(number) else float("nan")
+    return out
+
+
+class TrialRun:
+    """One nested MLflow run for one trial. End it with :meth:`finish` or :meth:`fail`."""
+
+    def __init__(self, mlflow_client: Any, run_id: str) -> None:
+        self._client = mlflow_client
+        self.run_id = run_id
+        self.ended = False
+
+    def log_epoch(self, step: int, metrics: Mapping[str, Any]) -> None:
+        """Log one epoch's metrics at ``step`` (the epoch index)."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [Metric(k, v, now, step) for k, v in _finite(metrics).items()]
+        if batch:
+            self._client.log_batch(self.run_id, metrics=batch)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        self._client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def finish(self, metrics: Mapping[str, Any], tags: Mapping[str, Any] | None = None) -> None:
+        """Log the final metrics and end the run FINISHED."""
+        from mlflow.entities import Metric, RunTag
+
+        now = int(time.time() * 1000)
+        tag_items = {"workbench.status": "completed", **(tags or {})}
+        self._client.log_batch(
+            self.run_id,
+            metrics=[Metric(k, v, now, 0) for k, v in _finite(metrics).items()],
+            tags=[RunTag(k, str(v)) for k, v in tag_items.items()],
+        )
+        self._end("FINISHED")
+
+    def fail(self, failure: str, detail: str = "", status: str = "FAILED") -> None:
+        """End the run FAILED (or KILLED) with tags ``failure`` and ``failure_detail``."""
+        try:
+            self.set_tags(
+                {"failure": failure, "failure_detail": detail[:4000], "workbench.status": failure}
+            )
+        finally:
+            self._end(status)
+
+    def close(self) -> None:
+        """End the run KILLED if nothing else ended it (used in ``finally``)."""
+        if not self.ended:
+            self.fail("interrupted", "the trial stopped before it finished", status="KILLED")
+
+    def _end(self, status: str) -> None:
+        if not self.ended:
+            self.ended = True
+            self._client.set_terminated(self.run_id, status=status)
+
+
+class Study:
+    """One experiment and its search's parent run, in one tracking store."""
+
+    def __init__(self, tracking_uri: str, experiment: str) -> None:
+        self.tracking_uri = tracking_uri
+        self.experiment = experiment
+        self._client = client(tracking_uri)
+        self.experiment_id: str | None = None
+        self.parent_run_id: str | None = None
+
+    # --- search level -----------------------------------------------------------------------
+
+    def open_search(
+        self,
+        *,
+        params: Mapping[str, Any],
+        tags: Mapping[str, Any],
+        resume: bool,
+        run_name: str,
+    ) -> bool:
+        """Create (or, with ``resume``, reuse) the search's parent run.
+
+        Returns True when an earlier parent run was reused. Without ``resume`` the
+        experiment's earlier runs are deleted (MLflow keeps them restorable).
+        """
+        self.experiment_id = self._get_or_create_experiment(tags)
+        previous = self._search_runs(f"tags.`{ROLE}` = 'search'")
+        if resume and previous:
+            run = previous[0]
+            self.parent_run_id = run.info.run_id
+            self._client.update_run(self.parent_run_id, status="RUNNING")
+            self._kill_stale_trials()
+            self._client.log_batch(self.parent_run_id, tags=_tags(tags))
+            return True
+        if not resume:
+            for run in self._search_runs(""):
+                self._client.delete_run(run.info.run_id)
+        from mlflow.entities import Param
+
+        run = self._client.create_run(
+            self.experiment_id, run_name=run_name, tags={**_str(tags), ROLE: "search"}
+        )
+        self.parent_run_id = run.info.run_id
+        self._client.log_batch(
+            self.parent_run_id,
+            params=[Param(k, _param_value(v)) for k, v in params.items()],
+        )
+        return False
+
+    def log_search_summary(self, metrics: Mapping[str, Any], tags: Mapping[str, Any]) -> None:
+        """Metrics and tags on the parent run (best score, counts, best hyperparameters)."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self._client.log_batch(
+            self._parent(),
+            metrics=[Metric(k, v, now, 0) for k, v in _finite(metrics).items()],
+            tags=_tags(tags),
+        )
+
+    def log_dataset(self, name: str, digest: str, source: str, schema: str, profile: str) -> None:
+        """Record the search's data as an MLflow dataset input of the parent run."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        dataset = Dataset(
+            name=name,
+            digest=digest,
+            source_type="local",
+            source=source,
+            schema=schema,
+            profile=profile,
+        )
+        self._client.log_inputs(
+            self._parent(),
+            datasets=[DatasetInput(dataset, tags=[InputTag("mlflow.data.context", "training")])],
+        )
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        """Copy a file (the task or space definition, a report) to the parent run."""
+        self._client.log_artifact(self._parent(), str(path), artifact_path)
+
+    def end_search(self, status: str) -> None:
+        """End the parent run (FINISHED, FAILED or KILLED); trial runs left open become KILLED."""
+        if self.parent_run_id is None:
+            return
+        try:
+            self._kill_stale_trials()
+        finally:
+            self._client.set_terminated(self.parent_run_id, status=status)
+
+    # --- trial level ------------------------------------------------------------------------
+
+    def start_trial(
+        self, trial_id: str, params: Mapping[str, Any], tags: Mapping[str, Any], run_name: str
+    ) -> TrialRun:
+        """Start the nested run of one trial with its hyperparameters as params."""
+        from mlflow.entities import Param
+
+        run = self._client.create_run(
+            self.experiment_id,  # type: ignore[arg-type]
+            run_name=run_name,
+            tags={**_str(tags), ROLE: "trial", TRIAL_ID: trial_id, PARENT: self._parent()},
+        )
+        trial = TrialRun(self._client, run.info.run_id)
+        try:
+            self._client.log_batch(
+                run.info.run_id, params=[Param(k, _param_value(v)) for k, v in params.items()]
+            )
+        except BaseException:
+            trial.fail("error", "could not log the trial's params")
+            raise
+        return trial
+
+    def finished_trial(self, trial_id: str) -> tuple[str, dict[str, float]] | None:
+        """``(run_id, metrics)`` of this trial's FINISHED run in this search, if there is one."""
+        runs = self._search_runs(
+            f"tags.`{TRIAL_ID}` = '{trial_id}' and tags.`{PARENT}` = '{self._parent()}' "
+            "and attributes.status = 'FINISHED'"
+        )
+        for run in runs:
+            if "score" in run.data.metrics:
+                return run.info.run_id, dict(run.data.metrics)
+        return None
+
+    def tag_trial(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        """Set tags on a trial run that has already ended (e.g. its checkpoint was deleted)."""
+        for key, value in _str(tags).items():
+            self._client.set_tag(run_id, key, value)
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _parent(self) -> str:
+        if self.parent_run_id is None:
+            raise RuntimeError("open_search() must be called first")
+        return self.parent_run_id
+
+    def _get_or_create_experiment(self, tags: Mapping[str, Any]) -> str:
+        existing = self._client.get_experiment_by_name(self.experiment)
+        if existing is not None:
+            if existing.lifecycle_stage == "deleted":
+                self._client.restore_experiment(existing.experiment_id)
+            return existing.experiment_id
+        root = artifact_root(self.tracking_uri)
+        location = None
+        if root is not None:
+            location = (root / state_key(self.tracking_uri, self.experiment)).as_uri()
+        return self._client.create_experiment(
+            self.experiment, artifact_location=location, tags=_str(tags)
+        )
+
+    def _search_runs(self, filter_string: str) -> list[Any]:
+        return _all_runs(self._client, self.experiment_id, filter_string, newest_first=True)
+
+    def _kill_stale_trials(self) -> None:
+        stale = self._search_runs(
+            f"tags.`{PARENT}` = '{self._parent()}' and attributes.status = 'RUNNING'"
+        )
+        for run in stale:
+            TrialRun(self._client, run.info.run_id).fail(
+                "interrupted", "the search process stopped while this trial ran", status="KILLED"
+            )
+
+
+def _str(tags: Mapping[str, Any]) -> dict[str, str]:
+    return {k: str(v) for k, v in tags.items()}
+
+
+def _tags(tags: Mapping[str, Any]) -> list[Any]:
+    from mlflow.entities import RunTag
+
+    return [RunTag(k, str(v)) for k, v in tags.items()]
+
+
+def log_report_artifacts(tracking_uri: str, run_id: str, files: list[Path]) -> None:
+    """Attach a report's files to the search's parent run, under ``report/``."""
+    mlflow_client = client(tracking_uri)
+    for path in files:
+        mlflow_client.log_artifact(run_id, str(path), "report")
