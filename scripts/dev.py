@@ -55,33 +55,6 @@ def ensure_environment() -> Path:
     return python
 
 
-#: Debian packages the browser tests drive (tests/test_browser.py): headless chromium.
-BROWSER_PACKAGES = {"chromium": "chromium", "chromium-driver": "chromedriver"}
-
-
-def ensure_browser() -> None:
-    """Install Debian's chromium and chromium-driver when running as root and they are missing.
-
-    CI on a fresh machine runs as root; elsewhere say what to install.
-    """
-    import shutil
-
-    missing = [pkg for pkg, binary in BROWSER_PACKAGES.items() if shutil.which(binary) is None]
-    if not missing:
-        return
-    if os.name == "posix" and os.geteuid() == 0 and shutil.which("apt-get"):
-        print(f"Installing {' '.join(missing)} (apt-get) for the browser tests ...", flush=True)
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-q", *missing], check=True, env=env)
-    else:
-        print(
-            f"Note: the browser tests need {' '.join(missing)}: "
-            f"sudo apt-get install -y {' '.join(missing)}",
-            flush=True,
-        )
-
-
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("demo", "test", "setup"):
         print(__doc__)
@@ -108,7 +81,6 @@ def main(argv: list[str]) -> int:
         return subprocess.run(
             [python, "-m", "workbench.cli", "search", *args], cwd=ROOT, env=env
         ).returncode
-    ensure_browser()
     lint = subprocess.run(
         [python, "-m", "ruff", "check", "workbench", "tests", "scripts"], cwd=ROOT, env=env
     )
