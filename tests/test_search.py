@@ -200,6 +200,26 @@ def test_unreachable_tracking_server_fails_before_training(
     assert "Trial" not in result.output
 
 
+def test_moved_keras_tuner_internals_stop_the_search_before_any_run(
+    tiny_task: Path, tiny_space: Path, store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keras_tuner as kt
+    from keras_tuner.src.engine import tuner as kt_tuner
+
+    from workbench.search.tuner import check_keras_tuner
+
+    check_keras_tuner()  # the installed version has every internal the workbench uses
+    monkeypatch.delattr(kt_tuner.Tuner, "_get_checkpoint_fname")
+    result = CliRunner().invoke(
+        main,
+        ["search", "--task", str(tiny_task), "--space", str(tiny_space), "--tracking-uri", store],
+    )
+    assert result.exit_code == 2, result.output
+    assert f"keras-tuner {kt.__version__} has no " in result.output
+    assert "Tuner._get_checkpoint_fname" in result.output and "<1.5" in result.output
+    assert not Path(store.removeprefix("sqlite:///")).exists()  # nothing recorded
+
+
 def test_diverging_trials_fail_and_an_all_diverged_search_says_so(
     tiny_task: Path, workdir: Path, store: str
 ) -> None:

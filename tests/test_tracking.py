@@ -107,3 +107,25 @@ def _listening_addresses(port: int) -> set[str]:
             else:
                 found.add("::")
     return found
+
+
+def test_fast_reader_reads_the_schema_this_mlflow_writes(store: str) -> None:
+    import sqlite3
+
+    import mlflow
+
+    from workbench.tracking import client
+    from workbench.tracking.reader import fast_reader_schema_gaps
+
+    client(store)  # creates and migrates the store
+    db = Path(store.removeprefix("sqlite:///"))
+    gaps = fast_reader_schema_gaps(db)
+    assert gaps == [], (
+        f"mlflow {mlflow.__version__} changed its SQLite schema ({', '.join(gaps)}): "
+        "update FAST_READER_SCHEMA and the fast reader in workbench/tracking/reader.py"
+    )
+    other = db.parent / "other.db"
+    with sqlite3.connect(other) as connection:
+        connection.execute("create table runs (run_uuid text, status text)")
+    assert "runs.start_time" in fast_reader_schema_gaps(other)
+    assert "experiments.name" in fast_reader_schema_gaps(other)

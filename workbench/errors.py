@@ -9,3 +9,9 @@ class WorkbenchError(Exception):
     The command line prints ``Error: <message>`` and exits with code 2, without a
     traceback. Library callers catch it like any exception.
     """
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (its type name when empty), at most ``limit``."""
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]

@@ -98,12 +98,6 @@ class SearchSpace:
         raise KeyError(key)
 
     @property
-    def uses_clipping(self) -> bool:
-        """Whether any choice of ``clipping`` clips gradients (so ``clip_threshold`` matters)."""
-        clipping = self["clipping"]
-        return any(value != "none" for value in clipping.values)  # type: ignore[union-attr]
-
-    @property
     def max_epochs(self) -> int:
         dim = self["epochs"]
         if isinstance(dim, Range):

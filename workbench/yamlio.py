@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, first_line
 
 
 class _Loader(yaml.SafeLoader):
@@ -48,7 +48,7 @@ def read_yaml_mapping(path: Path, noun: str) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problem = getattr(exc, "problem", None) or first_line(exc)
         raise WorkbenchError(f"{path}: malformed YAML{where}: {problem}") from None
     if not isinstance(data, dict):
         raise WorkbenchError(

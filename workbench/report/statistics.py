@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ from workbench.report.frames import (
     _config_of,
     _show,
 )
+from workbench.search.config import best_of
 
 # --- statistics -----------------------------------------------------------------------------
 
@@ -38,12 +39,6 @@ def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float,
     std = float(data.std(ddof=1))
     half = float(stats.t.ppf(0.5 + level / 2, data.size - 1)) * std / math.sqrt(data.size)
     return mean, std, mean - half, mean + half
-
-
-def _better(direction: str) -> Callable[[Sequence[float]], float]:
-    return (
-        (lambda v: float(np.nanmax(v))) if direction == "max" else (lambda v: float(np.nanmin(v)))
-    )
 
 
 def _cells(frame: pd.DataFrame) -> list[str]:
@@ -90,7 +85,6 @@ def per_parameter(scores: pd.DataFrame, direction: str) -> pd.DataFrame:
     columns = ["parameter", "value", "cell", "n", "mean", "std", "ci_low", "ci_high", "best"]
     if scores.empty:
         return pd.DataFrame(columns=columns)
-    best = _better(direction)
     rows = []
     for name in PARAMS:
         levels = _levels(scores, name)
@@ -100,7 +94,8 @@ def per_parameter(scores: pd.DataFrame, direction: str) -> pd.DataFrame:
                 if chosen.empty:
                     continue
                 mean, std, low, high = mean_ci(chosen.astype(float).tolist())
-                rows.append([name, value, cell, len(chosen), mean, std, low, high, best(chosen)])
+                best = best_of(chosen, direction)
+                rows.append([name, value, cell, len(chosen), mean, std, low, high, best])
     return pd.DataFrame(rows, columns=columns)
 
 

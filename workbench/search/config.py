@@ -6,9 +6,10 @@ tracking rooms read these types without importing the tuner.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from workbench.spaces import SearchSpace
@@ -55,6 +56,24 @@ REPEAT_SEED_STRIDE = 100003
 def trial_seed(seed: int, trial_id: str | int, repeat: int = 0) -> int:
     """The seed of one training: the search's seed, the trial's index (from 0), the repeat."""
     return seed + int(trial_id) + REPEAT_SEED_STRIDE * repeat
+
+
+T = TypeVar("T")
+
+
+def best_of(
+    items: Iterable[T], direction: str, key: Callable[[T], float] | None = None
+) -> T | None:
+    """The best item by ``key`` (the item itself when None): the least for ``direction``
+    ``"min"``, the greatest for ``"max"``; the first on ties; None when there is none.
+
+    NaN values are passed over.
+    """
+    measure = key or (lambda item: item)  # type: ignore[assignment,return-value]
+    kept = [item for item in items if measure(item) == measure(item)]  # NaN != NaN
+    if not kept:
+        return None
+    return (min if direction == "min" else max)(kept, key=measure)  # type: ignore[type-var]
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 
 from workbench.search import stopping
+from workbench.search.config import best_of
 
 #: The per-epoch metrics :class:`GradientProbe` adds to the epoch's logs.
 PROBE_KEYS = ("grad_norm", "grad_clipped", "grad_input_early", "grad_input_late")
@@ -91,10 +92,7 @@ class PeakMemory:
 
 
 def _best(history: list[dict[str, float]], key: str, direction: str) -> float | None:
-    values = [h[key] for h in history if key in h and math.isfinite(h[key])]
-    if not values:
-        return None
-    return min(values) if direction == "min" else max(values)
+    return best_of((h[key] for h in history if key in h and math.isfinite(h[key])), direction)
 
 
 def _rss_bytes() -> int:
@@ -171,10 +169,6 @@ class TrialMeter(keras.callbacks.Callback):
         peak = self._memory.stop()
         if peak is not None:
             self.peak_memory_mb = max(self.peak_memory_mb or 0.0, peak)
-
-    def best(self, key: str, direction: str) -> float | None:
-        """The best value of ``key`` over the epochs seen (min or max), all repeats together."""
-        return _best(self.history, key, direction)
 
     def repeat_bests(self, key: str, direction: str) -> list[float | None]:
         """Per repeat, the best value of ``key`` over its epochs (None: no finite value)."""

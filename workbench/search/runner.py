@@ -20,7 +20,7 @@ from workbench.search.config import (
     SearchConfig,
     SearchReporter,
     SearchResult,
-    TrialResult,
+    best_of,
 )
 from workbench.spaces import Range, SearchSpace
 from workbench.tasks import TaskData, TaskSpec
@@ -108,6 +108,8 @@ def _run_search(config: SearchConfig, reporter: SearchReporter | None) -> Search
     backend.load_tensorflow()
     from workbench.search import tuner as _tuner
 
+    _tuner.check_keras_tuner()
+
     data = config.task.load()
     tracking.check_reachable(config.tracking_uri)
     resume = _prepare_state_dir(config)
@@ -154,7 +156,11 @@ def _run_search(config: SearchConfig, reporter: SearchReporter | None) -> Search
             _log_inputs(study, config, data)
         search = _tuner.Search(config, data, study, reporter)
         trials = search.run()
-        best = _best(trials, direction)
+        best = best_of(
+            (t for t in trials if t.status == "completed" and t.score is not None),
+            direction,
+            key=lambda t: t.score,  # type: ignore[arg-type,return-value]
+        )
         completed = [t for t in trials if t.status == "completed"]
         summary = {
             "n_trials": len(trials),
@@ -260,11 +266,3 @@ def _log_inputs(study: Any, config: SearchConfig, data: TaskData) -> None:
     for path, folder in ((config.task.source, "task"), (config.space.source, "space")):
         if path and Path(path).is_file():
             study.log_artifact(path, folder)
-
-
-def _best(trials: list[TrialResult], direction: str) -> TrialResult | None:
-    scored = [t for t in trials if t.status == "completed" and t.score is not None]
-    if not scored:
-        return None
-    pick = min if direction == "min" else max
-    return pick(scored, key=lambda t: t.score)  # type: ignore[arg-type,return-value]

@@ -20,11 +20,6 @@ _requested = threading.Event()
 _deferring = threading.Event()
 
 
-def requested() -> bool:
-    """Whether a stop was asked for since :func:`on_signals` was entered."""
-    return _requested.is_set()
-
-
 def check() -> None:
     """Raise ``KeyboardInterrupt`` if a stop was asked for."""
     if _requested.is_set():

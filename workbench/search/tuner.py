@@ -19,6 +19,7 @@ from typing import Any
 import keras
 import keras_tuner as kt
 
+from workbench.errors import WorkbenchError, first_line
 from workbench.models import ModelConfig, ModelSignature, build_model, cudnn_eligibility
 from workbench.search import stopping
 from workbench.search.backend import released_graphs
@@ -27,11 +28,42 @@ from workbench.search.config import (
     SearchConfig,
     SearchReporter,
     TrialResult,
+    best_of,
     trial_seed,
 )
 from workbench.search.meters import PROBE_KEYS, Diverged, GradientProbe, TrialMeter
 from workbench.spaces import Choice, SearchSpace
 from workbench.tasks import TaskData, forecast_metrics
+
+#: KerasTuner internals this module relies on; pyproject.toml pins keras-tuner below 1.5.
+KERAS_TUNER_INTERNALS = (
+    ("keras_tuner.src.engine.tuner", "Tuner._build_and_fit_model"),  # seeds each repeat
+    ("keras_tuner.src.engine.tuner", "Tuner._get_checkpoint_fname"),  # prunes, exports
+    ("keras_tuner.src.config", "DEBUG"),  # silences failed trials' tracebacks
+)
+KERAS_TUNER_SUPPORTED = "keras-tuner>=1.4.7,<1.5"
+
+
+def check_keras_tuner() -> None:
+    """Fail the whole search, before any run, when KerasTuner's internals have moved.
+
+    Raises:
+        WorkbenchError: naming the installed version and the first missing name.
+    """
+    import importlib
+
+    for module_name, dotted in KERAS_TUNER_INTERNALS:
+        try:
+            found: Any = importlib.import_module(module_name)
+            for part in dotted.split("."):
+                found = getattr(found, part)
+        except (ImportError, AttributeError):
+            raise WorkbenchError(
+                f"keras-tuner {kt.__version__} has no {module_name}.{dotted}, which workbench "
+                f"relies on. Expected {KERAS_TUNER_SUPPORTED}: "
+                f"pip install '{KERAS_TUNER_SUPPORTED}'"
+            ) from None
+
 
 #: The training samples the gradient probe measures on (the first ones: fixed per task).
 PROBE_SAMPLES = 32
@@ -107,9 +139,9 @@ class _Tracked:
         return super()._build_and_fit_model(trial, *args, **kwargs)  # type: ignore[misc]
 
     def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
-        parent = super().run_trial  # type: ignore[misc]
+        keras_run_trial = super().run_trial  # type: ignore[misc]
         with released_graphs():
-            return self._search.run_trial(self, parent, trial, *args, **kwargs)
+            return self._search.run_trial(self, keras_run_trial, trial, *args, **kwargs)
 
     def on_trial_end(self, trial: Any) -> None:
         super().on_trial_end(trial)  # type: ignore[misc]
@@ -213,7 +245,10 @@ class Search:
 
     # --- one trial ----------------------------------------------------------------------------
 
-    def run_trial(self, tuner: Any, parent: Any, trial: Any, *args: Any, **kwargs: Any) -> Any:
+    def run_trial(
+        self, tuner: Any, keras_run_trial: Any, trial: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        """Run one trial through KerasTuner's own ``run_trial`` and record it in MLflow."""
         stopping.check()
         hp = trial.hyperparameters
         values = self._values(hp)
@@ -258,7 +293,7 @@ class Search:
         self.next_repeat = 0
         try:
             with stopping.deferred():  # Ctrl-C stops at the next batch end, see stopping
-                histories = parent(trial, *args, callbacks=callbacks, **kwargs)
+                histories = keras_run_trial(trial, *args, callbacks=callbacks, **kwargs)
                 bests: list[float] = []
                 for repeat, best in enumerate(meter.repeat_bests(self.objective, self.direction)):
                     if best is None:
@@ -291,7 +326,7 @@ class Search:
             meter.stop_memory()
             kind = "oom" if _is_oom(exc) else "error"
             run.fail(kind, traceback.format_exc())
-            reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+            reason = f"{type(exc).__name__}: {first_line(exc) if str(exc).strip() else ''}"
             self._ended(
                 TrialResult(trial.trial_id, number, values, kind, run_id=run.run_id, failure=reason)
             )
@@ -391,8 +426,7 @@ def _checkpoint_repeat(bests: list[float], direction: str) -> int:
     Its ``SaveBestEpoch`` callback is shared by the repeats and only overwrites on a
     strictly better value, so the file holds the first repeat that reached the best score.
     """
-    best = min(bests) if direction == "min" else max(bests)
-    return bests.index(best)
+    return bests.index(best_of(bests, direction))  # type: ignore[arg-type]
 
 
 def _run_name(number: int, values: dict[str, Any]) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, first_line
 from workbench.tasks.options import (
     _choice,
     _columns_option,
@@ -160,8 +160,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WorkbenchError(f"{path}: cannot read the file: {reason}") from None
+        raise WorkbenchError(f"{path}: cannot read the file: {first_line(exc)}") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise WorkbenchError(
             f"{path}: expected an .npz archive with arrays x_train, y_train. "

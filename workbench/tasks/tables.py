@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, first_line
 from workbench.tasks.options import _require
 from workbench.tasks.spec import TaskSpec
 
@@ -46,8 +46,7 @@ def _read_table(spec: TaskSpec, path: Path, columns: Sequence[str]) -> Any:
     except pd.errors.EmptyDataError:
         raise WorkbenchError(f"{path}: the file is empty. Expected a header row and data") from None
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WorkbenchError(f"{path}: cannot read the file: {reason}") from None
+        raise WorkbenchError(f"{path}: cannot read the file: {first_line(exc)}") from None
     missing = [column for column in columns if column not in frame.columns]
     if missing:
         raise WorkbenchError(

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, first_line
+from workbench.search.config import best_of
 from workbench.tracking.store import PARENT, ROLE, TRIAL_ID, _all_runs, _sqlite_path, client
 
 # --- reading a finished study back, and publishing its model (workbench.export) ----------------
@@ -123,8 +124,7 @@ def find_trial(tracking_uri: str, experiment: str, trial: str | None = None) -> 
         mlflow_client.get_run(p).data.params.get("direction", "min") for p in parents if p
     }
     direction = directions.pop() if len(directions) == 1 else "min"
-    pick = max if direction == "max" else min
-    return pick(finished, key=lambda r: r.metrics["score"])
+    return best_of(finished, direction, key=lambda r: r.metrics["score"])  # type: ignore[return-value]
 
 
 def read_search(tracking_uri: str, parent_run_id: str, download_to: Path) -> SearchRecord:
@@ -262,6 +262,34 @@ def _seconds(millis: Any) -> float | None:
     return None if millis is None else float(millis) / 1000.0
 
 
+#: The tables and columns of MLflow's SQLite schema the fast reader reads. A store without
+#: them is read through the MLflow client instead (slower, same rows); pyproject.toml pins
+#: mlflow below 4 and tests/test_tracking.py names the version when this list goes stale.
+FAST_READER_SCHEMA = {
+    "experiments": ("experiment_id", "name", "lifecycle_stage"),
+    "runs": ("run_uuid", "status", "start_time", "end_time", "experiment_id", "lifecycle_stage"),
+    "tags": ("run_uuid", "key", "value"),
+    "params": ("run_uuid", "key", "value"),
+    "latest_metrics": ("run_uuid", "key", "value", "is_nan"),
+    "metrics": ("run_uuid", "key", "step", "value", "is_nan", "timestamp"),
+}
+
+
+def fast_reader_schema_gaps(db: Path) -> list[str]:
+    """The ``table.column`` names of :data:`FAST_READER_SCHEMA` the SQLite store ``db`` lacks."""
+    import sqlite3
+
+    connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        gaps = []
+        for table, columns in FAST_READER_SCHEMA.items():
+            present = {row[1] for row in connection.execute(f"pragma table_info({table})")}
+            gaps += [f"{table}.{column}" for column in columns if column not in present]
+        return gaps
+    finally:
+        connection.close()
+
+
 def _sqlite_study_rows(
     db: Path, tracking_uri: str, experiment: str
 ) -> tuple[str, list[dict[str, Any]]] | None:
@@ -334,9 +362,8 @@ def _client_study_rows(tracking_uri: str, experiment: str) -> tuple[str, list[di
     try:
         found = mlflow_client.get_experiment_by_name(experiment)
     except Exception as exc:  # noqa: BLE001 - an unreachable server: one line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WorkbenchError(
-            f"Cannot reach the MLflow tracking store at {tracking_uri}: {first[:200]}"
+            f"Cannot reach the MLflow tracking store at {tracking_uri}: {first_line(exc)}"
         ) from None
     if found is None or found.lifecycle_stage == "deleted":
         names = [e.name for e in mlflow_client.search_experiments()]

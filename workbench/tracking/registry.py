@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, first_line
 from workbench.tracking.store import _quiet_mlflow, client
 
 
@@ -74,8 +74,7 @@ def log_exported_model(
     try:
         version = mlflow.register_model(info.model_uri, name)
     except Exception as exc:  # noqa: BLE001 - e.g. a name the registry refuses
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WorkbenchError(f"Cannot register the model as {name!r}: {first[:200]}") from None
+        raise WorkbenchError(f"Cannot register the model as {name!r}: {first_line(exc)}") from None
     mlflow_client.set_registered_model_alias(name, alias, version.version)
     mlflow_client.set_tag(run_id, "workbench.registered_model", f"{name}/{version.version}")
     return RegisteredModel(

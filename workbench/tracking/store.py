@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, first_line
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 ROLE = "workbench.role"
@@ -131,9 +131,8 @@ def check_reachable(tracking_uri: str) -> None:
     try:
         mlflow_client.search_experiments(max_results=1)
     except Exception as exc:  # noqa: BLE001 - any failure here means "cannot record"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WorkbenchError(
-            f"Cannot reach the MLflow tracking store at {tracking_uri}: {first[:200]}"
+            f"Cannot reach the MLflow tracking store at {tracking_uri}: {first_line(exc)}"
         ) from None
 
 
