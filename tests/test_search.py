@@ -154,6 +154,41 @@ def test_every_tuner_runs(tuner: str, tiny_task: Path, tiny_space: Path, store: 
         assert len(configs) == 2
 
 
+@pytest.mark.parametrize("tuner", ["random", "bayesian", "hyperband", "grid"])
+def test_the_default_seed_reproduces_the_tuners_choices(
+    tuner: str, tiny_task: Path, workdir: Path
+) -> None:
+    # A continuous learning rate: two unseeded draws never agree.
+    space = workdir / "seeded_space.yaml"
+    space.write_text(
+        "name: seeded\ndescription: d\ndimensions:\n  cell: [simple_rnn, lstm, gru]\n"
+        "  units: [2, 4]\n  learning_rate: {min: 1e-3, max: 1e-1, sampling: log, step: 10}\n"
+        "  epochs: 1\n"
+        if tuner == "grid"
+        else "name: seeded\ndescription: d\ndimensions:\n  cell: [simple_rnn, lstm, gru]\n"
+        "  units: [2, 4]\n  learning_rate: {min: 1e-3, max: 1e-1, sampling: log}\n  epochs: 2\n"
+    )
+    chosen = []
+    for store in ("one", "two"):  # fresh stores and state folders, the default --seed
+        uri = f"sqlite:///{workdir / store / 'mlflow.db'}"
+        CliRunner().invoke(
+            main,
+            ["search", "--task", str(tiny_task), "--space", str(space), "--tracking-uri", uri,
+             "--tuner", tuner, "--max-trials", "2"],
+            catch_exceptions=False,
+        )
+        _, trials = _runs(uri, "tiny_adding-seeded")
+        chosen.append(
+            sorted(
+                (run.data.tags["workbench.trial_id"], run.data.params["cell"],
+                 run.data.params["units"], run.data.params["learning_rate"])
+                for run in trials
+            )
+        )
+    assert len(chosen[0]) >= 2
+    assert chosen[0] == chosen[1]
+
+
 def test_default_store_is_sqlite_under_mlruns(
     tiny_task: Path, tiny_space: Path, workdir: Path
 ) -> None:

@@ -133,7 +133,18 @@ def spaces() -> None:
     default=None,
     help="Fix the epochs of every trial (overrides the space).",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seeds the tuner's choices and every training; the same seed tries the same trials.",
+)
+@click.option(
+    "--deterministic",
+    is_flag=True,
+    help="TensorFlow's deterministic ops: bit-identical training on one machine (slower).",
+)
 @click.option("--experiment", default=None, help="MLflow experiment. Default: <task>-<space>.")
 @click.option(
     "--tracking-uri",
@@ -184,6 +195,7 @@ def search(
     max_trials: int,
     epochs: int | None,
     seed: int,
+    deterministic: bool,
     experiment: str | None,
     tracking_uri: str | None,
     task_options: tuple[str, ...],
@@ -223,6 +235,7 @@ def search(
         max_trials=max_trials,
         epochs=epochs,
         seed=seed,
+        deterministic=deterministic,
         experiment=experiment,
         tracking_uri=tracking_uri,
         state_root=state_dir,

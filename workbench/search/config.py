@@ -47,6 +47,8 @@ class SearchConfig:
     keep_checkpoints: int = 3
     #: Trainings per configuration, each with its own seed; the trial's score is their mean.
     repeats: int = 1
+    #: TensorFlow's deterministic ops (``enable_op_determinism``): bit-identical reruns.
+    deterministic: bool = False
 
 
 #: Repeat ``r`` of a trial trains with seed ``seed + trial index + REPEAT_SEED_STRIDE * r``.

@@ -39,6 +39,7 @@ def make_search_config(
     max_trials: int = 10,
     epochs: int | None = None,
     seed: int = 0,
+    deterministic: bool = False,
     experiment: str | None = None,
     tracking_uri: str | None = None,
     state_root: str | Path = ".workbench",
@@ -57,6 +58,8 @@ def make_search_config(
         raise WorkbenchError(f"Expected --keep-checkpoints >= 1. Received: {keep_checkpoints}")
     if repeats < 1:
         raise WorkbenchError(f"Expected --repeats >= 1. Received: {repeats}")
+    if seed < 0:
+        raise WorkbenchError(f"Expected --seed >= 0. Received: {seed}")
     if epochs is not None:
         if epochs < 1:
             raise WorkbenchError(f"Expected --epochs >= 1. Received: {epochs}")
@@ -83,6 +86,7 @@ def make_search_config(
         overwrite,
         keep_checkpoints,
         repeats,
+        deterministic,
     )
 
 
@@ -105,7 +109,9 @@ def _run_search(config: SearchConfig, reporter: SearchReporter | None) -> Search
     from workbench import tracking
     from workbench.search import backend
 
-    backend.load_tensorflow()
+    tf = backend.load_tensorflow()
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
     from workbench.search import tuner as _tuner
 
     _tuner.check_keras_tuner()
@@ -123,6 +129,7 @@ def _run_search(config: SearchConfig, reporter: SearchReporter | None) -> Search
             "tuner": config.tuner,
             "seed": config.seed,
             "repeats": config.repeats,
+            "deterministic": config.deterministic,
             "objective": objective,
             "direction": direction,
         },

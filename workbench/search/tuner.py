@@ -126,6 +126,15 @@ class RecurrentHyperModel(kt.HyperModel):
         return model.fit(*args, batch_size=hp.get("batch_size"), **kwargs)
 
 
+def oracle_seed(seed: int) -> int:
+    """The seed KerasTuner's Oracle gets for the workbench's ``--seed``.
+
+    The Oracle reads a seed of 0 as "none" (``seed or random.randint(1, 10000)``), so the
+    default ``--seed 0`` would draw other hyperparameters on every run: shift by one.
+    """
+    return seed + 1
+
+
 class _Tracked:
     """Mixin placed before a KerasTuner tuner class: seeds, measures and records each trial."""
 
@@ -183,7 +192,7 @@ class Search:
                 self.config.space, ModelSignature.from_task(self.data)
             ),
             "objective": kt.Objective(self.objective, self.direction),
-            "seed": self.config.seed,
+            "seed": oracle_seed(self.config.seed),
             "directory": str(self.config.state_dir),
             "project_name": "tuner",
             "overwrite": False,
