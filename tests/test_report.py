@@ -73,24 +73,26 @@ def test_mean_ci_is_the_student_t_interval() -> None:
     assert math.isnan(reports.mean_ci([])[0])
 
 
-def test_per_parameter_counts_every_repeat_and_ignores_failed_trials() -> None:
+def test_per_parameter_counts_configurations_not_repeats_and_ignores_failed_trials() -> None:
     trials = [
-        _trial(1, None, cell="lstm", units=16, repeats=[0.70, 0.72, 0.74]),
-        _trial(2, None, cell="lstm", units=32, repeats=[0.80, 0.82, 0.84]),
-        _trial(3, None, cell="gru", units=16, repeats=[0.60, 0.61, 0.62]),
-        _trial(4, None, status="FAILED", cell="gru", units=32, tags={"failure": "diverged"}),
+        _trial(1, None, cell="lstm", units=16, depth=1, repeats=[0.70, 0.72, 0.74]),
+        _trial(2, None, cell="lstm", units=16, depth=2, repeats=[0.76, 0.78, 0.80]),
+        _trial(3, None, cell="lstm", units=32, repeats=[0.80, 0.82, 0.84]),
+        _trial(4, None, cell="gru", units=16, repeats=[0.60, 0.61, 0.62]),
+        _trial(5, None, status="FAILED", cell="gru", units=32, tags={"failure": "diverged"}),
     ]
-    scores = reports.repeats_frame(_study(trials))
+    scores = reports.trials_frame(_study(trials))
     scores = scores[scores["outcome"] == "completed"]
     table = reports.per_parameter(scores, "max")
     row = table[(table["parameter"] == "units") & (table["value"] == "32")]
     assert row["cell"].tolist() == ["lstm"]  # the failed GRU trial adds nothing
     lstm16 = table[(table["parameter"] == "units") & (table["value"] == "16")].iloc[0]
-    mean, _, low, high = reports.mean_ci([0.70, 0.72, 0.74])
-    assert lstm16["n"] == 3 and lstm16["mean"] == pytest.approx(0.72)
+    # Two configurations (their repeats averaged first), not six repeat scores.
+    mean, _, low, high = reports.mean_ci([0.72, 0.78])
+    assert lstm16["n"] == 2 and lstm16["mean"] == pytest.approx(0.75)
     assert (lstm16["ci_low"], lstm16["ci_high"]) == pytest.approx((low, high))
-    assert lstm16["best"] == pytest.approx(0.74)
-    assert reports.per_parameter(scores, "min").iloc[0]["best"] == pytest.approx(0.70)
+    assert lstm16["best"] == pytest.approx(0.78)
+    assert reports.per_parameter(scores, "min").iloc[0]["best"] == pytest.approx(0.72)
 
 
 def test_head_to_head_pairs_matched_configurations() -> None:
@@ -151,35 +153,54 @@ def test_head_to_head_falls_back_to_welch_when_nothing_matches() -> None:
     assert one["comparison"] == "none" and "cannot test" in one["note"]
 
 
-def test_importance_finds_the_parameter_that_drives_the_score() -> None:
+def test_importance_recovers_a_known_variance_split_and_flags_noise() -> None:
+    # score = 0.5 + 0.2 [gru] + 0.1 [bidirectional]; depth does nothing. Balanced, so the
+    # true main-effect shares are 0.01 / 0.0125 = 0.8 (cell) and 0.0025 / 0.0125 = 0.2.
     trials, number = [], 0
-    for cell in ("lstm", "gru"):
-        for units in (8, 16, 32):
-            for clipping, threshold in (("none", "none"), ("norm", 1.0), ("norm", 5.0)):
+    for cell, c in (("lstm", 0.0), ("gru", 0.2)):
+        for bi, b in ((False, 0.0), (True, 0.1)):
+            for depth in (1, 2, 3):
                 number += 1
-                trials.append(
-                    _trial(
-                        number,
-                        units / 100,
-                        cell=cell,
-                        units=units,
-                        clipping=clipping,
-                        clip_threshold=threshold,
-                        repeats=[units / 100 - 0.01, units / 100 + 0.01],
-                    )
-                )
-    study = _study(trials)
-    table = reports.importance(reports.trials_frame(study), reports.repeats_frame(study))
-    share = dict(zip(table["parameter"], table["share"], strict=True))
-    assert share["units"] == pytest.approx(1.0)
-    assert share["cell"] == pytest.approx(0.0) and share["clipping"] == pytest.approx(0.0)
-    note = table.set_index("parameter").loc["clip_threshold", "note"]
-    assert "among the 12 clipped trials" in note
-    assert table.set_index("parameter").loc["depth", "note"] == "fixed in this study"
-    # Seed noise: within-configuration SS over total SS of the repeat scores.
-    repeat_scores = np.array([[u / 100 - 0.01, u / 100 + 0.01] for u in (8, 16, 32)] * 6)
-    total = ((repeat_scores - repeat_scores.mean()) ** 2).sum()
-    assert share["seed (repeats)"] == pytest.approx(repeat_scores.size * 1e-4 / total)
+                trials.append(_trial(number, 0.5 + c + b, cell=cell, bidirectional=bi, depth=depth))
+    table = reports.importance(reports.trials_frame(_study(trials))).set_index("parameter")
+    assert table.loc["cell", "share"] == pytest.approx(0.8, abs=0.1)
+    assert 0 < table.loc["bidirectional", "share"] < table.loc["cell", "share"]
+    assert table.loc["depth", "share"] < 0.05 and table.loc["depth", "below_noise"]
+    assert not table.loc["cell", "below_noise"]
+    real = table.drop(index=[i for i in table.index if i.startswith("(noise")])
+    assert real["share"].sum() <= 1.0
+    assert (real["ci_low"] <= real["ci_high"]).all()
+
+
+def test_importance_is_not_estimated_from_one_trial_per_value() -> None:
+    # The 6-trial demo's shape: every learning rate seen once. Eta-squared said share 1.0.
+    rates = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
+    trials = [
+        _trial(i + 1, 0.1 * i, learning_rate=lr, cell=("lstm", "gru")[i % 2], units=8 << i % 3)
+        for i, lr in enumerate(rates)
+    ]
+    table = reports.importance(reports.trials_frame(_study(trials, "min")))
+    assert table["share"].isna().all()
+    assert all(note.startswith("cannot be estimated") for note in table["note"])
+    assert "6 configurations" in table.set_index("parameter").loc["learning_rate", "note"]
+
+
+def test_seed_noise_is_a_variance_component_checked_against_scipy() -> None:
+    from scipy import stats
+
+    groups = {1: [1.0, 2.0, 3.0], 2: [4.0, 5.0, 6.0], 3: [2.0, 4.0, 6.0]}
+    trials = [
+        _trial(number, None, repeats=scores, units=8 * number) for number, scores in groups.items()
+    ]
+    table = reports.seed_variance(reports.repeats_frame(_study(trials))).iloc[0]
+    # By hand: MS_within = (2 + 2 + 8) / 6 = 2; MS_between = 3 * sum((mean - 11/3)^2) / 2 = 7;
+    # sigma2_config = (7 - 2) / 3; seed share = 2 / (2 + 5/3).
+    assert table["sigma2_seed"] == pytest.approx(2.0)
+    assert table["sigma2_config"] == pytest.approx(5 / 3)
+    assert table["seed_share"] == pytest.approx(2 / (2 + 5 / 3))
+    f = stats.f_oneway(*groups.values()).statistic  # MS_between / MS_within
+    assert f == pytest.approx(7 / 2)
+    assert (table["configurations"], table["repeats"]) == (3, 9)
 
 
 def test_pareto_front_keeps_what_nothing_beats_on_both() -> None:
@@ -357,13 +378,14 @@ def test_report_of_a_real_search_matches_trials_csv(
             & (table["value"] == str(units))
             & (table["cell"] == cell)
         ].iloc[0]
-        scores = group["score"].to_numpy()
-        half = t_dist.ppf(0.975, len(scores) - 1) * scores.std(ddof=1) / np.sqrt(len(scores))
-        assert row["n"] == 2 and row["mean"] == pytest.approx(scores.mean())
-        assert (row["ci_low"], row["ci_high"]) == pytest.approx(
-            (scores.mean() - half, scores.mean() + half)
-        )
+        # One configuration per (cell, units): its two repeats averaged, no interval.
+        assert row["n"] == 1 and row["mean"] == pytest.approx(group["score"].mean())
+        assert np.isnan(row["ci_low"]) and np.isnan(row["ci_high"])
     means = rows.groupby(["cell", "units"])["score"].mean()
+    seeds = report.frames["seed_variance"].iloc[0]
+    assert (seeds["configurations"], seeds["repeats"]) == (4, 8)
+    within = rows.groupby(["cell", "units"])["score"].var(ddof=1).mean()  # balanced: MS_within
+    assert seeds["sigma2_seed"] == pytest.approx(within)
     diffs = means["lstm"] - means["gru"]
     h2h = report.frames["head_to_head"].iloc[0]
     assert (h2h["comparison"], h2h["n"]) == ("paired", 2)

@@ -21,7 +21,8 @@ gives a section that says what it cannot compute, never an exception.
 The rooms, one line each (analysis computes rows first; drawing is apart):
 
 - ``frames``: the study's trials and repeats as data frames.
-- ``statistics``: intervals, per-parameter tables, head-to-head tests, importance.
+- ``statistics``: intervals, per-parameter tables, head-to-head tests.
+- ``importance``: each hyperparameter's share of the variance (fANOVA), and seed noise.
 - ``diagnostics``: cost, Pareto front, learning curves, gradient health, divergence.
 - ``claims``: popular claims measured on the study, each with a verdict.
 - ``document``: the sections put together into a :class:`Report` (data, no drawing).
@@ -40,8 +41,9 @@ from workbench.report.diagnostics import (
 )
 from workbench.report.document import Report, Section, build_report, overview
 from workbench.report.frames import COST_METRICS, repeats_frame, trials_frame
+from workbench.report.importance import importance, seed_variance
 from workbench.report.pages import write_report
-from workbench.report.statistics import head_to_head, importance, mean_ci, per_parameter
+from workbench.report.statistics import head_to_head, mean_ci, per_parameter
 
 __all__ = [
     "COST_METRICS",
@@ -62,6 +64,7 @@ __all__ = [
     "pareto_front",
     "per_parameter",
     "repeats_frame",
+    "seed_variance",
     "trials_frame",
     "write_report",
 ]

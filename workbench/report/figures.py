@@ -77,10 +77,17 @@ def _draw(report: Report, name: str) -> Any:
         ax.set_yticks(y, labels)
         ax.set_xlabel("score difference (95% CI)")
     elif name == "importance":
-        table = frames["importance"].dropna(subset=["share"])
+        table = frames["importance"].dropna(subset=["share"])[::-1]
         fig, ax = plt.subplots(figsize=(6, 0.6 + 0.4 * max(1, len(table))))
-        ax.barh(table["parameter"][::-1], table["share"][::-1], color="#4c72b0")
-        ax.set_xlabel("share of score variance")
+        colors = ["#bbbbbb" if below else "#4c72b0" for below in table["below_noise"]]
+        ax.barh(table["parameter"], table["share"], color=colors)
+        low = (table["share"] - table["ci_low"]).clip(lower=0)
+        high = (table["ci_high"] - table["share"]).clip(lower=0)
+        ax.errorbar(
+            table["share"], table["parameter"], xerr=np.nan_to_num([low, high]),
+            fmt="none", ecolor="k", capsize=3,
+        )
+        ax.set_xlabel("share of score variance (fANOVA main effect, 95% interval; grey: noise)")
     elif name == "pareto":
         done = report.trials[report.trials["outcome"] == "completed"]
         fig, ax = plt.subplots(figsize=(6, 4))

@@ -80,7 +80,9 @@ def _sort_key(label: Any) -> tuple[int, float, str]:
 def per_parameter(scores: pd.DataFrame, direction: str) -> pd.DataFrame:
     """Section 2: per parameter, value and cell: n, mean, std, 95% CI and best of the score.
 
-    ``n`` counts every finished repeat. ``clip_threshold`` only counts clipped trials.
+    ``scores`` holds one row per configuration (a trial, its repeats averaged): ``n``
+    counts configurations, so seeds are never extra samples. ``clip_threshold`` only
+    counts clipped trials.
     """
     columns = ["parameter", "value", "cell", "n", "mean", "std", "ci_low", "ci_high", "best"]
     if scores.empty:
@@ -240,75 +242,3 @@ def _winner(diff: float, p: float, first: str, second: str, direction: str) -> s
         return "tie"
     ahead = first if (diff > 0) == (direction == "max") else second
     return ahead if np.isfinite(p) and p < 0.05 else f"{ahead} (not significant)"
-
-
-def importance(trials: pd.DataFrame, repeats: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Section 4: the share of the score's variance each hyperparameter explains alone.
-
-    Eta-squared of each main effect, SS_between / SS_total over the finished trials (repeats
-    averaged): on a full grid this equals the functional-ANOVA main-effect share. The
-    conditional ``clip_threshold`` is measured only among clipped trials. Unbalanced designs
-    can make the shares sum above 1; interactions and noise are what is left below 1. With
-    repeats, a last row gives the share of repeat-level variance that is seed noise.
-    """
-    columns = ["parameter", "levels", "n", "share", "note"]
-    done = trials[(trials["outcome"] == "completed") & np.isfinite(trials["score"].astype(float))]
-    rows = []
-    if len(done) < 3:
-        return pd.DataFrame(
-            [["all", 0, len(done), math.nan, "fewer than 3 finished trials: cannot compute"]],
-            columns=columns,
-        )
-    for name in ("cell", *PARAMS):
-        subset = done
-        note = ""
-        if name == "clip_threshold":
-            subset = done[done["clipping"] != "none"]
-            note = f"among the {len(subset)} clipped trials only (conditional parameter)"
-        levels = _levels(subset, name) if name != "cell" else subset["cell"]
-        ok = levels.notna()
-        scores = subset["score"].astype(float)[ok]
-        groups = levels[ok]
-        count = groups.nunique()
-        if count < 2:
-            rows.append([name, count, len(scores), math.nan, "fixed in this study"])
-            continue
-        total = float(((scores - scores.mean()) ** 2).sum())
-        if total == 0:
-            rows.append([name, count, len(scores), math.nan, "the score does not vary"])
-            continue
-        means = scores.groupby(groups).transform("mean")
-        between = float(((means - scores.mean()) ** 2).sum())
-        rows.append([name, count, len(scores), between / total, note])
-    if repeats is not None:
-        done_r = repeats[
-            (repeats["outcome"] == "completed") & np.isfinite(repeats["score"].astype(float))
-        ]
-        if done_r.groupby("trial").size().max() > 1:
-            scores = done_r["score"].astype(float)
-            total = float(((scores - scores.mean()) ** 2).sum())
-            within = float(
-                ((scores - scores.groupby(done_r["trial"]).transform("mean")) ** 2).sum()
-            )
-            rows.append(
-                [
-                    "seed (repeats)",
-                    int(done_r["repeat"].nunique()),
-                    len(scores),
-                    within / total if total > 0 else math.nan,
-                    "variance between repeats of one configuration: noise no choice removes",
-                ]
-            )
-        else:
-            rows.append(
-                [
-                    "seed (repeats)",
-                    1,
-                    len(done_r),
-                    math.nan,
-                    "one repeat per configuration: seed noise not measured in this study",
-                ]
-            )
-    frame = pd.DataFrame(rows, columns=columns)
-    order = frame["share"].fillna(-1).sort_values(ascending=False, kind="stable").index
-    return frame.loc[order].reset_index(drop=True)
