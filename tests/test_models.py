@@ -14,6 +14,7 @@ from workbench.models import (
     build_model,
     cudnn_eligibility,
     expected_param_count,
+    recurrent_macs,
 )
 
 FEATURES, STEPS = 3, 7
@@ -57,6 +58,13 @@ def test_every_combination_builds_with_keras_parameter_count(
     model = build_model(config, REGRESSION)
     assert model.count_params() == keras_formula(cell, depth, bidirectional, 5, 1)
     assert expected_param_count(config, REGRESSION) == model.count_params()
+    # Multiply-adds per step = the recurrent layers' kernel + recurrent_kernel sizes.
+    kernels = sum(
+        int(np.prod(w.shape))
+        for w in model.weights
+        if w.path.endswith(("/kernel", "/recurrent_kernel")) and "head" not in w.path
+    )
+    assert recurrent_macs(config, REGRESSION) == kernels
     assert model.output_shape == (None, 1)
     recurrent = [layer for layer in model.layers if cell in layer.name]
     assert len(recurrent) == depth

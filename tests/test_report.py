@@ -212,13 +212,15 @@ def test_pareto_front_keeps_what_nothing_beats_on_both() -> None:
     assert front_min["trial"].tolist() == [5]
 
 
-def _claims_study(quality: float, bi_gain: float, memory: float) -> StudyRecord:
+def _claims_study(
+    quality: float, bi_gain: float, memory: float, memory_kind: str = "gpu_peak"
+) -> StudyRecord:
     trials, number = [], 0
     for units in (8, 16, 32):
         for bi in (False, True):
             lstm = 0.6 + units / 1000
             lstm = lstm * (1 + bi_gain) if bi else lstm
-            for cell, score, params, mem in (
+            for cell, score, macs, mem in (
                 ("lstm", lstm, 4 * units * units, 100.0),
                 ("gru", lstm * quality, 3 * units * units, 100.0 * (1 - memory)),
             ):
@@ -230,9 +232,10 @@ def _claims_study(quality: float, bi_gain: float, memory: float) -> StudyRecord:
                         cell=cell,
                         units=units,
                         bidirectional=bi,
-                        n_params=params,
+                        recurrent_macs=macs,
                         peak_memory_mb=mem,
                         epoch_seconds=1.0,
+                        tags={"memory_measure": memory_kind},
                     )
                 )
     return _study(trials)
@@ -253,6 +256,46 @@ def test_claims_verdicts_follow_the_measured_figures() -> None:
     table = reports.claims(reports.trials_frame(_study(only_lstm)), "max")
     assert table["verdict"].tolist()[:2] == ["not enough data", "not enough data"]
     assert table["verdict"].tolist()[2] == "holds"
+
+
+def test_a_claim_from_one_pair_or_unmatched_trials_is_not_enough_data() -> None:
+    # The demo's bidirectional claim: 2 against 4 unmatched trials gave "does not hold".
+    trials = [
+        _trial(1, 0.70, bidirectional=True, units=8),
+        _trial(2, 0.71, bidirectional=True, units=16, depth=2),
+        _trial(3, 0.90, bidirectional=False, units=32),
+        _trial(4, 0.91, bidirectional=False, units=64),
+        _trial(5, 0.89, bidirectional=False, units=32, depth=3),
+        _trial(6, 0.92, bidirectional=False, units=8, depth=2),
+    ]
+    row = reports.claims(reports.trials_frame(_study(trials)), "max", "val_accuracy").iloc[2]
+    assert row["verdict"] == "not enough data" and "no 95% interval" in row["why"]
+    one_pair = [_trial(1, 0.70, bidirectional=True), _trial(2, 0.90, bidirectional=False)]
+    row = reports.claims(reports.trials_frame(_study(one_pair)), "max", "val_accuracy").iloc[2]
+    assert row["verdict"] == "not enough data" and "1 matched configurations" in row["why"]
+
+
+def test_a_regression_study_has_no_accuracy_claim_but_skill_over_the_baseline() -> None:
+    trials, number = [], 0
+    for units in (8, 16, 32):
+        for cell, mse in (("lstm", 0.02), ("gru", 0.04)):
+            number += 1
+            trials.append(_trial(number, mse + units / 1e4, cell=cell, units=units))
+    frame = reports.trials_frame(_study(trials, "min"))
+    table = reports.claims(frame, "min", "val_loss", baseline=0.167)
+    first = table.iloc[0]
+    assert "accuracy" not in first["measure"] and "skill" in first["measure"]
+    lstm = 1 - (0.02 + np.array([8, 16, 32]) / 1e4) / 0.167
+    gru = 1 - (0.04 + np.array([8, 16, 32]) / 1e4) / 0.167
+    assert first["estimate"] == pytest.approx(float(np.mean(gru / lstm)))
+    without = reports.claims(frame, "min", "val_loss").iloc[0]
+    assert without["verdict"] == "not enough data" and "no baseline" in without["why"]
+
+
+def test_memory_claim_needs_a_real_peak() -> None:
+    study = _claims_study(0.87, 0.20, 0.40, memory_kind="rss_increase")
+    row = reports.claims(reports.trials_frame(study), "max", "val_accuracy").iloc[1]
+    assert row["verdict"] == "not measured on CPU" and "rss_increase" in row["why"]
 
 
 def test_a_noisy_claim_with_an_interval_across_the_range_is_not_enough_data() -> None:

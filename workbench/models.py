@@ -214,6 +214,25 @@ def expected_param_count(config: ModelConfig, signature: ModelSignature) -> int:
     return total + width * signature.head_units + signature.head_units
 
 
+def recurrent_macs(config: ModelConfig, signature: ModelSignature) -> int:
+    """Multiply-adds of the recurrent layers per time step (one sample, forward pass).
+
+    Each gate multiplies the layer's input (width ``i``) and its state (``u``) by a weight
+    matrix: ``gates * u * (i + u)`` per direction and layer (SimpleRNN 1 gate, LSTM 4,
+    GRU 3), i.e. the sizes of Keras' ``kernel`` and ``recurrent_kernel``. Unlike the
+    parameter count it leaves out biases, the head and a text model's embedding table,
+    which cost no multiply-adds per step.
+    """
+    u = config.units
+    width = signature.features
+    total = 0
+    for _ in range(config.depth):
+        directions = 2 if config.bidirectional else 1
+        total += directions * _GATES[config.cell] * u * (width + u)
+        width = directions * u
+    return total
+
+
 def cudnn_eligibility(model: keras.Model) -> tuple[str, str]:
     """Whether the model's LSTM/GRU layers can run on the cuDNN kernel.
 

@@ -34,7 +34,7 @@ CLAIMS = (
         0.85,
         0.90,
         "popular claim; Chung et al. 2014 found GRU vs LSTM inconclusive at matched "
-        "parameter counts; Keras 3 parameter counts: LSTM 4(u(u+i)+u), GRU 3(u(u+i)+2u)",
+        "parameter counts; recurrent multiply-adds per step: LSTM 4u(i+u), GRU 3u(i+u)",
     ),
     Claim(
         "gru_memory",
@@ -114,31 +114,56 @@ def _measure(
     }
 
 
-def _verdict(measure: dict[str, Any], low: float, high: float) -> str:
+def _verdict(measure: dict[str, Any], low: float, high: float) -> tuple[str, str]:
+    """``(verdict, why)``: holds only when the whole 95% interval lies in ``[low, high]``,
+    does not hold only when it lies wholly outside, else not enough data."""
     estimate, ci_low, ci_high = measure["estimate"], measure["ci_low"], measure["ci_high"]
     if not np.isfinite(estimate):
-        return "not enough data"
-    if low <= estimate <= high:
-        return "holds"
-    side = "above" if estimate > high else "below"
-    if np.isfinite(ci_low) and (ci_high < low or ci_low > high):
-        return f"does not hold ({side} the claimed range)"
-    if np.isfinite(ci_low):
-        return "not enough data"  # the interval reaches into the claimed range
-    return f"does not hold ({side} the claimed range)"
+        return "not enough data", measure["basis"]
+    if not (np.isfinite(ci_low) and np.isfinite(ci_high)):
+        return "not enough data", f"{measure['basis']}: no 95% interval"
+    interval = f"{measure['basis']}, 95% interval [{ci_low:.3g}, {ci_high:.3g}]"
+    if low <= ci_low and ci_high <= high:
+        return "holds", interval
+    if ci_high < low or ci_low > high:
+        side = "above" if ci_low > high else "below"
+        return f"does not hold ({side} the claimed range)", interval
+    return "not enough data", f"{interval} reaches across the range [{low:g}, {high:g}]"
 
 
-def claims(trials: pd.DataFrame, direction: str) -> pd.DataFrame:
-    """Section 8: the three claims measured on this study, each with a verdict.
+def claims(
+    trials: pd.DataFrame,
+    direction: str,
+    objective: str = "score",
+    baseline: float | None = None,
+) -> pd.DataFrame:
+    """Section 8: the three claims measured on this study, each with a verdict and why.
 
-    Quality is the score ratio GRU / LSTM (for an error objective, LSTM's error / GRU's,
-    so 0.9 means GRU reaches 90% of LSTM's quality); computations are parameter counts
-    (each parameter is one multiply-add per step); memory is peak memory; the bidirectional
-    gain is the relative score improvement over the matched unidirectional configuration.
-    A verdict is "holds" when the estimate lies in the claimed range, "does not hold" when
-    the 95% interval (or, without one, the estimate) lies outside it, else "not enough data".
+    Quality: on a classification study the accuracy ratio GRU / LSTM; on a regression
+    study "accuracy" is restated as skill over the task's baseline (``1 - MSE / baseline
+    MSE``) and the ratio is of skills, labelled so. Computations: recurrent multiply-adds
+    per time step (``recurrent_macs``), not parameter counts. Memory: only a real peak (a
+    GPU allocator's), else "not measured on CPU". The bidirectional gain is the relative
+    improvement over the matched unidirectional configuration. A verdict holds only when
+    the whole 95% interval lies in the claimed range, does not hold only when it lies
+    wholly outside, and is "not enough data" otherwise (the ``why`` column says why).
     """
-    maximise = direction == "max"
+    # A score to maximise is an accuracy (classification); one to minimise is an error.
+    classification = direction == "max"
+    skill_baseline = (
+        float(baseline)
+        if not classification and baseline is not None and np.isfinite(baseline) and baseline > 0
+        else None
+    )
+    frame = trials
+    if not classification and skill_baseline is not None and not trials.empty:
+        frame = trials.assign(score=1 - trials["score"].astype(float) / skill_baseline)
+    maximise = classification or skill_baseline is not None
+    quality_name = (
+        f"GRU {objective} / LSTM {objective}"
+        if classification
+        else "GRU skill / LSTM skill (regression: skill = 1 - MSE / baseline MSE)"
+    )
 
     def quality(lstm: np.ndarray, gru: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -152,61 +177,98 @@ def claims(trials: pd.DataFrame, direction: str) -> pd.DataFrame:
         with np.errstate(divide="ignore", invalid="ignore"):
             return (bi - uni) / np.abs(uni) if maximise else (uni - bi) / np.abs(uni)
 
+    no_skill = {
+        "estimate": math.nan,
+        "ci_low": math.nan,
+        "ci_high": math.nan,
+        "n": 0,
+        "basis": "a regression study reads accuracy as skill over the task's baseline, "
+        "and this search recorded no baseline",
+    }
+    regression_unscored = not classification and skill_baseline is None
     rows = []
     first, memory_claim, bi_claim = CLAIMS
-    q = _measure(trials, "cell", "lstm", "gru", "score", quality)
-    c = _measure(trials, "cell", "lstm", "gru", "n_params", saving)
+    q = (
+        no_skill
+        if regression_unscored
+        else _measure(frame, "cell", "lstm", "gru", "score", quality)
+    )
+    c = _measure(trials, "cell", "lstm", "gru", "recurrent_macs", saving)
     s = _measure(trials, "cell", "lstm", "gru", "epoch_seconds", saving)
-    verdicts = (_verdict(q, first.low, first.high), _verdict(c, *COMPUTE_SAVING))
-    failing = [
-        f"does not hold ({part}{v.removeprefix('does not hold (')}"
-        for part, v in zip(("quality ", "computations "), verdicts, strict=True)
-        if v.startswith("does not hold")
-    ]
-    if failing:
-        verdict = failing[0]
+    (q_verdict, q_why), (c_verdict, c_why) = (
+        _verdict(q, first.low, first.high),
+        _verdict(c, *COMPUTE_SAVING),
+    )
+    if q_verdict.startswith("does not hold"):
+        verdict, why = q_verdict.replace("(", "(quality ", 1), q_why
+    elif c_verdict.startswith("does not hold"):
+        verdict, why = c_verdict.replace("(", "(computations ", 1), c_why
+    elif (q_verdict, c_verdict) == ("holds", "holds"):
+        verdict, why = "holds", f"quality: {q_why}; computations: {c_why}"
     else:
-        verdict = "holds" if verdicts == ("holds", "holds") else "not enough data"
+        verdict = "not enough data"
+        why = q_why if q_verdict != "holds" else f"computations: {c_why}"
     rows.append(
         [
             first.text,
-            "GRU quality / LSTM",
+            quality_name,
             q["estimate"],
             q["ci_low"],
             q["ci_high"],
             q["basis"],
             verdict,
-            f"computations (parameters) {_fewer(c['estimate'])} ({c['basis']}); "
+            why,
+            f"recurrent multiply-adds per step {_fewer(c['estimate'])} ({c['basis']}); "
             f"seconds per epoch {_fewer(s['estimate'])}",
             first.source,
         ]
     )
-    m = _measure(trials, "cell", "lstm", "gru", "peak_memory_mb", saving)
+    measured = (
+        trials[trials["memory_measure"] == "gpu_peak"]
+        if "memory_measure" in trials.columns
+        else trials.iloc[0:0]
+    )
+    kinds = ", ".join(sorted(trials["memory_measure"].dropna().unique())) if len(trials) else ""
+    if measured.empty:
+        m = {"estimate": math.nan, "ci_low": math.nan, "ci_high": math.nan, "basis": ""}
+        m_verdict = "not measured on CPU"
+        m_why = (
+            "no trial has a GPU allocator peak (peak memory here: "
+            f"{kinds or 'not logged'}; a CPU process's RSS depends on which trial ran first)"
+        )
+    else:
+        m = _measure(measured, "cell", "lstm", "gru", "peak_memory_mb", saving)
+        m_verdict, m_why = _verdict(m, memory_claim.low, memory_claim.high)
     rows.append(
         [
             memory_claim.text,
-            "GRU memory saving vs LSTM",
+            "GRU memory saving vs LSTM (GPU peak)",
             m["estimate"],
             m["ci_low"],
             m["ci_high"],
             m["basis"],
-            _verdict(m, memory_claim.low, memory_claim.high),
-            "peak_memory_mb as logged by each trial (measured as: "
-            + (", ".join(sorted(trials["memory_measure"].dropna().unique())) or "unknown")
-            + ")",
+            m_verdict,
+            m_why,
+            f"peak_memory_mb measured as: {kinds or 'unknown'}",
             memory_claim.source,
         ]
     )
-    g = _measure(trials, "bidirectional", True, False, "score", gain)
+    g = (
+        no_skill
+        if regression_unscored
+        else _measure(frame, "bidirectional", True, False, "score", gain)
+    )
+    g_verdict, g_why = _verdict(g, bi_claim.low, bi_claim.high)
     rows.append(
         [
             bi_claim.text,
-            "bidirectional gain",
+            "bidirectional gain" + ("" if classification else " in skill over the baseline"),
             g["estimate"],
             g["ci_low"],
             g["ci_high"],
             g["basis"],
-            _verdict(g, bi_claim.low, bi_claim.high),
+            g_verdict,
+            g_why,
             "",
             bi_claim.source,
         ]
@@ -221,6 +283,7 @@ def claims(trials: pd.DataFrame, direction: str) -> pd.DataFrame:
             "ci_high",
             "basis",
             "verdict",
+            "why",
             "detail",
             "source",
         ],

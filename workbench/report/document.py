@@ -94,7 +94,15 @@ def overview(study: Any, trials: pd.DataFrame) -> dict[str, Any]:
         "compute_seconds": float(np.nansum(trials["fit_seconds"].astype(float))),
         "wall_seconds": wall,
         "baseline": tags.get("baseline"),
+        "baseline_value": _number(tags.get("baseline_value")),
     }
+
+
+def _number(text: Any) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def build_report(study: Any) -> Report:
@@ -116,7 +124,7 @@ def build_report(study: Any) -> Report:
         "learning_curves": learning_curves(study, objective),
         "gradients": gradient_health(study),
         "divergence": divergence(trials),
-        "claims": claims(trials, direction),
+        "claims": claims(trials, direction, objective, info["baseline_value"]),
     }
     better = "higher" if direction == "max" else "lower"
     sections = []
@@ -256,9 +264,11 @@ def build_report(study: Any) -> Report:
     s = Section("8. Claims check")
     s.notes.append(f"Task baseline: {info['baseline'] or 'not recorded on this search run'}.")
     s.notes.append(
-        "Verdicts: holds (estimate in the claimed range), does not hold (the 95% interval, or "
-        "without one the estimate, outside it), not enough data (missing cells, or an "
-        "interval reaching into the range)."
+        "Verdicts: holds only when the whole 95% interval lies in the claimed range; does not "
+        "hold only when it lies wholly outside; otherwise not enough data, with why (how many "
+        "matched configurations, what interval). Computations are recurrent multiply-adds per "
+        "time step; memory counts only a GPU allocator's peak; on a regression task accuracy "
+        "is read as skill over the task's baseline."
     )
     s.tables.append(("Claims", frames["claims"]))
     sections.append(s)

@@ -15,7 +15,7 @@ from workbench.search.config import PARAM_NAMES
 PARAMS = tuple(name for name in PARAM_NAMES if name not in ("cell", "epochs"))
 CONFIG_KEYS = ("cell", *PARAMS, "epochs")
 CELL_ORDER = ("simple_rnn", "lstm", "gru")
-COST_METRICS = ("n_params", "epoch_seconds", "fit_seconds", "peak_memory_mb")
+COST_METRICS = ("n_params", "recurrent_macs", "epoch_seconds", "fit_seconds", "peak_memory_mb")
 NOT_MEASURED = "not measured in this study"
 #: More distinct values than this and a numeric parameter is shown in quantile bins.
 MAX_LEVELS = 6

@@ -20,7 +20,13 @@ import keras
 import keras_tuner as kt
 
 from workbench.errors import WorkbenchError, first_line
-from workbench.models import ModelConfig, ModelSignature, build_model, cudnn_eligibility
+from workbench.models import (
+    ModelConfig,
+    ModelSignature,
+    build_model,
+    cudnn_eligibility,
+    recurrent_macs,
+)
 from workbench.search import stopping
 from workbench.search.backend import released_graphs
 from workbench.search.config import (
@@ -355,6 +361,10 @@ class Search:
         metrics: dict[str, Any] = {
             "score": score,
             "n_params": model.count_params(),
+            "recurrent_macs": recurrent_macs(
+                ModelConfig.from_values(self._values(trial.hyperparameters)),
+                ModelSignature.from_task(self.data),
+            ),
             "epoch_seconds": meter.mean_epoch_seconds(),
             "fit_seconds": meter.fit_seconds,
             "peak_memory_mb": meter.peak_memory_mb,
