@@ -199,9 +199,9 @@ def test_mlflow_ui_shows_the_trial_runs_and_their_cell_param(served: Served) -> 
 def test_report_html_renders_its_tables_and_figures_offline(served: Served) -> None:
     driver = served.driver
     driver.get(served.report.as_uri())
-    _wait_for_text(driver, "8. Claims check", seconds=10)
+    _wait_for_text(driver, "9. Claims check", seconds=10)
     headings = [h.text for h in driver.find_elements("tag name", "h2")]
-    assert len(headings) == 8 and headings[0] == "1. Overview"
+    assert len(headings) == 9 and headings[:2] == ["1. Answer", "2. Overview"]
     tables = driver.find_elements("tag name", "table")
     assert len(tables) >= 8
     assert "GRU needs about 40% less memory" in driver.find_element("tag name", "body").text

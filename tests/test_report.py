@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import textwrap
 from pathlib import Path
@@ -34,7 +35,11 @@ _DEFAULTS = {
 
 def _trial(number: int, score: float | None, status: str = "FINISHED", **params) -> StudyTrial:
     metrics: dict[str, float] = {}
-    extra = {k: params.pop(k) for k in list(params) if k in reports.COST_METRICS}
+    extra = {
+        k: params.pop(k)
+        for k in list(params)
+        if k in reports.COST_METRICS or k.startswith("test_")
+    }
     repeats = params.pop("repeats", None)
     histories = params.pop("histories", {})
     tags = {"cell": params.get("cell", "lstm"), **params.pop("tags", {})}
@@ -404,7 +409,8 @@ def test_report_of_a_real_search_matches_trials_csv(
     assert "Report on 4 trials written to rep" in result.output
     out = workdir / "rep"
     html_text = (out / "report.html").read_text()
-    assert html_text.count("<h2>") == 8 and "data:image/png;base64," in html_text
+    assert html_text.count("<h2>") == 9 and "data:image/png;base64," in html_text
+    assert html_text.index("1. Answer") < html_text.index("2. Overview")
     for name in ("report.md", "per_parameter.png", "pareto.png", "learning_curves.png"):
         assert (out / name).is_file()
 
@@ -468,3 +474,44 @@ def test_experiment_without_trials_and_unknown_experiment_are_one_line(store: st
     with pytest.raises(WorkbenchError, match=r"Unknown experiment 'nope'.*Expected one of: empty"):
         reports.make_report("nope", "rep", tracking_uri=uri)
     assert not Path("rep").exists()
+
+
+def test_expected_best_after_n_trials_matches_enumeration() -> None:
+    from itertools import product
+
+    scores = [1.0, 3.0, 2.0]
+    trials = [_trial(i + 1, v, cell="gru", units=8 * (i + 1)) for i, v in enumerate(scores)]
+    trials += [_trial(4, 5.0, cell="lstm")]
+    curves = reports.expected_best(reports.trials_frame(_study(trials)), "max")
+    gru = curves[curves["cell"] == "gru"].set_index("trials")["expected_best"]
+    for n in (1, 2, 3):  # every draw of n trials with replacement, equally likely
+        draws = [max(d) for d in product([1.0, 2.0, 3.0], repeat=n)]
+        assert gru[n] == pytest.approx(np.mean(draws))
+    assert gru[2] == pytest.approx(22 / 9)
+    lowest = reports.expected_best(reports.trials_frame(_study(trials, "min")), "min")
+    gru_min = lowest[lowest["cell"] == "gru"].set_index("trials")["expected_best"]
+    assert gru_min[2] == pytest.approx(np.mean([min(d) for d in product([1, 2, 3], repeat=2)]))
+    assert curves[curves["cell"] == "lstm"]["trials"].tolist() == [1]  # its own N only
+
+
+def _baseline_study(test_losses: list[float], baseline: float) -> StudyRecord:
+    trials = [
+        _trial(i + 1, 0.15 + i / 100, cell=("lstm", "gru")[i % 2], units=8 << i // 2,
+               tags={}, test_loss=loss)
+        for i, loss in enumerate(test_losses)
+    ]
+    study = _study(trials, "min")
+    tags = {**study.parent_tags, "baseline": "always predict 1", "baseline_value": str(baseline)}
+    return dataclasses.replace(study, parent_tags=tags)
+
+
+def test_the_answer_says_first_when_the_best_trial_does_not_beat_the_baseline() -> None:
+    study = _baseline_study([0.186, 0.19, 0.20, 0.21], baseline=0.184)
+    report = reports.build_report(study)
+    first = report.sections[0]
+    assert first.title == "1. Answer"
+    assert first.notes[0].startswith("**The best trial (1) does not beat the task's trivial")
+    assert "0.186 against 0.184" in first.notes[0]
+    good = reports.build_report(_baseline_study([0.01, 0.02, 0.03, 0.04], baseline=0.184))
+    assert not good.sections[0].notes[0].startswith("**")
+    assert any("beats the task's trivial baseline on test" in n for n in good.sections[0].notes)

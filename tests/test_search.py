@@ -53,11 +53,15 @@ def test_search_records_parent_and_nested_trials_then_resumes(
     output = _search(tiny_task, tiny_space, store, "--max-trials", "3", "--seed", "1")
     assert "Trial 1/3" in output and "Trial 3/3" in output
     assert "Best trial" in output and "Parent run:" in output and "workbench ui" in output
+    assert "Answer (the report's first section):" in output
+    assert "trivial baseline on test" in output
 
     parents, trials = _runs(store)
     assert len(parents) == 1 and len(trials) == 3
     parent = parents[0]
     assert parent.info.status == "FINISHED"
+    # The run's description in the MLflow UI holds the same answer.
+    assert "trivial baseline on test" in parent.data.tags["mlflow.note.content"]
     assert {"task", "space", "tuner", "workbench.version"} <= set(parent.data.tags)
     assert parent.inputs.dataset_inputs[0].dataset.name == "tiny_adding"
     client = MlflowClient(store)
@@ -72,6 +76,7 @@ def test_search_records_parent_and_nested_trials_then_resumes(
             "epoch_seconds",
             "fit_seconds",
             "test_mse",
+            "recurrent_macs",
             "peak_memory_mb",
         ):
             assert key in run.data.metrics, key

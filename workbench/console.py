@@ -127,6 +127,12 @@ def print_search_result(console: Console, result: Any) -> None:
             if key in best.metrics:
                 table.add_row(f"[dim]{key}[/]", f"{best.metrics[key]:.5g}")
         console.print(table)
+    if result.answer:
+        console.print("\n[bold]Answer[/] (the report's first section):")
+        for line in result.answer:
+            first = line.startswith("**")  # the baseline verdict that comes first
+            style = "bold red" if first else None
+            console.print(f"- {line.replace('**', '')}", markup=False, style=style)
     console.print(f"Experiment: {result.experiment}")
     console.print(f"Parent run: {result.parent_run_id}")
     console.print(f"Tracking URI: {result.tracking_uri}")

@@ -20,8 +20,9 @@ gives a section that says what it cannot compute, never an exception.
 
 The rooms, one line each (analysis computes rows first; drawing is apart):
 
+- ``answer``: the answer first: which cell wins, how sure, against the task's baseline.
 - ``frames``: the study's trials and repeats as data frames.
-- ``statistics``: intervals, per-parameter tables, head-to-head tests.
+- ``statistics``: intervals, per-parameter tables, head-to-head tests, expected best.
 - ``importance``: each hyperparameter's share of the variance (fANOVA), and seed noise.
 - ``diagnostics``: cost, Pareto front, learning curves, gradient health, divergence.
 - ``claims``: popular claims measured on the study, each with a verdict.
@@ -30,8 +31,9 @@ The rooms, one line each (analysis computes rows first; drawing is apart):
 - ``command``: ``workbench report``: read from MLflow, write, log on the search run.
 """
 
+from workbench.report.answer import answer, baseline_check
 from workbench.report.claims import claims
-from workbench.report.command import ReportResult, make_report
+from workbench.report.command import ReportResult, make_report, study_answer
 from workbench.report.diagnostics import (
     cost_table,
     divergence,
@@ -43,17 +45,20 @@ from workbench.report.document import Report, Section, build_report, overview
 from workbench.report.frames import COST_METRICS, repeats_frame, trials_frame
 from workbench.report.importance import importance, seed_variance
 from workbench.report.pages import write_report
-from workbench.report.statistics import head_to_head, mean_ci, per_parameter
+from workbench.report.statistics import expected_best, head_to_head, mean_ci, per_parameter
 
 __all__ = [
     "COST_METRICS",
     "Report",
     "ReportResult",
     "Section",
+    "answer",
+    "baseline_check",
     "build_report",
     "claims",
     "cost_table",
     "divergence",
+    "expected_best",
     "gradient_health",
     "head_to_head",
     "importance",
@@ -64,6 +69,7 @@ __all__ = [
     "pareto_front",
     "per_parameter",
     "repeats_frame",
+    "study_answer",
     "seed_variance",
     "trials_frame",
     "write_report",

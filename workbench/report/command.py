@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
-from workbench.report.document import build_report
+from workbench.report.answer import answer
+from workbench.report.document import build_report, overview
+from workbench.report.frames import trials_frame
 from workbench.report.pages import write_report
+from workbench.report.statistics import head_to_head
 
 # --- the command's library function -------------------------------------------------------------
 
@@ -87,3 +90,17 @@ def make_report(
         verdicts=verdicts,
         trials=len(report.trials),
     )
+
+
+def study_answer(tracking_uri: str, experiment: str) -> list[str]:
+    """The report's "Answer" section alone, read from MLflow (what ``workbench search`` prints).
+
+    Raises:
+        WorkbenchError: an unknown experiment or an unreachable store.
+    """
+    from workbench.tracking import load_study
+
+    study = load_study(tracking_uri, experiment)
+    trials = trials_frame(study)
+    info = overview(study, trials)
+    return answer(trials, info, head_to_head(trials, info["direction"]))

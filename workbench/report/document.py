@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.report.answer import answer, test_metric
 from workbench.report.claims import claims
 from workbench.report.diagnostics import (
     cost_table,
@@ -26,7 +27,7 @@ from workbench.report.frames import (
     trials_frame,
 )
 from workbench.report.importance import MAX_FIT, importance, seed_variance
-from workbench.report.statistics import head_to_head, per_parameter
+from workbench.report.statistics import expected_best, head_to_head, per_parameter
 
 # --- assembling and writing -------------------------------------------------------------------
 
@@ -77,6 +78,7 @@ def overview(study: Any, trials: pd.DataFrame) -> dict[str, Any]:
         else math.nan
     )
     return {
+        "experiment": study.experiment,
         "task": tags.get("task", params.get("task", "unknown")),
         "space": tags.get("space", params.get("space", "unknown")),
         "tuner": tags.get("tuner", params.get("tuner", "unknown")),
@@ -106,7 +108,7 @@ def _number(text: Any) -> float:
 
 
 def build_report(study: Any) -> Report:
-    """All eight sections of a study's report, as data (nothing drawn or written yet)."""
+    """All nine sections of a study's report, as data (nothing drawn or written yet)."""
     trials = trials_frame(study)
     repeats = repeats_frame(study)
     info = overview(study, trials)
@@ -117,6 +119,12 @@ def build_report(study: Any) -> Report:
     frames = {
         "per_parameter": per_parameter(scores, direction),
         "head_to_head": head_to_head(trials, direction),
+        "head_to_head_test": (
+            head_to_head(trials.assign(score=trials[test_metric(direction)]), direction)
+            if test_metric(direction) in trials.columns
+            else pd.DataFrame()
+        ),
+        "expected_best": expected_best(trials, direction),
         "importance": importance(trials),
         "seed_variance": seed_variance(repeats),
         "cost": cost_table(trials),
@@ -129,7 +137,11 @@ def build_report(study: Any) -> Report:
     better = "higher" if direction == "max" else "lower"
     sections = []
 
-    s = Section("1. Overview")
+    s = Section("1. Answer")
+    s.notes += answer(trials, info, frames["head_to_head"])
+    sections.append(s)
+
+    s = Section("2. Overview")
     s.notes += [
         f"Task **{info['task']}**, space **{info['space']}**, tuner **{info['tuner']}**; "
         f"objective {objective} ({better} is better).",
@@ -152,7 +164,7 @@ def build_report(study: Any) -> Report:
     ]
     sections.append(s)
 
-    s = Section("2. Score per parameter and cell type")
+    s = Section("3. Score per parameter and cell type")
     s.notes.append(
         f"n counts configurations (repeats averaged first: seeds are not extra samples); "
         f"95% CI from Student's t; best is the {better} score. "
@@ -176,7 +188,7 @@ def build_report(study: Any) -> Report:
         s.figures.append("per_parameter.png")
     sections.append(s)
 
-    s = Section("3. Head-to-head")
+    s = Section("4. Head-to-head")
     h2h = frames["head_to_head"]
     s.notes.append(
         "Difference = first cell minus second. Paired: configurations equal in every other "
@@ -187,11 +199,30 @@ def build_report(study: Any) -> Report:
     if h2h.empty:
         s.notes.append("Only one cell type finished: no comparison possible.")
     else:
-        s.tables.append(("Cell against cell", h2h))
+        s.notes.append(
+            "Validation scores are each trial's best epoch (optimistic: the epoch was chosen "
+            f"on them); {test_metric(direction)} is the kept checkpoint on the held-out test "
+            "part, which nothing was chosen on."
+        )
+        s.tables.append(("Cell against cell, validation score", h2h))
+        if not frames["head_to_head_test"].empty:
+            s.tables.append(
+                (f"Cell against cell, {test_metric(direction)}", frames["head_to_head_test"])
+            )
         s.figures.append("head_to_head.png")
+    if not frames["expected_best"].empty:
+        s.notes.append(
+            "Expected best validation score after n trials per cell (Dodge et al. 2019, "
+            "'Show Your Work'): cells that got unequal numbers of trials compare at equal n."
+        )
+        curves = frames["expected_best"]
+        s.tables.append(
+            ("Expected best after n trials (last point per cell)", curves.groupby("cell").tail(1))
+        )
+        s.figures.append("expected_best.png")
     sections.append(s)
 
-    s = Section("4. Importance")
+    s = Section("5. Importance")
     s.notes.append(
         "Share of the score's variance each hyperparameter's main effect explains, from "
         "Optuna's fANOVA evaluator on the finished configurations (repeats averaged); the "
@@ -217,7 +248,7 @@ def build_report(study: Any) -> Report:
         s.tables.append(("Seed noise (variance components)", seeds))
     sections.append(s)
 
-    s = Section("5. Cost")
+    s = Section("6. Cost")
     if frames["cost"].empty:
         s.notes.append("No finished trial: cannot compute.")
     else:
@@ -231,7 +262,7 @@ def build_report(study: Any) -> Report:
         s.figures.append("pareto.png")
     sections.append(s)
 
-    s = Section("6. Learning curves")
+    s = Section("7. Learning curves")
     if frames["learning_curves"].empty:
         s.notes.append(f"No per-epoch {objective} of a finished trial: cannot draw.")
     else:
@@ -242,7 +273,7 @@ def build_report(study: Any) -> Report:
         s.figures.append("learning_curves.png")
     sections.append(s)
 
-    s = Section("7. Gradient health")
+    s = Section("8. Gradient health")
     if frames["gradients"].empty:
         s.notes.append(f"Gradient norms (grad_norm): {NOT_MEASURED}.")
     else:
@@ -261,7 +292,7 @@ def build_report(study: Any) -> Report:
     s.tables.append(("Diverged trials (NaN loss) per cell and clipping", frames["divergence"]))
     sections.append(s)
 
-    s = Section("8. Claims check")
+    s = Section("9. Claims check")
     s.notes.append(f"Task baseline: {info['baseline'] or 'not recorded on this search run'}.")
     s.notes.append(
         "Verdicts: holds only when the whole 95% interval lies in the claimed range; does not "

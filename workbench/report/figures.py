@@ -76,6 +76,16 @@ def _draw(report: Report, name: str) -> Any:
         ax.axvline(0, color="k", lw=0.8)
         ax.set_yticks(y, labels)
         ax.set_xlabel("score difference (95% CI)")
+    elif name == "expected_best":
+        curves = frames["expected_best"]
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for cell in _cells(curves):
+            sub = curves[curves["cell"] == cell]
+            ax.plot(sub["trials"], sub["expected_best"], marker="o", ms=3, color=_color(cell),
+                    label=cell)
+        ax.set_xlabel("trials (n)")
+        ax.set_ylabel(f"expected best {report.objective}")
+        ax.legend()
     elif name == "importance":
         table = frames["importance"].dropna(subset=["share"])[::-1]
         fig, ax = plt.subplots(figsize=(6, 0.6 + 0.4 * max(1, len(table))))

@@ -242,3 +242,28 @@ def _winner(diff: float, p: float, first: str, second: str, direction: str) -> s
         return "tie"
     ahead = first if (diff > 0) == (direction == "max") else second
     return ahead if np.isfinite(p) and p < 0.05 else f"{ahead} (not significant)"
+
+
+def expected_best(trials: pd.DataFrame, direction: str) -> pd.DataFrame:
+    """Expected best validation score after ``n`` trials, per cell (Dodge et al. 2019).
+
+    From a cell's ``N`` finished trials, the expected best of ``n`` drawn with replacement:
+    with scores sorted so the best is last, ``sum_i v_i * ((i/N)^n - ((i-1)/N)^n)``. Cells
+    that got unequal numbers of trials compare fairly at equal ``n``; each curve stops at
+    its cell's own ``N``.
+    """
+    columns = ["cell", "trials", "expected_best"]
+    done = trials[(trials["outcome"] == "completed") & np.isfinite(trials["score"].astype(float))]
+    if done.empty:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for cell in _cells(done):
+        scores = np.sort(done[done["cell"] == cell]["score"].astype(float).to_numpy())
+        if direction == "min":
+            scores = scores[::-1]  # the best (least) last
+        total = len(scores)
+        ranks = np.arange(1, total + 1) / total
+        for n in range(1, total + 1):
+            weights = ranks**n - (ranks - 1 / total) ** n
+            rows.append([cell, n, float(np.dot(weights, scores))])
+    return pd.DataFrame(rows, columns=columns)

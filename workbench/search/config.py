@@ -105,6 +105,8 @@ class SearchResult:
     best: TrialResult | None
     resumed: bool
     max_trials: int = 0
+    #: The short answer (the report's first section), one sentence a line.
+    answer: tuple[str, ...] = ()
 
 
 class SearchReporter(Protocol):

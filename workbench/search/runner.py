@@ -182,6 +182,15 @@ def _run_search(config: SearchConfig, reporter: SearchReporter | None) -> Search
             )
             if best.run_id:
                 best_tags["best_run_id"] = best.run_id
+        answer: tuple[str, ...] = ()
+        if completed:
+            from workbench.report import study_answer
+
+            answer = tuple(study_answer(config.tracking_uri, config.experiment))
+            # The MLflow UI shows a run's description: the short answer, then the space's.
+            best_tags["mlflow.note.content"] = "\n\n".join(
+                [*answer, f"Search space: {config.space.description}"]
+            )
         study.log_search_summary(summary, best_tags)
         if not completed:
             raise WorkbenchError(
@@ -200,6 +209,7 @@ def _run_search(config: SearchConfig, reporter: SearchReporter | None) -> Search
             best=best,
             resumed=resumed,
             max_trials=config.max_trials,
+            answer=answer,
         )
     except (KeyboardInterrupt, SystemExit):
         status = "KILLED"

@@ -1,0 +1,141 @@
+"""The answer first: which cell wins, by how much, how sure, and whether it beats the baseline.
+
+A few sentences computed from the report's frames, shown as the report's first section,
+at the end of ``workbench search`` and on the search run's description in MLflow. A best
+trial that does not beat the task's trivial baseline on test is said first.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.report.frames import _config_of
+from workbench.report.statistics import head_to_head
+
+
+def test_metric(direction: str) -> str:
+    """The held-out metric a trial logs for its objective: accuracy, or the loss."""
+    return "test_accuracy" if direction == "max" else "test_loss"
+
+
+def baseline_check(
+    trials: pd.DataFrame, direction: str, baseline: float, baseline_text: str | None
+) -> dict[str, Any]:
+    """The best trial (by validation score) on test, against the task's trivial baseline.
+
+    Returns ``trial``, ``config``, ``test`` (the test metric), ``metric``, ``baseline``,
+    ``beats`` (True, False, or None when either figure is missing) and ``text``.
+    """
+    metric = test_metric(direction)
+    done = trials[(trials["outcome"] == "completed") & np.isfinite(trials["score"].astype(float))]
+    if done.empty:
+        return {"beats": None, "text": "No trial finished: nothing to compare."}
+    scores = done["score"].astype(float)
+    best = done.loc[scores.idxmax() if direction == "max" else scores.idxmin()]
+    test = float(best[metric]) if metric in best and np.isfinite(best[metric]) else math.nan
+    out: dict[str, Any] = {
+        "trial": int(best["trial"]),
+        "config": _config_of(best, exclude=()).replace("|", " "),
+        "test": test,
+        "metric": metric,
+        "baseline": baseline,
+        "beats": None,
+    }
+    if not np.isfinite(test):
+        out["text"] = f"The best trial ({best['trial']}) has no {metric}: no test part."
+        return out
+    if not np.isfinite(baseline):
+        out["text"] = (
+            f"The best trial ({best['trial']}) scores {metric} {test:.4g}; this search recorded "
+            "no trivial baseline to read it against."
+        )
+        return out
+    beats = test > baseline if direction == "max" else test < baseline
+    out["beats"] = bool(beats)
+    about = f" ({baseline_text})" if baseline_text else ""
+    if beats:
+        out["text"] = (
+            f"The best trial ({best['trial']}) beats the task's trivial baseline on test: "
+            f"{metric} {test:.4g} against {baseline:.4g}{about}."
+        )
+    else:
+        out["text"] = (
+            f"**The best trial ({best['trial']}) does not beat the task's trivial baseline on "
+            f"test**: {metric} {test:.4g} against {baseline:.4g}{about}. No model of this "
+            "study learned the task better than the trivial predictor."
+        )
+    return out
+
+
+def _pair_sentence(row: Any, measure: str) -> str:
+    first, second = row["cell_a"], row["cell_b"]
+    if row["comparison"] == "none":
+        return f"{first} vs {second} on {measure}: {row['note']}."
+    test = (
+        f"paired t-test over {row['n']} matched configurations"
+        if row["comparison"] == "paired"
+        else f"Welch's t-test on {row['n']} unmatched trials, weaker"
+    )
+    figures = (
+        f"difference {row['mean_diff']:+.4g} ({first} minus {second}), 95% CI "
+        f"[{row['ci_low']:.4g}, {row['ci_high']:.4g}], p = {row['p_value']:.2g}; {test}"
+    )
+    better = str(row["better"])
+    if not better or better == "tie" or "not significant" in better or not np.isfinite(
+        row["p_value"]
+    ):
+        return f"{first} vs {second} on {measure}: no significant difference ({figures})."
+    loser = second if better == first else first
+    return f"{better} beats {loser} on {measure} ({figures})."
+
+
+def answer(
+    trials: pd.DataFrame,
+    info: dict[str, Any],
+    head_to_head_val: pd.DataFrame,
+) -> list[str]:
+    """The short answer, as sentences (Markdown emphasis allowed).
+
+    ``info`` is the report's overview (task, space, tuner, objective, direction, baseline,
+    baseline_value, experiment); ``head_to_head_val`` compares cells on validation scores.
+    """
+    direction, objective = info["direction"], info["objective"]
+    lines = []
+    check = baseline_check(
+        trials, direction, info.get("baseline_value", math.nan), info.get("baseline")
+    )
+    if check["beats"] is False:
+        lines.append(check["text"])
+    metric = test_metric(direction)
+    on_test = pd.DataFrame()
+    if metric in trials.columns:
+        on_test = head_to_head(trials.assign(score=trials[metric]), direction)
+    settled = paired = False
+    if head_to_head_val.empty:
+        lines.append("Only one cell type finished: this study cannot compare cells.")
+    for i, row in enumerate(head_to_head_val.to_dict("records")):
+        sentence = _pair_sentence(row, f"validation {objective} (each trial's best epoch)")
+        if len(on_test) > i and on_test.iloc[i]["comparison"] != "none":
+            sentence += " On test: " + _pair_sentence(on_test.iloc[i], metric)
+        lines.append(sentence)
+        paired |= row["comparison"] == "paired"
+        settled |= row["comparison"] == "paired" and bool(row["p_value"] < 0.05)
+    if check["beats"] is not False:
+        lines.append(check["text"])
+    if not settled:
+        why = (
+            "its matched comparisons leave the difference within the noise"
+            if paired
+            else "no cells were compared on matched configurations"
+        )
+        lines.append(
+            f"This study cannot settle which cell is better: {why}. A matched comparison "
+            "(every cell on the same other settings, 3 seeds each) would: `workbench search --task "
+            f"{info['task']} --space {info['space']} --tuner grid --repeats 3 --experiment "
+            f"{info.get('experiment', 'study')}-matched` (grid needs a step on every range)."
+        )
+    return lines
