@@ -164,7 +164,8 @@ def test_export_writes_the_files_and_reproduces_the_logged_scores(exported: Expo
         "(None, 10, 2)",
         "float32",
         best.info.run_id,
-        "always predict 1",  # the task's baseline
+        "always predict 1",  # the task's baseline, and this model against it on test
+        f"it on test: test_loss {checks['test_loss'].measured:.4g} against",
         "tensorflow ",
         "## Limits",
         f"models:/{EXPERIMENT}@champion",

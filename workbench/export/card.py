@@ -146,7 +146,7 @@ def _model_card(
         f"{'-' if c.logged is None else f'{c.logged:.6g}'} |"
         for c in checks
     )
-    baseline = data.baseline.description if data.baseline else "none recorded"
+    baseline = _baseline_comparison(data, search.params.get("direction", "min"), checks)
     versions = "\n".join(f"- {k} {v}" for k, v in _versions().items())
     classes = ", ".join(data.class_names) if data.class_names else "-"
     limits = [
@@ -221,7 +221,7 @@ Measured on the exported weights; "logged" is what the search recorded in MLflow
 |---|---|---|---|
 {rows}
 
-{units_note}Baseline: {baseline}
+{units_note}{baseline}
 
 ## Provenance
 - Search: experiment `{record.experiment}`, search run `{record.parent_run_id}` ({origin})
@@ -260,3 +260,23 @@ def _weights_seed(record: Any, search: Any, retrain: bool) -> int:
 
     repeat = 0 if retrain else int(record.tags.get("checkpoint_repeat", "0"))
     return trial_seed(int(search.params.get("seed", 0)), record.trial_id or 0, repeat)
+
+
+def _baseline_comparison(data: Any, direction: str, checks: Sequence[ScoreCheck]) -> str:
+    """The card's baseline line: the task's trivial predictor, and whether this model beats it
+    on the test part (measured on the exported weights)."""
+    from workbench.report.answer import test_metric
+
+    if data.baseline is None:
+        return "Baseline: none recorded for this task."
+    line = f"Baseline: {data.baseline.description}."
+    metric = test_metric(direction)
+    measured = next((c.measured for c in checks if c.metric == metric), None)
+    if measured is None:
+        return line + f" Not compared: no {metric} was measured."
+    beats = measured > data.baseline.value if direction == "max" else measured < data.baseline.value
+    verdict = "beats" if beats else "**does not beat**"
+    return (
+        line + f" This model {verdict} it on test: {metric} {measured:.4g} against "
+        f"{data.baseline.value:.4g}."
+    )
