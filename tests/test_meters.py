@@ -140,3 +140,27 @@ def test_probe_and_meter_log_per_epoch_over_repeats() -> None:
         min(m["loss"] for m in meter.repeats[0]),
         min(m["loss"] for m in meter.repeats[1]),
     ]
+
+
+def test_epoch_seconds_leave_out_the_probe_and_the_tracing_epoch() -> None:
+    import time
+
+    class SlowProbe(GradientProbe):
+        def measure(self) -> dict[str, float]:
+            start = time.perf_counter()
+            time.sleep(0.3)  # a probe far slower than the tiny epoch it follows
+            self.seconds += time.perf_counter() - start
+            return {}
+
+    x, y = _batch()
+    probe = SlowProbe(x, y)
+    meter = TrialMeter(lambda epoch, m: None, ("loss",), probe)
+    _linear_model(keras.optimizers.SGD(0.01)).fit(
+        x, y, epochs=3, verbose=0, callbacks=[probe, meter]
+    )
+    assert len(meter.epoch_seconds) == 3 and len(meter.steady_epoch_seconds) == 2
+    assert all(seconds < 0.2 for seconds in meter.steady_epoch_seconds)  # 0.3 s probing each
+    assert meter.mean_epoch_seconds() == pytest.approx(np.mean(meter.epoch_seconds[1:]))
+    one = TrialMeter(lambda epoch, m: None, ("loss",))
+    _linear_model().fit(x, y, epochs=1, verbose=0, callbacks=[one])
+    assert one.mean_epoch_seconds() == pytest.approx(one.epoch_seconds[0])

@@ -159,6 +159,45 @@ def test_every_tuner_runs(tuner: str, tiny_task: Path, tiny_space: Path, store: 
         assert len(configs) == 2
 
 
+def test_hyperband_trial_count_matches_keras_tuner_brackets() -> None:
+    import keras_tuner as kt
+
+    from workbench.search.config import hyperband_trials
+
+    for max_epochs in (2, 3, 5, 10, 30):
+        oracle = kt.oracles.HyperbandOracle(kt.Objective("val_loss", "min"), max_epochs, seed=1)
+        sizes = [
+            oracle._get_size(b, r)
+            for b in range(oracle._get_num_brackets())
+            for r in range(oracle._get_num_rounds(b))
+        ]
+        assert hyperband_trials(max_epochs) == sum(sizes)
+        assert hyperband_trials(max_epochs, iterations=2) == 2 * sum(sizes)
+    assert hyperband_trials(10) == 30
+
+
+def test_hyperband_runs_whole_brackets_and_the_report_compares_the_full_budget(
+    tiny_task: Path, workdir: Path, store: str
+) -> None:
+    from workbench.report import build_report
+    from workbench.tracking import load_study
+
+    space = workdir / "three_epochs.yaml"
+    space.write_text(
+        "name: three\ndescription: d\ndimensions:\n  cell: [lstm, gru]\n  units: [2, 4]\n"
+        "  learning_rate: {min: 1e-3, max: 1e-1, sampling: log}\n  epochs: 3\n"
+    )
+    # --max-trials 2 no longer cuts Hyperband short: max_epochs 3 is 2 brackets, 6 trials.
+    output = _search(tiny_task, space, store, "--tuner", "hyperband", "--max-trials", "2")
+    assert "Trial 6/6" in output
+    _, trials = _runs(store)
+    epochs = sorted(int(run.data.params["tuner/epochs"]) for run in trials)
+    assert epochs == [1, 1, 1, 3, 3, 3]
+    report = build_report(load_study(store, "study"))
+    assert any("compare the 3 trials trained to the full budget of 3 epochs" in note
+               for note in report.sections[0].notes)
+
+
 @pytest.mark.parametrize("tuner", ["random", "bayesian", "hyperband", "grid"])
 def test_the_default_seed_reproduces_the_tuners_choices(
     tuner: str, tiny_task: Path, workdir: Path

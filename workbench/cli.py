@@ -126,7 +126,20 @@ def spaces() -> None:
     show_default=True,
     help="KerasTuner oracle.",
 )
-@click.option("--max-trials", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "--max-trials",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Trials to run (hyperband runs whole brackets instead: see --hyperband-iterations).",
+)
+@click.option(
+    "--hyperband-iterations",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="With --tuner hyperband: whole iterations of all its brackets.",
+)
 @click.option(
     "--epochs",
     type=click.IntRange(min=1),
@@ -193,6 +206,7 @@ def search(
     space_name: str,
     tuner: str,
     max_trials: int,
+    hyperband_iterations: int,
     epochs: int | None,
     seed: int,
     deterministic: bool,
@@ -236,6 +250,7 @@ def search(
         epochs=epochs,
         seed=seed,
         deterministic=deterministic,
+        hyperband_iterations=hyperband_iterations,
         experiment=experiment,
         tracking_uri=tracking_uri,
         state_root=state_dir,

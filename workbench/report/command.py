@@ -10,7 +10,7 @@ from pathlib import Path
 from workbench.errors import WorkbenchError
 from workbench.report.answer import answer
 from workbench.report.document import build_report, overview
-from workbench.report.frames import trials_frame
+from workbench.report.frames import full_budget, trials_frame
 from workbench.report.pages import write_report
 from workbench.report.statistics import head_to_head
 
@@ -103,4 +103,5 @@ def study_answer(tracking_uri: str, experiment: str) -> list[str]:
     study = load_study(tracking_uri, experiment)
     trials = trials_frame(study)
     info = overview(study, trials)
-    return answer(trials, info, head_to_head(trials, info["direction"]))
+    compared = full_budget(trials, info["tuner"])
+    return answer(compared, info, head_to_head(compared, info["direction"]))

@@ -23,6 +23,7 @@ from workbench.report.frames import (
     NOT_MEASURED,
     PARAMS,
     _config_of,
+    full_budget,
     repeats_frame,
     trials_frame,
 )
@@ -113,32 +114,39 @@ def build_report(study: Any) -> Report:
     repeats = repeats_frame(study)
     info = overview(study, trials)
     direction, objective = info["direction"], info["objective"]
-    scores = trials[
-        (trials["outcome"] == "completed") & np.isfinite(trials["score"].astype(float))
-    ] if not trials.empty else trials
+    compared = full_budget(trials, info["tuner"])
+    scores = compared[
+        (compared["outcome"] == "completed") & np.isfinite(compared["score"].astype(float))
+    ] if not compared.empty else compared
     frames = {
         "per_parameter": per_parameter(scores, direction),
-        "head_to_head": head_to_head(trials, direction),
+        "head_to_head": head_to_head(compared, direction),
         "head_to_head_test": (
-            head_to_head(trials.assign(score=trials[test_metric(direction)]), direction)
-            if test_metric(direction) in trials.columns
+            head_to_head(compared.assign(score=compared[test_metric(direction)]), direction)
+            if test_metric(direction) in compared.columns
             else pd.DataFrame()
         ),
-        "expected_best": expected_best(trials, direction),
-        "importance": importance(trials),
+        "expected_best": expected_best(compared, direction),
+        "importance": importance(compared),
         "seed_variance": seed_variance(repeats),
         "cost": cost_table(trials),
         "pareto": pareto_front(trials, direction),
         "learning_curves": learning_curves(study, objective),
         "gradients": gradient_health(study),
         "divergence": divergence(trials),
-        "claims": claims(trials, direction, objective, info["baseline_value"]),
+        "claims": claims(compared, direction, objective, info["baseline_value"]),
     }
     better = "higher" if direction == "max" else "lower"
     sections = []
 
     s = Section("1. Answer")
-    s.notes += answer(trials, info, frames["head_to_head"])
+    s.notes += answer(compared, info, frames["head_to_head"])
+    if len(compared) < len(trials):
+        s.notes.append(
+            f"Hyperband: scores compare the {len(compared)} trials trained to the full "
+            f"budget of {int(compared['epochs'].max())} epochs; its earlier rounds stopped "
+            f"the other {len(trials) - len(compared)} early."
+        )
     sections.append(s)
 
     s = Section("2. Overview")

@@ -132,3 +132,11 @@ def _show(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
+
+
+def full_budget(trials: pd.DataFrame, tuner: str) -> pd.DataFrame:
+    """The trials to compare scores on: with Hyperband, only those trained to the full
+    budget (its earlier rounds stop trials early, so their scores are not comparable)."""
+    if tuner != "hyperband" or trials.empty or trials["epochs"].isna().all():
+        return trials
+    return trials[trials["epochs"] == trials["epochs"].max()].reset_index(drop=True)

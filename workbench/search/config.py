@@ -49,6 +49,28 @@ class SearchConfig:
     repeats: int = 1
     #: TensorFlow's deterministic ops (``enable_op_determinism``): bit-identical reruns.
     deterministic: bool = False
+    #: Hyperband: whole iterations of all its brackets (``max_trials`` is then their size).
+    hyperband_iterations: int = 1
+
+
+def hyperband_trials(max_epochs: int, iterations: int = 1, factor: int = 3) -> int:
+    """The trials KerasTuner's Hyperband runs in ``iterations`` whole iterations.
+
+    Its brackets: as many as ``max_epochs`` can be divided by ``factor`` staying at or
+    above one epoch; bracket ``b`` has ``b + 1`` rounds of
+    ``ceil(ceil(1 + log_factor(max_epochs)) / (b + 1) * factor ** (b - round))`` trials.
+    """
+    import math
+
+    epochs, brackets = float(max_epochs), 0
+    while epochs >= 1:
+        epochs /= factor
+        brackets += 1
+    end = math.ceil(1 + math.log(max_epochs, factor))
+    sizes = (
+        math.ceil(end / (b + 1) * factor ** (b - r)) for b in range(brackets) for r in range(b + 1)
+    )
+    return sum(sizes) * iterations
 
 
 #: Repeat ``r`` of a trial trains with seed ``seed + trial index + REPEAT_SEED_STRIDE * r``.

@@ -103,13 +103,26 @@ def _rss_bytes() -> int:
 class TrialMeter(keras.callbacks.Callback):
     """Measures one trial; shared across executions (deep copies return the same meter).
 
+    ``epoch_seconds`` (and :meth:`mean_epoch_seconds`) leave out the gradient probe's time
+    and each fit's first epoch, which traces the training step.
+
     Args:
         on_epoch: called with ``(epoch, metrics)`` after every epoch.
         keys: the metric names to pass on (e.g. ``loss``, ``val_loss``, ``mse``).
+        probe: the trial's :class:`GradientProbe`, whose time is not training time.
     """
 
-    def __init__(self, on_epoch: Callable[[int, Mapping[str, float]], None], keys: tuple[str, ...]):
+    def __init__(
+        self,
+        on_epoch: Callable[[int, Mapping[str, float]], None],
+        keys: tuple[str, ...],
+        probe: GradientProbe | None = None,
+    ):
         super().__init__()
+        self._probe = probe
+        self._probe_seconds = 0.0
+        #: Seconds of each epoch after a fit's first (tracing) one, probe time left out.
+        self.steady_epoch_seconds: list[float] = []
         self._on_epoch = on_epoch
         self._keys = keys
         self.epoch_seconds: list[float] = []
@@ -143,6 +156,7 @@ class TrialMeter(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         self._epoch = epoch
+        self._probe_seconds = self._probe.seconds if self._probe else 0.0
         self._t_epoch = time.perf_counter()
 
     def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
@@ -152,7 +166,11 @@ class TrialMeter(keras.callbacks.Callback):
             raise Diverged(self._epoch, float(loss))
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-        self.epoch_seconds.append(time.perf_counter() - self._t_epoch)
+        probed = (self._probe.seconds if self._probe else 0.0) - self._probe_seconds
+        seconds = time.perf_counter() - self._t_epoch - probed
+        self.epoch_seconds.append(seconds)
+        if epoch > 0:
+            self.steady_epoch_seconds.append(seconds)
         metrics = {k: float(v) for k, v in (logs or {}).items() if k in self._keys}
         self.history.append(metrics)
         if not self.repeats:  # used outside fit()'s train-begin/end pairing
@@ -175,7 +193,10 @@ class TrialMeter(keras.callbacks.Callback):
         return [_best(epochs, key, direction) for epochs in self.repeats]
 
     def mean_epoch_seconds(self) -> float | None:
-        return statistics.fmean(self.epoch_seconds) if self.epoch_seconds else None
+        """Mean seconds per epoch without the probe and the first (tracing) epoch of each fit;
+        all epochs when no fit ran more than one."""
+        seconds = self.steady_epoch_seconds or self.epoch_seconds
+        return statistics.fmean(seconds) if seconds else None
 
     def stop_memory(self) -> None:
         """Stop sampling memory when training ended by an exception."""

@@ -21,6 +21,7 @@ from workbench.search.config import (
     SearchReporter,
     SearchResult,
     best_of,
+    hyperband_trials,
 )
 from workbench.spaces import Range, SearchSpace
 from workbench.tasks import TaskData, TaskSpec
@@ -40,6 +41,7 @@ def make_search_config(
     epochs: int | None = None,
     seed: int = 0,
     deterministic: bool = False,
+    hyperband_iterations: int = 1,
     experiment: str | None = None,
     tracking_uri: str | None = None,
     state_root: str | Path = ".workbench",
@@ -60,6 +62,10 @@ def make_search_config(
         raise WorkbenchError(f"Expected --repeats >= 1. Received: {repeats}")
     if seed < 0:
         raise WorkbenchError(f"Expected --seed >= 0. Received: {seed}")
+    if hyperband_iterations < 1:
+        raise WorkbenchError(
+            f"Expected --hyperband-iterations >= 1. Received: {hyperband_iterations}"
+        )
     if epochs is not None:
         if epochs < 1:
             raise WorkbenchError(f"Expected --epochs >= 1. Received: {epochs}")
@@ -71,6 +77,9 @@ def make_search_config(
                     f"--tuner grid needs every range to have a step; {space.source}: "
                     f"dimensions.{name} is a continuous range. List its values or add a step."
                 )
+    if tuner == "hyperband":
+        # Hyperband runs whole brackets: its size, not --max-trials, ends the search.
+        max_trials = hyperband_trials(space.max_epochs, hyperband_iterations)
     uri = resolve_tracking_uri(tracking_uri)
     name = experiment or default_experiment(task, space)
     state_dir = Path(state_root).expanduser().resolve() / state_key(uri, name)
@@ -87,6 +96,7 @@ def make_search_config(
         keep_checkpoints,
         repeats,
         deterministic,
+        hyperband_iterations,
     )
 
 
@@ -230,9 +240,10 @@ def _prepare_state_dir(config: SearchConfig) -> bool:
         "tuner": config.tuner,
         "seed": config.seed,
         "repeats": config.repeats,
+        "hyperband_iterations": config.hyperband_iterations,
     }
-    # Study folders written before --repeats existed ran one training per trial.
-    defaults = {"repeats": 1}
+    # Study folders written before these options existed ran with their defaults.
+    defaults = {"repeats": 1, "hyperband_iterations": 1}
     if config.overwrite and config.state_dir.exists():
         shutil.rmtree(config.state_dir)
     if marker.is_file():

@@ -210,6 +210,7 @@ class Search:
         }
         if self.config.tuner == "hyperband":
             kwargs["max_epochs"] = self.config.space.max_epochs
+            kwargs["hyperband_iterations"] = self.config.hyperband_iterations
         else:
             kwargs["max_trials"] = self.config.max_trials
         # KerasTuner prints each failed trial's traceback when its DEBUG flag is on (the
@@ -302,8 +303,8 @@ class Search:
             run.log_epoch(epoch, {f"{k}{suffix}": v for k, v in metrics.items()})
             self.reporter.epoch_ended(epoch, epochs, metrics)
 
-        meter = TrialMeter(on_epoch, keys)
         probe = GradientProbe(self.data.x_train[:PROBE_SAMPLES], self.data.y_train[:PROBE_SAMPLES])
+        meter = TrialMeter(on_epoch, keys, probe)
         callbacks = [*kwargs.pop("callbacks", []), probe, meter]  # the probe fills the logs
         self.next_repeat = 0
         try:
