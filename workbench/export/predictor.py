@@ -14,6 +14,7 @@ import numpy as np
 
 from workbench.errors import WorkbenchError
 from workbench.export.layout import HYPERPARAMETERS_FILE, MODEL_FILE
+from workbench.tasks import repair_texts
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def predict_file(
     _check_inputs(x, interface)
     if interface["input_dtype"] == "string":
         # Keras takes strings as a 1-D object array (not numpy's fixed-width str dtype).
-        x = np.array([str(v) for v in x], dtype=object)
+        x, _ = repair_texts(np.array([str(v) for v in x], dtype=object))
     from workbench.search import backend
 
     backend.load_tensorflow()

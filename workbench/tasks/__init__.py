@@ -39,7 +39,7 @@ from workbench.tasks.spec import (
     load_task,
     register_loader,
 )
-from workbench.tasks.text import fit_vocabulary, text_tokens
+from workbench.tasks.text import fit_vocabulary, repair_texts, text_tokens
 
 __all__ = [
     "LOADERS",
@@ -54,6 +54,7 @@ __all__ = [
     "list_tasks",
     "load_task",
     "register_loader",
+    "repair_texts",
     "search_task",
     "task_from_data",
     "text_tokens",

@@ -21,6 +21,7 @@ from workbench.tasks.splits import (
     _majority_baseline,
     _pad,
     _random_split,
+    _right_padded,
     _stratified_split,
 )
 from workbench.tasks.tables import (
@@ -299,6 +300,14 @@ def _load_npz(spec: TaskSpec) -> TaskData:
         xs["val"], ys["val"] = xs["train"][picked], ys["train"][picked]
         xs["train"], ys["train"] = xs["train"][rest], ys["train"][rest]
     masked = any(np.all(x == PAD_VALUE, axis=2).any() for x in xs.values())
+    if masked:
+        for split in list(xs):
+            xs[split], moved = _right_padded(xs[split], where, split)
+            if moved:
+                notes.append(
+                    f"moved the left padding of {moved} sample{'s' if moved > 1 else ''} of "
+                    f"x_{split} to the right (cuDNN reads masks as right padding)"
+                )
     evaluated = "test" if "test" in xs else "val"
     if problem == "classification":
         baseline = _majority_baseline(ys["train"], ys[evaluated], evaluated)

@@ -139,3 +139,38 @@ def _three_way_split(
     rest, test = _stratified_split(codes, opts["test_fraction"], rng, where, None)
     train, val = _stratified_split(codes[rest], opts["val_fraction"], rng, where, None)
     return rest[train], rest[val], test
+
+
+def _right_padded(x: np.ndarray, where: str, split: str) -> tuple[np.ndarray, int]:
+    """Padding (:data:`PAD_VALUE` in every feature) moved to the end of each sample.
+
+    cuDNN reads a mask as a sequence length, so only right padding works on a GPU:
+    left padding (Keras' ``pad_sequences`` default) is moved right and counted; padding
+    inside a sample, or a sample that is all padding, is refused.
+    """
+    steps = np.any(x != PAD_VALUE, axis=2)
+    lengths = steps.sum(axis=1)
+    empty = np.flatnonzero(lengths == 0)
+    if empty.size:
+        raise WorkbenchError(
+            f"{where}: sample {int(empty[0])} of x_{split} is all padding ({PAD_VALUE:g}). "
+            "Expected at least one real step per sample (cuDNN cannot take an empty one)"
+        )
+    positions = np.arange(x.shape[1])
+    right = steps == (positions[None, :] < lengths[:, None])
+    left = steps == (positions[None, :] >= (x.shape[1] - lengths)[:, None])
+    bad = np.flatnonzero(~right.all(axis=1) & ~left.all(axis=1))
+    if bad.size:
+        raise WorkbenchError(
+            f"{where}: sample {int(bad[0])} of x_{split} has padding inside the series. "
+            f"Expected the padding ({PAD_VALUE:g}) at the end of each sample only"
+        )
+    moved = np.flatnonzero(~right.all(axis=1))
+    if moved.size == 0:
+        return x, 0
+    x = x.copy()
+    for i in moved:
+        kept = x[i, steps[i]]
+        x[i] = PAD_VALUE
+        x[i, : len(kept)] = kept
+    return x, int(moved.size)

@@ -62,6 +62,20 @@ def fit_vocabulary(texts: Sequence[str], vocab_size: int) -> tuple[str, ...]:
     return tuple(token for token, _ in ranked[: max(vocab_size - 2, 0)])
 
 
+#: What a text with no token left after standardization becomes: one out-of-vocabulary
+#: token, so the model never sees an all-padding (fully masked) sequence, which cuDNN
+#: refuses on a GPU.
+EMPTY_TEXT = "[UNK]"
+
+
+def repair_texts(texts: np.ndarray) -> tuple[np.ndarray, int]:
+    """``texts`` with each one that standardizes to no token replaced by :data:`EMPTY_TEXT`;
+    and how many were replaced."""
+    out = np.empty(len(texts), dtype=object)
+    out[:] = [EMPTY_TEXT if not text_tokens(str(t)) else str(t) for t in texts]
+    return out, sum(1 for a, b in zip(out, texts, strict=True) if a != b)
+
+
 _TEXT_DEFAULTS: dict[str, Any] = {"vocab_size": 10000, "sequence_length": 200, "embedding_dim": 64}
 
 
@@ -97,6 +111,18 @@ def _text_task(
     (x_train, labels_train), (x_val, labels_val) = splits["train"], splits["val"]  # type: ignore[misc]
     test = splits.get("test")
     x_test, labels_test = test if test is not None else (None, None)
+    x_train, empty_train = repair_texts(x_train)
+    x_val, empty_val = repair_texts(x_val)
+    empty_test = 0
+    if x_test is not None:
+        x_test, empty_test = repair_texts(x_test)
+    empty = empty_train + empty_val + empty_test
+    if empty:
+        notes = (
+            *notes,
+            f"{empty} texts with no word left after lowercasing and stripping punctuation "
+            f"became one {EMPTY_TEXT} token (cuDNN refuses an all-padding sequence)",
+        )
     (y_train, y_val, y_test), names = _encode_labels(where, labels_train, labels_val, labels_test)
     text = _text_settings(spec, opts, x_train.tolist())
     has_test = y_test is not None
