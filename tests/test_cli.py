@@ -109,6 +109,8 @@ _BAD_FILES = {
     "unknown_loader.yaml": "name: t\nloader: nope\n",
     "task_unknown_key.yaml": "name: t\nloader: adding\nsizes: 3\n",
     "space_unknown_key.yaml": "dimensions: {cells: [lstm]}\n",
+    "readout_max.yaml": "dimensions: {readout: [last, max], epochs: 1}\n",
+    "readout_bad.yaml": "dimensions: {readout: [first]}\n",
     "space_bad_type.yaml": "dimensions: {units: [a, b]}\n",
     "space_empty_choice.yaml": "dimensions: {cell: []}\n",
     "space_bad_range.yaml": "dimensions: {learning_rate: {min: 1e-2, max: 1e-4}}\n",
@@ -169,6 +171,11 @@ _BAD_INPUT = [
     (["--task", "adding", "--seed", "-1"], "Expected --seed >= 0. Received: -1"),
     (["--task", "adding", "--space", "broken.yaml"], "broken.yaml: malformed YAML"),
     (["--task", "adding", "--space", "empty.yaml"], "empty.yaml: expected a mapping"),
+    (
+        ["--task", "japanese_vowels", "--task-option", "limit=36", "--space", "readout_max.yaml"],
+        "dimensions.readout: max cannot leave out the padded steps",
+    ),
+    (["--task", "adding", "--space", "readout_bad.yaml"], "expected one of last, mean, max"),
     (
         ["--task", "adding", "--space", "space_unknown_key.yaml"],
         "dimensions.cells: unknown dimension",

@@ -164,3 +164,51 @@ def test_text_padding_is_masked() -> None:
     np.testing.assert_allclose(
         padded.predict(texts, verbose=0), exact.predict(texts, verbose=0), atol=1e-6
     )
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_mean_readout_leaves_out_masked_steps(cell: str) -> None:
+    """Mean over time with padding equals the mean without it; cuDNN eligibility stays."""
+    from workbench.errors import WorkbenchError
+    from workbench.tasks import PAD_VALUE
+
+    config = ModelConfig(cell=cell, units=4, readout="mean")
+    masked = ModelSignature(None, FEATURES, "regression", 1, masked=True, mask_value=PAD_VALUE)
+    keras.utils.set_random_seed(0)
+    model = build_model(config, masked)
+    assert model.get_layer("readout_mean") is not None
+    assert cudnn_eligibility(model)[0] == "true"
+    rng = np.random.default_rng(0)
+    short = rng.normal(size=(2, 3, FEATURES)).astype("float32")
+    padded = np.concatenate([short, np.full((2, 4, FEATURES), PAD_VALUE, "float32")], axis=1)
+    np.testing.assert_allclose(
+        model.predict(padded, verbose=0), model.predict(short, verbose=0), atol=1e-5
+    )
+    with pytest.raises(WorkbenchError, match="readout max cannot leave out masked steps"):
+        build_model(ModelConfig(cell=cell, units=4, readout="max"), masked)
+    unmasked = build_model(ModelConfig(cell=cell, units=4, readout="max"), REGRESSION)
+    assert unmasked.get_layer("readout_max") is not None
+
+
+def test_inputs_are_scaled_inside_the_model_with_training_statistics() -> None:
+    from workbench.tasks import PAD_VALUE, TaskData
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(loc=50.0, scale=10.0, size=(40, 6, 2)).astype("float32")
+    x[:5, 4:] = PAD_VALUE  # padding must not move the statistics
+    y = rng.normal(size=(40, 1)).astype("float32")
+    data = TaskData(
+        name="t", problem="regression", n_outputs=1, x_train=x, y_train=y, x_val=x[:4],
+        y_val=y[:4], masked=True, mask_value=PAD_VALUE,
+    )
+    signature = ModelSignature.from_task(data)
+    real = x.reshape(-1, 2)[np.any(x.reshape(-1, 2) != PAD_VALUE, axis=1)]
+    np.testing.assert_allclose(signature.feature_mean, real.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(signature.feature_std, real.std(axis=0), rtol=1e-5)
+    model = build_model(ModelConfig(cell="gru", units=4), signature)
+    scale = model.get_layer("scale_inputs")
+    inner = keras.Model(model.inputs, scale.output)
+    scaled = np.asarray(inner(x[5:10]))
+    expected = (x[5:10] - real.mean(axis=0)) / real.std(axis=0)
+    np.testing.assert_allclose(scaled, expected, rtol=1e-4, atol=1e-4)
+    assert model.count_params() == expected_param_count(ModelConfig(cell="gru", units=4), signature)

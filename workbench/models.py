@@ -14,8 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from workbench.errors import WorkbenchError
-from workbench.spaces import CELLS, CLIPPINGS
+from workbench.spaces import CELLS, CLIPPINGS, READOUTS
 
 if TYPE_CHECKING:
     import keras
@@ -39,6 +41,9 @@ class ModelConfig:
     clipping: str = "none"
     clip_threshold: float | None = None
     learning_rate: float = 1e-3
+    #: What the head reads: the last state, or the mean or max over time of the last
+    #: layer's outputs (masked steps excluded).
+    readout: str = "last"
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
@@ -51,6 +56,10 @@ class ModelConfig:
             raise WorkbenchError(
                 "Expected a positive clip_threshold with clipping="
                 f"{self.clipping!r}. Received: clip_threshold={self.clip_threshold!r}"
+            )
+        if self.readout not in READOUTS:
+            raise WorkbenchError(
+                f"Expected readout in {READOUTS}. Received: readout={self.readout!r}"
             )
         if self.depth < 1 or self.units < 1:
             raise WorkbenchError(
@@ -72,6 +81,7 @@ class ModelConfig:
             clipping=clipping,
             clip_threshold=None if clipping == "none" or threshold is None else float(threshold),
             learning_rate=float(values.get("learning_rate", 1e-3)),
+            readout=str(values.get("readout") or "last"),
         )
 
 
@@ -89,10 +99,24 @@ class ModelSignature:
     #: A text task: the model takes strings; ``timesteps``/``features`` are then the
     #: sequence length and the embedding size the recurrent layers see.
     text: TextSettings | None = None
+    #: Per-feature mean and standard deviation of the training inputs (padding left out):
+    #: a ``Normalization`` layer inside the model scales raw inputs with them. None for
+    #: text and for tasks whose loader already scaled the inputs (forecasting).
+    feature_mean: tuple[float, ...] | None = None
+    feature_std: tuple[float, ...] | None = None
 
     @classmethod
     def from_task(cls, data: TaskData) -> ModelSignature:
         timesteps, features = data.input_shape
+        mean = std = None
+        if data.text is None and data.input_scale is None:
+            x = np.asarray(data.x_train, dtype="float64")
+            steps = x.reshape(-1, x.shape[-1])
+            if data.masked:
+                steps = steps[np.any(steps != data.mask_value, axis=1)]
+            deviation = steps.std(axis=0)
+            mean = tuple(float(v) for v in steps.mean(axis=0))
+            std = tuple(float(v) if v > 0 else 1.0 for v in deviation)
         return cls(
             timesteps=timesteps,
             features=features,
@@ -102,6 +126,8 @@ class ModelSignature:
             masked=data.masked,
             mask_value=data.mask_value,
             text=data.text,
+            feature_mean=mean,
+            feature_std=std,
         )
 
     @property
@@ -133,12 +159,25 @@ def build_model(config: ModelConfig, signature: ModelSignature) -> keras.Model:
         x = inputs
     if signature.masked:
         x = keras.layers.Masking(mask_value=signature.mask_value, name="mask")(x)
+    if signature.feature_mean is not None:
+        # After the mask: padded steps stay masked whatever the scaling makes of them.
+        x = keras.layers.Normalization(
+            mean=list(signature.feature_mean),
+            variance=[v * v for v in signature.feature_std or ()],
+            name="scale_inputs",
+        )(x)
+    pooled = config.readout != "last" and not signature.sequence_output
+    if pooled and config.readout == "max" and (signature.masked or signature.text is not None):
+        raise WorkbenchError(
+            "readout max cannot leave out masked steps (Keras' GlobalMaxPooling1D ignores "
+            "masks). Expected readout last or mean for a task with padded sequences"
+        )
     layer_cls = getattr(keras.layers, _KERAS_CELLS[config.cell])
     for index in range(config.depth):
         last = index == config.depth - 1
         recurrent = layer_cls(
             config.units,
-            return_sequences=signature.sequence_output or not last,
+            return_sequences=signature.sequence_output or not last or pooled,
             name=f"{config.cell}_{index + 1}",
         )
         if config.bidirectional:
@@ -146,6 +185,13 @@ def build_model(config: ModelConfig, signature: ModelSignature) -> keras.Model:
         x = recurrent(x)
         if config.dropout > 0:
             x = keras.layers.Dropout(config.dropout, name=f"dropout_{index + 1}")(x)
+    if pooled:
+        pooling = (
+            keras.layers.GlobalAveragePooling1D
+            if config.readout == "mean"
+            else keras.layers.GlobalMaxPooling1D
+        )
+        x = pooling(name=f"readout_{config.readout}")(x)  # the mean leaves out masked steps
     if signature.problem == "classification":
         activation = "sigmoid" if signature.binary else "softmax"
         loss = "binary_crossentropy" if signature.binary else "sparse_categorical_crossentropy"

@@ -34,6 +34,7 @@ from workbench.yamlio import read_yaml_mapping
 
 CELLS = ("simple_rnn", "lstm", "gru")
 CLIPPINGS = ("none", "norm", "value")
+READOUTS = ("last", "mean", "max")
 
 #: The value a dimension takes when the space file leaves it out.
 DEFAULTS: Mapping[str, Any] = {
@@ -47,6 +48,7 @@ DEFAULTS: Mapping[str, Any] = {
     "dropout": 0.0,
     "batch_size": 32,
     "epochs": 10,
+    "readout": "last",
 }
 DIMENSIONS = tuple(DEFAULTS)
 _TOP_LEVEL_KEYS = ("name", "description", "dimensions")
@@ -206,6 +208,12 @@ def _check_value(key: str, value: Any, label: str) -> Any:
             hint = _YAML_BOOL_HINT if isinstance(value, bool) else ""
             raise WorkbenchError(
                 f"{label}: expected one of {', '.join(CLIPPINGS)}. Received: {value!r}{hint}"
+            )
+        return value
+    if key == "readout":
+        if value not in READOUTS:
+            raise WorkbenchError(
+                f"{label}: expected one of {', '.join(READOUTS)}. Received: {value!r}"
             )
         return value
     if key == "bidirectional":

@@ -27,7 +27,7 @@ BOOTSTRAPS = 8
 #: Each fit sees at most this many configurations (a seeded sample): fANOVA's cost grows
 #: with the trees' leaves, and a report on 1,000 trials should take seconds.
 MAX_FIT = 200
-_CATEGORICAL = ("cell", "bidirectional", "clipping")
+_CATEGORICAL = ("cell", "bidirectional", "clipping", "readout")
 _LOG = ("learning_rate",)
 _INTEGER = ("depth", "units", "batch_size")
 NOISE = "(noise floor: a random dummy)"

@@ -28,6 +28,7 @@ PARAM_NAMES = (
     "dropout",
     "batch_size",
     "epochs",
+    "readout",
 )
 
 

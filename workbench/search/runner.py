@@ -127,6 +127,13 @@ def _run_search(config: SearchConfig, reporter: SearchReporter | None) -> Search
     _tuner.check_keras_tuner()
 
     data = config.task.load()
+    readout = config.space["readout"]
+    if (data.masked or data.text is not None) and "max" in getattr(readout, "values", ()):
+        raise WorkbenchError(
+            f"{config.space.source or config.space.name}: dimensions.readout: max cannot "
+            f"leave out the padded steps of {config.task.name}'s sequences. Expected last "
+            "or mean for a task with padded or text inputs"
+        )
     tracking.check_reachable(config.tracking_uri)
     resume = _prepare_state_dir(config)
 
