@@ -159,6 +159,27 @@ def test_every_tuner_runs(tuner: str, tiny_task: Path, tiny_space: Path, store: 
         assert len(configs) == 2
 
 
+def test_small_data_gets_enough_steps_and_training_stops_on_patience(
+    tiny_task: Path, workdir: Path, store: str
+) -> None:
+    from workbench.search.config import batch_size_used
+
+    assert batch_size_used(128, 30) == 4 and batch_size_used(32, 4000) == 32
+    assert batch_size_used(16, 3) == 1
+    space = workdir / "patient.yaml"
+    space.write_text(
+        "name: patient\ndescription: d\ndimensions:\n  cell: gru\n  units: 4\n"
+        "  learning_rate: 0.05\n  batch_size: 128\n  epochs: 12\n  patience: 1\n"
+    )
+    _search(tiny_task, space, store, "--max-trials", "1")
+    _, (run,) = _runs(store)
+    metrics = run.data.metrics
+    assert run.data.params["patience"] == "1" and run.data.params["epochs"] == "12"
+    assert metrics["epochs_run"] < 12  # stopped once val_loss did not improve for 1 epoch
+    assert metrics["batch_size_used"] == 6  # 48 training samples: 8 steps, not 1 of 128
+    assert metrics["optimizer_steps"] == metrics["epochs_run"] * 8
+
+
 def test_hyperband_trial_count_matches_keras_tuner_brackets() -> None:
     import keras_tuner as kt
 

@@ -49,6 +49,8 @@ DEFAULTS: Mapping[str, Any] = {
     "batch_size": 32,
     "epochs": 10,
     "readout": "last",
+    #: Early stopping: epochs without a better objective before a training stops.
+    "patience": 5,
 }
 DIMENSIONS = tuple(DEFAULTS)
 _TOP_LEVEL_KEYS = ("name", "description", "dimensions")
@@ -220,7 +222,7 @@ def _check_value(key: str, value: Any, label: str) -> Any:
         if not isinstance(value, bool):
             raise WorkbenchError(f"{label}: expected true or false. Received: {value!r}")
         return value
-    if key in ("depth", "units", "batch_size", "epochs"):
+    if key in ("depth", "units", "batch_size", "epochs", "patience"):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise WorkbenchError(f"{label}: expected a positive integer. Received: {value!r}")
         if key == "depth" and value > 8:

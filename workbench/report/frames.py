@@ -19,7 +19,7 @@ COST_METRICS = ("n_params", "recurrent_macs", "epoch_seconds", "fit_seconds", "p
 NOT_MEASURED = "not measured in this study"
 #: More distinct values than this and a numeric parameter is shown in quantile bins.
 MAX_LEVELS = 6
-_INT_PARAMS = ("depth", "units", "batch_size", "epochs")
+_INT_PARAMS = ("depth", "units", "batch_size", "epochs", "patience")
 _FLOAT_PARAMS = ("clip_threshold", "learning_rate", "dropout")
 
 

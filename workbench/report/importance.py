@@ -29,7 +29,7 @@ BOOTSTRAPS = 8
 MAX_FIT = 200
 _CATEGORICAL = ("cell", "bidirectional", "clipping", "readout")
 _LOG = ("learning_rate",)
-_INTEGER = ("depth", "units", "batch_size")
+_INTEGER = ("depth", "units", "batch_size", "patience")
 NOISE = "(noise floor: a random dummy)"
 
 

@@ -29,6 +29,7 @@ PARAM_NAMES = (
     "batch_size",
     "epochs",
     "readout",
+    "patience",
 )
 
 
@@ -72,6 +73,19 @@ def hyperband_trials(max_epochs: int, iterations: int = 1, factor: int = 3) -> i
         math.ceil(end / (b + 1) * factor ** (b - r)) for b in range(brackets) for r in range(b + 1)
     )
     return sum(sizes) * iterations
+
+
+#: A small training set still gets this many optimizer steps per epoch: the batch size is
+#: capped at ceil(training samples / MIN_STEPS_PER_EPOCH).
+MIN_STEPS_PER_EPOCH = 8
+
+
+def batch_size_used(batch_size: int, samples: int) -> int:
+    """The space's batch size, capped so an epoch has at least :data:`MIN_STEPS_PER_EPOCH`
+    steps: 30 series at batch 128 would otherwise be one step an epoch."""
+    import math
+
+    return max(1, min(batch_size, math.ceil(samples / MIN_STEPS_PER_EPOCH)))
 
 
 #: Repeat ``r`` of a trial trains with seed ``seed + trial index + REPEAT_SEED_STRIDE * r``.

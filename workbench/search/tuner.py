@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import statistics
 import traceback
 import warnings
@@ -34,6 +35,7 @@ from workbench.search.config import (
     SearchConfig,
     SearchReporter,
     TrialResult,
+    batch_size_used,
     best_of,
     trial_seed,
 )
@@ -116,20 +118,33 @@ def _declare_one(hp: Any, name: str, dim: Any) -> Any:
 
 
 class RecurrentHyperModel(kt.HyperModel):
-    """Builds one recurrent model per trial from the space and the task's signature."""
+    """Builds one recurrent model per trial from the space and the task's signature.
 
-    def __init__(self, space: SearchSpace, signature: ModelSignature) -> None:
+    Training stops early when the objective has not improved for the space's ``patience``
+    epochs (its ``epochs`` is the maximum); KerasTuner keeps the best epoch's weights.
+    """
+
+    def __init__(
+        self, space: SearchSpace, signature: ModelSignature, objective: str, direction: str
+    ) -> None:
         super().__init__(name="recurrent")
         self.space = space
         self.signature = signature
+        self.objective = objective
+        self.direction = direction
 
     def build(self, hp: Any) -> keras.Model:
         return build_model(ModelConfig.from_values(declare(self.space, hp)), self.signature)
 
-    def fit(self, hp: Any, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
+    def fit(self, hp: Any, model: keras.Model, x: Any, *args: Any, **kwargs: Any) -> Any:
         # Hyperband passes its own epochs; the other tuners take the space's.
         kwargs.setdefault("epochs", hp.get("epochs"))
-        return model.fit(*args, batch_size=hp.get("batch_size"), **kwargs)
+        stop = keras.callbacks.EarlyStopping(
+            monitor=self.objective, mode=self.direction, patience=hp.get("patience")
+        )
+        kwargs["callbacks"] = [*kwargs.get("callbacks", []), stop]
+        batch = batch_size_used(hp.get("batch_size"), len(x))
+        return model.fit(x, *args, batch_size=batch, **kwargs)
 
 
 def oracle_seed(seed: int) -> int:
@@ -195,7 +210,10 @@ class Search:
         cls = type(f"Workbench{base.__name__}", (_Tracked, base), {})
         kwargs: dict[str, Any] = {
             "hypermodel": RecurrentHyperModel(
-                self.config.space, ModelSignature.from_task(self.data)
+                self.config.space,
+                ModelSignature.from_task(self.data),
+                self.objective,
+                self.direction,
             ),
             "objective": kt.Objective(self.objective, self.direction),
             "seed": oracle_seed(self.config.seed),
@@ -359,6 +377,9 @@ class Search:
             warnings.simplefilter("ignore")
             model = tuner.load_model(trial)  # the best epoch's weights
         eligible, detail = cudnn_eligibility(model)
+        batch = batch_size_used(
+            int(trial.hyperparameters.get("batch_size")), len(self.data.x_train)
+        )
         metrics: dict[str, Any] = {
             "score": score,
             "n_params": model.count_params(),
@@ -370,6 +391,9 @@ class Search:
             "fit_seconds": meter.fit_seconds,
             "peak_memory_mb": meter.peak_memory_mb,
             "epochs_run": len(meter.history),
+            "batch_size_used": batch,
+            # Every repeat's epochs: the updates the trial's weights got in all.
+            "optimizer_steps": len(meter.history) * math.ceil(len(self.data.x_train) / batch),
         }
         if self.data.has_test:
             result = model.evaluate(
