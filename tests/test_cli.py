@@ -57,7 +57,7 @@ def test_one_trial_search_runs_offline_on_every_builtin_task(
 ) -> None:
     options = [f"--task-option={key}={value}" for key, value in builtin_tiny_options[task].items()]
     args = ["search", "--task", task, "--space", str(tiny_space), "--max-trials", "1"]
-    args += ["--epochs", "1", "--tracking-uri", store, *options]
+    args += ["--epochs", "1", "--folds", "1", "--tracking-uri", store, *options]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "1 of 1 trials completed" in result.output
@@ -70,7 +70,7 @@ def test_search_on_the_users_csv_writes_a_reusable_task_file(
     rows = "".join(f"2001-{m:02d}-01,{10 + m % 4 + m / 10:.2f}\n" for m in range(1, 13))
     rows += "".join(f"2002-{m:02d}-01,{11 + m % 4 + m / 10:.2f}\n" for m in range(1, 13))
     (workdir / "sales.csv").write_text("day,sales\n" + rows)
-    common = ["--space", str(tiny_space), "--max-trials", "1", "--epochs", "1"]
+    common = ["--space", str(tiny_space), "--max-trials", "1", "--epochs", "1", "--folds", "1"]
     common += ["--tracking-uri", store, "--task-option", "n_val=4", "--task-option", "n_test=4"]
     first = CliRunner().invoke(
         main,

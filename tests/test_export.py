@@ -73,6 +73,7 @@ def _search(root: Path, store: str, task: Path, experiment: str, trials: int) ->
         space=load_space(space),
         max_trials=trials,
         seed=1,
+        folds=1,
         experiment=experiment,
         tracking_uri=store,
         state_root=root / ".workbench",
@@ -411,7 +412,8 @@ def test_text_model_exports_and_predicts_on_raw_strings(tmp_path: Path, reviews_
     space = tmp_path / "space.yaml"
     space.write_text("name: one\ndimensions: {cell: gru, units: 4, learning_rate: 1e-2}\n")
     args = ["search", "--task", str(task), "--space", str(space), "--max-trials", "1"]
-    args += ["--epochs", "1", "--experiment", "reviews-export", "--tracking-uri", store]
+    args += ["--epochs", "1", "--folds", "1", "--experiment", "reviews-export"]
+    args += ["--tracking-uri", store]
     args += ["--state-dir", str(tmp_path / ".workbench")]
     searched = CliRunner().invoke(main, args)
     assert searched.exit_code == 0, searched.output

@@ -398,6 +398,7 @@ def test_report_of_a_real_search_matches_trials_csv(
         max_trials=4,
         seed=2,
         repeats=2,
+        folds=1,
         experiment="tiny-report",
         tracking_uri=store,
     )

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from mlflow import MlflowClient
@@ -31,6 +32,8 @@ def _search(task: Path, space: Path, store: str, *extra: str) -> str:
         store,
         "--experiment",
         "study",
+        # One validation part (no cross-validation) keeps a test search at its size.
+        *([] if "--folds" in extra else ["--folds", "1"]),
         *extra,
     ]
     result = CliRunner().invoke(main, args, catch_exceptions=False)
@@ -180,6 +183,50 @@ def test_small_data_gets_enough_steps_and_training_stops_on_patience(
     assert metrics["optimizer_steps"] == metrics["epochs_run"] * 8
 
 
+def test_folds_are_decided_from_the_validation_size() -> None:
+    from workbench.search.config import folds_for
+
+    assert folds_for(0, 12, None) == 5 and folds_for(0, 49, 30) == 5  # SE >= 0.07: folds
+    assert folds_for(0, 50, None) == 1 and folds_for(0, 5000, 3) == 1
+    assert folds_for(3, 5000, None) == 3 and folds_for(1, 12, None) == 1  # as asked
+    assert folds_for(0, 12, 3) == 3  # stratified: every class in every fold
+
+
+def test_stratified_folds_keep_the_class_shares(tmp_path: Path) -> None:
+    from workbench.search.tuner import _fold_splits
+    from workbench.tasks import TaskData
+
+    rng = np.random.default_rng(0)
+    y = np.array([0] * 30 + [1] * 10)
+    x = rng.normal(size=(40, 5, 1)).astype("float32")
+    data = TaskData(
+        name="t", problem="classification", n_outputs=2, x_train=x[:30], y_train=y[:30],
+        x_val=x[30:], y_val=y[30:],
+    )
+    folds = _fold_splits(data, 5, seed=0)
+    seen = np.concatenate([val_y for _, (_, val_y) in folds])
+    assert len(folds) == 5 and sorted(seen.tolist()) == sorted(y.tolist())  # each once
+    for (train_x, train_y), (val_x, val_y) in folds:
+        assert len(val_x) == len(val_y)
+        assert (len(val_y), int(val_y.sum())) == (8, 2)  # 30:10 kept in every fold
+        assert len(train_x) == len(train_y) == 32
+
+
+def test_a_small_validation_part_scores_each_trial_by_cross_validation(
+    tiny_task: Path, tiny_space: Path, store: str
+) -> None:
+    # 16 validation samples (< 50): without --folds the trial's score is a 5-fold mean.
+    _search(tiny_task, tiny_space, store, "--max-trials", "1", "--epochs", "1", "--folds", "0")
+    parents, (run,) = _runs(store)
+    assert parents[0].data.params["folds"] == "5"
+    assert parents[0].data.params["val_samples"] == str(48 + 16)
+    metrics = run.data.metrics
+    folds = [metrics[f"score_f{k}"] for k in range(5)]
+    assert "score_f5" not in metrics and run.data.params["folds"] == "5"
+    assert metrics["score"] == pytest.approx(float(np.mean(folds)), rel=1e-6)
+    assert run.data.tags["checkpoint_fold"] in {str(k) for k in range(5)}
+
+
 def test_hyperband_trial_count_matches_keras_tuner_brackets() -> None:
     import keras_tuner as kt
 
@@ -239,7 +286,7 @@ def test_the_default_seed_reproduces_the_tuners_choices(
         CliRunner().invoke(
             main,
             ["search", "--task", str(tiny_task), "--space", str(space), "--tracking-uri", uri,
-             "--tuner", tuner, "--max-trials", "2"],
+             "--tuner", tuner, "--max-trials", "2", "--folds", "1"],
             catch_exceptions=False,
         )
         _, trials = _runs(uri, "tiny_adding-seeded")
@@ -415,6 +462,7 @@ def test_repeats_log_each_score_their_mean_and_gradient_health(
     # Resuming the study with another number of repeats is refused before any training.
     args = ["search", "--task", str(tiny_task), "--space", str(space), "--tracking-uri", store]
     args += ["--experiment", "study", "--max-trials", "2", "--repeats", "3", "--seed", "4"]
+    args += ["--folds", "1"]
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 2
     assert "was started with other settings (repeats: 2, now 3)" in again.output
@@ -450,6 +498,8 @@ def _search_args(task: Path, space: Path, store: str, trials: int) -> list[str]:
         "study",
         "--max-trials",
         str(trials),
+        "--folds",
+        "1",
     ]
 
 
@@ -612,6 +662,7 @@ def test_memory_stays_flat_across_trials(tiny_space: Path, store: str, workdir: 
         task=load_task("adding").with_options(length=30, n_train=32, n_val=16, n_test=16),
         space=load_space(str(tiny_space)).with_fixed(epochs=1, units=8),
         max_trials=8,
+        folds=1,
         tracking_uri=store,
         state_root=workdir / "state",
     )

@@ -187,6 +187,14 @@ def spaces() -> None:
     help="Keep the best-epoch weights of the best K trials; delete the others' as they fall out.",
 )
 @click.option(
+    "--folds",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Score each trial by K-fold cross-validation of train + validation (stratified); "
+    "0 decides: 5 folds when the validation part has under 50 samples, else none (1).",
+)
+@click.option(
     "--repeats",
     type=click.IntRange(min=1),
     default=1,
@@ -216,6 +224,7 @@ def search(
     state_dir: str,
     overwrite: bool,
     keep_checkpoints: int,
+    folds: int,
     repeats: int,
 ) -> None:
     """Search recurrent architectures for a task; every trial lands in MLflow.
@@ -256,6 +265,7 @@ def search(
         state_root=state_dir,
         overwrite=overwrite,
         keep_checkpoints=keep_checkpoints,
+        folds=folds,
         repeats=repeats,
     )
     reporter = ConsoleReporter()

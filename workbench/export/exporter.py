@@ -99,6 +99,9 @@ def export_best(
     uri = tracking.resolve_tracking_uri(tracking_uri)
     record = tracking.find_trial(uri, experiment, trial)
     checkpoint = record.tags.get("checkpoint", "")
+    # A cross-validated trial's checkpoint was trained on one fold: refit on train +
+    # validation, as --retrain does.
+    retrain = retrain or int(record.params.get("folds", "1") or 1) > 1
     if not retrain and (checkpoint in ("", "deleted") or not Path(checkpoint).is_file()):
         why = (
             "were deleted" if checkpoint == "deleted" else f"are missing ({checkpoint or 'no tag'})"

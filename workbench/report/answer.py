@@ -126,6 +126,7 @@ def answer(
         settled |= row["comparison"] == "paired" and bool(row["p_value"] < 0.05)
     if check["beats"] is not False:
         lines.append(check["text"])
+    lines += _validation_size(trials, direction, info)
     if not settled:
         why = (
             "its matched comparisons leave the difference within the noise"
@@ -138,4 +139,29 @@ def answer(
             f"{info['task']} --space {info['space']} --tuner grid --repeats 3 --experiment "
             f"{info.get('experiment', 'study')}-matched` (grid needs a step on every range)."
         )
+    return lines
+
+
+def _validation_size(trials: pd.DataFrame, direction: str, info: dict[str, Any]) -> list[str]:
+    """How many samples the scores rest on, and whether one sample could flip the ranking."""
+    samples = info.get("val_samples", math.nan)
+    if not np.isfinite(samples) or samples <= 0:
+        return []
+    folds = info.get("folds", 1)
+    how = (
+        f"{folds}-fold cross-validation of train + validation ({int(samples)} samples, each "
+        "validated once)"
+        if folds > 1
+        else f"a validation part of {int(samples)} samples"
+    )
+    lines = [f"Scores rest on {how}."]
+    done = trials[(trials["outcome"] == "completed") & np.isfinite(trials["score"].astype(float))]
+    if direction == "max" and len(done) >= 2:  # an accuracy moves in steps of 1 / samples
+        top = np.sort(done["score"].astype(float).to_numpy())[::-1][:2]
+        step = 1 / samples
+        if top[0] - top[1] <= step + 1e-12:
+            lines.append(
+                f"The two best trials differ by {top[0] - top[1]:.4g}, no more than one "
+                f"validation sample ({step:.3g}): their ranking could flip with one sample."
+            )
     return lines

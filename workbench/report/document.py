@@ -98,6 +98,8 @@ def overview(study: Any, trials: pd.DataFrame) -> dict[str, Any]:
         "wall_seconds": wall,
         "baseline": tags.get("baseline"),
         "baseline_value": _number(tags.get("baseline_value")),
+        "val_samples": _number(params.get("val_samples")),
+        "folds": int(_number(params.get("folds")) if params.get("folds") else 1),
     }
 
 

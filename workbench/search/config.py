@@ -53,6 +53,9 @@ class SearchConfig:
     deterministic: bool = False
     #: Hyperband: whole iterations of all its brackets (``max_trials`` is then their size).
     hyperband_iterations: int = 1
+    #: Cross-validation folds of train + validation as the trial's objective: 0 decides
+    #: from the validation size (:func:`folds_for`), 1 is off (the validation part).
+    folds: int = 0
 
 
 def hyperband_trials(max_epochs: int, iterations: int = 1, factor: int = 3) -> int:
@@ -86,6 +89,23 @@ def batch_size_used(batch_size: int, samples: int) -> int:
     import math
 
     return max(1, min(batch_size, math.ceil(samples / MIN_STEPS_PER_EPOCH)))
+
+
+#: Fewer validation samples than this and a score moves in steps too coarse to rank by:
+#: at 50 the binomial standard error of an accuracy near 0.5 is already 0.07.
+SMALL_VALIDATION = 50
+#: Folds when they are decided from the validation size.
+AUTO_FOLDS = 5
+
+
+def folds_for(requested: int, val_samples: int, smallest_class: int | None) -> int:
+    """The folds a search uses: ``requested`` when given (>= 1), else :data:`AUTO_FOLDS`
+    when the validation part has fewer than :data:`SMALL_VALIDATION` samples, else 1.
+    Stratified folds need every class in each: never more folds than the smallest class."""
+    folds = requested if requested >= 1 else (AUTO_FOLDS if val_samples < SMALL_VALIDATION else 1)
+    if folds > 1 and smallest_class is not None:
+        folds = max(1, min(folds, smallest_class))
+    return folds
 
 
 #: Repeat ``r`` of a trial trains with seed ``seed + trial index + REPEAT_SEED_STRIDE * r``.

@@ -8,10 +8,13 @@ to an optional :class:`SearchReporter`, so the library prints nothing itself.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from workbench import __version__
 from workbench.errors import WorkbenchError
@@ -21,6 +24,7 @@ from workbench.search.config import (
     SearchReporter,
     SearchResult,
     best_of,
+    folds_for,
     hyperband_trials,
 )
 from workbench.spaces import Range, SearchSpace
@@ -42,6 +46,7 @@ def make_search_config(
     seed: int = 0,
     deterministic: bool = False,
     hyperband_iterations: int = 1,
+    folds: int = 0,
     experiment: str | None = None,
     tracking_uri: str | None = None,
     state_root: str | Path = ".workbench",
@@ -62,6 +67,8 @@ def make_search_config(
         raise WorkbenchError(f"Expected --repeats >= 1. Received: {repeats}")
     if seed < 0:
         raise WorkbenchError(f"Expected --seed >= 0. Received: {seed}")
+    if folds < 0:
+        raise WorkbenchError(f"Expected --folds >= 0 (0: decide from the data). Received: {folds}")
     if hyperband_iterations < 1:
         raise WorkbenchError(
             f"Expected --hyperband-iterations >= 1. Received: {hyperband_iterations}"
@@ -97,6 +104,7 @@ def make_search_config(
         repeats,
         deterministic,
         hyperband_iterations,
+        folds,
     )
 
 
@@ -134,6 +142,13 @@ def _run_search(config: SearchConfig, reporter: SearchReporter | None) -> Search
             f"leave out the padded steps of {config.task.name}'s sequences. Expected last "
             "or mean for a task with padded or text inputs"
         )
+    smallest = None
+    if data.problem == "classification" and not data.sequence_output:
+        pool = np.concatenate([data.y_train, data.y_val]).reshape(-1)
+        smallest = int(np.bincount(pool.astype(int)).min(initial=len(pool)) or 1)
+    config = dataclasses.replace(
+        config, folds=folds_for(config.folds, len(data.x_val), smallest)
+    )
     tracking.check_reachable(config.tracking_uri)
     resume = _prepare_state_dir(config)
 
@@ -147,6 +162,9 @@ def _run_search(config: SearchConfig, reporter: SearchReporter | None) -> Search
             "seed": config.seed,
             "repeats": config.repeats,
             "deterministic": config.deterministic,
+            "folds": config.folds,
+            # What one validation sample is worth: rankings closer than 1/val_samples flip.
+            "val_samples": len(data.x_val) + (len(data.x_train) if config.folds > 1 else 0),
             "objective": objective,
             "direction": direction,
         },
@@ -248,9 +266,10 @@ def _prepare_state_dir(config: SearchConfig) -> bool:
         "seed": config.seed,
         "repeats": config.repeats,
         "hyperband_iterations": config.hyperband_iterations,
+        "folds": config.folds,
     }
     # Study folders written before these options existed ran with their defaults.
-    defaults = {"repeats": 1, "hyperband_iterations": 1}
+    defaults = {"repeats": 1, "hyperband_iterations": 1, "folds": 1}
     if config.overwrite and config.state_dir.exists():
         shutil.rmtree(config.state_dir)
     if marker.is_file():

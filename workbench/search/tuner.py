@@ -9,6 +9,7 @@ measurements and the MLflow record of each trial.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import math
 import statistics
@@ -162,10 +163,17 @@ class _Tracked:
     _search: Search
 
     def _build_and_fit_model(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
-        # Called once per repeat (KerasTuner's executions_per_trial), in order.
-        repeat = self._search.next_repeat
-        self._search.next_repeat += 1
-        keras.utils.set_random_seed(trial_seed(self._search.config.seed, trial.trial_id, repeat))
+        # Called once per execution (KerasTuner's executions_per_trial), in order: each
+        # repeat runs every fold.
+        search = self._search
+        execution = search.next_repeat
+        search.next_repeat += 1
+        repeat, fold = divmod(execution, search.config.folds)
+        keras.utils.set_random_seed(trial_seed(search.config.seed, trial.trial_id, repeat))
+        if search.folds:
+            (x, y), validation = search.folds[fold]
+            args = (x, y, *args[2:])
+            kwargs = {**kwargs, "validation_data": validation}
         return super()._build_and_fit_model(trial, *args, **kwargs)  # type: ignore[misc]
 
     def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
@@ -196,14 +204,19 @@ class Search:
     def __init__(
         self, config: SearchConfig, data: TaskData, study: Any, reporter: SearchReporter | None
     ) -> None:
+        if config.folds < 1:  # not decided yet (run_search decides from the data): none
+            config = dataclasses.replace(config, folds=1)
         self.config = config
         self.data = data
         self.study = study
         self.reporter = reporter or _QuietReporter()
         self.objective, self.direction = data.objective
         self._outcomes: dict[str, TrialResult] = {}
-        #: The repeat the next ``fit`` of the running trial is (reset per trial).
+        #: The execution (repeat x fold) the next ``fit`` of the running trial is (reset
+        #: per trial).
         self.next_repeat = 0
+        #: Per fold: ((x, y) to train on, (x, y) to validate on), from train + validation.
+        self.folds = _fold_splits(data, config.folds, config.seed) if config.folds > 1 else []
 
     def make_tuner(self) -> Any:
         base = _BASES[self.config.tuner]
@@ -222,7 +235,7 @@ class Search:
             "overwrite": False,
             # Each repeat trains afresh; KerasTuner reports their mean to the oracle and
             # keeps one checkpoint: the best epoch over all repeats.
-            "executions_per_trial": self.config.repeats,
+            "executions_per_trial": self.config.repeats * self.config.folds,
             # Divergence is an expected outcome of a trial; the search decides at the end.
             "max_consecutive_failed_trials": self.config.max_trials + 1,
         }
@@ -306,6 +319,7 @@ class Search:
             params={
                 **{k: ("none" if v is None else v) for k, v in values.items()},
                 "repeats": self.config.repeats,
+                "folds": self.config.folds,
                 **extra,
             },
             tags={"cell": values["cell"], "workbench.trial_number": number},
@@ -328,15 +342,30 @@ class Search:
         try:
             with stopping.deferred():  # Ctrl-C stops at the next batch end, see stopping
                 histories = keras_run_trial(trial, *args, callbacks=callbacks, **kwargs)
-                bests: list[float] = []
-                for repeat, best in enumerate(meter.repeat_bests(self.objective, self.direction)):
+                folds = self.config.folds
+                runs: list[float] = []
+                for execution, best in enumerate(
+                    meter.repeat_bests(self.objective, self.direction)
+                ):
                     if best is None:
-                        raise Diverged(len(meter.repeats[repeat]) - 1, float("nan"), repeat)
-                    bests.append(best)
+                        repeat = execution // folds
+                        raise Diverged(len(meter.repeats[execution]) - 1, float("nan"), repeat)
+                    runs.append(best)
+                # Each repeat's score is the mean over its folds (one fold: itself).
+                bests = [statistics.fmean(runs[r : r + folds]) for r in range(0, len(runs), folds)]
                 score = statistics.fmean(bests)
                 metrics, tags = self._final_measures(tuner, trial, meter, score)
                 metrics.update(_repeat_measures(bests, probe))
-                tags["checkpoint_repeat"] = _checkpoint_repeat(bests, self.direction)
+                if folds > 1:
+                    metrics.update(
+                        {f"score_f{k}": statistics.fmean(runs[k::folds]) for k in range(folds)}
+                    )
+                # KerasTuner's SaveBestEpoch, shared by the executions, overwrites only on a
+                # strictly better value: its file holds the first execution that reached it.
+                checkpoint = runs.index(best_of(runs, self.direction))  # type: ignore[arg-type]
+                tags["checkpoint_repeat"] = checkpoint // folds
+                if folds > 1:
+                    tags["checkpoint_fold"] = checkpoint % folds
             run.finish(metrics, tags)
             self._ended(
                 TrialResult(trial.trial_id, number, values, "completed", score, metrics, run.run_id)
@@ -464,15 +493,6 @@ def _repeat_measures(bests: list[float], probe: GradientProbe) -> dict[str, floa
     return measures
 
 
-def _checkpoint_repeat(bests: list[float], direction: str) -> int:
-    """The repeat whose best epoch KerasTuner's checkpoint holds (the first on ties).
-
-    Its ``SaveBestEpoch`` callback is shared by the repeats and only overwrites on a
-    strictly better value, so the file holds the first repeat that reached the best score.
-    """
-    return bests.index(best_of(bests, direction))  # type: ignore[arg-type]
-
-
 def _run_name(number: int, values: dict[str, Any]) -> str:
     bi = "bi-" if values.get("bidirectional") else ""
     return f"trial-{number:03d} {bi}{values['cell']} x{values['depth']} u{values['units']}"
@@ -484,3 +504,19 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, (tf.errors.ResourceExhaustedError, MemoryError)) or (
         "out of memory" in str(exc).lower()
     )
+
+
+def _fold_splits(data: TaskData, folds: int, seed: int) -> list[tuple[tuple[Any, Any], Any]]:
+    """``folds`` seeded splits of train + validation: stratified by class for a
+    classification task, plain K-fold otherwise. Each sample is validated on once."""
+    import numpy as np
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    x = np.concatenate([data.x_train, data.x_val])
+    y = np.concatenate([data.y_train, data.y_val])
+    if data.problem == "classification" and not data.sequence_output:
+        splitter: Any = StratifiedKFold(folds, shuffle=True, random_state=seed)
+        parts = splitter.split(np.zeros(len(y)), y.reshape(len(y), -1)[:, 0])
+    else:
+        parts = KFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)))
+    return [((x[train], y[train]), (x[val], y[val])) for train, val in parts]
