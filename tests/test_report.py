@@ -38,7 +38,7 @@ def _trial(number: int, score: float | None, status: str = "FINISHED", **params)
     extra = {
         k: params.pop(k)
         for k in list(params)
-        if k in reports.COST_METRICS or k.startswith("test_")
+        if k in reports.COST_METRICS or k.startswith("test_") or k == "optimizer_steps"
     }
     repeats = params.pop("repeats", None)
     histories = params.pop("histories", {})
@@ -516,3 +516,20 @@ def test_the_answer_says_first_when_the_best_trial_does_not_beat_the_baseline() 
     good = reports.build_report(_baseline_study([0.01, 0.02, 0.03, 0.04], baseline=0.184))
     assert not good.sections[0].notes[0].startswith("**")
     assert any("beats the task's trivial baseline on test" in n for n in good.sections[0].notes)
+
+
+def test_a_best_trial_under_the_baseline_comes_with_the_likely_reasons() -> None:
+    trials = [
+        _trial(1, 0.19, cell="lstm", units=8, test_loss=0.19, optimizer_steps=40),
+        _trial(2, 0.20, cell="gru", units=8, test_loss=0.2, optimizer_steps=40),
+        _trial(3, None, status="FAILED", cell="gru", units=16, tags={"failure": "diverged"}),
+    ]
+    study = _study(trials, "min")
+    tags = {**study.parent_tags, "baseline_value": "0.184", "baseline": "always predict 1"}
+    params = {**study.parent_params, "val_samples": "16", "folds": "1"}
+    study = dataclasses.replace(study, parent_tags=tags, parent_params=params)
+    first = reports.build_report(study).sections[0].notes[0]
+    assert "does not beat the task's trivial baseline" in first
+    assert "too few updates (at most 40 optimizer steps" in first
+    assert "1 of 3 trials diverged" in first
+    assert "a validation part of 16 samples picked the best trial" in first

@@ -109,7 +109,7 @@ def answer(
         trials, direction, info.get("baseline_value", math.nan), info.get("baseline")
     )
     if check["beats"] is False:
-        lines.append(check["text"])
+        lines.append(check["text"] + _likely_reasons(trials, info))
     metric = test_metric(direction)
     on_test = pd.DataFrame()
     if metric in trials.columns:
@@ -165,3 +165,32 @@ def _validation_size(trials: pd.DataFrame, direction: str, info: dict[str, Any])
                 f"validation sample ({step:.3g}): their ranking could flip with one sample."
             )
     return lines
+
+
+#: Fewer optimizer steps than this in a trial's training and it is called short.
+FEW_STEPS = 300
+
+
+def _likely_reasons(trials: pd.DataFrame, info: dict[str, Any]) -> str:
+    """Why no model beat the baseline, from what the study measured (empty when nothing
+    stands out): too few updates, diverging or exploding gradients, a small validation part."""
+    reasons = []
+    done = trials[trials["outcome"] == "completed"]
+    if "optimizer_steps" in done.columns and done["optimizer_steps"].notna().any():
+        steps = float(done["optimizer_steps"].astype(float).max())
+        if steps < FEW_STEPS:
+            reasons.append(
+                f"too few updates (at most {int(steps)} optimizer steps in a trial; raise the "
+                "space's epochs or lower its batch size)"
+            )
+    diverged = int((trials["outcome"] == "diverged").sum())
+    if diverged:
+        reasons.append(
+            f"{diverged} of {len(trials)} trials diverged (lower the learning rate or add clipping)"
+        )
+    samples = info.get("val_samples", math.nan)
+    if np.isfinite(samples) and samples < 50 and info.get("folds", 1) <= 1:
+        reasons.append(
+            f"a validation part of {int(samples)} samples picked the best trial (try --folds 5)"
+        )
+    return " Likely reasons measured on this study: " + "; ".join(reasons) + "." if reasons else ""
