@@ -196,6 +196,36 @@ def test_mlflow_ui_shows_the_trial_runs_and_their_cell_param(served: Served) -> 
     driver.save_screenshot(str(served.root / "mlflow_trial.png"))
 
 
+def test_the_printed_links_open_the_trials_and_their_comparison(served: Served) -> None:
+    from mlflow import MlflowClient
+
+    from workbench.tracking import study_links_for
+
+    uri = resolve_tracking_uri(f"sqlite:///{served.root / 'store' / 'mlflow.db'}")
+    experiment = MlflowClient(uri).get_experiment(served.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    links = study_links_for(uri, EXPERIMENT, port=served.port)
+    driver = served.driver
+    # In a fresh profile: the runs link lists the four trials (not collapsed under the
+    # search run), sorted by score, best first.
+    driver.get(links.runs)
+    _wait_for_text(driver, "trial-004 gru x1 u16")
+    body = driver.find_element("tag name", "body").text
+    assert "4 matching runs" in body and "Sort: score" in body and "search-grid" not in body
+    names = [n for n in body.splitlines() if n.startswith("trial-00")]
+    assert names[0] == "trial-001 lstm x1 u8"  # score 0.6, the lowest (val_loss)
+    driver.save_screenshot(str(served.root / "mlflow_links_runs.png"))
+    # The compare link: a parallel-coordinates plot over cell, and score among the metrics.
+    driver.get(links.compare)
+    _wait_for_text(driver, "Parallel Coordinates Plot")
+    _wait_for_text(driver, "Comparing 4 Runs from 1 Experiment")
+    body = driver.find_element("tag name", "body").text
+    assert "cell" in body and "score" in body and "Box Plot" in body
+    lines = body.splitlines()
+    assert any(line.split() == ["cell", "lstm", "lstm", "gru", "gru"] for line in lines)
+    driver.save_screenshot(str(served.root / "mlflow_links_compare.png"))
+
+
 def test_report_html_renders_its_tables_and_figures_offline(served: Served) -> None:
     driver = served.driver
     driver.get(served.report.as_uri())

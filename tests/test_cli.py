@@ -292,6 +292,7 @@ _BAD_INPUT = [
 
 # Other commands' bad input (full arguments), same rules.
 _BAD_OTHER_INPUT = [
+    (["ui", "--experiment", "nope"], "Unknown experiment 'nope'"),
     (
         ["export", "--experiment", "adding-small", "--out", "a_file/model"],
         "Cannot write the export folder a_file/model",

@@ -57,6 +57,7 @@ def test_search_records_parent_and_nested_trials_then_resumes(
     assert "Trial 1/3" in output and "Trial 3/3" in output
     assert "Best trial" in output and "Parent run:" in output and "workbench ui" in output
     assert "Answer (the report's first section):" in output
+    assert "Runs:    http://127.0.0.1:5000/#/experiments/" in output and "Compare: " in output
     assert "trivial baseline on test" in output
 
     parents, trials = _runs(store)

@@ -61,10 +61,15 @@ def _free_port() -> int:
 
 def test_ui_serves_the_same_store_on_loopback(workdir: Path) -> None:
     store = resolve_tracking_uri(None)
-    _study(store).end_search("FINISHED")
+    study = _study(store)
+    for trial in ("0", "1"):
+        study.start_trial(trial, {"cell": "gru"}, {"cell": "gru"}, f"t{trial}").finish(
+            {"score": 0.5}
+        )
+    study.end_search("FINISHED")
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "workbench.cli", "ui", "--port", str(port)],
+        [sys.executable, "-m", "workbench.cli", "ui", "--port", str(port), "--experiment", "exp"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -83,6 +88,12 @@ def test_ui_serves_the_same_store_on_loopback(workdir: Path) -> None:
                 time.sleep(1)
         assert body["experiment"]["name"] == "exp"
         assert _listening_addresses(port) == {"127.0.0.1"}
+        # --experiment prints the study's links first: its trial runs and their comparison.
+        printed = [process.stdout.readline() for _ in range(3)]  # type: ignore[union-attr]
+        experiment_id = body["experiment"]["experiment_id"]
+        runs = f"http://127.0.0.1:{port}/#/experiments/{experiment_id}/runs?searchFilter="
+        assert printed[1].strip().startswith(f"Runs:    {runs}"), printed
+        assert printed[2].strip().startswith(f"Compare: http://127.0.0.1:{port}/#/compare-runs")
     finally:
         process.terminate()  # SIGTERM, as a service manager or `kill` sends it
         process.wait(timeout=30)

@@ -402,17 +402,26 @@ def predict(model_dir: str, data_file: str, out: str | None) -> None:
     help="MLflow store. Default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db.",
 )
 @click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
-def ui(tracking_uri: str | None, port: int) -> None:
+@click.option(
+    "--experiment",
+    default=None,
+    help="A study to open: prints the links to its runs and to the compare page of its trials.",
+)
+def ui(tracking_uri: str | None, port: int, experiment: str | None) -> None:
     """Start the MLflow UI on 127.0.0.1 over the same store as `search`.
 
     \b
     Example:
       workbench ui --port 5000     # then open http://127.0.0.1:5000
+      workbench ui --experiment adding-demo
     """
-    from workbench.tracking import resolve_tracking_uri, serve_ui
+    from workbench.tracking import resolve_tracking_uri, serve_ui, study_links_for
 
     uri = resolve_tracking_uri(tracking_uri)
+    links = study_links_for(uri, experiment, port=port).lines() if experiment else []
     click.echo(f"MLflow UI for {uri} on http://127.0.0.1:{port} (Ctrl-C to stop)")
+    for line in links:
+        click.echo(f"  {line}")
     sys.exit(serve_ui(uri, port=port))
 
 

@@ -139,4 +139,6 @@ def print_search_result(console: Console, result: Any) -> None:
     hint = "workbench ui"
     if result.tracking_uri != resolve_tracking_uri(None):
         hint += f" --tracking-uri {result.tracking_uri}"
-    console.print(f"Open the MLflow UI: {hint}")
+    console.print(f"Open the MLflow UI: {hint}, then:")
+    for line in result.links:
+        console.print(f"  {line}", markup=False, soft_wrap=True)

@@ -164,6 +164,8 @@ class SearchResult:
     max_trials: int = 0
     #: The short answer (the report's first section), one sentence a line.
     answer: tuple[str, ...] = ()
+    #: Direct links into ``workbench ui``: the study's runs, the compare page of its trials.
+    links: tuple[str, ...] = ()
 
 
 class SearchReporter(Protocol):

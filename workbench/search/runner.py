@@ -245,6 +245,13 @@ def _run_search(config: SearchConfig, reporter: SearchReporter | None) -> Search
             resumed=resumed,
             max_trials=config.max_trials,
             answer=answer,
+            links=tuple(
+                tracking.study_links(
+                    str(study.experiment_id),
+                    [t.run_id for t in completed if t.run_id],
+                    direction,
+                ).lines()
+            ),
         )
     except (KeyboardInterrupt, SystemExit):
         status = "KILLED"

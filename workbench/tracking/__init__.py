@@ -38,7 +38,7 @@ from workbench.tracking.store import (
     state_key,
 )
 from workbench.tracking.study import Study, TrialRun, log_report_artifacts
-from workbench.tracking.ui import serve_ui, ui_command
+from workbench.tracking.ui import StudyLinks, serve_ui, study_links, study_links_for, ui_command
 
 __all__ = [
     "DEFAULT_TRACKING_URI",
@@ -47,6 +47,7 @@ __all__ = [
     "TRIAL_ID",
     "RegisteredModel",
     "SearchRecord",
+    "StudyLinks",
     "Study",
     "StudyRecord",
     "StudyTrial",
@@ -63,5 +64,7 @@ __all__ = [
     "resolve_tracking_uri",
     "serve_ui",
     "state_key",
+    "study_links",
+    "study_links_for",
     "ui_command",
 ]

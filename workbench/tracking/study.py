@@ -35,6 +35,12 @@ def _finite(metrics: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
+#: The experiment tag by which the MLflow UI (3.x) chooses its layout: a model-training
+#: experiment opens on its runs, not on the GenAI "Traces" overview.
+EXPERIMENT_KIND = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
+
+
 class TrialRun:
     """One nested MLflow run for one trial. End it with :meth:`finish` or :meth:`fail`."""
 
@@ -231,13 +237,19 @@ class Study:
         if existing is not None:
             if existing.lifecycle_stage == "deleted":
                 self._client.restore_experiment(existing.experiment_id)
+            if existing.tags.get(EXPERIMENT_KIND) != MODEL_TRAINING:
+                self._client.set_experiment_tag(
+                    existing.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING
+                )
             return existing.experiment_id
         root = artifact_root(self.tracking_uri)
         location = None
         if root is not None:
             location = (root / state_key(self.tracking_uri, self.experiment)).as_uri()
         return self._client.create_experiment(
-            self.experiment, artifact_location=location, tags=_str(tags)
+            self.experiment,
+            artifact_location=location,
+            tags=_str({**tags, EXPERIMENT_KIND: MODEL_TRAINING}),
         )
 
     def _search_runs(self, filter_string: str) -> list[Any]:

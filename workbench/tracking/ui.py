@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from workbench.errors import WorkbenchError
-from workbench.tracking.store import _sqlite_path, artifact_root
+from workbench.tracking.store import ROLE, _sqlite_path, artifact_root
 
 
 def ui_command(
@@ -84,3 +86,63 @@ def _stop_group(process: Any, grace: float = 10.0) -> None:
         except ProcessLookupError:
             return
         time.sleep(0.5)
+
+
+@dataclass(frozen=True)
+class StudyLinks:
+    """Where the MLflow UI shows a study: its runs, and the compare page of its trials."""
+
+    runs: str
+    compare: str | None  # None when fewer than two trials finished
+
+    def lines(self) -> list[str]:
+        out = [f"Runs:    {self.runs}"]
+        if self.compare:
+            out.append(f"Compare: {self.compare}")
+        return out
+
+
+def study_links(
+    experiment_id: str,
+    trial_run_ids: list[str],
+    direction: str = "min",
+    host: str = "127.0.0.1",
+    port: int = 5000,
+) -> StudyLinks:
+    """Direct links into the MLflow UI (``workbench ui``) for one study's experiment.
+
+    The runs link lists the trial runs (not collapsed under the search run), best score
+    first; the compare page of the finished trials draws parallel coordinates, scatter
+    and box plots of their params and metrics: ``score`` by ``cell`` and the others.
+    """
+    from urllib.parse import quote
+
+    base = f"http://{host}:{port}/#"
+    trials_only = f"tags.`{ROLE}` = 'trial'"
+    runs = (
+        f"{base}/experiments/{experiment_id}/runs?searchFilter={quote(trials_only)}"
+        f"&orderByKey={quote('metrics.`score`')}&orderByAsc={str(direction == 'min').lower()}"
+    )
+    compare = None
+    if len(trial_run_ids) >= 2:
+        compare = (
+            f"{base}/compare-runs?runs={quote(json.dumps(list(trial_run_ids)))}"
+            f"&experiments={quote(json.dumps([str(experiment_id)]))}"
+        )
+    return StudyLinks(runs, compare)
+
+
+def study_links_for(
+    tracking_uri: str, experiment: str, host: str = "127.0.0.1", port: int = 5000
+) -> StudyLinks:
+    """:func:`study_links` for an experiment by name, its finished trial runs read from MLflow.
+
+    Raises:
+        WorkbenchError: an unknown experiment or an unreachable store.
+    """
+    from workbench.tracking.reader import load_study
+
+    study = load_study(tracking_uri, experiment)
+    finished = [t.run_id for t in study.trials if t.status == "FINISHED"]
+    direction = study.parent_params.get("direction", "min")
+    return study_links(study.experiment_id, finished, direction, host, port)
