@@ -516,6 +516,11 @@ def test_the_answer_says_first_when_the_best_trial_does_not_beat_the_baseline() 
     good = reports.build_report(_baseline_study([0.01, 0.02, 0.03, 0.04], baseline=0.184))
     assert not good.sections[0].notes[0].startswith("**")
     assert any("beats the task's trivial baseline on test" in n for n in good.sections[0].notes)
+    per_cell = [n for n in report.sections[0].notes if n.startswith("Each cell's best trial")]
+    assert per_cell == [
+        "Each cell's best trial on test (test_loss; baseline 0.184): lstm 0.186 (not better "
+        "than the baseline), gru 0.19 (not better than the baseline)."
+    ]
 
 
 def test_a_best_trial_under_the_baseline_comes_with_the_likely_reasons() -> None:

@@ -126,6 +126,7 @@ def answer(
         settled |= row["comparison"] == "paired" and bool(row["p_value"] < 0.05)
     if check["beats"] is not False:
         lines.append(check["text"])
+    lines += _cells_against_baseline(trials, direction, info.get("baseline_value", math.nan))
     lines += _validation_size(trials, direction, info)
     if not settled:
         why = (
@@ -194,3 +195,25 @@ def _likely_reasons(trials: pd.DataFrame, info: dict[str, Any]) -> str:
             f"a validation part of {int(samples)} samples picked the best trial (try --folds 5)"
         )
     return " Likely reasons measured on this study: " + "; ".join(reasons) + "." if reasons else ""
+
+
+def _cells_against_baseline(trials: pd.DataFrame, direction: str, baseline: float) -> list[str]:
+    """Each cell's best trial (by validation) on test, next to the trivial baseline."""
+    metric = test_metric(direction)
+    if metric not in trials.columns or not np.isfinite(baseline):
+        return []
+    done = trials[(trials["outcome"] == "completed") & np.isfinite(trials["score"].astype(float))]
+    parts = []
+    for cell in [c for c in ("simple_rnn", "lstm", "gru") if c in set(done["cell"])]:
+        rows = done[done["cell"] == cell]
+        scores = rows["score"].astype(float)
+        best = rows.loc[scores.idxmax() if direction == "max" else scores.idxmin()]
+        value = float(best[metric])
+        if not np.isfinite(value):
+            continue
+        beats = value > baseline if direction == "max" else value < baseline
+        parts.append(f"{cell} {value:.4g}" + ("" if beats else " (not better than the baseline)"))
+    if len(parts) < 2:
+        return []
+    listed = ", ".join(parts)
+    return [f"Each cell's best trial on test ({metric}; baseline {baseline:.4g}): {listed}."]
