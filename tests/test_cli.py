@@ -48,7 +48,7 @@ def test_tasks_and_spaces_list_one_line_each() -> None:
     spaces = runner.invoke(main, ["spaces"])
     assert spaces.exit_code == 0
     lines = spaces.output.strip().splitlines()
-    assert [line.split()[0] for line in lines] == ["default", "gru_vs_lstm", "small"]
+    assert [line.split()[0] for line in lines] == ["default", "demo", "gru_vs_lstm", "small"]
 
 
 @pytest.mark.parametrize("task", [task.name for task in list_tasks()])
