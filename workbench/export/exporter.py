@@ -249,7 +249,9 @@ def _rebuild(record: Any, search: Any, data: Any, retrain: bool) -> Any:
     from workbench.search.config import batch_size_used
 
     # The epochs the trial trained (early stopping may have ended it before the maximum).
-    runs = max(1, int(search.params.get("repeats", 1) or 1))
+    runs = max(1, int(search.params.get("repeats", 1) or 1)) * max(
+        1, int(search.params.get("folds", 1) or 1)
+    )
     epochs = int(record.metrics.get("epochs_run", 0)) // runs or int(params["epochs"])
     batch = batch_size_used(int(params["batch_size"]), len(x))
     model.fit(x, y, epochs=epochs, batch_size=batch, verbose=0)
