@@ -449,6 +449,9 @@ def test_report_of_a_real_search_matches_trials_csv(
     client = MlflowClient(config.tracking_uri)
     logged = {f.path for f in client.list_artifacts(study.parent_run_id, "report")}
     assert {"report/report.html", "report/trials.csv"} <= logged
+    note = client.get_run(study.parent_run_id).data.tags["mlflow.note.content"]
+    pointer = "Report: report/report.html among this run's artifacts (workbench report)."
+    assert note.endswith(pointer)
     via_client = _client_study_rows(config.tracking_uri, "tiny-report")
     sql = _sqlite_study_rows(
         Path(config.tracking_uri.removeprefix("sqlite:///")), config.tracking_uri, "tiny-report"

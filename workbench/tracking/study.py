@@ -38,6 +38,8 @@ def _finite(metrics: Mapping[str, Any]) -> dict[str, float]:
 #: The experiment tag by which the MLflow UI (3.x) chooses its layout: a model-training
 #: experiment opens on its runs, not on the GenAI "Traces" overview.
 EXPERIMENT_KIND = "mlflow.experimentKind"
+#: A run's description in the MLflow UI.
+NOTE = "mlflow.note.content"
 MODEL_TRAINING = "custom_model_development"
 
 
@@ -192,7 +194,7 @@ class Study:
         self, trial_id: str, params: Mapping[str, Any], tags: Mapping[str, Any], run_name: str
     ) -> TrialRun:
         """Start the nested run of one trial with its hyperparameters as params."""
-        from mlflow.entities import Param
+        from mlflow.entities import Metric, Param
 
         run = self._client.create_run(
             self.experiment_id,  # type: ignore[arg-type]
@@ -201,8 +203,13 @@ class Study:
         )
         trial = TrialRun(self._client, run.info.run_id)
         try:
+            # `score` is logged first (NaN until finish() logs the trial's score at the same
+            # step): MLflow's compare page plots the first metric its runs logged, so its
+            # parallel coordinates read score against cell rather than the first epoch's loss.
             self._client.log_batch(
-                run.info.run_id, params=[Param(k, _param_value(v)) for k, v in params.items()]
+                run.info.run_id,
+                metrics=[Metric("score", math.nan, int(time.time() * 1000) - 1, 0)],
+                params=[Param(k, _param_value(v)) for k, v in params.items()],
             )
         except BaseException:
             trial.fail("error", "could not log the trial's params")
@@ -280,3 +287,8 @@ def log_report_artifacts(tracking_uri: str, run_id: str, files: list[Path]) -> N
     mlflow_client = client(tracking_uri)
     for path in files:
         mlflow_client.log_artifact(run_id, str(path), "report")
+    # The run's description (shown by the UI) says where the report is.
+    note = mlflow_client.get_run(run_id).data.tags.get(NOTE, "")
+    pointer = "Report: report/report.html among this run's artifacts (workbench report)."
+    if pointer not in note:
+        mlflow_client.set_tag(run_id, NOTE, f"{note}\n\n{pointer}".strip())
