@@ -194,7 +194,7 @@ class Study:
         self, trial_id: str, params: Mapping[str, Any], tags: Mapping[str, Any], run_name: str
     ) -> TrialRun:
         """Start the nested run of one trial with its hyperparameters as params."""
-        from mlflow.entities import Metric, Param
+        from mlflow.entities import Param
 
         run = self._client.create_run(
             self.experiment_id,  # type: ignore[arg-type]
@@ -203,13 +203,8 @@ class Study:
         )
         trial = TrialRun(self._client, run.info.run_id)
         try:
-            # `score` is logged first (NaN until finish() logs the trial's score at the same
-            # step): MLflow's compare page plots the first metric its runs logged, so its
-            # parallel coordinates read score against cell rather than the first epoch's loss.
             self._client.log_batch(
-                run.info.run_id,
-                metrics=[Metric("score", math.nan, int(time.time() * 1000) - 1, 0)],
-                params=[Param(k, _param_value(v)) for k, v in params.items()],
+                run.info.run_id, params=[Param(k, _param_value(v)) for k, v in params.items()]
             )
         except BaseException:
             trial.fail("error", "could not log the trial's params")
