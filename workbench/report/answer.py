@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.report.frames import _config_of
+from workbench.report.frames import _config_of, finished
 from workbench.report.statistics import head_to_head
 
 
@@ -31,7 +31,7 @@ def baseline_check(
     ``beats`` (True, False, or None when either figure is missing) and ``text``.
     """
     metric = test_metric(direction)
-    done = trials[(trials["outcome"] == "completed") & np.isfinite(trials["score"].astype(float))]
+    done = finished(trials)
     if done.empty:
         return {"beats": None, "text": "No trial finished: nothing to compare."}
     scores = done["score"].astype(float)
@@ -156,7 +156,7 @@ def _validation_size(trials: pd.DataFrame, direction: str, info: dict[str, Any])
         else f"a validation part of {int(samples)} samples"
     )
     lines = [f"Scores rest on {how}."]
-    done = trials[(trials["outcome"] == "completed") & np.isfinite(trials["score"].astype(float))]
+    done = finished(trials)
     if direction == "max" and len(done) >= 2:  # an accuracy moves in steps of 1 / samples
         top = np.sort(done["score"].astype(float).to_numpy())[::-1][:2]
         step = 1 / samples
@@ -202,7 +202,7 @@ def _cells_against_baseline(trials: pd.DataFrame, direction: str, baseline: floa
     metric = test_metric(direction)
     if metric not in trials.columns or not np.isfinite(baseline):
         return []
-    done = trials[(trials["outcome"] == "completed") & np.isfinite(trials["score"].astype(float))]
+    done = finished(trials)
     parts = []
     for cell in [c for c in ("simple_rnn", "lstm", "gru") if c in set(done["cell"])]:
         rows = done[done["cell"] == cell]

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.report.frames import _show
+from workbench.report.frames import _show, finished
 from workbench.report.statistics import _config_means, mean_ci
 
 # --- claims -----------------------------------------------------------------------------------
@@ -68,7 +68,7 @@ def _pairs(trials: pd.DataFrame, factor: str, a: Any, b: Any, column: str) -> pd
 
 
 def _group_means(trials: pd.DataFrame, factor: str, a: Any, b: Any, column: str) -> tuple:
-    done = trials[(trials["outcome"] == "completed") & np.isfinite(trials[column].astype(float))]
+    done = finished(trials, column)
     xa = done[done[factor] == a][column].astype(float)
     xb = done[done[factor] == b][column].astype(float)
     return xa, xb

@@ -23,6 +23,7 @@ from workbench.report.frames import (
     NOT_MEASURED,
     PARAMS,
     _config_of,
+    finished,
     full_budget,
     repeats_frame,
     trials_frame,
@@ -64,7 +65,7 @@ def overview(study: Any, trials: pd.DataFrame) -> dict[str, Any]:
     params, tags = study.parent_params, study.parent_tags
     direction = params.get("direction", "min")
     counts = trials["outcome"].value_counts().to_dict()
-    done = trials[(trials["outcome"] == "completed") & np.isfinite(trials["score"].astype(float))]
+    done = finished(trials)
     best = None
     if not done.empty:
         index = (
@@ -117,9 +118,7 @@ def build_report(study: Any) -> Report:
     info = overview(study, trials)
     direction, objective = info["direction"], info["objective"]
     compared = full_budget(trials, info["tuner"])
-    scores = compared[
-        (compared["outcome"] == "completed") & np.isfinite(compared["score"].astype(float))
-    ] if not compared.empty else compared
+    scores = finished(compared)
     frames = {
         "per_parameter": per_parameter(scores, direction),
         "head_to_head": head_to_head(compared, direction),

@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from workbench.search.config import PARAM_NAMES
@@ -141,3 +142,11 @@ def full_budget(trials: pd.DataFrame, tuner: str) -> pd.DataFrame:
     if tuner != "hyperband" or trials.empty or trials["epochs"].isna().all():
         return trials
     return trials[trials["epochs"] == trials["epochs"].max()].reset_index(drop=True)
+
+
+def finished(trials: pd.DataFrame, column: str = "score") -> pd.DataFrame:
+    """The completed trials whose ``column`` is a finite number."""
+    if trials.empty:
+        return trials
+    ok = (trials["outcome"] == "completed") & np.isfinite(trials[column].astype(float))
+    return trials[ok]

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.report.frames import PARAMS
+from workbench.report.frames import PARAMS, finished
 
 #: fANOVA needs at least this many configurations, and two per varied hyperparameter.
 MIN_CONFIGS = 10
@@ -31,13 +31,6 @@ _CATEGORICAL = ("cell", "bidirectional", "clipping", "readout")
 _LOG = ("learning_rate",)
 _INTEGER = ("depth", "units", "batch_size", "patience")
 NOISE = "(noise floor: a random dummy)"
-
-
-def _finished(trials: pd.DataFrame) -> pd.DataFrame:
-    if trials.empty:
-        return trials
-    ok = (trials["outcome"] == "completed") & np.isfinite(trials["score"].astype(float))
-    return trials[ok]
 
 
 def _design(done: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -101,7 +94,7 @@ def importance(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     no share, and say why.
     """
     columns = ["parameter", "levels", "share", "ci_low", "ci_high", "below_noise", "note"]
-    done = _finished(trials)
+    done = finished(trials)
     if len(done) < 3:
         return pd.DataFrame(
             [["all", 0, math.nan, math.nan, math.nan, False,
@@ -174,7 +167,7 @@ def seed_variance(repeats: pd.DataFrame) -> pd.DataFrame:
     Only configurations with two or more finished repeats count.
     """
     columns = ["configurations", "repeats", "sigma2_config", "sigma2_seed", "seed_share", "note"]
-    done = _finished(repeats) if not repeats.empty else repeats
+    done = finished(repeats) if not repeats.empty else repeats
     if done.empty:
         return pd.DataFrame(columns=columns)
     groups = [g["score"].astype(float).to_numpy() for _, g in done.groupby("trial")]

@@ -17,6 +17,7 @@ from workbench.report.frames import (
     PARAMS,
     _config_of,
     _show,
+    finished,
 )
 from workbench.search.config import best_of
 
@@ -102,7 +103,7 @@ def per_parameter(scores: pd.DataFrame, direction: str) -> pd.DataFrame:
 
 
 def _config_means(trials: pd.DataFrame, exclude: Sequence[str]) -> pd.DataFrame:
-    done = trials[(trials["outcome"] == "completed") & np.isfinite(trials["score"].astype(float))]
+    done = finished(trials)
     if done.empty:
         return pd.DataFrame(columns=["match", "score"])
     keyed = done.assign(match=[_config_of(r, exclude) for r in done.to_dict("records")])
@@ -253,7 +254,7 @@ def expected_best(trials: pd.DataFrame, direction: str) -> pd.DataFrame:
     its cell's own ``N``.
     """
     columns = ["cell", "trials", "expected_best"]
-    done = trials[(trials["outcome"] == "completed") & np.isfinite(trials["score"].astype(float))]
+    done = finished(trials)
     if done.empty:
         return pd.DataFrame(columns=columns)
     rows = []
