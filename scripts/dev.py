@@ -2,7 +2,8 @@
 """Set up the cached virtual environment, then run the demo or the tests.
 
     python3 scripts/dev.py demo     # SimpleRNN vs LSTM vs GRU on the adding problem, and its report
-    python3 scripts/dev.py test     # ruff, then the test suite (extra args go to pytest)
+    python3 scripts/dev.py test     # ruff, then the quick suite (extra args go to pytest)
+    python3 scripts/dev.py test --all   # ... and the long end-to-end tests (what .ci/run runs)
 
 The environment lives in $WORKBENCH_VENV (default ~/.cache/workbench/venv) and is
 installed only when pyproject.toml changed or the checkout moved: TensorFlow takes
@@ -90,6 +91,11 @@ def main(argv: list[str]) -> int:
     )
     if lint.returncode != 0:
         return lint.returncode
+    if "--all" in rest:
+        rest = [arg for arg in rest if arg != "--all"]
+    elif not any(arg == "-m" or arg.startswith("-m") for arg in rest):
+        # The long end-to-end tests (marked e2e) are for CI and for --all.
+        rest = ["-m", "not e2e", *rest]
     if not any(arg == "-n" or arg.startswith(("-n", "--numprocesses")) for arg in rest):
         # Tests sharing an expensive module fixture carry @pytest.mark.xdist_group.
         rest = ["-n", "2", "--dist", "loadgroup", *rest]

@@ -33,6 +33,7 @@ if _NO_BROWSER and os.environ.get("CI") == "true":
 
 # One worker runs the module, so the UI server and the browser start once.
 pytestmark = [
+    pytest.mark.e2e,
     pytest.mark.xdist_group("browser"),
     pytest.mark.skipif(
         _NO_BROWSER,

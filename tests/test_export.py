@@ -383,6 +383,7 @@ def test_forecast_export_takes_and_returns_original_units(tmp_path: Path) -> Non
     assert first == [6, pytest.approx(float(predicted[0, 0]), rel=1e-4)]
 
 
+@pytest.mark.e2e
 def test_scoring_server_answers_over_http(exported: Exported) -> None:
     base = f"http://127.0.0.1:{exported.port}"
     deadline = time.monotonic() + 120

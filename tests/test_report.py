@@ -381,6 +381,7 @@ def _space(path: Path) -> Path:
     return path
 
 
+@pytest.mark.e2e
 def test_report_of_a_real_search_matches_trials_csv(
     store: str, tiny_task: Path, workdir: Path
 ) -> None:
@@ -471,7 +472,6 @@ def test_experiment_without_trials_and_unknown_experiment_are_one_line(store: st
     from workbench.tracking import resolve_tracking_uri
 
     uri = resolve_tracking_uri(store)
-    Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True)
     MlflowClient(uri).create_experiment("empty")
     with pytest.raises(WorkbenchError, match="'empty' has no trial runs to report on"):
         reports.make_report("empty", "rep", tracking_uri=uri)

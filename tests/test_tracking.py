@@ -10,6 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from mlflow import MlflowClient
 
 from workbench.tracking import Study, resolve_tracking_uri
@@ -59,6 +60,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.e2e
 def test_ui_serves_the_same_store_on_loopback(workdir: Path) -> None:
     store = resolve_tracking_uri(None)
     study = _study(store)
