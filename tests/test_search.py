@@ -691,3 +691,48 @@ def test_memory_stays_flat_across_trials(tiny_space: Path, store: str, workdir: 
     early, late = recorder.rss[1:3], recorder.rss[-2:]
     # Without releasing each trial's graphs this grew by 15-20 MB a trial (~100 MB here).
     assert sum(late) / 2 - sum(early) / 2 < 40, recorder.rss
+
+
+def test_lost_local_state_deletes_nothing_without_overwrite(
+    tiny_task: Path, tiny_space: Path, store: str, workdir: Path
+) -> None:
+    import shutil
+
+    _search(tiny_task, tiny_space, store, "--max-trials", "1")
+    parents, trials = _runs(store)
+    shutil.rmtree(workdir / ".workbench")  # another folder, another host, a clean-up
+    args = _search_args(tiny_task, tiny_space, store, 1)
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 2, refused.output
+    assert "already has 2 runs" in refused.output and "state folder" in refused.output
+    assert "--overwrite" in refused.output and "Traceback" not in refused.output
+    assert len(refused.output.strip().splitlines()) == 1
+    again = _runs(store)
+    assert [r.info.run_id for r in again[0] + again[1]] == [
+        r.info.run_id for r in parents + trials
+    ]  # nothing deleted, nothing added
+    assert all(r.info.lifecycle_stage == "active" for r in again[0] + again[1])
+
+    fresh = CliRunner().invoke(main, [*args, "--overwrite"])
+    assert fresh.exit_code == 0, fresh.output
+    new_parents, _ = _runs(store)
+    assert [p.info.run_id for p in new_parents] != [p.info.run_id for p in parents]
+
+
+@pytest.mark.e2e
+def test_a_second_uncoordinated_search_on_a_running_study_is_refused(
+    tiny_task: Path, tiny_space: Path, store: str
+) -> None:
+    process = _search_process(tiny_task, tiny_space, store, 24)
+    try:
+        _wait_for_running_trial(store, "01")
+        second = CliRunner().invoke(main, _search_args(tiny_task, tiny_space, store, 24))
+        assert second.exit_code == 2, second.output
+        assert "Study 'study' is being searched by another process (search pid " in second.output
+        assert f"pid {process.pid} on " in second.output
+        assert process.poll() is None  # the first search goes on
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+    parents, _ = _runs(store)
+    assert len(parents) == 1  # the refused search created no run

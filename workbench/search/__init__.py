@@ -8,6 +8,7 @@ The rooms, one line each:
 
 - ``config``: the plain data a search shares with its readers (a leaf: imports nothing).
 - ``runner``: validating the options, the study's state folder, the parent run.
+- ``lock``: one process at a time drives a study's local state (an flock).
 - ``tuner``: KerasTuner's HyperModel and Tuner: builds, trains and records each trial.
 - ``meters``: Keras callbacks measuring a trial (time, memory, divergence, gradients).
 - ``stopping``: Ctrl-C and SIGTERM end the runs before the process stops.

@@ -118,8 +118,9 @@ def run_search(config: SearchConfig, reporter: SearchReporter | None = None) -> 
     ``KeyboardInterrupt`` once the runs are ended).
     """
     from workbench.search import stopping
+    from workbench.search.lock import study_lock
 
-    with stopping.on_signals():
+    with stopping.on_signals(), study_lock(config.state_dir, config.experiment):
         return _run_search(config, reporter)
 
 
@@ -150,9 +151,11 @@ def _run_search(config: SearchConfig, reporter: SearchReporter | None) -> Search
         config, folds=folds_for(config.folds, len(data.x_val), smallest)
     )
     tracking.check_reachable(config.tracking_uri)
+    study = tracking.Study(config.tracking_uri, config.experiment)
+    if not config.overwrite and not (config.state_dir / "study.json").is_file():
+        _refuse_lost_state(config, study.recorded_runs())
     resume = _prepare_state_dir(config)
 
-    study = tracking.Study(config.tracking_uri, config.experiment)
     objective, direction = data.objective
     resumed = study.open_search(
         params={
@@ -258,6 +261,18 @@ def _run_search(config: SearchConfig, reporter: SearchReporter | None) -> Search
         raise
     finally:
         study.end_search(status)
+
+
+def _refuse_lost_state(config: SearchConfig, recorded: int) -> None:
+    """A study with runs in MLflow but no local state: never start it afresh silently."""
+    if recorded:
+        raise WorkbenchError(
+            f"Study {config.experiment!r} already has {recorded} runs in {config.tracking_uri}, "
+            f"but its search state folder {config.state_dir} is missing (another working "
+            "folder or host, or .workbench/ was cleaned). Run from the folder that holds it "
+            "(or pass its --state-dir), pick another --experiment, or add --overwrite to "
+            "start afresh (the earlier runs are deleted; MLflow keeps them restorable)."
+        )
 
 
 def _prepare_state_dir(config: SearchConfig) -> bool:

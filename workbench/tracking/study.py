@@ -147,6 +147,16 @@ class Study:
         )
         return False
 
+    def recorded_runs(self) -> int:
+        """How many workbench runs (searches and trials) the study's experiment holds."""
+        existing = self._client.get_experiment_by_name(self.experiment)
+        if existing is None or existing.lifecycle_stage == "deleted":
+            return 0
+        return sum(
+            len(_all_runs(self._client, existing.experiment_id, f"tags.`{ROLE}` = '{role}'"))
+            for role in ("search", "trial")
+        )
+
     def log_search_summary(self, metrics: Mapping[str, Any], tags: Mapping[str, Any]) -> None:
         """Metrics and tags on the parent run (best score, counts, best hyperparameters)."""
         from mlflow.entities import Metric
