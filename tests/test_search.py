@@ -736,3 +736,17 @@ def test_a_second_uncoordinated_search_on_a_running_study_is_refused(
         process.wait(timeout=30)
     parents, _ = _runs(store)
     assert len(parents) == 1  # the refused search created no run
+
+
+def test_a_resumed_grid_search_goes_on_with_the_untried_combinations(
+    tiny_task: Path, store: str, workdir: Path
+) -> None:
+    space = workdir / "grid.yaml"
+    space.write_text("dimensions: {cell: [lstm, gru], units: [4, 6], epochs: 1}\n")
+    _search(tiny_task, space, store, "--tuner", "grid", "--max-trials", "2")
+    output = _search(tiny_task, space, store, "--tuner", "grid", "--max-trials", "6")
+    assert "4 of 4 trials completed" in output, output
+    assert "The tuner stopped after 4 of 6 trials" in output
+    _, trials = _runs(store)
+    tried = sorted((r.data.params["cell"], r.data.params["units"]) for r in trials)
+    assert tried == [("gru", "4"), ("gru", "6"), ("lstm", "4"), ("lstm", "6")]

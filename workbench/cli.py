@@ -89,144 +89,199 @@ def spaces() -> None:
         click.echo(f"{space.name:<14} {space.describe()}")
 
 
+def _search_options(command: Any) -> Any:
+    """The options of a search, shared by ``search`` and ``chief``."""
+    for option in reversed(_SEARCH_OPTIONS):
+        command = option(command)
+    return command
+
+
+_SEARCH_OPTIONS = [
+    click.option(
+        "--task",
+        "task_name",
+        default=None,
+        metavar="NAME|FILE.yaml",
+        help="A built-in task (see `workbench tasks`) or a task file.",
+    ),
+    click.option(
+        "--data",
+        "data_file",
+        default=None,
+        metavar="FILE",
+        help="Instead of --task: your .csv, .parquet or .npz; writes <stem>.task.yaml beside it.",
+    ),
+    click.option("--target-column", "--target", metavar="COL", help="With --data: forecast COL."),
+    click.option("--time-column", metavar="COL", help="With --data: the time (or step) column."),
+    click.option(
+        "--window", type=click.IntRange(min=1), metavar="W", help="With --data: steps in."
+    ),
+    click.option(
+        "--horizon", type=click.IntRange(min=1), metavar="H", help="With --data: steps out."
+    ),
+    click.option("--text-column", metavar="COL", help="With --data: the text column (text task)."),
+    click.option("--label-column", metavar="COL", help="With --data: the class label column."),
+    click.option("--id-column", metavar="COL", help="With --data: series id column (long format)."),
+    click.option(
+        "--space",
+        "space_name",
+        default="small",
+        show_default=True,
+        metavar="NAME|FILE.yaml",
+        help="A shipped search space or a space file.",
+    ),
+    click.option(
+        "--tuner",
+        type=click.Choice(["random", "bayesian", "hyperband", "grid"]),
+        default="random",
+        show_default=True,
+        help="KerasTuner oracle.",
+    ),
+    click.option(
+        "--max-trials",
+        type=click.IntRange(min=1),
+        default=10,
+        show_default=True,
+        help="Trials to run (hyperband runs whole brackets instead: see --hyperband-iterations).",
+    ),
+    click.option(
+        "--hyperband-iterations",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="With --tuner hyperband: whole iterations of all its brackets.",
+    ),
+    click.option(
+        "--epochs",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Fix the epochs of every trial (overrides the space).",
+    ),
+    click.option(
+        "--seed",
+        type=int,
+        default=0,
+        show_default=True,
+        help="Seeds the tuner's choices and every training; the same seed tries the same trials.",
+    ),
+    click.option(
+        "--deterministic",
+        is_flag=True,
+        help="TensorFlow's deterministic ops: bit-identical training on one machine (slower).",
+    ),
+    click.option("--experiment", default=None, help="MLflow experiment. Default: <task>-<space>."),
+    click.option(
+        "--tracking-uri",
+        default=None,
+        envvar="MLFLOW_TRACKING_URI",
+        help="MLflow store. Default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db.",
+    ),
+    click.option(
+        "--task-option",
+        "task_options",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override a loader option of the task, e.g. --task-option length=100.",
+    ),
+    click.option(
+        "--state-dir",
+        default=".workbench",
+        show_default=True,
+        help="Where KerasTuner keeps its per-study state (for resuming).",
+    ),
+    click.option("--overwrite", is_flag=True, help="Start the study afresh instead of resuming."),
+    click.option(
+        "--keep-checkpoints",
+        type=click.IntRange(min=1),
+        default=3,
+        show_default=True,
+        help="Keep the best-epoch weights of the best K trials; delete the others' as they "
+        "fall out.",
+    ),
+    click.option(
+        "--folds",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="Score each trial by K-fold cross-validation of train + validation (stratified); "
+        "0 decides: 5 folds when the validation part has under 50 samples, else none (1).",
+    ),
+    click.option(
+        "--repeats",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Train each configuration K times with different seeds; its score is the mean.",
+    ),
+]
+
+
+def _run_search(options: dict[str, Any], cluster: Any = None) -> None:
+    from workbench.console import ConsoleReporter, print_search_result
+    from workbench.search import make_search_config, run_search
+    from workbench.spaces import load_space
+    from workbench.tasks import DataFlags, search_task
+
+    o = options
+    flags = DataFlags(
+        o["target_column"],
+        o["time_column"],
+        o["window"],
+        o["horizon"],
+        o["text_column"],
+        o["label_column"],
+        o["id_column"],
+    )
+    task, task_file = search_task(
+        o["task_name"], o["data_file"], flags, _parse_task_options(o["task_options"])
+    )
+    if task_file is not None:
+        click.echo(f"Task file {task_file} (reuse it: workbench search --task {task_file})")
+    config = make_search_config(
+        task=task,
+        space=load_space(o["space_name"]),
+        tuner=o["tuner"],
+        max_trials=o["max_trials"],
+        epochs=o["epochs"],
+        seed=o["seed"],
+        deterministic=o["deterministic"],
+        hyperband_iterations=o["hyperband_iterations"],
+        experiment=o["experiment"],
+        tracking_uri=o["tracking_uri"],
+        state_root=o["state_dir"],
+        overwrite=o["overwrite"],
+        keep_checkpoints=o["keep_checkpoints"],
+        folds=o["folds"],
+        repeats=o["repeats"],
+        cluster=cluster,
+    )
+    reporter = ConsoleReporter()
+    result = run_search(config, reporter)
+    print_search_result(reporter.console, result)
+
+
+_WORKER_TIMEOUT = click.option(
+    "--worker-timeout",
+    type=click.FloatRange(min=1),
+    default=120.0,
+    show_default=True,
+    help="Seconds without a heartbeat after which a worker is lost: its trial is recorded "
+    "FAILED and the search goes on without it.",
+)
+
+
 @main.command()
+@_search_options
 @click.option(
-    "--task",
-    "task_name",
-    default=None,
-    metavar="NAME|FILE.yaml",
-    help="A built-in task (see `workbench tasks`) or a task file.",
-)
-@click.option(
-    "--data",
-    "data_file",
-    default=None,
-    metavar="FILE",
-    help="Instead of --task: your .csv, .parquet or .npz; writes <stem>.task.yaml beside it.",
-)
-@click.option("--target-column", "--target", metavar="COL", help="With --data: forecast COL.")
-@click.option("--time-column", metavar="COL", help="With --data: the time (or step) column.")
-@click.option("--window", type=click.IntRange(min=1), metavar="W", help="With --data: steps in.")
-@click.option("--horizon", type=click.IntRange(min=1), metavar="H", help="With --data: steps out.")
-@click.option("--text-column", metavar="COL", help="With --data: the text column (text task).")
-@click.option("--label-column", metavar="COL", help="With --data: the class label column.")
-@click.option("--id-column", metavar="COL", help="With --data: series id column (long format).")
-@click.option(
-    "--space",
-    "space_name",
-    default="small",
-    show_default=True,
-    metavar="NAME|FILE.yaml",
-    help="A shipped search space or a space file.",
-)
-@click.option(
-    "--tuner",
-    type=click.Choice(["random", "bayesian", "hyperband", "grid"]),
-    default="random",
-    show_default=True,
-    help="KerasTuner oracle.",
-)
-@click.option(
-    "--max-trials",
-    type=click.IntRange(min=1),
-    default=10,
-    show_default=True,
-    help="Trials to run (hyperband runs whole brackets instead: see --hyperband-iterations).",
-)
-@click.option(
-    "--hyperband-iterations",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="With --tuner hyperband: whole iterations of all its brackets.",
-)
-@click.option(
-    "--epochs",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Fix the epochs of every trial (overrides the space).",
-)
-@click.option(
-    "--seed",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Seeds the tuner's choices and every training; the same seed tries the same trials.",
-)
-@click.option(
-    "--deterministic",
-    is_flag=True,
-    help="TensorFlow's deterministic ops: bit-identical training on one machine (slower).",
-)
-@click.option("--experiment", default=None, help="MLflow experiment. Default: <task>-<space>.")
-@click.option(
-    "--tracking-uri",
-    default=None,
-    envvar="MLFLOW_TRACKING_URI",
-    help="MLflow store. Default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db.",
-)
-@click.option(
-    "--task-option",
-    "task_options",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a loader option of the task, e.g. --task-option length=100.",
-)
-@click.option(
-    "--state-dir",
-    default=".workbench",
-    show_default=True,
-    help="Where KerasTuner keeps its per-study state (for resuming).",
-)
-@click.option("--overwrite", is_flag=True, help="Start the study afresh instead of resuming.")
-@click.option(
-    "--keep-checkpoints",
-    type=click.IntRange(min=1),
-    default=3,
-    show_default=True,
-    help="Keep the best-epoch weights of the best K trials; delete the others' as they fall out.",
-)
-@click.option(
-    "--folds",
+    "--workers",
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="Score each trial by K-fold cross-validation of train + validation (stratified); "
-    "0 decides: 5 folds when the validation part has under 50 samples, else none (1).",
+    help="Run the trials in N worker processes on this host, one per GPU (else the CPU "
+    "cores shared out); this process is their chief. 0: this process runs them.",
 )
-@click.option(
-    "--repeats",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Train each configuration K times with different seeds; its score is the mean.",
-)
-def search(
-    task_name: str | None,
-    data_file: str | None,
-    target_column: str | None,
-    time_column: str | None,
-    window: int | None,
-    horizon: int | None,
-    text_column: str | None,
-    label_column: str | None,
-    id_column: str | None,
-    space_name: str,
-    tuner: str,
-    max_trials: int,
-    hyperband_iterations: int,
-    epochs: int | None,
-    seed: int,
-    deterministic: bool,
-    experiment: str | None,
-    tracking_uri: str | None,
-    task_options: tuple[str, ...],
-    state_dir: str,
-    overwrite: bool,
-    keep_checkpoints: int,
-    folds: int,
-    repeats: int,
-) -> None:
+@_WORKER_TIMEOUT
+def search(workers: int, worker_timeout: float, **options: Any) -> None:
     """Search recurrent architectures for a task; every trial lands in MLflow.
 
     Running the same command again resumes the study where it stopped. With --data FILE
@@ -237,40 +292,112 @@ def search(
     Example:
       workbench search --task adding --space small --tuner random --max-trials 6
       workbench search --task adding --space gru_vs_lstm --tuner grid --repeats 3
+      workbench search --task adding --space small --max-trials 8 --workers 2
       workbench search --data sales.csv --time-column month --target-column sales \\
           --window 12 --horizon 3
     """
-    from workbench.console import ConsoleReporter, print_search_result
-    from workbench.search import make_search_config, run_search
-    from workbench.spaces import load_space
-    from workbench.tasks import DataFlags, search_task
+    from workbench.search import ClusterConfig
 
-    flags = DataFlags(
-        target_column, time_column, window, horizon, text_column, label_column, id_column
+    cluster = ClusterConfig(
+        local_workers=workers,
+        worker_timeout=worker_timeout,
+        heartbeat_seconds=min(5.0, worker_timeout / 4),
     )
-    task, task_file = search_task(task_name, data_file, flags, _parse_task_options(task_options))
-    if task_file is not None:
-        click.echo(f"Task file {task_file} (reuse it: workbench search --task {task_file})")
-    config = make_search_config(
-        task=task,
-        space=load_space(space_name),
-        tuner=tuner,
-        max_trials=max_trials,
-        epochs=epochs,
-        seed=seed,
-        deterministic=deterministic,
-        hyperband_iterations=hyperband_iterations,
-        experiment=experiment,
-        tracking_uri=tracking_uri,
-        state_root=state_dir,
-        overwrite=overwrite,
-        keep_checkpoints=keep_checkpoints,
-        folds=folds,
-        repeats=repeats,
+    _run_search(options, cluster if workers else None)
+
+
+@main.command()
+@_search_options
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on: 0.0.0.0 for workers on other hosts (no authentication: "
+    "a trusted network only).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(min=0, max=65535),
+    default=8470,
+    show_default=True,
+    help="Port to listen on (0: any free port). Keep it fixed: a restarted chief is found "
+    "by its workers at the same address.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Also start N workers on this host.",
+)
+@_WORKER_TIMEOUT
+def chief(host: str, port: int, workers: int, worker_timeout: float, **options: Any) -> None:
+    """Serve a search to workers on other hosts (KerasTuner's chief), and record it.
+
+    Takes every option of `workbench search`. Workers join with `workbench worker --chief
+    HOST:PORT` and get the task, space and tracking store from the chief. Use a tracking
+    store every host reaches (an `mlflow server` or a postgresql:// URI). Stopped, the
+    same command resumes the study; running trials are handed out again.
+
+    \b
+    Example:
+      workbench chief --task adding --space small --max-trials 40 --host 0.0.0.0 \\
+          --tracking-uri http://mlflow.internal:5000
+      workbench worker --chief 10.0.0.5:8470          # on each GPU host
+    """
+    from workbench.search import ClusterConfig
+
+    cluster = ClusterConfig(
+        local_workers=workers,
+        host=host,
+        port=port,
+        worker_timeout=worker_timeout,
+        heartbeat_seconds=min(5.0, worker_timeout / 4),
     )
+    _run_search(options, cluster)
+
+
+@main.command()
+@click.option("--chief", "chief_address", required=True, metavar="HOST:PORT", help="The chief.")
+@click.option(
+    "--worker-id",
+    default=None,
+    help="This worker's name (default: the host name). Started again with the same id, a "
+    "worker gets back the trial it held.",
+)
+@click.option(
+    "--state-dir",
+    default=".workbench",
+    show_default=True,
+    help="Where this worker keeps its KerasTuner state and checkpoints.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="TensorFlow's intra-op threads (default: all cores).",
+)
+def worker(chief_address: str, worker_id: str | None, state_dir: str, threads: int | None) -> None:
+    """Run trials for a chief until its search has none left.
+
+    \b
+    Example:
+      workbench worker --chief 10.0.0.5:8470
+      CUDA_VISIBLE_DEVICES=1 workbench worker --chief 10.0.0.5:8470 --worker-id gpu1
+    """
+    from workbench.console import ConsoleReporter
+    from workbench.search.worker import default_worker_id, run_worker
+
     reporter = ConsoleReporter()
-    result = run_search(config, reporter)
-    print_search_result(reporter.console, result)
+    result = run_worker(
+        chief_address, worker_id or default_worker_id(), state_dir, threads, reporter
+    )
+    completed = sum(1 for t in result.trials if t.status == "completed")
+    click.echo(
+        f"Worker {result.worker}: the search has no trial left; this worker ran "
+        f"{len(result.trials)} ({completed} completed) of study {result.experiment} "
+        f"in {result.tracking_uri}."
+    )
 
 
 @main.command()

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from workbench.tracking import resolve_tracking_uri
@@ -44,6 +45,7 @@ class ConsoleReporter:
 
     def search_started(self, config: Any, data: Any, resumed: bool, done_before: int) -> None:
         objective, direction = data.objective
+        self._total = config.max_trials
         self._objective = objective
         baseline = f"; baseline {data.baseline.description}" if data.baseline else ""
         self.console.print(
@@ -78,18 +80,36 @@ class ConsoleReporter:
                 f"Trial {self._number}/{self._total}: epoch {epoch + 1}/{epochs} {shown}"
             )
 
+    def chief_started(self, address: str, local_workers: int) -> None:
+        if local_workers:
+            self.console.print(
+                f"Chief on {address}: {local_workers} local workers run the trials "
+                "(their output: <state folder>/workers/)."
+            )
+        else:
+            self.console.print(f"Chief listening on {address}. Start each worker with:")
+            self.console.print(f"  workbench worker --chief {address}", markup=False)
+            self.console.print(
+                "(--worker-id NAME when one host runs several; the same id gets its trial back)"
+            )
+
     def trial_ended(self, result: Any) -> None:
         if self._status is not None:
             self._status.stop()
             self._status = None
-        seconds = time.perf_counter() - self._t0
+        if self._t0:
+            seconds = time.perf_counter() - self._t0
+        else:  # ended by a worker: its own training time
+            seconds = result.metrics.get("fit_seconds", 0.0)
+        self._t0 = 0.0
         if result.status == "completed":
             outcome = f"{self._objective} [bold]{result.score:.4g}[/]"
         else:
             outcome = f"[red]{result.status.upper()}[/] {result.failure or ''}".rstrip()
+        worker = escape(f" [{result.worker}]") if result.worker else ""
         self.console.print(
-            f"Trial {result.number}/{self._total} {format_values(result.values)} -> {outcome} "
-            f"({seconds:.1f} s)"
+            f"Trial {result.number}/{self._total}{worker} {format_values(result.values)} -> "
+            f"{outcome} ({seconds:.1f} s)",
         )
 
 

@@ -117,6 +117,19 @@ class SearchSpace:
             dims[key] = _parse_dimension(key, value, where=f"{self.source} (override {key})")
         return SearchSpace(self.name, self.description, self.source, tuple(dims.items()))
 
+    def to_mapping(self) -> dict[str, Any]:
+        """The space as :func:`parse_space` reads it (e.g. to send it to a worker)."""
+        dims: dict[str, Any] = {}
+        for name, dim in self.dimensions:
+            if isinstance(dim, Choice):
+                dims[name] = list(dim.values)
+            else:
+                spec: dict[str, Any] = {"min": dim.low, "max": dim.high, "sampling": dim.sampling}
+                if dim.step is not None:
+                    spec["step"] = dim.step
+                dims[name] = spec
+        return {"name": self.name, "description": self.description, "dimensions": dims}
+
     def describe(self) -> str:
         """One compact line per dimension, for listings and logs."""
         parts = []

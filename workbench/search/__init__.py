@@ -8,6 +8,10 @@ The rooms, one line each:
 
 - ``config``: the plain data a search shares with its readers (a leaf: imports nothing).
 - ``runner``: validating the options, the study's state folder, the parent run.
+- ``chief``: a distributed search's chief: KerasTuner's oracle over gRPC, its workers.
+- ``worker``: a worker of a distributed search: joins the chief, runs its trials.
+- ``wire``: what a chief tells its workers (the search as JSON) and their heartbeats.
+- ``oracles``: what KerasTuner's oracles forget on reload (the grid's order), restored.
 - ``lock``: one process at a time drives a study's local state (an flock).
 - ``tuner``: KerasTuner's HyperModel and Tuner: builds, trains and records each trial.
 - ``meters``: Keras callbacks measuring a trial (time, memory, divergence, gradients).
@@ -18,6 +22,7 @@ The rooms, one line each:
 from workbench.search.config import (
     PARAM_NAMES,
     TUNERS,
+    ClusterConfig,
     SearchConfig,
     SearchReporter,
     SearchResult,
@@ -28,6 +33,7 @@ from workbench.search.runner import default_experiment, make_search_config, run_
 
 __all__ = [
     "PARAM_NAMES",
+    "ClusterConfig",
     "TUNERS",
     "SearchConfig",
     "SearchReporter",

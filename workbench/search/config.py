@@ -34,6 +34,22 @@ PARAM_NAMES = (
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    """A distributed search: this process is the chief (it serves KerasTuner's oracle)."""
+
+    #: Worker processes the chief starts on this host (0: workers join from elsewhere).
+    local_workers: int = 0
+    #: Where the chief listens; loopback unless told otherwise.
+    host: str = "127.0.0.1"
+    #: 0 picks a free port.
+    port: int = 0
+    #: A worker silent this long is lost: its trial is recorded FAILED.
+    worker_timeout: float = 120.0
+    #: How often a worker says it is alive.
+    heartbeat_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
 class SearchConfig:
     """Everything one search needs, validated. Build it with :func:`make_search_config`."""
 
@@ -56,6 +72,8 @@ class SearchConfig:
     #: Cross-validation folds of train + validation as the trial's objective: 0 decides
     #: from the validation size (:func:`folds_for`), 1 is off (the validation part).
     folds: int = 0
+    #: A distributed search (chief and workers); None: one process runs every trial.
+    cluster: ClusterConfig | None = None
 
 
 def hyperband_trials(max_epochs: int, iterations: int = 1, factor: int = 3) -> int:
@@ -147,6 +165,8 @@ class TrialResult:
     metrics: dict[str, float] = field(default_factory=dict)
     run_id: str | None = None
     failure: str | None = None
+    #: The worker that ran it, in a distributed search.
+    worker: str = ""
 
 
 @dataclass(frozen=True)
@@ -180,3 +200,5 @@ class SearchReporter(Protocol):
     def epoch_ended(self, epoch: int, epochs: int, metrics: dict[str, float]) -> None: ...
 
     def trial_ended(self, result: TrialResult) -> None: ...
+
+    def chief_started(self, address: str, local_workers: int) -> None: ...

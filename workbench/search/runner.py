@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from workbench import __version__
 from workbench.errors import WorkbenchError
 from workbench.search.config import (
     TUNERS,
+    ClusterConfig,
     SearchConfig,
     SearchReporter,
     SearchResult,
@@ -53,6 +56,7 @@ def make_search_config(
     overwrite: bool = False,
     keep_checkpoints: int = 3,
     repeats: int = 1,
+    cluster: ClusterConfig | None = None,
 ) -> SearchConfig:
     """Validate the search options (at the edge, once) into a :class:`SearchConfig`."""
     from workbench.tracking import resolve_tracking_uri, state_key
@@ -69,6 +73,8 @@ def make_search_config(
         raise WorkbenchError(f"Expected --seed >= 0. Received: {seed}")
     if folds < 0:
         raise WorkbenchError(f"Expected --folds >= 0 (0: decide from the data). Received: {folds}")
+    if cluster is not None:
+        _check_cluster(cluster)
     if hyperband_iterations < 1:
         raise WorkbenchError(
             f"Expected --hyperband-iterations >= 1. Received: {hyperband_iterations}"
@@ -105,7 +111,20 @@ def make_search_config(
         deterministic,
         hyperband_iterations,
         folds,
+        cluster,
     )
+
+
+def _check_cluster(cluster: ClusterConfig) -> None:
+    if cluster.local_workers < 0:
+        raise WorkbenchError(f"Expected --workers >= 1. Received: {cluster.local_workers}")
+    if not 0 <= cluster.port < 65536:
+        raise WorkbenchError(f"Expected --port in 0..65535 (0: any). Received: {cluster.port}")
+    if cluster.worker_timeout <= cluster.heartbeat_seconds:
+        raise WorkbenchError(
+            f"Expected --worker-timeout above the {cluster.heartbeat_seconds:g} s heartbeat. "
+            f"Received: {cluster.worker_timeout:g}"
+        )
 
 
 def run_search(config: SearchConfig, reporter: SearchReporter | None = None) -> SearchResult:
@@ -128,6 +147,11 @@ def _run_search(config: SearchConfig, reporter: SearchReporter | None) -> Search
     from workbench import tracking
     from workbench.search import backend
 
+    if config.cluster and config.cluster.local_workers and "tensorflow" not in sys.modules:
+        from workbench.search.chief import gpu_indices
+
+        if gpu_indices():  # the GPUs are the workers'; the chief only serves the oracle
+            os.environ["CUDA_VISIBLE_DEVICES"] = ""
     tf = backend.load_tensorflow()
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -194,6 +218,7 @@ def _run_search(config: SearchConfig, reporter: SearchReporter | None) -> Search
         },
         resume=resume,
         run_name=f"search-{config.tuner}",
+        kill_running=config.cluster is None,
     )
     status = "FAILED"
     try:

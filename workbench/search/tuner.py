@@ -49,6 +49,7 @@ KERAS_TUNER_INTERNALS = (
     ("keras_tuner.src.engine.tuner", "Tuner._build_and_fit_model"),  # seeds each repeat
     ("keras_tuner.src.engine.tuner", "Tuner._get_checkpoint_fname"),  # prunes, exports
     ("keras_tuner.src.config", "DEBUG"),  # silences failed trials' tracebacks
+    ("keras_tuner.src.tuners.gridsearch", "GridSearchOracle._compare"),  # grid resume
 )
 KERAS_TUNER_SUPPORTED = "keras-tuner>=1.4.7,<1.5"
 
@@ -184,7 +185,8 @@ class _Tracked:
     def on_trial_end(self, trial: Any) -> None:
         super().on_trial_end(trial)  # type: ignore[misc]
         # Hyperband's later rounds start from earlier trials' weights: prune at the end.
-        if self._search.config.tuner != "hyperband":
+        # A worker sees only its own trials: its chief prunes.
+        if self._search.config.tuner != "hyperband" and not self._search.worker:
             self._search.prune_checkpoints(self)
 
 
@@ -197,12 +199,19 @@ class _QuietReporter:
 
     def trial_ended(self, *args: Any) -> None: ...
 
+    def chief_started(self, *args: Any) -> None: ...
+
 
 class Search:
     """One search: the tuner, the data, the MLflow study and the progress reporter."""
 
     def __init__(
-        self, config: SearchConfig, data: TaskData, study: Any, reporter: SearchReporter | None
+        self,
+        config: SearchConfig,
+        data: TaskData,
+        study: Any,
+        reporter: SearchReporter | None,
+        worker: str = "",
     ) -> None:
         if config.folds < 1:  # not decided yet (run_search decides from the data): none
             config = dataclasses.replace(config, folds=1)
@@ -210,6 +219,8 @@ class Search:
         self.data = data
         self.study = study
         self.reporter = reporter or _QuietReporter()
+        #: This process's worker id in a distributed search ("" otherwise).
+        self.worker = worker
         self.objective, self.direction = data.objective
         self._outcomes: dict[str, TrialResult] = {}
         #: The execution (repeat x fold) the next ``fit`` of the running trial is (reset
@@ -253,20 +264,62 @@ class Search:
         with contextlib.redirect_stdout(io.StringIO()):  # "Reloading Tuner from ..." chatter
             tuner = cls(**kwargs)
         tuner.oracle.max_trials = self.config.max_trials
+        if self.config.tuner == "grid" and not self.worker:
+            from workbench.search.oracles import restore_grid_order
+
+            restore_grid_order(tuner.oracle)
         tuner._search = self
         return tuner
 
     def run(self) -> list[TrialResult]:
-        """Run the search to ``max_trials`` and return every trial's outcome in order."""
+        """Run the search to ``max_trials`` and return every trial's outcome in order.
+
+        With ``config.cluster`` this process is the chief: workers run the trials.
+        """
         tuner = self.make_tuner()
         done = sum(1 for t in tuner.oracle.trials.values() if t.status in ("COMPLETED", "FAILED"))
         self.reporter.search_started(self.config, self.data, done > 0, done)
+        if self.config.cluster is not None:
+            from workbench.search import chief
+
+            trials = chief.serve(self, tuner)
+            self.prune_checkpoints(tuner)
+            return trials
+        self._search(tuner)
+        self.prune_checkpoints(tuner)
+        return self.collect(tuner)
+
+    def run_worker(self) -> list[TrialResult]:
+        """Run trials the chief hands out until it has none left; this worker's outcomes."""
+        tuner = self.make_tuner()
+        self.reporter.search_started(self.config, self.data, False, 0)
+        self._search(tuner)
+        return list(self._outcomes.values())
+
+    def _search(self, tuner: Any) -> None:
         data = self.data
         tuner.search(
             data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), verbose=0
         )
-        self.prune_checkpoints(tuner)
-        return self._collect(tuner)
+
+    def report_ended(self, trial: Any) -> None:
+        """Report a trial a worker ended (the chief's console), from its MLflow record."""
+        values = self._values(trial.hyperparameters)
+        number = int(trial.trial_id) + 1
+        recorded = self.study.finished_trial(trial.trial_id)
+        worker = self.study.trial_worker(trial.trial_id)
+        if trial.status == "COMPLETED" and recorded is not None:
+            run_id, metrics = recorded
+            result = TrialResult(
+                trial.trial_id, number, values, "completed", metrics["score"], metrics, run_id,
+                worker=worker,
+            )
+        else:
+            reason = first_line(trial.message) if trial.message else None
+            result = TrialResult(
+                trial.trial_id, number, values, "failed", failure=reason, worker=worker
+            )
+        self.reporter.trial_ended(result)
 
     def prune_checkpoints(self, tuner: Any) -> None:
         """Delete the weights of ended trials outside the best ``keep_checkpoints``.
@@ -322,7 +375,11 @@ class Search:
                 "folds": self.config.folds,
                 **extra,
             },
-            tags={"cell": values["cell"], "workbench.trial_number": number},
+            tags={
+                "cell": values["cell"],
+                "workbench.trial_number": number,
+                **({"workbench.worker": self.worker} if self.worker else {}),
+            },
             run_name=_run_name(number, values),
         )
         epochs = int(hp.values.get("tuner/epochs", values["epochs"]))
@@ -452,10 +509,14 @@ class Search:
         return values
 
     def _ended(self, result: TrialResult) -> None:
+        if self.worker:
+            result = dataclasses.replace(result, worker=self.worker)
         self._outcomes[result.trial_id] = result
         self.reporter.trial_ended(result)
 
-    def _collect(self, tuner: Any) -> list[TrialResult]:
+    def collect(self, tuner: Any) -> list[TrialResult]:
+        """Every trial the oracle started, in order: this process's outcomes, the others'
+        from their MLflow records."""
         results = []
         for trial_id in tuner.oracle.start_order:
             if trial_id in self._outcomes:

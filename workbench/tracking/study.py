@@ -35,6 +35,8 @@ def _finite(metrics: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
+#: The trial run's tag naming the worker that ran it (a distributed search).
+WORKER = "workbench.worker"
 #: The experiment tag by which the MLflow UI (3.x) chooses its layout: a model-training
 #: experiment opens on its runs, not on the GenAI "Traces" overview.
 EXPERIMENT_KIND = "mlflow.experimentKind"
@@ -117,11 +119,14 @@ class Study:
         tags: Mapping[str, Any],
         resume: bool,
         run_name: str,
+        kill_running: bool = True,
     ) -> bool:
         """Create (or, with ``resume``, reuse) the search's parent run.
 
-        Returns True when an earlier parent run was reused. Without ``resume`` the
-        experiment's earlier runs are deleted (MLflow keeps them restorable).
+        Returns True when an earlier parent run was reused; its trial runs left RUNNING
+        are ended KILLED unless ``kill_running`` is False (a distributed search: their
+        workers may still be training, and come back to the restarted chief). Without
+        ``resume`` the experiment's earlier runs are deleted (MLflow keeps them restorable).
         """
         self.experiment_id = self._get_or_create_experiment(tags)
         previous = self._search_runs(f"tags.`{ROLE}` = 'search'")
@@ -129,7 +134,8 @@ class Study:
             run = previous[0]
             self.parent_run_id = run.info.run_id
             self._client.update_run(self.parent_run_id, status="RUNNING")
-            self._kill_stale_trials()
+            if kill_running:
+                self._kill_stale_trials()
             self._client.log_batch(self.parent_run_id, tags=_tags(tags))
             return True
         if not resume:
@@ -146,6 +152,11 @@ class Study:
             params=[Param(k, _param_value(v)) for k, v in params.items()],
         )
         return False
+
+    def attach(self, experiment_id: str, parent_run_id: str) -> None:
+        """Write into a search another process opened (a worker of a distributed search)."""
+        self.experiment_id = experiment_id
+        self.parent_run_id = parent_run_id
 
     def recorded_runs(self) -> int:
         """How many workbench runs (searches and trials) the study's experiment holds."""
@@ -206,6 +217,8 @@ class Study:
         """Start the nested run of one trial with its hyperparameters as params."""
         from mlflow.entities import Param
 
+        # A trial started again (its worker or the search restarted) ends its earlier run.
+        self.kill_trial_runs(trial_id, "interrupted", "the trial was started again")
         run = self._client.create_run(
             self.experiment_id,  # type: ignore[arg-type]
             run_name=run_name,
@@ -231,6 +244,23 @@ class Study:
             if "score" in run.data.metrics:
                 return run.info.run_id, dict(run.data.metrics)
         return None
+
+    def trial_worker(self, trial_id: str) -> str:
+        """The worker that ran the trial's latest run ("" when not distributed)."""
+        runs = self._search_runs(
+            f"tags.`{TRIAL_ID}` = '{trial_id}' and tags.`{PARENT}` = '{self._parent()}'"
+        )
+        return runs[0].data.tags.get(WORKER, "") if runs else ""
+
+    def kill_trial_runs(self, trial_id: str, failure: str, detail: str) -> int:
+        """End this trial's runs still RUNNING as KILLED (tag ``failure``); how many."""
+        stale = self._search_runs(
+            f"tags.`{TRIAL_ID}` = '{trial_id}' and tags.`{PARENT}` = '{self._parent()}' "
+            "and attributes.status = 'RUNNING'"
+        )
+        for run in stale:
+            TrialRun(self._client, run.info.run_id).fail(failure, detail, status="KILLED")
+        return len(stale)
 
     def tag_trial(self, run_id: str, tags: Mapping[str, Any]) -> None:
         """Set tags on a trial run that has already ended (e.g. its checkpoint was deleted)."""

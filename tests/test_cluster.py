@@ -1,0 +1,268 @@
+"""A distributed search: a chief (KerasTuner's oracle over gRPC) and workers, on loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from mlflow import MlflowClient
+
+import workbench
+from workbench.cli import main
+
+#: Trials of a few seconds each, so every worker gets some and a kill lands mid-trial.
+_TASK = """\
+name: cluster_adding
+description: The adding problem, small, for the distributed tests.
+loader: adding
+options: {length: 20, n_train: 384, n_val: 64, n_test: 32, seed: 3}
+"""
+_SPACE = """\
+name: cluster
+description: Configurations of a few seconds each.
+dimensions:
+  cell: [lstm, gru]
+  units: [8, 12]
+  learning_rate: 1e-2
+  batch_size: 16
+  epochs: 3
+  patience: 3
+"""
+
+
+@pytest.fixture()
+def task_and_space(workdir: Path) -> tuple[Path, Path]:
+    task, space = workdir / "task.yaml", workdir / "space.yaml"
+    task.write_text(_TASK)
+    space.write_text(_SPACE)
+    return task, space
+
+
+def _env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": str(Path(workbench.__file__).parents[1]),
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _cli(*args: str, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", *args],
+        stdout=log.open("a"),
+        stderr=subprocess.STDOUT,
+        env=_env(),
+    )
+
+
+def _search_args(task: Path, space: Path, store: str, trials: int) -> list[str]:
+    return [
+        *("--task", str(task), "--space", str(space), "--tracking-uri", store),
+        *("--experiment", "study", "--max-trials", str(trials), "--folds", "1"),
+        *("--tuner", "grid"),
+    ]
+
+
+def _trial_runs(store: str) -> list:
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name("study")
+    if experiment is None:
+        return []
+    return client.search_runs(
+        [experiment.experiment_id], "tags.`workbench.role` = 'trial'", max_results=1000
+    )
+
+
+def _wait_for_running(store: str, worker: str, timeout: float = 180) -> str:
+    """The trial id of the worker's RUNNING trial run, once it has one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for run in _trial_runs(store):
+            tags = run.data.tags
+            if run.info.status == "RUNNING" and tags.get("workbench.worker") == worker:
+                return tags["workbench.trial_id"]
+        time.sleep(0.2)
+    raise AssertionError(f"{worker} ran no trial within {timeout} s")
+
+
+def _finish(process: subprocess.Popen, timeout: float = 300) -> int:
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+
+
+def _exactly_once(store: str, trials: int) -> list:
+    runs = _trial_runs(store)
+    finished = [r for r in runs if r.info.status == "FINISHED"]
+    per_trial = Counter(r.data.tags["workbench.trial_id"] for r in finished)
+    assert len(per_trial) == trials and set(per_trial.values()) == {1}, per_trial
+    assert all(r.info.status in ("FINISHED", "KILLED", "FAILED") for r in runs)  # none RUNNING
+    parents = {r.data.tags["mlflow.parentRunId"] for r in runs}
+    assert len(parents) == 1
+    return runs
+
+
+def test_the_wire_carries_the_whole_search(store: str, tmp_path: Path) -> None:
+    from workbench.search import make_search_config
+    from workbench.search.wire import decode_assignment, encode_assignment
+    from workbench.spaces import load_space
+    from workbench.tasks import load_task
+
+    space = load_space("small").with_fixed(epochs=2)
+    task = load_task("adding").with_options(length=12)
+    config = make_search_config(
+        task=task,
+        space=space,
+        tuner="bayesian",
+        max_trials=7,
+        seed=4,
+        repeats=2,
+        folds=3,
+        tracking_uri=store,
+        experiment="e",
+    )
+    got = decode_assignment(encode_assignment(config, "3", "abc", 2.5), tmp_path / "w")
+    assert (got.experiment_id, got.parent_run_id, got.heartbeat_seconds) == ("3", "abc", 2.5)
+    assert got.config.space == space and got.config.task == task
+    assert got.config.state_dir.parent == (tmp_path / "w").resolve()
+    for field in ("tuner", "max_trials", "seed", "repeats", "folds", "tracking_uri"):
+        assert getattr(got.config, field) == getattr(config, field), field
+
+
+def test_a_worker_without_a_chief_says_so_in_one_line(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench.search import worker
+
+    bad = CliRunner().invoke(main, ["worker", "--chief", "nohost"])
+    assert bad.exit_code == 2 and "Expected --chief HOST:PORT" in bad.output
+    monkeypatch.setattr(worker, "JOIN_TIMEOUT_SECONDS", 1.0)
+    gone = CliRunner().invoke(main, ["worker", "--chief", f"127.0.0.1:{_free_port()}"])
+    assert gone.exit_code == 2, gone.output
+    assert "Cannot reach the chief at 127.0.0.1:" in gone.output
+    assert len(gone.output.strip().splitlines()) == 1
+
+
+@pytest.mark.e2e
+def test_two_local_workers_run_each_trial_once_under_one_parent(
+    task_and_space: tuple[Path, Path], store: str, workdir: Path
+) -> None:
+    task, space = task_and_space
+    result = CliRunner().invoke(
+        main, ["search", *_search_args(task, space, store, 4), "--workers", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    runs = _exactly_once(store, 4)
+    assert len(runs) == 4  # no duplicate, no retry
+    assert {r.data.tags["workbench.worker"] for r in runs} == {"worker-0", "worker-1"}
+    assert "[worker-0]" in result.output and "[worker-1]" in result.output
+    assert "4 of 4 trials completed" in result.output
+
+
+@pytest.mark.e2e
+def test_a_worker_killed_mid_trial_gets_its_trial_back(
+    task_and_space: tuple[Path, Path], store: str, workdir: Path
+) -> None:
+    task, space = task_and_space
+    port = _free_port()
+    chief = _cli(
+        "chief",
+        *_search_args(task, space, store, 3),
+        "--port",
+        str(port),
+        log=workdir / "chief.log",
+    )
+    worker = ["worker", "--chief", f"127.0.0.1:{port}", "--worker-id", "w1"]
+    try:
+        first = _cli(*worker, log=workdir / "w1.log")
+        held = _wait_for_running(store, "w1")
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+        again = _cli(*worker, log=workdir / "w1.log")
+        assert _finish(again) == 0, (workdir / "w1.log").read_text()
+        assert _finish(chief) == 0, (workdir / "chief.log").read_text()
+    finally:
+        chief.kill()
+    runs = _exactly_once(store, 3)
+    of_held = [r for r in runs if r.data.tags["workbench.trial_id"] == held]
+    assert sorted(r.info.status for r in of_held) == ["FINISHED", "KILLED"]
+
+
+@pytest.mark.e2e
+def test_a_worker_that_never_comes_back_does_not_hang_the_chief(
+    task_and_space: tuple[Path, Path], store: str, workdir: Path
+) -> None:
+    task, space = task_and_space
+    port = _free_port()
+    args = [*_search_args(task, space, store, 3), "--port", str(port), "--worker-timeout", "8"]
+    chief = _cli("chief", *args, log=workdir / "chief.log")
+    try:
+        lost = _cli(
+            "worker",
+            "--chief",
+            f"127.0.0.1:{port}",
+            "--worker-id",
+            "lost",
+            log=workdir / "lost.log",
+        )
+        held = _wait_for_running(store, "lost")
+        lost.send_signal(signal.SIGKILL)
+        lost.wait(timeout=30)
+        other = _cli(
+            "worker",
+            "--chief",
+            f"127.0.0.1:{port}",
+            "--worker-id",
+            "other",
+            log=workdir / "other.log",
+        )
+        assert _finish(other) == 0, (workdir / "other.log").read_text()
+        assert _finish(chief, timeout=120) == 0, (workdir / "chief.log").read_text()
+    finally:
+        chief.kill()
+    runs = _trial_runs(store)
+    of_held = [r for r in runs if r.data.tags["workbench.trial_id"] == held]
+    assert [r.info.status for r in of_held] == ["KILLED"]
+    assert of_held[0].data.tags["failure"] == "worker_lost"
+    assert sum(r.info.status == "FINISHED" for r in runs) == 2
+    output = (workdir / "chief.log").read_text()
+    assert "2 of 3 trials completed (1 failed)" in output, output
+    assert "worker lost was lost" in output, output
+
+
+@pytest.mark.e2e
+def test_a_chief_killed_and_started_again_resumes_the_study(
+    task_and_space: tuple[Path, Path], store: str, workdir: Path
+) -> None:
+    task, space = task_and_space
+    args = ["search", *_search_args(task, space, store, 4), "--workers", "2"]
+    chief = _cli(*args, log=workdir / "first.log")
+    try:
+        _wait_for_running(store, "worker-0")
+        chief.send_signal(signal.SIGKILL)
+        chief.wait(timeout=30)
+    finally:
+        chief.kill()
+    again = _cli(*args, log=workdir / "second.log")
+    assert _finish(again) == 0, (workdir / "second.log").read_text()
+    runs = _exactly_once(store, 4)
+    assert any(r.info.status == "KILLED" for r in runs)  # the trial the kill interrupted
+    clients = MlflowClient(store)
+    parents = clients.search_runs([runs[0].info.experiment_id], "tags.`workbench.role` = 'search'")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"

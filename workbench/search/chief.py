@@ -1,0 +1,293 @@
+"""The chief of a distributed search: KerasTuner's oracle over gRPC, and its watch.
+
+KerasTuner's own distributed mode: one chief holds the Oracle behind a gRPC server and
+workers (``KERASTUNER_TUNER_ID``, ``KERASTUNER_ORACLE_IP``, ``KERASTUNER_ORACLE_PORT``)
+ask it for trials. KerasTuner's ``start_server`` blocks for ever once a worker is gone;
+this chief serves the same ``OracleServicer`` and adds what a study needs around it:
+
+- ``Join`` and ``Heartbeat`` (see :mod:`workbench.search.wire`), so workers need no flags
+  and a worker silent for ``worker_timeout`` seconds is declared lost: its trial is
+  recorded FAILED (its MLflow run KILLED) and the chief no longer waits for it;
+- the trials reported on the console as the workers end them;
+- the local workers of ``--workers N``: one per GPU when GPUs are present (memory growth
+  on), else the CPU cores shared out (TensorFlow's intra-op threads per worker); they
+  write their output to ``<state folder>/workers/<id>.log`` and stop with the chief.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import WorkbenchError
+from workbench.search import wire
+from workbench.search.config import ClusterConfig, SearchConfig, TrialResult
+
+#: How often the chief looks at its workers and the oracle.
+TICK_SECONDS = 0.5
+#: The oracle's threads: KerasTuner serializes its calls (``synchronized``); the others
+#: answer heartbeats while the oracle thinks (a Bayesian oracle refits between trials).
+SERVER_THREADS = 4
+ENDED = ("COMPLETED", "FAILED", "INVALID")
+#: How long finished local workers get to exit before they are stopped.
+WORKER_EXIT_SECONDS = 30.0
+
+
+def gpu_indices() -> list[str]:
+    """The host's NVIDIA GPUs (by ``nvidia-smi``, without starting TensorFlow)."""
+    if "CUDA_VISIBLE_DEVICES" in os.environ:
+        return [g for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if g.strip()]
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return []
+    try:
+        listed = subprocess.run(
+            [smi, "--query-gpu=index", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in listed.splitlines() if line.strip()]
+
+
+def worker_environments(count: int) -> list[dict[str, str]]:
+    """Per local worker: the GPU it owns, or its share of the CPU cores."""
+    gpus = gpu_indices()
+    if gpus:
+        return [
+            {"CUDA_VISIBLE_DEVICES": gpus[k % len(gpus)], "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+            for k in range(count)
+        ]
+    threads = max(1, (os.cpu_count() or 1) // count)
+    return [
+        {
+            "CUDA_VISIBLE_DEVICES": "",
+            "TF_NUM_INTRAOP_THREADS": str(threads),
+            "TF_NUM_INTEROP_THREADS": "1" if threads < 4 else "2",
+        }
+        for _ in range(count)
+    ]
+
+
+class ChiefServer:
+    """KerasTuner's ``OracleServicer`` plus ``workbench.Chief`` on one gRPC port."""
+
+    def __init__(self, oracle: Any, assignment: bytes, cluster: ClusterConfig) -> None:
+        import grpc
+        from keras_tuner.src import protos
+        from keras_tuner.src.distribute.oracle_chief import OracleServicer
+
+        chief = self
+
+        class _Servicer(OracleServicer):  # type: ignore[misc,valid-type]
+            def CreateTrial(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC name
+                chief.seen(request.tuner_id)
+                return super().CreateTrial(request, context)
+
+        self.oracle = oracle
+        self.cluster = cluster
+        self.servicer = _Servicer(oracle)
+        self.last_seen: dict[str, float] = {}
+        self._assignment = assignment
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=SERVER_THREADS))
+        protos.get_service_grpc().add_OracleServicer_to_server(self.servicer, self.server)
+        handlers = {
+            "Join": grpc.unary_unary_rpc_method_handler(self._join),
+            "Heartbeat": grpc.unary_unary_rpc_method_handler(self._heartbeat),
+        }
+        self.server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(wire.SERVICE, handlers),)
+        )
+        try:
+            self.port = self.server.add_insecure_port(f"{cluster.host}:{cluster.port}")
+        except RuntimeError:
+            self.port = 0
+        if not self.port:
+            raise WorkbenchError(
+                f"The chief cannot listen on {cluster.host}:{cluster.port} (in use, or not an "
+                "address of this host). Expected a free --port, or 0 for any."
+            )
+        # Trials the oracle reloaded as running (a restarted chief): their workers get
+        # ``worker_timeout`` to come back for them.
+        now = time.monotonic()
+        for tuner_id in list(oracle.ongoing_trials):
+            self.last_seen[tuner_id] = now
+
+    @property
+    def address(self) -> str:
+        return f"{self.cluster.host}:{self.port}"
+
+    def start(self) -> None:
+        self.server.start()
+
+    def stop(self) -> None:
+        self.server.stop(grace=2).wait(5)
+
+    def seen(self, worker: str) -> None:
+        self.last_seen[worker] = time.monotonic()
+
+    def _join(self, request: bytes, context: Any) -> bytes:
+        self.seen(json.loads(request)["worker"])
+        return self._assignment
+
+    def _heartbeat(self, request: bytes, context: Any) -> bytes:
+        self.seen(json.loads(request)["worker"])
+        return b"{}"
+
+    def lost_workers(self) -> list[tuple[str, Any]]:
+        """Workers silent past the timeout, with the trial each held (or None); the
+        oracle forgets them, so the search can end without them."""
+        deadline = time.monotonic() - self.cluster.worker_timeout
+        lost = []
+        for worker, seen in list(self.last_seen.items()):
+            if seen >= deadline:
+                continue
+            del self.last_seen[worker]
+            trial = self.oracle.ongoing_trials.pop(worker, None)
+            self.oracle.tuner_ids.discard(worker)
+            lost.append((worker, trial))
+        return lost
+
+    def finished(self) -> bool:
+        """The oracle has no trial left to hand out and none is running."""
+        from keras_tuner.src.distribute.oracle_chief import exit_chief
+
+        return bool(self.servicer.stop_triggered) and exit_chief(self.oracle)
+
+
+def serve(search: Any, tuner: Any) -> list[TrialResult]:
+    """Run the chief until the oracle's trials are all ended; the trials, in order."""
+    from workbench.search import stopping
+
+    config: SearchConfig = search.config
+    cluster = config.cluster
+    assert cluster is not None
+    wire.quiet_keras_tuner_protos()
+    oracle = tuner.oracle
+    oracle.verbose = 0
+    tuner.save()
+    assignment = wire.encode_assignment(
+        wire.config_for_worker(config),
+        str(search.study.experiment_id),
+        str(search.study.parent_run_id),
+        cluster.heartbeat_seconds,
+    )
+    server = ChiefServer(oracle, assignment, cluster)
+    server.start()
+    search.reporter.chief_started(server.address, cluster.local_workers)
+    reported = {t for t, trial in oracle.trials.items() if trial.status in ENDED}
+    workers: list[subprocess.Popen] = []
+    try:
+        workers = _start_local_workers(config, server.address)
+        while not server.finished():
+            stopping.check()
+            time.sleep(TICK_SECONDS)
+            for worker, trial in server.lost_workers():
+                if trial is not None:
+                    _record_lost(search, oracle, worker, trial, cluster.worker_timeout)
+            for trial_id, trial in list(oracle.trials.items()):
+                if trial_id not in reported and trial.status in ENDED:
+                    reported.add(trial_id)
+                    search.report_ended(trial)
+            if workers and all(w.poll() is not None for w in workers):
+                if server.finished():
+                    break
+                logs = config.state_dir / "workers"
+                raise WorkbenchError(
+                    f"All {len(workers)} workers stopped before the search ended; their "
+                    f"output is in {logs}. Run the same command again to resume."
+                )
+        # The oracle is done: the workers are on their way out; let them end by themselves.
+        _wait_for(workers, WORKER_EXIT_SECONDS)
+    finally:
+        _stop_workers(workers)
+        server.stop()
+    return search.collect(tuner)
+
+
+def _record_lost(search: Any, oracle: Any, worker: str, trial: Any, timeout: float) -> None:
+    message = f"worker {worker} was lost (no heartbeat for {timeout:g} s) while it ran the trial"
+    search.study.kill_trial_runs(trial.trial_id, "worker_lost", message)
+    trial.status = "FAILED"
+    trial.message = message
+    oracle.end_trial(trial)
+
+
+def _start_local_workers(config: SearchConfig, address: str) -> list[subprocess.Popen]:
+    cluster = config.cluster
+    assert cluster is not None
+    if not cluster.local_workers:
+        return []
+    logs = config.state_dir / "workers"
+    logs.mkdir(parents=True, exist_ok=True)
+    port = address.rsplit(":", 1)[1]
+    state_root = config.state_dir.parent
+    started = []
+    for k, env in enumerate(worker_environments(cluster.local_workers)):
+        worker = f"worker-{k}"
+        command = [
+            sys.executable,
+            "-m",
+            "workbench.cli",
+            "worker",
+            "--chief",
+            f"127.0.0.1:{port}",
+            "--worker-id",
+            worker,
+            "--state-dir",
+            str(state_root),
+        ]
+        environment = {
+            **os.environ,
+            **env,
+            "PYTHONUNBUFFERED": "1",
+            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"),
+            # The workbench this process runs, whichever way it is installed.
+            "PYTHONPATH": os.pathsep.join(
+                [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]
+            ).rstrip(os.pathsep),
+            # A local worker stops when its chief is gone (even by kill -9).
+            "WORKBENCH_CHIEF_PID": str(os.getpid()),
+        }
+        log = (logs / f"{worker}.log").open("a")
+        started.append(
+            subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env=environment, close_fds=True
+            )
+        )
+        log.close()
+    return started
+
+
+def _wait_for(workers: list[subprocess.Popen], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    for process in workers:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            return
+
+
+def _stop_workers(workers: list[subprocess.Popen]) -> None:
+    import signal
+
+    for process in workers:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)  # each ends its running trial's run KILLED
+    deadline = time.monotonic() + 30
+    for process in workers:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,0 +1,125 @@
+"""The wire: what a chief tells its workers, on the gRPC port it serves the oracle on.
+
+KerasTuner's chief serves only the Oracle (``keras_tuner.Oracle`` over gRPC); beside it
+the chief serves ``workbench.Chief``: ``Join`` hands a worker the whole search as JSON
+(task, space, tracking store, the study's parent run), so ``workbench worker --chief
+HOST:PORT`` needs no other flag, and ``Heartbeat`` tells the chief a worker is alive
+while it trains. Both carry JSON bytes (no pickle: a worker runs nothing it is sent).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import WorkbenchError
+from workbench.search.config import SearchConfig
+
+SERVICE = "workbench.Chief"
+JOIN = f"/{SERVICE}/Join"
+HEARTBEAT = f"/{SERVICE}/Heartbeat"
+#: Bumped when the JSON changes, so a worker of another workbench version says so.
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """What a worker gets when it joins: the search and where its runs go."""
+
+    config: SearchConfig
+    experiment_id: str
+    parent_run_id: str
+    heartbeat_seconds: float
+
+
+def encode_assignment(
+    config: SearchConfig, experiment_id: str, parent_run_id: str, heartbeat_seconds: float
+) -> bytes:
+    """The JSON a joining worker receives."""
+    task = config.task
+    return json.dumps(
+        {
+            "version": VERSION,
+            "task": {
+                "name": task.name,
+                "description": task.description,
+                "loader": task.loader,
+                "options": dict(task.options),
+                "source": task.source,
+                "about": dict(task.about),
+            },
+            "space": config.space.to_mapping(),
+            "space_source": config.space.source,
+            "search": {
+                "tuner": config.tuner,
+                "max_trials": config.max_trials,
+                "seed": config.seed,
+                "experiment": config.experiment,
+                "tracking_uri": config.tracking_uri,
+                "keep_checkpoints": config.keep_checkpoints,
+                "repeats": config.repeats,
+                "deterministic": config.deterministic,
+                "hyperband_iterations": config.hyperband_iterations,
+                "folds": config.folds,
+            },
+            "experiment_id": experiment_id,
+            "parent_run_id": parent_run_id,
+            "heartbeat_seconds": heartbeat_seconds,
+        },
+        default=str,
+    ).encode()
+
+
+def decode_assignment(payload: bytes, state_root: str | Path) -> Assignment:
+    """A worker's view of the search; its state folder is its own, under ``state_root``."""
+    from workbench.spaces import parse_space
+    from workbench.tasks import TaskSpec
+    from workbench.tracking import state_key
+
+    data: dict[str, Any] = json.loads(payload)
+    if data.get("version") != VERSION:
+        raise WorkbenchError(
+            f"The chief speaks wire version {data.get('version')}, this worker {VERSION}: "
+            "run the same workbench version on the chief and the workers."
+        )
+    task = TaskSpec(**data["task"])
+    space = parse_space(data["space"], source=data["space_source"])
+    search = data["search"]
+    state_dir = Path(state_root).expanduser().resolve() / state_key(
+        search["tracking_uri"], search["experiment"]
+    )
+    config = SearchConfig(task=task, space=space, state_dir=state_dir, **search)
+    return Assignment(
+        config, data["experiment_id"], data["parent_run_id"], float(data["heartbeat_seconds"])
+    )
+
+
+def config_for_worker(config: SearchConfig) -> SearchConfig:
+    """A worker never deletes state and never owns the cluster."""
+    return dataclasses.replace(config, overwrite=False, cluster=None)
+
+
+def quiet_keras_tuner_protos() -> None:
+    """KerasTuner 1.4 prints every conditional parent's first value (a left-over debug
+    ``print`` in ``Parent.to_proto``) each time a trial crosses the wire: the same
+    conversion without the print."""
+    from keras_tuner.src import protos
+    from keras_tuner.src.engine import conditions
+
+    def to_proto(self: Any) -> Any:
+        proto = protos.get_proto()
+        first = self.values[0]
+        if isinstance(first, str):
+            values = [proto.Value(string_value=v) for v in self.values]
+        elif isinstance(first, bool):
+            values = [proto.Value(boolean_value=v) for v in self.values]
+        elif isinstance(first, int):
+            values = [proto.Value(int_value=v) for v in self.values]
+        else:
+            values = [proto.Value(float_value=v) for v in self.values]
+        return proto.Condition(parent=proto.Condition.Parent(name=self.name, values=values))
+
+    conditions.Parent.to_proto = to_proto

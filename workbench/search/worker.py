@@ -1,0 +1,168 @@
+"""A worker of a distributed search: asks the chief for trials, trains and records them.
+
+``workbench worker --chief HOST:PORT`` joins a chief (:mod:`workbench.search.chief`),
+receives the whole search (:mod:`workbench.search.wire`), then runs KerasTuner's own
+worker loop: the oracle hands it trials until none is left. A worker started again
+with the same ``--worker-id`` gets back the trial it held (KerasTuner's behaviour); the
+earlier run of that trial is ended KILLED when the trial starts again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import WorkbenchError
+from workbench.search import wire
+from workbench.search.config import SearchReporter, TrialResult
+
+#: How long a worker waits for its chief to answer the first time.
+JOIN_TIMEOUT_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class WorkerResult:
+    """What one worker did."""
+
+    worker: str
+    experiment: str
+    tracking_uri: str
+    trials: tuple[TrialResult, ...]
+
+
+def default_worker_id() -> str:
+    """``<host>``: a worker started again on the same host gets its trial back."""
+    return socket.gethostname()
+
+
+def parse_chief(address: str) -> tuple[str, int]:
+    """``HOST:PORT`` into its parts.
+
+    Raises:
+        WorkbenchError: for anything but a host and a port number.
+    """
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise WorkbenchError(
+            f"Expected --chief HOST:PORT, e.g. 10.0.0.5:8470. Received: {address!r}"
+        )
+    return host.strip("[]"), int(port)
+
+
+def run_worker(
+    chief: str,
+    worker_id: str,
+    state_root: str | Path = ".workbench",
+    threads: int | None = None,
+    reporter: SearchReporter | None = None,
+) -> WorkerResult:
+    """Join the chief at ``chief`` and run trials until the search has none left.
+
+    Raises:
+        WorkbenchError: the chief cannot be reached, or the task or store cannot be used.
+    """
+    from workbench.search import stopping
+
+    host, port = parse_chief(chief)
+    if not worker_id or worker_id.startswith("chief"):
+        raise WorkbenchError(
+            f"Expected a --worker-id not starting with 'chief'. Received: {worker_id!r}"
+        )
+    import grpc
+
+    channel = grpc.insecure_channel(f"{host}:{port}")
+    try:
+        payload = channel.unary_unary(wire.JOIN)(
+            json.dumps({"worker": worker_id}).encode(),
+            wait_for_ready=True,
+            timeout=JOIN_TIMEOUT_SECONDS,
+        )
+    except grpc.RpcError as exc:
+        raise WorkbenchError(
+            f"Cannot reach the chief at {host}:{port} within {JOIN_TIMEOUT_SECONDS:g} s "
+            f"({exc.code().name}). Start it first (workbench chief ...) and check the address."
+        ) from None
+    assignment = wire.decode_assignment(payload, state_root)
+    # KerasTuner reads its distributed mode from the environment when a tuner is built.
+    os.environ.update(
+        {
+            "KERASTUNER_TUNER_ID": worker_id,
+            "KERASTUNER_ORACLE_IP": host,
+            "KERASTUNER_ORACLE_PORT": str(port),
+        }
+    )
+    if threads:
+        os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    heartbeat = _Heartbeat(channel, worker_id, assignment.heartbeat_seconds)
+    heartbeat.start()
+    try:
+        with stopping.on_signals():
+            trials = _run(assignment, worker_id, reporter)
+    finally:
+        heartbeat.stop()
+        channel.close()
+    config = assignment.config
+    return WorkerResult(worker_id, config.experiment, config.tracking_uri, tuple(trials))
+
+
+def _run(assignment: wire.Assignment, worker_id: str, reporter: Any) -> list[TrialResult]:
+    from workbench import tracking
+    from workbench.search import backend
+    from workbench.search import tuner as _tuner
+
+    config = assignment.config
+    tf = backend.load_tensorflow()
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    _tuner.check_keras_tuner()
+    data = config.task.load()
+    tracking.check_reachable(config.tracking_uri)
+    try:
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WorkbenchError(
+            f"Cannot write the worker's state folder {config.state_dir}: {exc.strerror}"
+        ) from None
+    study = tracking.Study(config.tracking_uri, config.experiment)
+    study.attach(assignment.experiment_id, assignment.parent_run_id)
+    wire.quiet_keras_tuner_protos()
+    search = _tuner.Search(config, data, study, reporter, worker=worker_id)
+    return search.run_worker()
+
+
+class _Heartbeat(threading.Thread):
+    """Tells the chief every few seconds that this worker lives; a local worker (started
+    by ``--workers``) also stops when its chief process is gone."""
+
+    def __init__(self, channel: Any, worker_id: str, seconds: float) -> None:
+        super().__init__(name="workbench-heartbeat", daemon=True)
+        self._beat = channel.unary_unary(wire.HEARTBEAT)
+        self._request = json.dumps({"worker": worker_id}).encode()
+        self._seconds = seconds
+        self._stopped = threading.Event()
+        chief_pid = os.environ.get("WORKBENCH_CHIEF_PID")
+        self._chief_pid = int(chief_pid) if chief_pid and chief_pid.isdigit() else None
+
+    def run(self) -> None:
+        tick = min(1.0, self._seconds)
+        next_beat = 0.0
+        while not self._stopped.wait(tick):
+            if self._chief_pid is not None and os.getppid() != self._chief_pid:
+                os._exit(3)  # the chief died: its restart hands this trial out again
+            if time.monotonic() < next_beat:
+                continue
+            next_beat = time.monotonic() + self._seconds
+            try:
+                self._beat(self._request, timeout=self._seconds)
+            except Exception:  # noqa: BLE001 - a missed beat is retried at the next tick
+                continue
+
+    def stop(self) -> None:
+        self._stopped.set()
