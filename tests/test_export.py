@@ -467,3 +467,21 @@ def test_text_model_exports_and_predicts_on_raw_strings(tmp_path: Path, reviews_
     repaired = [t if t else "[UNK]" for t in texts]
     p5 = np.asarray(pyfunc.predict(np.array(repaired, dtype=object)))[:, 0]
     np.testing.assert_allclose(p5, [float(row[2]) for row in rows[1:]], atol=1e-5)
+
+
+def test_export_on_another_host_loads_the_weights_logged_in_mlflow(
+    exported: Exported, tmp_path: Path
+) -> None:
+    """A trial trained on another host (or its state folder gone): the local checkpoint is
+    missing, and the copy logged among the run's artifacts serves."""
+    run = MlflowClient(exported.store).get_run(exported.result.run_id)
+    local = Path(run.data.tags["checkpoint"])
+    assert run.data.tags["checkpoint_artifact"] == f"checkpoint/{local.name}"
+    away = local.with_name("elsewhere.h5")
+    local.rename(away)
+    try:
+        result = export_best(EXPERIMENT, tmp_path / "model", tracking_uri=exported.store)
+    finally:
+        away.rename(local)
+    assert not result.retrained and result.run_id == exported.result.run_id
+    assert all(check.matches is not False for check in result.checks), result.lines()

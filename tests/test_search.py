@@ -119,6 +119,14 @@ def test_search_records_parent_and_nested_trials_then_resumes(
         assert Path(run.data.tags["checkpoint"]).is_file()
     for run in ranked[2:]:
         assert run.data.tags["checkpoint"] == "deleted"
+    # ... and in MLflow, where any host can export them: the others' copies are gone.
+    client = MlflowClient(store)
+    logged = {
+        r.info.run_id: [a.path for a in client.list_artifacts(r.info.run_id, "checkpoint")]
+        for r in ranked
+    }
+    assert all(logged[r.info.run_id] == [r.data.tags["checkpoint_artifact"]] for r in ranked[:2])
+    assert all(logged[r.info.run_id] == [] for r in ranked[2:])
     state = Path(parent.data.tags["workbench.state_dir"])
     assert len(list(state.rglob("checkpoint.weights.h5"))) == 2
 
@@ -208,8 +216,13 @@ def test_stratified_folds_keep_the_class_shares(tmp_path: Path) -> None:
     y = np.array([0] * 30 + [1] * 10)
     x = rng.normal(size=(40, 5, 1)).astype("float32")
     data = TaskData(
-        name="t", problem="classification", n_outputs=2, x_train=x[:30], y_train=y[:30],
-        x_val=x[30:], y_val=y[30:],
+        name="t",
+        problem="classification",
+        n_outputs=2,
+        x_train=x[:30],
+        y_train=y[:30],
+        x_val=x[30:],
+        y_val=y[30:],
     )
     folds = _fold_splits(data, 5, seed=0)
     seen = np.concatenate([val_y for _, (_, val_y) in folds])
@@ -272,8 +285,10 @@ def test_hyperband_runs_whole_brackets_and_the_report_compares_the_full_budget(
     epochs = sorted(int(run.data.params["tuner/epochs"]) for run in trials)
     assert epochs == [1, 1, 1, 3, 3, 3]
     report = build_report(load_study(store, "study"))
-    assert any("compare the 3 trials trained to the full budget of 3 epochs" in note
-               for note in report.sections[0].notes)
+    assert any(
+        "compare the 3 trials trained to the full budget of 3 epochs" in note
+        for note in report.sections[0].notes
+    )
 
 
 @pytest.mark.e2e
@@ -296,15 +311,32 @@ def test_the_default_seed_reproduces_the_tuners_choices(
         uri = f"sqlite:///{workdir / store / 'mlflow.db'}"
         CliRunner().invoke(
             main,
-            ["search", "--task", str(tiny_task), "--space", str(space), "--tracking-uri", uri,
-             "--tuner", tuner, "--max-trials", "2", "--folds", "1"],
+            [
+                "search",
+                "--task",
+                str(tiny_task),
+                "--space",
+                str(space),
+                "--tracking-uri",
+                uri,
+                "--tuner",
+                tuner,
+                "--max-trials",
+                "2",
+                "--folds",
+                "1",
+            ],
             catch_exceptions=False,
         )
         _, trials = _runs(uri, "tiny_adding-seeded")
         chosen.append(
             sorted(
-                (run.data.tags["workbench.trial_id"], run.data.params["cell"],
-                 run.data.params["units"], run.data.params["learning_rate"])
+                (
+                    run.data.tags["workbench.trial_id"],
+                    run.data.params["cell"],
+                    run.data.params["units"],
+                    run.data.params["learning_rate"],
+                )
                 for run in trials
             )
         )

@@ -102,20 +102,25 @@ def export_best(
     # A cross-validated trial's checkpoint was trained on one fold: refit on train +
     # validation, as --retrain does.
     retrain = retrain or int(record.params.get("folds", "1") or 1) > 1
-    if not retrain and (checkpoint in ("", "deleted") or not Path(checkpoint).is_file()):
-        why = (
-            "were deleted" if checkpoint == "deleted" else f"are missing ({checkpoint or 'no tag'})"
-        )
-        raise WorkbenchError(
-            f"The best-epoch weights of trial {record.number} of {experiment!r} {why}; only the "
-            "best --keep-checkpoints trials keep theirs. Add --retrain to train its "
-            "configuration again on train + validation"
-        )
-    backend.load_tensorflow()
     with tempfile.TemporaryDirectory(prefix="workbench-export-") as scratch:
+        weights = None
+        if not retrain:
+            weights = tracking.fetch_checkpoint(uri, record, Path(scratch) / "weights")
+            if weights is None:
+                why = (
+                    "were deleted"
+                    if checkpoint == "deleted"
+                    else f"are missing ({checkpoint or 'no tag'}, and not among its artifacts)"
+                )
+                raise WorkbenchError(
+                    f"The best-epoch weights of trial {record.number} of {experiment!r} {why}; "
+                    "only the best --keep-checkpoints trials keep theirs. Add --retrain to "
+                    "train its configuration again on train + validation"
+                )
+        backend.load_tensorflow()
         search = tracking.read_search(uri, record.parent_run_id, Path(scratch))
         spec, data = _load_task_data(search)
-    model = _rebuild(record, search, data, retrain)
+        model = _rebuild(record, search, data, weights)
     exported = with_preprocessing(model, data)
     checks = _check_scores(record, data, model, exported, retrain)
     bad = [c for c in checks if c.matches is False]
@@ -224,8 +229,8 @@ def _logged_task_options(search: Any) -> dict[str, Any]:
     return {}
 
 
-def _rebuild(record: Any, search: Any, data: Any, retrain: bool) -> Any:
-    """The trial's model: built from its params, then its weights loaded (or retrained)."""
+def _rebuild(record: Any, search: Any, data: Any, weights: Path | None) -> Any:
+    """The trial's model: built from its params, then ``weights`` loaded (None: retrained)."""
     import warnings
 
     import keras
@@ -235,11 +240,11 @@ def _rebuild(record: Any, search: Any, data: Any, retrain: bool) -> Any:
     params = record.params
     config = ModelConfig.from_values(params)
     signature = ModelSignature.from_task(data)
-    if not retrain:
+    if weights is not None:
         model = build_model(config, signature)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model.load_weights(record.tags["checkpoint"])
+            model.load_weights(str(weights))
         return model
     seed = int(search.params.get("seed", 0)) + int(record.trial_id or 0)
     keras.utils.set_random_seed(seed)

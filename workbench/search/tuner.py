@@ -221,6 +221,8 @@ class Search:
         self.reporter = reporter or _QuietReporter()
         #: This process's worker id in a distributed search ("" otherwise).
         self.worker = worker
+        #: Trials whose weights this process has already pruned.
+        self._pruned: set[str] = set()
         self.objective, self.direction = data.objective
         self._outcomes: dict[str, TrialResult] = {}
         #: The execution (repeat x fold) the next ``fit`` of the running trial is (reset
@@ -330,17 +332,21 @@ class Search:
         """
         oracle = tuner.oracle
         keep = {t.trial_id for t in oracle.get_best_trials(self.config.keep_checkpoints)}
-        for trial_id, trial in oracle.trials.items():
-            if trial_id in keep or trial.status not in ("COMPLETED", "FAILED", "INVALID"):
+        for trial_id, trial in list(oracle.trials.items()):
+            if trial_id in keep or trial_id in self._pruned:
                 continue
+            if trial.status not in ("COMPLETED", "FAILED", "INVALID"):
+                continue
+            self._pruned.add(trial_id)
             path = Path(tuner._get_checkpoint_fname(trial_id))
-            if not path.exists():
-                continue
-            path.unlink()
+            path.unlink(missing_ok=True)  # on another host's worker: only the logged copy
             outcome = self._outcomes.get(trial_id)
+            if outcome is not None and outcome.status != "completed":
+                continue
             recorded = self.study.finished_trial(trial_id) if outcome is None else None
             run_id = outcome.run_id if outcome else (recorded[0] if recorded else None)
             if run_id:
+                self.study.delete_checkpoint(run_id)
                 self.study.tag_trial(run_id, {"checkpoint": "deleted"})
 
     # --- one trial ----------------------------------------------------------------------------
@@ -412,6 +418,8 @@ class Search:
                 bests = [statistics.fmean(runs[r : r + folds]) for r in range(0, len(runs), folds)]
                 score = statistics.fmean(bests)
                 metrics, tags = self._final_measures(tuner, trial, meter, score)
+                # The local file is a cache; the logged copy serves any host.
+                tags["checkpoint_artifact"] = run.log_checkpoint(tags["checkpoint"])
                 metrics.update(_repeat_measures(bests, probe))
                 if folds > 1:
                     metrics.update(

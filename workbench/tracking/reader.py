@@ -127,6 +127,24 @@ def find_trial(tracking_uri: str, experiment: str, trial: str | None = None) -> 
     return best_of(finished, direction, key=lambda r: r.metrics["score"])  # type: ignore[return-value]
 
 
+def fetch_checkpoint(tracking_uri: str, record: TrialRecord, download_to: Path) -> Path | None:
+    """The trial's best-epoch weights: the local file of its search, else a copy of the
+    one logged in its artifacts (a search run on another host); None when deleted."""
+    local = record.tags.get("checkpoint", "")
+    if local not in ("", "deleted") and Path(local).is_file():
+        return Path(local)
+    logged = record.tags.get("checkpoint_artifact", "")
+    if local == "deleted" or not logged:
+        return None
+    try:
+        download_to.mkdir(parents=True, exist_ok=True)
+        return Path(
+            client(tracking_uri).download_artifacts(record.run_id, logged, str(download_to))
+        )
+    except Exception:  # noqa: BLE001 - gone from the artifact store: the caller says so
+        return None
+
+
 def read_search(tracking_uri: str, parent_run_id: str, download_to: Path) -> SearchRecord:
     """The trial's search run: params, tags, dataset digest; its task file downloaded."""
     mlflow_client = client(tracking_uri)

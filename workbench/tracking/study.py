@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Mapping
@@ -35,6 +36,8 @@ def _finite(metrics: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
+#: Where a trial run keeps its best-epoch weights among its artifacts.
+CHECKPOINT_DIR = "checkpoint"
 #: The trial run's tag naming the worker that ran it (a distributed search).
 WORKER = "workbench.worker"
 #: The experiment tag by which the MLflow UI (3.x) chooses its layout: a model-training
@@ -61,6 +64,12 @@ class TrialRun:
         batch = [Metric(k, v, now, step) for k, v in _finite(metrics).items()]
         if batch:
             self._client.log_batch(self.run_id, metrics=batch)
+
+    def log_checkpoint(self, path: str | Path) -> str:
+        """Copy the trial's best-epoch weights to its artifacts (any host that reaches the
+        store can export it); returns the artifact path."""
+        self._client.log_artifact(self.run_id, str(path), CHECKPOINT_DIR)
+        return f"{CHECKPOINT_DIR}/{Path(path).name}"
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         from mlflow.entities import RunTag
@@ -261,6 +270,15 @@ class Study:
         for run in stale:
             TrialRun(self._client, run.info.run_id).fail(failure, detail, status="KILLED")
         return len(stale)
+
+    def delete_checkpoint(self, run_id: str) -> None:
+        """Delete a trial's logged weights (it fell out of the best ``--keep-checkpoints``)."""
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        uri = self._client.get_run(run_id).info.artifact_uri
+        # A store that cannot delete keeps the file; the tag still says deleted.
+        with contextlib.suppress(NotImplementedError, FileNotFoundError, OSError):
+            get_artifact_repository(uri).delete_artifacts(CHECKPOINT_DIR)
 
     def tag_trial(self, run_id: str, tags: Mapping[str, Any]) -> None:
         """Set tags on a trial run that has already ended (e.g. its checkpoint was deleted)."""
