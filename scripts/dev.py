@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = Path(os.environ.get("WORKBENCH_VENV", Path.home() / ".cache" / "workbench" / "venv"))
-EXTRAS = "dev,data,text"
+EXTRAS = "dev,data,text,postgres"
 
 
 def _python() -> Path:

@@ -168,6 +168,10 @@ _BAD_INPUT = [
     (["--task", "adding", "--task-option", "length=abc"], "expected an integer"),
     (["--task", "adding", "--task-option", "n_train=0"], "expected a positive integer"),
     (["--task", "adding", "--task-option", "oops"], "Expected --task-option KEY=VALUE"),
+    (
+        ["--task", "adding", "--tracking-uri", "postgresql://nobody@127.0.0.1:9/mlflow"],
+        "Cannot reach the MLflow tracking store at postgresql://nobody@127.0.0.1:9/mlflow",
+    ),
     (["--task", "adding", "--seed", "-1"], "Expected --seed >= 0. Received: -1"),
     (["--task", "adding", "--space", "broken.yaml"], "broken.yaml: malformed YAML"),
     (["--task", "adding", "--space", "empty.yaml"], "empty.yaml: expected a mapping"),

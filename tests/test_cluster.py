@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -266,3 +267,40 @@ def test_a_chief_killed_and_started_again_resumes_the_study(
     clients = MlflowClient(store)
     parents = clients.search_runs([runs[0].info.experiment_id], "tags.`workbench.role` = 'search'")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+
+
+@pytest.fixture()
+def postgres_uri() -> Iterator[str]:
+    """A PostgreSQL 15 server on loopback for the test, stopped after it."""
+    from pg_server import INSTALL, running_postgres, server_bin
+
+    if server_bin() is None:
+        if os.environ.get("CI") == "true":
+            raise RuntimeError("CI=true but PostgreSQL is missing: .ci/run installs it")
+        pytest.skip(f"no PostgreSQL server binaries: {INSTALL}")
+    with running_postgres() as uri:
+        yield uri
+
+
+@pytest.mark.e2e
+def test_a_two_worker_study_on_postgresql_is_the_same_study_as_on_sqlite(
+    task_and_space: tuple[Path, Path], store: str, postgres_uri: str, workdir: Path
+) -> None:
+    from workbench.report import make_report
+
+    task, space = task_and_space
+    scores = {}
+    for uri in (store, postgres_uri):
+        args = ["search", *_search_args(task, space, uri, 4), "--workers", "2"]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        runs = _exactly_once(uri, 4)
+        assert {r.data.tags["workbench.worker"] for r in runs} <= {"worker-0", "worker-1"}
+        scores[uri] = {
+            (r.data.params["cell"], r.data.params["units"]): r.data.metrics["score"] for r in runs
+        }
+        report = make_report("study", workdir / f"report-{len(scores)}", tracking_uri=uri)
+        assert report.files, uri
+    assert scores[postgres_uri].keys() == scores[store].keys()
+    for key, value in scores[store].items():
+        assert scores[postgres_uri][key] == pytest.approx(value, rel=1e-4), key

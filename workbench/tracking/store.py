@@ -125,14 +125,32 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _connect_once(database_uri: str) -> None:
+    """One connection attempt: MLflow itself retries a database for about 100 s, with a
+    warning each time, before it gives up."""
+    import sqlalchemy
+
+    connect_args = {"connect_timeout": 10} if database_uri.startswith("postgresql") else {}
+    engine = sqlalchemy.create_engine(database_uri, connect_args=connect_args)
+    try:
+        with engine.connect():
+            pass
+    finally:
+        engine.dispose()
+
+
 def check_reachable(tracking_uri: str) -> None:
     """Fail with one clear line when the tracking store cannot be used (before any training)."""
-    mlflow_client = client(tracking_uri)
     try:
-        mlflow_client.search_experiments(max_results=1)
+        if tracking_uri.startswith(("postgresql", "mysql", "mssql")):
+            _connect_once(tracking_uri)
+        client(tracking_uri).search_experiments(max_results=1)
     except Exception as exc:  # noqa: BLE001 - any failure here means "cannot record"
+        hint = ""
+        if isinstance(exc, ImportError) and "psycopg" in str(exc):
+            hint = ". A postgresql:// store needs its driver: pip install 'workbench[postgres]'"
         raise WorkbenchError(
-            f"Cannot reach the MLflow tracking store at {tracking_uri}: {first_line(exc)}"
+            f"Cannot reach the MLflow tracking store at {tracking_uri}: {first_line(exc)}{hint}"
         ) from None
 
 
