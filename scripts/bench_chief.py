@@ -13,11 +13,11 @@ ceiling that sets: 3600 / (seconds per trial) trials an hour, whatever the GPUs.
 from __future__ import annotations
 
 import argparse
-import warnings
 import os
 import random
 import tempfile
 import time
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 

@@ -160,6 +160,22 @@ def test_a_worker_without_a_chief_says_so_in_one_line(
     assert len(gone.output.strip().splitlines()) == 1
 
 
+def test_local_workers_get_a_gpu_each_or_a_share_of_the_cores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from workbench.search.chief import worker_environments
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    envs = worker_environments(3)
+    assert [e["CUDA_VISIBLE_DEVICES"] for e in envs] == ["2", "3", "2"]
+    assert all(e["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" for e in envs)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    envs = worker_environments(4)
+    assert [e["TF_NUM_INTRAOP_THREADS"] for e in envs] == ["4"] * 4
+    assert all(e["CUDA_VISIBLE_DEVICES"] == "" for e in envs)
+
+
 @pytest.mark.e2e
 def test_two_local_workers_run_each_trial_once_under_one_parent(
     task_and_space: tuple[Path, Path], store: str, workdir: Path
