@@ -209,7 +209,7 @@ def test_folds_are_decided_from_the_validation_size() -> None:
 
 
 def test_stratified_folds_keep_the_class_shares(tmp_path: Path) -> None:
-    from workbench.search.tuner import _fold_splits
+    from workbench.search.folds import fold_splits
     from workbench.tasks import TaskData
 
     rng = np.random.default_rng(0)
@@ -224,7 +224,7 @@ def test_stratified_folds_keep_the_class_shares(tmp_path: Path) -> None:
         x_val=x[30:],
         y_val=y[30:],
     )
-    folds = _fold_splits(data, 5, seed=0)
+    folds = fold_splits(data, 5, seed=0)
     seen = np.concatenate([val_y for _, (_, val_y) in folds])
     assert len(folds) == 5 and sorted(seen.tolist()) == sorted(y.tolist())  # each once
     for (train_x, train_y), (val_x, val_y) in folds:

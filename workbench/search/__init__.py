@@ -14,6 +14,7 @@ The rooms, one line each:
 - ``oracles``: what KerasTuner's oracles forget on reload (the grid's order), restored.
 - ``lock``: one process at a time drives a study's local state (an flock).
 - ``tuner``: KerasTuner's HyperModel and Tuner: builds, trains and records each trial.
+- ``folds``: cross-validation splits of train + validation (small validation parts).
 - ``meters``: Keras callbacks measuring a trial (time, memory, divergence, gradients).
 - ``stopping``: Ctrl-C and SIGTERM end the runs before the process stops.
 - ``backend``: loading TensorFlow quietly, releasing a trial's graphs.

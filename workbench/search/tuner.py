@@ -40,6 +40,7 @@ from workbench.search.config import (
     best_of,
     trial_seed,
 )
+from workbench.search.folds import fold_splits
 from workbench.search.meters import PROBE_KEYS, Diverged, GradientProbe, TrialMeter
 from workbench.spaces import Choice, SearchSpace
 from workbench.tasks import TaskData, forecast_metrics
@@ -229,7 +230,7 @@ class Search:
         #: per trial).
         self.next_repeat = 0
         #: Per fold: ((x, y) to train on, (x, y) to validate on), from train + validation.
-        self.folds = _fold_splits(data, config.folds, config.seed) if config.folds > 1 else []
+        self.folds = fold_splits(data, config.folds, config.seed) if config.folds > 1 else []
 
     def make_tuner(self) -> Any:
         base = _BASES[self.config.tuner]
@@ -573,19 +574,3 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, (tf.errors.ResourceExhaustedError, MemoryError)) or (
         "out of memory" in str(exc).lower()
     )
-
-
-def _fold_splits(data: TaskData, folds: int, seed: int) -> list[tuple[tuple[Any, Any], Any]]:
-    """``folds`` seeded splits of train + validation: stratified by class for a
-    classification task, plain K-fold otherwise. Each sample is validated on once."""
-    import numpy as np
-    from sklearn.model_selection import KFold, StratifiedKFold
-
-    x = np.concatenate([data.x_train, data.x_val])
-    y = np.concatenate([data.y_train, data.y_val])
-    if data.problem == "classification" and not data.sequence_output:
-        splitter: Any = StratifiedKFold(folds, shuffle=True, random_state=seed)
-        parts = splitter.split(np.zeros(len(y)), y.reshape(len(y), -1)[:, 0])
-    else:
-        parts = KFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)))
-    return [((x[train], y[train]), (x[val], y[val])) for train, val in parts]
