@@ -782,3 +782,33 @@ def test_a_resumed_grid_search_goes_on_with_the_untried_combinations(
     _, trials = _runs(store)
     tried = sorted((r.data.params["cell"], r.data.params["units"]) for r in trials)
     assert tried == [("gru", "4"), ("gru", "6"), ("lstm", "4"), ("lstm", "6")]
+
+
+def test_mixed_precision_trains_in_float16_with_a_float32_head(
+    tiny_task: Path, tiny_space: Path, store: str
+) -> None:
+    import keras
+
+    output = _search(tiny_task, tiny_space, store, "--max-trials", "1", "--mixed-precision")
+    assert "1 of 1 trials completed" in output
+    parents, trials = _runs(store)
+    assert parents[0].data.params["mixed_precision"] == "True"
+    assert trials[0].data.tags["precision"] == "mixed_float16"
+    assert trials[0].data.tags["cudnn_ran"] == "n/a"  # no GPU here: nothing ran on cuDNN
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored after
+
+
+def test_a_mixed_precision_model_keeps_its_head_in_float32() -> None:
+    import keras
+
+    from workbench.models import ModelConfig, ModelSignature, build_model
+    from workbench.search.runner import precision
+
+    signature = ModelSignature(timesteps=5, features=2, problem="classification", n_outputs=3)
+    with precision(True):
+        model = build_model(ModelConfig.from_values({"cell": "gru", "units": 4}), signature)
+    assert model.get_layer("gru_1").compute_dtype == "float16"
+    assert model.get_layer("head").compute_dtype == "float32"
+    assert model.output.dtype == "float32"
+    assert type(model.optimizer).__name__ == "LossScaleOptimizer"  # loss scaling
+    assert keras.mixed_precision.global_policy().name == "float32"

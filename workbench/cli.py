@@ -169,6 +169,12 @@ _SEARCH_OPTIONS = [
         is_flag=True,
         help="TensorFlow's deterministic ops: bit-identical training on one machine (slower).",
     ),
+    click.option(
+        "--mixed-precision",
+        is_flag=True,
+        help="Train in mixed_float16 (float32 weights and head, loss scaling): faster on "
+        "GPUs with tensor cores, slower on CPUs.",
+    ),
     click.option("--experiment", default=None, help="MLflow experiment. Default: <task>-<space>."),
     click.option(
         "--tracking-uri",
@@ -245,6 +251,7 @@ def _run_search(options: dict[str, Any], cluster: Any = None) -> None:
         epochs=o["epochs"],
         seed=o["seed"],
         deterministic=o["deterministic"],
+        mixed_precision=o["mixed_precision"],
         hyperband_iterations=o["hyperband_iterations"],
         experiment=o["experiment"],
         tracking_uri=o["tracking_uri"],

@@ -198,7 +198,10 @@ def build_model(config: ModelConfig, signature: ModelSignature) -> keras.Model:
         metrics = ["accuracy"]
     else:
         activation, loss, metrics = "linear", "mse", ["mse"]
-    outputs = keras.layers.Dense(signature.head_units, activation=activation, name="head")(x)
+    # float32 even under mixed precision: the softmax and the loss stay numerically safe.
+    outputs = keras.layers.Dense(
+        signature.head_units, activation=activation, name="head", dtype="float32"
+    )(x)
     model = keras.Model(inputs, outputs, name=f"{config.cell}_x{config.depth}")
     model.compile(optimizer=make_optimizer(config), loss=loss, metrics=metrics)
     return model

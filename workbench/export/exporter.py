@@ -118,6 +118,10 @@ def export_best(
                     "train its configuration again on train + validation"
                 )
         backend.load_tensorflow()
+        import keras
+
+        # Served in float32, whatever precision the trial trained in.
+        keras.mixed_precision.set_global_policy("float32")
         search = tracking.read_search(uri, record.parent_run_id, Path(scratch))
         spec, data = _load_task_data(search)
         model = _rebuild(record, search, data, weights)

@@ -8,6 +8,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from types import ModuleType
+from typing import Any
 
 
 def load_tensorflow() -> ModuleType:
@@ -61,3 +62,33 @@ def released_graphs() -> Iterator[None]:
             for key in set(registry) - before:  # type: ignore[arg-type]
                 if key.startswith("CustomGradient-"):
                     registry.pop(key, None)  # type: ignore[union-attr]
+
+
+def cudnn_kernels_ran(model: Any, sample: Any) -> bool | None:
+    """Whether the model's training step calls cuDNN's RNN kernel, read from the op
+    names of its traced graph (``CudnnRNN*``); None without a GPU (there is none to run).
+
+    Keras picks the cuDNN kernel at trace time when a GPU is present and the layer
+    allows it, and falls back silently otherwise: the layer settings
+    (:func:`workbench.models.cudnn_eligibility`) say what should happen, this says what
+    did.
+    """
+    import tensorflow as tf
+
+    if not tf.config.list_logical_devices("GPU"):
+        return None
+    step = tf.function(lambda x: model(x, training=True))
+    graph = step.get_concrete_function(tf.convert_to_tensor(sample)).graph
+    names = {op.type for op in graph.get_operations()}
+    for function in graph.as_graph_def().library.function:
+        names |= {node.op for node in function.node_def}
+    return any(name.startswith("CudnnRNN") for name in names)
+
+
+def cudnn_ran_tag(model: Any, sample: Any) -> str:
+    """:func:`cudnn_kernels_ran` as a trial tag: ``true``, ``false``, ``n/a`` (no GPU)."""
+    try:
+        ran = cudnn_kernels_ran(model, sample)
+    except Exception as exc:  # noqa: BLE001 - a measurement, never the trial's failure
+        return f"unknown ({type(exc).__name__})"
+    return "n/a" if ran is None else str(ran).lower()

@@ -72,6 +72,9 @@ class SearchConfig:
     #: Cross-validation folds of train + validation as the trial's objective: 0 decides
     #: from the validation size (:func:`folds_for`), 1 is off (the validation part).
     folds: int = 0
+    #: Keras' mixed_float16 policy (float16 compute, float32 weights, loss scaling, a
+    #: float32 head): for GPUs with tensor cores.
+    mixed_precision: bool = False
     #: A distributed search (chief and workers); None: one process runs every trial.
     cluster: ClusterConfig | None = None
 

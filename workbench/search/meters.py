@@ -203,6 +203,47 @@ class TrialMeter(keras.callbacks.Callback):
         self._memory.stop()
 
 
+class BestEpoch(keras.callbacks.Callback):
+    """The best epoch's weights over all of a trial's fits, kept in memory.
+
+    The same rule as KerasTuner's ``SaveBestEpoch`` (which writes them to the trial's
+    checkpoint file): only a strictly better objective replaces them, so both hold the
+    first fit that reached the best. :meth:`restore` puts them back into that fit's own
+    model, whose functions are already traced: evaluating it on test costs no rebuild, no
+    reload and no new trace. KerasTuner's deep copies of the callback return this one.
+    """
+
+    def __init__(self, objective: str, direction: str) -> None:
+        super().__init__()
+        self.objective = objective
+        self.direction = direction
+        self.value: float | None = None
+        self._weights: list[Any] | None = None
+        self._model: Any = None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> BestEpoch:
+        return self
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        value = (logs or {}).get(self.objective)
+        if value is None or not math.isfinite(float(value)):
+            return
+        value = float(value)
+        if self.value is None or (
+            value < self.value if self.direction == "min" else value > self.value
+        ):
+            self.value = value
+            self._weights = self.model.get_weights()
+            self._model = self.model
+
+    def restore(self) -> Any:
+        """The model of the best fit with its best epoch's weights; None if none was seen."""
+        if self._model is None:
+            return None
+        self._model.set_weights(self._weights)
+        return self._model
+
+
 class GradientProbe(keras.callbacks.Callback):
     """Gradient health at each epoch end, on one fixed probe batch.
 
@@ -360,6 +401,8 @@ def _tensor(weight: Any) -> Any:
 
 def _clipping(optimizer: Any) -> tuple[str, float]:
     """The optimizer's clipping: ``("global_norm"|"value"|"variable_norm"|"none", threshold)``."""
+    # Mixed precision wraps the optimizer in a LossScaleOptimizer; the clipping is inside.
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
     for attribute, kind in (
         ("global_clipnorm", "global_norm"),
         ("clipvalue", "value"),

@@ -8,11 +8,13 @@ to an optional :class:`SearchReporter`, so the library prints nothing itself.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,7 @@ def make_search_config(
     epochs: int | None = None,
     seed: int = 0,
     deterministic: bool = False,
+    mixed_precision: bool = False,
     hyperband_iterations: int = 1,
     folds: int = 0,
     experiment: str | None = None,
@@ -97,22 +100,40 @@ def make_search_config(
     name = experiment or default_experiment(task, space)
     state_dir = Path(state_root).expanduser().resolve() / state_key(uri, name)
     return SearchConfig(
-        task,
-        space,
-        tuner,
-        max_trials,
-        seed,
-        name,
-        uri,
-        state_dir,
-        overwrite,
-        keep_checkpoints,
-        repeats,
-        deterministic,
-        hyperband_iterations,
-        folds,
-        cluster,
+        task=task,
+        space=space,
+        tuner=tuner,
+        max_trials=max_trials,
+        seed=seed,
+        experiment=name,
+        tracking_uri=uri,
+        state_dir=state_dir,
+        overwrite=overwrite,
+        keep_checkpoints=keep_checkpoints,
+        repeats=repeats,
+        deterministic=deterministic,
+        hyperband_iterations=hyperband_iterations,
+        folds=folds,
+        mixed_precision=mixed_precision,
+        cluster=cluster,
     )
+
+
+@contextlib.contextmanager
+def precision(mixed: bool) -> Iterator[None]:
+    """Keras' global dtype policy for the models built in the block (``mixed_float16`` or
+    ``float32``); the process's earlier policy is restored after it."""
+    from workbench.search.backend import load_tensorflow
+
+    load_tensorflow()
+    import keras
+
+    before = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(before)
 
 
 def _check_cluster(cluster: ClusterConfig) -> None:
@@ -189,6 +210,7 @@ def _run_search(config: SearchConfig, reporter: SearchReporter | None) -> Search
             "seed": config.seed,
             "repeats": config.repeats,
             "deterministic": config.deterministic,
+            "mixed_precision": config.mixed_precision,
             "folds": config.folds,
             # What one validation sample is worth: rankings closer than 1/val_samples flip.
             "val_samples": len(data.x_val) + (len(data.x_train) if config.folds > 1 else 0),
@@ -225,7 +247,8 @@ def _run_search(config: SearchConfig, reporter: SearchReporter | None) -> Search
         if not resumed:
             _log_inputs(study, config, data)
         search = _tuner.Search(config, data, study, reporter)
-        trials = search.run()
+        with precision(config.mixed_precision):
+            trials = search.run()
         best = best_of(
             (t for t in trials if t.status == "completed" and t.score is not None),
             direction,
@@ -314,9 +337,10 @@ def _prepare_state_dir(config: SearchConfig) -> bool:
         "repeats": config.repeats,
         "hyperband_iterations": config.hyperband_iterations,
         "folds": config.folds,
+        "mixed_precision": config.mixed_precision,
     }
     # Study folders written before these options existed ran with their defaults.
-    defaults = {"repeats": 1, "hyperband_iterations": 1, "folds": 1}
+    defaults = {"repeats": 1, "hyperband_iterations": 1, "folds": 1, "mixed_precision": False}
     if config.overwrite and config.state_dir.exists():
         shutil.rmtree(config.state_dir)
     if marker.is_file():

@@ -30,7 +30,7 @@ from workbench.models import (
     recurrent_macs,
 )
 from workbench.search import stopping
-from workbench.search.backend import released_graphs
+from workbench.search.backend import cudnn_ran_tag, released_graphs
 from workbench.search.config import (
     PARAM_NAMES,
     SearchConfig,
@@ -41,7 +41,7 @@ from workbench.search.config import (
     trial_seed,
 )
 from workbench.search.folds import fold_splits
-from workbench.search.meters import PROBE_KEYS, Diverged, GradientProbe, TrialMeter
+from workbench.search.meters import PROBE_KEYS, BestEpoch, Diverged, GradientProbe, TrialMeter
 from workbench.spaces import Choice, SearchSpace
 from workbench.tasks import TaskData, forecast_metrics
 
@@ -128,15 +128,24 @@ class RecurrentHyperModel(kt.HyperModel):
     """
 
     def __init__(
-        self, space: SearchSpace, signature: ModelSignature, objective: str, direction: str
+        self,
+        space: SearchSpace,
+        signature: ModelSignature,
+        objective: str,
+        direction: str,
+        policy: str = "float32",
     ) -> None:
         super().__init__(name="recurrent")
         self.space = space
         self.signature = signature
         self.objective = objective
         self.direction = direction
+        #: Keras' dtype policy of every model: ``float32`` or ``mixed_float16``.
+        self.policy = policy
 
     def build(self, hp: Any) -> keras.Model:
+        # KerasTuner clears Keras' session (its global dtype policy too) before each build.
+        keras.mixed_precision.set_global_policy(self.policy)
         return build_model(ModelConfig.from_values(declare(self.space, hp)), self.signature)
 
     def fit(self, hp: Any, model: keras.Model, x: Any, *args: Any, **kwargs: Any) -> Any:
@@ -241,6 +250,7 @@ class Search:
                 ModelSignature.from_task(self.data),
                 self.objective,
                 self.direction,
+                "mixed_float16" if self.config.mixed_precision else "float32",
             ),
             "objective": kt.Objective(self.objective, self.direction),
             "seed": oracle_seed(self.config.seed),
@@ -401,7 +411,9 @@ class Search:
 
         probe = GradientProbe(self.data.x_train[:PROBE_SAMPLES], self.data.y_train[:PROBE_SAMPLES])
         meter = TrialMeter(on_epoch, keys, probe)
-        callbacks = [*kwargs.pop("callbacks", []), probe, meter]  # the probe fills the logs
+        best_epoch = BestEpoch(self.objective, self.direction)
+        # The probe fills the logs the others read.
+        callbacks = [*kwargs.pop("callbacks", []), probe, meter, best_epoch]
         self.next_repeat = 0
         try:
             with stopping.deferred():  # Ctrl-C stops at the next batch end, see stopping
@@ -418,7 +430,7 @@ class Search:
                 # Each repeat's score is the mean over its folds (one fold: itself).
                 bests = [statistics.fmean(runs[r : r + folds]) for r in range(0, len(runs), folds)]
                 score = statistics.fmean(bests)
-                metrics, tags = self._final_measures(tuner, trial, meter, score)
+                metrics, tags = self._final_measures(tuner, trial, meter, best_epoch, score)
                 # The local file is a cache; the logged copy serves any host.
                 tags["checkpoint_artifact"] = run.log_checkpoint(tags["checkpoint"])
                 metrics.update(_repeat_measures(bests, probe))
@@ -464,13 +476,15 @@ class Search:
             run.close()
 
     def _final_measures(
-        self, tuner: Any, trial: Any, meter: TrialMeter, score: float
+        self, tuner: Any, trial: Any, meter: TrialMeter, best: BestEpoch, score: float
     ) -> tuple[dict[str, float], dict[str, str]]:
         import tensorflow as tf
 
-        with warnings.catch_warnings():  # the checkpoint's optimizer state is not needed
-            warnings.simplefilter("ignore")
-            model = tuner.load_model(trial)  # the best epoch's weights
+        model = best.restore()  # the best epoch's weights, in the model that trained
+        if model is None:
+            with warnings.catch_warnings():  # the checkpoint's optimizer state is not needed
+                warnings.simplefilter("ignore")
+                model = tuner.load_model(trial)
         eligible, detail = cudnn_eligibility(model)
         batch = batch_size_used(
             int(trial.hyperparameters.get("batch_size")), len(self.data.x_train)
@@ -505,6 +519,9 @@ class Search:
             "cudnn_detail": detail,
             "device": "GPU" if tf.config.list_logical_devices("GPU") else "CPU",
             "memory_measure": meter.memory_kind,
+            "precision": _precision(model),
+            # What ran, not only what the settings allow (read on a GPU; "n/a" on CPU).
+            "cudnn_ran": cudnn_ran_tag(model, self.data.x_train[:2]),
         }
         return metrics, tags
 
@@ -566,6 +583,11 @@ def _repeat_measures(bests: list[float], probe: GradientProbe) -> dict[str, floa
 def _run_name(number: int, values: dict[str, Any]) -> str:
     bi = "bi-" if values.get("bidirectional") else ""
     return f"trial-{number:03d} {bi}{values['cell']} x{values['depth']} u{values['units']}"
+
+
+def _precision(model: keras.Model) -> str:
+    mixed = any(layer.dtype_policy.name == "mixed_float16" for layer in model.layers)
+    return "mixed_float16" if mixed else "float32"
 
 
 def _is_oom(exc: BaseException) -> bool:

@@ -62,6 +62,7 @@ def encode_assignment(
                 "keep_checkpoints": config.keep_checkpoints,
                 "repeats": config.repeats,
                 "deterministic": config.deterministic,
+                "mixed_precision": config.mixed_precision,
                 "hyperband_iterations": config.hyperband_iterations,
                 "folds": config.folds,
             },

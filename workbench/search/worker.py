@@ -121,6 +121,7 @@ def _run(assignment: wire.Assignment, worker_id: str, reporter: Any) -> list[Tri
     tf = backend.load_tensorflow()
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
+
     _tuner.check_keras_tuner()
     data = config.task.load()
     tracking.check_reachable(config.tracking_uri)
@@ -134,7 +135,10 @@ def _run(assignment: wire.Assignment, worker_id: str, reporter: Any) -> list[Tri
     study.attach(assignment.experiment_id, assignment.parent_run_id)
     wire.quiet_keras_tuner_protos()
     search = _tuner.Search(config, data, study, reporter, worker=worker_id)
-    return search.run_worker()
+    from workbench.search.runner import precision
+
+    with precision(config.mixed_precision):
+        return search.run_worker()
 
 
 class _Heartbeat(threading.Thread):
