@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""On a GPU: do LSTM and GRU with masks run on cuDNN through the workbench, and what do
+mixed precision and cuDNN buy?
+
+    python scripts/gpu_check.py [--samples 4096] [--steps 100]
+
+1. A 2-trial search (LSTM, GRU) on japanese_vowels (padded, masked series) through the
+   workbench; prints each trial's ``cudnn_eligible`` (the layer settings) and
+   ``cudnn_ran`` (the op names of its traced training step) tags.
+2. The workbench's LSTM and GRU models on right-padded masked sequences, timed per epoch
+   in float32 and mixed_float16, each with the cuDNN kernel allowed and with
+   ``use_cudnn=False``, and whether cuDNN's kernel ran; one table.
+
+Without a GPU it prints "no GPU: skipped" and exits 0. Meant to take under two minutes
+on one GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _through_the_workbench(folder: Path) -> list[str]:
+    from mlflow import MlflowClient
+
+    from workbench.search import make_search_config, run_search
+    from workbench.spaces import parse_space
+    from workbench.tasks import load_task
+
+    store = f"sqlite:///{folder / 'mlflow.db'}"
+    space = parse_space({"name": "gpu_check", "dimensions": {"cell": ["lstm", "gru"], "epochs": 2}})
+    config = make_search_config(
+        task=load_task("japanese_vowels"),
+        space=space,
+        tuner="grid",
+        max_trials=2,
+        folds=1,
+        tracking_uri=store,
+        experiment="gpu-check",
+        state_root=folder / "state",
+    )
+    result = run_search(config)
+    client = MlflowClient(store)
+    lines = []
+    for trial in result.trials:
+        tags = client.get_run(trial.run_id).data.tags if trial.run_id else {}
+        lines.append(
+            f"  {trial.values['cell']:<5} eligible={tags.get('cudnn_eligible')} "
+            f"ran={tags.get('cudnn_ran')} device={tags.get('device')} "
+            f"epoch {trial.metrics.get('epoch_seconds', float('nan')):.2f} s"
+        )
+    return lines
+
+
+def _timed_variants(samples: int, steps: int) -> list[tuple[str, str, str, str, float]]:
+    import keras
+    import numpy as np
+
+    from workbench.models import ModelConfig, ModelSignature, build_model
+    from workbench.search.backend import cudnn_kernels_ran
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(samples, steps, 8)).astype("float32")
+    lengths = rng.integers(steps // 2, steps + 1, size=samples)
+    x[np.arange(steps)[None, :] >= lengths[:, None]] = 0.0  # right padding, masked
+    y = x.sum(axis=(1, 2)).astype("float32")[:, None] / steps
+    signature = ModelSignature(
+        timesteps=steps, features=8, problem="regression", n_outputs=1, masked=True
+    )
+    rows = []
+    for cell in ("lstm", "gru"):
+        for policy in ("float32", "mixed_float16"):
+            for kernel in ("cudnn allowed", "use_cudnn=False"):
+                keras.mixed_precision.set_global_policy(policy)
+                config = ModelConfig.from_values(
+                    {"cell": cell, "units": 128, "learning_rate": 1e-3, "batch_size": 128}
+                )
+                model = build_model(config, signature)
+                if kernel == "use_cudnn=False":
+                    model = _without_cudnn(model)
+                ran = cudnn_kernels_ran(model, x[:2])
+                model.fit(x, y, batch_size=128, epochs=1, verbose=0)  # traces
+                start = time.perf_counter()
+                model.fit(x, y, batch_size=128, epochs=2, verbose=0)
+                per_epoch = (time.perf_counter() - start) / 2
+                rows.append((cell, policy, kernel, str(ran).lower(), per_epoch))
+    keras.mixed_precision.set_global_policy("float32")
+    return rows
+
+
+def _without_cudnn(model):  # noqa: ANN001, ANN202 - a keras.Model in, one out
+    import keras
+
+    def clone(layer):  # noqa: ANN001, ANN202
+        config = layer.get_config()
+        if isinstance(layer, (keras.layers.LSTM, keras.layers.GRU)):
+            config["use_cudnn"] = False
+        return layer.__class__.from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    return copy
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=4096)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument(
+        "--run-on-cpu", action="store_true", help="Run anyway without a GPU (to check the script)."
+    )
+    args = parser.parse_args()
+
+    from workbench.search.backend import load_tensorflow
+
+    tf = load_tensorflow()
+    tf.get_logger().setLevel("ERROR")  # each timed model traces its own functions, on purpose
+    gpus = tf.config.list_logical_devices("GPU")
+    if not gpus and not args.run_on_cpu:
+        print("no GPU: skipped")
+        return 0
+    for device in tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.set_memory_growth(device, True)
+    print(f"GPU: {gpus[0].name if gpus else 'none (CPU run)'}; TensorFlow {tf.__version__}")
+    with tempfile.TemporaryDirectory(prefix="workbench-gpu-check-") as scratch:
+        print("1. Through the workbench (japanese_vowels, masked):")
+        for line in _through_the_workbench(Path(scratch)):
+            print(line)
+    rows = _timed_variants(args.samples, args.steps)
+    print(f"2. {args.samples} masked sequences of {args.steps} steps, 128 units, batch 128:")
+    print(f"  {'cell':<5} {'precision':<14} {'kernel':<16} {'cuDNN ran':<9} {'s/epoch':>8}")
+    base = {(cell, policy): s for cell, policy, kernel, _, s in rows if kernel != "cudnn allowed"}
+    for cell, policy, kernel, ran, seconds in rows:
+        slower = base.get((cell, policy))
+        gain = f"  {slower / seconds:.2f}x vs use_cudnn=False" if kernel == "cudnn allowed" else ""
+        print(f"  {cell:<5} {policy:<14} {kernel:<16} {ran:<9} {seconds:>8.3f}{gain}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
