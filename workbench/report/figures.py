@@ -81,8 +81,14 @@ def _draw(report: Report, name: str) -> Any:
         fig, ax = plt.subplots(figsize=(6, 4))
         for cell in _cells(curves):
             sub = curves[curves["cell"] == cell]
-            ax.plot(sub["trials"], sub["expected_best"], marker="o", ms=3, color=_color(cell),
-                    label=cell)
+            ax.plot(
+                sub["trials"],
+                sub["expected_best"],
+                marker="o",
+                ms=3,
+                color=_color(cell),
+                label=cell,
+            )
         ax.set_xlabel("trials (n)")
         ax.set_ylabel(f"expected best {report.objective}")
         ax.legend()
@@ -94,8 +100,12 @@ def _draw(report: Report, name: str) -> Any:
         low = (table["share"] - table["ci_low"]).clip(lower=0)
         high = (table["ci_high"] - table["share"]).clip(lower=0)
         ax.errorbar(
-            table["share"], table["parameter"], xerr=np.nan_to_num([low, high]),
-            fmt="none", ecolor="k", capsize=3,
+            table["share"],
+            table["parameter"],
+            xerr=np.nan_to_num([low, high]),
+            fmt="none",
+            ecolor="k",
+            capsize=3,
         )
         ax.set_xlabel("share of score variance (fANOVA main effect, 95% interval; grey: noise)")
     elif name == "pareto":
@@ -150,3 +160,49 @@ def _draw(report: Report, name: str) -> Any:
         raise ValueError(name)
     fig.tight_layout()
     return fig
+
+
+def draw_critical_difference(average: Any, difference: float, path: Any) -> None:
+    """Demsar's critical-difference diagram: each cell at its average rank (1 = best, on
+    the left), the critical difference as a bar, and a line joining cells that do not
+    differ by more than it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    items = sorted(average.items(), key=lambda item: item[1])
+    k = len(items)
+    fig, ax = plt.subplots(figsize=(6, 1.2 + 0.35 * k))
+    ax.set_xlim(0.5, k + 0.5)
+    ax.set_ylim(-1.5 - 0.3 * k, 1.2)
+    ax.axhline(0, color="black", lw=1)
+    for rank in range(1, k + 1):
+        ax.plot([rank, rank], [0, 0.1], color="black", lw=1)
+        ax.text(rank, 0.25, str(rank), ha="center", fontsize=8)
+    ax.plot([1, 1 + difference], [0.9, 0.9], color="black", lw=2)
+    ax.text(1 + difference / 2, 1.0, f"CD = {difference:.2f}", ha="center", fontsize=8)
+    for i, (cell, rank) in enumerate(items):
+        y = -0.4 - 0.3 * i
+        ax.plot([rank, rank, 0.6 if i < k / 2 else k + 0.4], [0, y, y], color=_color(cell), lw=1)
+        left = i < k / 2
+        ax.text(
+            0.55 if left else k + 0.45,
+            y,
+            f"{cell} ({rank:.2f})",
+            va="bottom",
+            ha="left" if left else "right",
+            fontsize=8,
+            color=_color(cell),
+        )
+    groups, level = [], -0.2
+    for i in range(k):
+        j = max(j for j in range(i, k) if items[j][1] - items[i][1] <= difference)
+        if j > i and not any(a <= i and j <= b for a, b in groups):
+            groups.append((i, j))
+            ax.plot([items[i][1] - 0.03, items[j][1] + 0.03], [level, level], color="black", lw=3)
+            level -= 0.12
+    ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

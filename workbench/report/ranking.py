@@ -1,0 +1,129 @@
+"""The ranking: cells compared over several tasks (Demsar 2006), rows first.
+
+One study answers "which cell on this task"; a benchmark of studies asks "which cell in
+general". The unit is the task: each cell's best score on each task, a table of tasks x
+cells. From it:
+
+- :func:`average_ranks`: each cell's rank on each task (1 = best, ties share the mean
+  rank), averaged over tasks;
+- :func:`friedman`: Friedman's test that all cells rank alike (needs 3+ cells, 2+ tasks);
+- :func:`nemenyi_critical_difference`: two cells whose average ranks differ by more than
+  ``q_alpha * sqrt(k (k + 1) / (6 N))`` differ (the critical-difference diagram's bar);
+- :func:`pairwise_wilcoxon`: each pair of cells by the signed-rank test over tasks,
+  Holm-corrected (Benavoli et al. 2016 prefer it to the Nemenyi post-hoc).
+
+A cell missing on a task (its study has no finished trial of it) leaves that task out of
+the tests that need complete rows, and says so in ``tasks_used``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import WorkbenchError
+
+
+def _complete(table: pd.DataFrame) -> pd.DataFrame:
+    return table.dropna(axis=0, how="any")
+
+
+def _signed(table: pd.DataFrame, direction: str) -> pd.DataFrame:
+    """Scores turned so that larger is better."""
+    if direction not in ("min", "max"):
+        raise WorkbenchError(f"Expected direction 'min' or 'max'. Received: {direction!r}")
+    return -table if direction == "min" else table
+
+
+def ranks(table: pd.DataFrame, direction: str) -> pd.DataFrame:
+    """Each cell's rank on each complete task (1 = best; ties share the mean rank)."""
+    from scipy.stats import rankdata
+
+    better = _signed(_complete(table), direction)
+    ranked = np.vstack([rankdata(-row) for row in better.to_numpy()]) if len(better) else []
+    return pd.DataFrame(ranked, index=better.index, columns=better.columns)
+
+
+def average_ranks(table: pd.DataFrame, direction: str) -> pd.Series:
+    """The mean rank of each cell over the complete tasks, best (lowest) first."""
+    return ranks(table, direction).mean(axis=0).sort_values()
+
+
+@dataclass(frozen=True)
+class Friedman:
+    """Friedman's test over ``tasks_used`` tasks and ``cells`` cells."""
+
+    statistic: float
+    p_value: float
+    tasks_used: int
+    cells: int
+
+
+def friedman(table: pd.DataFrame, direction: str) -> Friedman | None:
+    """Friedman's chi-square test that every cell ranks alike; None below 3 cells or 2 tasks."""
+    from scipy.stats import friedmanchisquare
+
+    complete = _signed(_complete(table), direction)
+    k, n = complete.shape[1], complete.shape[0]
+    if k < 3 or n < 2:
+        return None
+    result = friedmanchisquare(*(complete[column].to_numpy() for column in complete.columns))
+    return Friedman(float(result.statistic), float(result.pvalue), n, k)
+
+
+def nemenyi_q(cells: int, alpha: float = 0.05) -> float:
+    """Nemenyi's critical value: the studentized range quantile over sqrt(2)
+    (Demsar 2006, table 5: 1.960, 2.343, 2.569, 2.728 for 2 to 5 cells at 0.05)."""
+    from scipy.stats import studentized_range
+
+    if cells < 2:
+        raise WorkbenchError(f"Expected at least 2 cells to compare. Received: {cells}")
+    return float(studentized_range.ppf(1 - alpha, cells, np.inf) / math.sqrt(2))
+
+
+def nemenyi_critical_difference(cells: int, tasks: int, alpha: float = 0.05) -> float:
+    """The difference in average rank beyond which two cells differ (Nemenyi)."""
+    if tasks < 1:
+        raise WorkbenchError(f"Expected at least 1 task. Received: {tasks}")
+    return nemenyi_q(cells, alpha) * math.sqrt(cells * (cells + 1) / (6 * tasks))
+
+
+@dataclass(frozen=True)
+class PairTest:
+    """One pair of cells over the tasks: the signed-rank test, Holm-corrected."""
+
+    first: str
+    second: str
+    wins: int  # tasks where ``first`` is better
+    ties: int
+    losses: int
+    p_value: float | None  # uncorrected; None with fewer than 2 tasks that differ
+    p_holm: float | None
+
+
+def pairwise_wilcoxon(table: pd.DataFrame, direction: str) -> list[PairTest]:
+    """Every pair of cells: wins / ties / losses over the tasks both have, and the
+    Wilcoxon signed-rank p-value, Holm-corrected over the pairs."""
+    from scipy.stats import wilcoxon
+
+    better = _signed(table, direction)
+    rows = []
+    for first, second in combinations(better.columns, 2):
+        both = better[[first, second]].dropna()
+        diff = (both[first] - both[second]).to_numpy()
+        nonzero = diff[diff != 0]
+        p = float(wilcoxon(nonzero).pvalue) if len(nonzero) >= 2 else None
+        rows.append(
+            [first, second, int((diff > 0).sum()), int((diff == 0).sum()), int((diff < 0).sum()), p]
+        )
+    tested = sorted((row[5], i) for i, row in enumerate(rows) if row[5] is not None)
+    holm: dict[int, float] = {}
+    running = 0.0
+    for order, (p, i) in enumerate(tested):
+        running = max(running, min(1.0, (len(tested) - order) * p))  # step-down, monotone
+        holm[i] = running
+    return [PairTest(*row, holm.get(i)) for i, row in enumerate(rows)]
