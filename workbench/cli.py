@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from workbench import __version__
+from workbench.cli_options import search_options
 from workbench.errors import WorkbenchError
 
 
@@ -89,139 +90,6 @@ def spaces() -> None:
         click.echo(f"{space.name:<14} {space.describe()}")
 
 
-def _search_options(command: Any) -> Any:
-    """The options of a search, shared by ``search`` and ``chief``."""
-    for option in reversed(_SEARCH_OPTIONS):
-        command = option(command)
-    return command
-
-
-_SEARCH_OPTIONS = [
-    click.option(
-        "--task",
-        "task_name",
-        default=None,
-        metavar="NAME|FILE.yaml",
-        help="A built-in task (see `workbench tasks`) or a task file.",
-    ),
-    click.option(
-        "--data",
-        "data_file",
-        default=None,
-        metavar="FILE",
-        help="Instead of --task: your .csv, .parquet or .npz; writes <stem>.task.yaml beside it.",
-    ),
-    click.option("--target-column", "--target", metavar="COL", help="With --data: forecast COL."),
-    click.option("--time-column", metavar="COL", help="With --data: the time (or step) column."),
-    click.option(
-        "--window", type=click.IntRange(min=1), metavar="W", help="With --data: steps in."
-    ),
-    click.option(
-        "--horizon", type=click.IntRange(min=1), metavar="H", help="With --data: steps out."
-    ),
-    click.option("--text-column", metavar="COL", help="With --data: the text column (text task)."),
-    click.option("--label-column", metavar="COL", help="With --data: the class label column."),
-    click.option("--id-column", metavar="COL", help="With --data: series id column (long format)."),
-    click.option(
-        "--space",
-        "space_name",
-        default="small",
-        show_default=True,
-        metavar="NAME|FILE.yaml",
-        help="A shipped search space or a space file.",
-    ),
-    click.option(
-        "--tuner",
-        type=click.Choice(["random", "bayesian", "hyperband", "grid"]),
-        default="random",
-        show_default=True,
-        help="KerasTuner oracle.",
-    ),
-    click.option(
-        "--max-trials",
-        type=click.IntRange(min=1),
-        default=10,
-        show_default=True,
-        help="Trials to run (hyperband runs whole brackets instead: see --hyperband-iterations).",
-    ),
-    click.option(
-        "--hyperband-iterations",
-        type=click.IntRange(min=1),
-        default=1,
-        show_default=True,
-        help="With --tuner hyperband: whole iterations of all its brackets.",
-    ),
-    click.option(
-        "--epochs",
-        type=click.IntRange(min=1),
-        default=None,
-        help="Fix the epochs of every trial (overrides the space).",
-    ),
-    click.option(
-        "--seed",
-        type=int,
-        default=0,
-        show_default=True,
-        help="Seeds the tuner's choices and every training; the same seed tries the same trials.",
-    ),
-    click.option(
-        "--deterministic",
-        is_flag=True,
-        help="TensorFlow's deterministic ops: bit-identical training on one machine (slower).",
-    ),
-    click.option(
-        "--mixed-precision",
-        is_flag=True,
-        help="Train in mixed_float16 (float32 weights and head, loss scaling): faster on "
-        "GPUs with tensor cores, slower on CPUs.",
-    ),
-    click.option("--experiment", default=None, help="MLflow experiment. Default: <task>-<space>."),
-    click.option(
-        "--tracking-uri",
-        default=None,
-        envvar="MLFLOW_TRACKING_URI",
-        help="MLflow store. Default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db.",
-    ),
-    click.option(
-        "--task-option",
-        "task_options",
-        multiple=True,
-        metavar="KEY=VALUE",
-        help="Override a loader option of the task, e.g. --task-option length=100.",
-    ),
-    click.option(
-        "--state-dir",
-        default=".workbench",
-        show_default=True,
-        help="Where KerasTuner keeps its per-study state (for resuming).",
-    ),
-    click.option("--overwrite", is_flag=True, help="Start the study afresh instead of resuming."),
-    click.option(
-        "--keep-checkpoints",
-        type=click.IntRange(min=1),
-        default=3,
-        show_default=True,
-        help="Keep the best-epoch weights of the best K trials; delete the others' as they "
-        "fall out.",
-    ),
-    click.option(
-        "--folds",
-        type=click.IntRange(min=0),
-        default=0,
-        show_default=True,
-        help="Score each trial by K-fold cross-validation of train + validation (stratified); "
-        "0 decides: 5 folds when the validation part has under 50 samples, else none (1).",
-    ),
-    click.option(
-        "--repeats",
-        type=click.IntRange(min=1),
-        default=1,
-        show_default=True,
-        help="Train each configuration K times with different seeds; its score is the mean.",
-    ),
-]
-
-
 def _run_search(options: dict[str, Any], cluster: Any = None) -> None:
     from workbench.console import ConsoleReporter, print_search_result
     from workbench.search import make_search_config, run_search
@@ -278,7 +146,7 @@ _WORKER_TIMEOUT = click.option(
 
 
 @main.command()
-@_search_options
+@search_options
 @click.option(
     "--workers",
     type=click.IntRange(min=0),
@@ -314,7 +182,7 @@ def search(workers: int, worker_timeout: float, **options: Any) -> None:
 
 
 @main.command()
-@_search_options
+@search_options
 @click.option(
     "--host",
     default="127.0.0.1",
