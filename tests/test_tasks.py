@@ -115,7 +115,12 @@ def test_copy_memory_data_and_baseline() -> None:
     np.testing.assert_array_equal(data.y_train[:, -10:], tokens[:, :10])  # recall the symbols
     assert np.all(data.y_train[:, :-10] == 8) and np.all(tokens[:, 5 + 9] == 9)
     assert np.all(tokens[:, :10] < 8) and np.all(np.delete(tokens, [*range(10), 14], 1) == 8)
-    assert data.baseline.value == pytest.approx(10 * np.log(8) / steps)
+    # In the objective's measure (accuracy), so the answer compares like with like: blanks
+    # right, then one guess in 8 for each of the 10 recalled symbols.
+    assert data.baseline.value == pytest.approx((steps - 10 + 10 / 8) / steps)
+    assert f"cross-entropy 10 ln 8 / (T + 20) = {10 * np.log(8) / steps:.4f}" in (
+        data.baseline.description
+    )
 
 
 def test_sequential_digits_is_a_seeded_stratified_split() -> None:
