@@ -69,6 +69,26 @@ def test_task_file_with_unknown_loader(tmp_path: Path) -> None:
         load_task(path)
 
 
+def test_published_results_are_read_and_checked(tmp_path: Path) -> None:
+    gunpoint = load_task("gunpoint")
+    assert [p.model for p in gunpoint.published] == ["1-NN DTW", "FCN", "LSTM-FCN"]
+    assert gunpoint.published[0].text() == (
+        "1-NN DTW 0.907 (test accuracy, official 50/150 split; UCR archive)"
+    )
+    assert load_task("adding").published[0].value == pytest.approx(5.3e-5)  # YAML 1.1 safe
+    assert gunpoint.with_options(limit=10).published == gunpoint.published
+    path = tmp_path / "t.yaml"
+    for entry, shown in [
+        ("{model: x, value: high, metric: m, source: s}", "'value': 'high'"),
+        ("{model: x, value: 1}", "'model': 'x'"),
+        ("{model: x, value: 1, metric: m, source: s, year: 2020}", "'year': 2020"),
+    ]:
+        path.write_text(f"name: t\nloader: adding\npublished:\n  - {entry}\n")
+        with pytest.raises(WorkbenchError, match="published: expected a list of mappings") as info:
+            load_task(path)
+        assert shown in str(info.value)
+
+
 def test_unknown_task_name() -> None:
     with pytest.raises(WorkbenchError, match="Unknown task 'nope'"):
         load_task("nope")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from workbench.errors import WorkbenchError
 from workbench.resources import resolve_named_file, shipped_names
 from workbench.yamlio import read_yaml_mapping
 
-_TOP_LEVEL_KEYS = ("name", "description", "loader", "options", "about")
+_TOP_LEVEL_KEYS = ("name", "description", "loader", "options", "about", "published")
 #: The fields of a task file's optional ``about:`` block, shown by ``workbench tasks``.
 ABOUT_KEYS = ("type", "shape", "sizes", "metric", "source")
 #: The extra that installs the packages the bundled data sets come from.
@@ -32,6 +32,26 @@ class Baseline:
 
     value: float
     description: str
+
+
+@dataclass(frozen=True)
+class Published:
+    """A published result on the task, to show beside the workbench's (cite ``source``).
+
+    ``setting`` says where it differs from the task's defaults (a longer sequence, the
+    official split), so a reader compares like with like.
+    """
+
+    model: str
+    value: float
+    metric: str
+    source: str
+    setting: str = ""
+
+    def text(self) -> str:
+        """``LSTM-FCN 1 (test accuracy; Karim et al. 2018)``."""
+        where = f", {self.setting}" if self.setting else ""
+        return f"{self.model} {self.value:.4g} ({self.metric}{where}; {self.source})"
 
 
 @dataclass(frozen=True)
@@ -149,17 +169,12 @@ class TaskSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""
     about: Mapping[str, str] = field(default_factory=dict)
+    #: Published results on the task (the task file's ``published:`` list).
+    published: tuple[Published, ...] = ()
 
     def with_options(self, **overrides: Any) -> TaskSpec:
         """Return a copy with some loader options replaced (e.g. smaller sample counts)."""
-        return TaskSpec(
-            self.name,
-            self.description,
-            self.loader,
-            {**self.options, **overrides},
-            self.source,
-            self.about,
-        )
+        return replace(self, options={**self.options, **overrides})
 
     def summary(self) -> str:
         """One line for ``workbench tasks``: type, shape, sizes, metric and source.
@@ -221,7 +236,41 @@ def load_task(name_or_path: str | Path) -> TaskSpec:
         dict(options),
         str(path),
         {str(k): str(v) for k, v in about.items()},
+        _published(path, data.get("published") or []),
     )
+
+
+_PUBLISHED_KEYS = ("model", "value", "metric", "source", "setting")
+
+
+def _published(path: Path, entries: Any) -> tuple[Published, ...]:
+    """The ``published:`` list: each entry a mapping with a numeric ``value``."""
+    expected = (
+        f"{path}: published: expected a list of mappings with keys "
+        f"{', '.join(_PUBLISHED_KEYS)} (setting optional)"
+    )
+    if not isinstance(entries, list):
+        raise WorkbenchError(f"{expected}. Received: {entries!r}")
+    results = []
+    for entry in entries:
+        if (
+            not isinstance(entry, Mapping)
+            or set(map(str, entry)) - set(_PUBLISHED_KEYS)
+            or not {"model", "value", "metric", "source"} <= set(map(str, entry))
+            or isinstance(entry["value"], bool)
+            or not isinstance(entry["value"], (int, float))
+        ):
+            raise WorkbenchError(f"{expected}. Received: {entry!r}")
+        results.append(
+            Published(
+                str(entry["model"]),
+                float(entry["value"]),
+                str(entry["metric"]),
+                str(entry["source"]),
+                str(entry.get("setting", "")),
+            )
+        )
+    return tuple(results)
 
 
 Loader = Callable[["TaskSpec"], "TaskData"]
