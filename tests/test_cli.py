@@ -333,7 +333,7 @@ _BAD_OTHER_INPUT = [
         ],
         "Cannot reach the MLflow tracking store at http://127.0.0.1:9",
     ),
-    (["report", "--out", "report"], "Missing option '--experiment'"),
+    (["report", "--out", "report"], "Expected --experiment NAME or --benchmark NAME"),
 ]
 _ALL_BAD_INPUT = [(["search", *args], message) for args, message in _BAD_INPUT] + _BAD_OTHER_INPUT
 

@@ -233,6 +233,107 @@ def chief(host: str, port: int, workers: int, worker_timeout: float, **options: 
 
 
 @main.command()
+@click.option(
+    "--tasks",
+    required=True,
+    metavar="TASK,TASK,...",
+    help="Built-in tasks or task files, comma-separated: one study each.",
+)
+@click.option(
+    "--space",
+    "space_name",
+    default="demo",
+    show_default=True,
+    metavar="NAME|FILE",
+    help="The search space of every study (demo: the three cells on matched settings).",
+)
+@click.option(
+    "--name",
+    default=None,
+    help="The benchmark's name; its studies are <name>-<task>. Default: benchmark-<space>.",
+)
+@click.option(
+    "--tuner",
+    type=click.Choice(["random", "bayesian", "hyperband", "grid"]),
+    default="grid",
+    show_default=True,
+)
+@click.option("--max-trials", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "--epochs", type=click.IntRange(min=1), default=None, help="Fix every trial's epochs."
+)
+@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--folds", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--task-option",
+    "task_options",
+    multiple=True,
+    metavar="[TASK:]KEY=VALUE",
+    help="A loader option for every task, or with TASK: for one.",
+)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Report folder.")
+@click.option(
+    "--tracking-uri",
+    default=None,
+    envvar="MLFLOW_TRACKING_URI",
+    help="MLflow store. Default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db.",
+)
+@click.option("--state-dir", default=".workbench", show_default=True)
+def benchmark(
+    tasks: str,
+    space_name: str,
+    name: str | None,
+    tuner: str,
+    max_trials: int,
+    epochs: int | None,
+    repeats: int,
+    folds: int,
+    seed: int,
+    task_options: tuple[str, ...],
+    out: str,
+    tracking_uri: str | None,
+    state_dir: str,
+) -> None:
+    """Compare the cells over several tasks: one study per task, then ranks and tests.
+
+    Each task's study (<name>-<task>) is resumable like any search and trains nothing
+    again once complete. The report (benchmark.md, benchmark.html, the critical-difference
+    diagram) ranks the cells per task, averages the ranks, and tests them (Friedman,
+    Nemenyi, Holm-corrected Wilcoxon; Demsar 2006); it is logged on a run in experiment
+    <name>. `workbench report --benchmark NAME` rebuilds it.
+
+    \b
+    Example:
+      workbench benchmark --tasks adding,copy_memory,japanese_vowels --space demo \\
+          --tuner grid --max-trials 6 --name cells --out reports/cells
+    """
+    from workbench.benchmark import run_benchmark
+    from workbench.console import ConsoleReporter
+    from workbench.spaces import load_space
+
+    space = load_space(space_name)
+    result = run_benchmark(
+        name=name or f"benchmark-{space.name}",
+        tasks=[t.strip() for t in tasks.split(",") if t.strip()],
+        space=space,
+        out=out,
+        tuner=tuner,
+        max_trials=max_trials,
+        epochs=epochs,
+        seed=seed,
+        repeats=repeats,
+        folds=folds,
+        task_options=_parse_task_options(task_options),
+        tracking_uri=tracking_uri,
+        state_root=state_dir,
+        reporter=ConsoleReporter(),
+    )
+    for line in result.lines():
+        click.echo(line)
+
+
+@main.command()
 @click.option("--chief", "chief_address", required=True, metavar="HOST:PORT", help="The chief.")
 @click.option(
     "--worker-id",
@@ -332,7 +433,12 @@ def export(
 
 
 @main.command()
-@click.option("--experiment", required=True, help="The MLflow experiment of the search.")
+@click.option("--experiment", default=None, help="The MLflow experiment of the search.")
+@click.option(
+    "--benchmark",
+    default=None,
+    help="Instead of --experiment: rebuild a benchmark's report from its studies.",
+)
 @click.option(
     "--out",
     required=True,
@@ -345,7 +451,9 @@ def export(
     envvar="MLFLOW_TRACKING_URI",
     help="MLflow store. Default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db.",
 )
-def report(experiment: str, out: str, tracking_uri: str | None) -> None:
+def report(
+    experiment: str | None, benchmark: str | None, out: str, tracking_uri: str | None
+) -> None:
     """Compare the architectures of a finished search: statistics, cost, claims check.
 
     Reads the trials back from MLflow and writes report.html (self-contained), report.md,
@@ -356,9 +464,18 @@ def report(experiment: str, out: str, tracking_uri: str | None) -> None:
     Example:
       workbench search --task adding --space gru_vs_lstm --tuner grid --repeats 3
       workbench report --experiment adding-gru_vs_lstm --out reports/adding
+      workbench report --benchmark cells --out reports/cells
     """
     from workbench.report import make_report
 
+    if (experiment is None) == (benchmark is None):
+        raise WorkbenchError("Expected --experiment NAME or --benchmark NAME (one of them)")
+    if benchmark is not None:
+        from workbench.benchmark import report_benchmark
+
+        for line in report_benchmark(benchmark, out, tracking_uri).lines():
+            click.echo(line)
+        return
     result = make_report(experiment, out, tracking_uri=tracking_uri)
     for line in result.lines():
         click.echo(line)

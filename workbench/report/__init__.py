@@ -26,6 +26,7 @@ The rooms, one line each (analysis computes rows first; drawing is apart):
 - ``importance``: each hyperparameter's share of the variance (fANOVA), and seed noise.
 - ``diagnostics``: cost, Pareto front, learning curves, gradient health, divergence.
 - ``claims``: popular claims measured on the study, each with a verdict.
+- ``benchmark``: the report over a benchmark's studies (rows, then Markdown/HTML/PNG).
 - ``ranking``: cells over several tasks: average ranks, Friedman, Nemenyi, Holm-Wilcoxon.
 - ``document``: the sections put together into a :class:`Report` (data, no drawing).
 - ``figures`` / ``pages``: matplotlib figures; ``report.html``, ``report.md``, ``trials.csv``.

@@ -13,9 +13,11 @@ The rooms, one line each:
 - ``study``: writing a study: the parent run, the trial runs, report artifacts.
 - ``reader``: reading a study back (with a fast SQLite reader) and finding a trial.
 - ``registry``: publishing an exported model to the MLflow model registry.
+- ``benchmark``: the benchmark run (a report over several studies) and its tasks.
 - ``ui``: serving the MLflow UI over the same store.
 """
 
+from workbench.tracking.benchmark import benchmark_tasks, log_benchmark
 from workbench.tracking.reader import (
     SearchRecord,
     StudyRecord,
@@ -55,11 +57,13 @@ __all__ = [
     "TrialRecord",
     "TrialRun",
     "artifact_root",
+    "benchmark_tasks",
     "check_reachable",
     "client",
     "fetch_checkpoint",
     "find_trial",
     "load_study",
+    "log_benchmark",
     "log_exported_model",
     "log_report_artifacts",
     "read_search",

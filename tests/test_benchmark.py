@@ -1,0 +1,76 @@
+"""workbench benchmark: one study per task, then the cells ranked over the tasks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from mlflow import MlflowClient
+
+from workbench.cli import main
+
+
+def _trial_runs(store: str) -> int:
+    client = MlflowClient(store)
+    ids = [e.experiment_id for e in client.search_experiments()]
+    return len(client.search_runs(ids, "tags.`workbench.role` = 'trial'", max_results=1000))
+
+
+@pytest.mark.e2e
+def test_a_two_task_benchmark_end_to_end(store: str, workdir: Path) -> None:
+    space = workdir / "space.yaml"
+    space.write_text(
+        "name: tiny\ndimensions: {cell: [lstm, gru], units: 4, learning_rate: 1e-2, epochs: 1}\n"
+    )
+    args = [
+        "benchmark", "--tasks", "adding,copy_memory", "--space", str(space),
+        "--max-trials", "2", "--folds", "1", "--name", "cells", "--out", "bench",
+        "--tracking-uri", store,
+        "--task-option", "n_train=32", "--task-option", "n_val=8", "--task-option", "n_test=8",
+        "--task-option", "adding:length=10", "--task-option", "copy_memory:length=5",
+    ]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "Average rank over 2 of 2 tasks" in result.output
+    client = MlflowClient(store)
+    for task in ("adding", "copy_memory"):
+        assert client.get_experiment_by_name(f"cells-{task}") is not None
+    text = (workdir / "bench" / "benchmark.md").read_text()
+    assert "| adding |" in text and "| copy_memory |" in text
+    assert "Nemenyi critical difference (alpha 0.05): 1.39" in text  # 2 cells, 2 tasks
+    assert "| lstm vs gru |" in text or "| gru vs lstm |" in text
+    assert (workdir / "bench" / "critical_difference.png").stat().st_size > 1000
+    benchmark = client.get_experiment_by_name("cells")
+    (run,) = client.search_runs([benchmark.experiment_id])
+    assert run.data.tags["workbench.benchmark_tasks"] == "adding,copy_memory"
+    logged = {a.path for a in client.list_artifacts(run.info.run_id, "benchmark")}
+    assert "benchmark/benchmark.md" in logged
+
+    trained = _trial_runs(store)
+    again = CliRunner().invoke(main, args)  # complete studies: nothing trains again
+    assert again.exit_code == 0, again.output
+    assert _trial_runs(store) == trained == 4
+    rebuilt = CliRunner().invoke(
+        main, ["report", "--benchmark", "cells", "--out", "again", "--tracking-uri", store]
+    )
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert (workdir / "again" / "benchmark.md").read_text() == text
+
+
+def test_benchmark_bad_input_is_one_line(store: str, workdir: Path) -> None:
+    for args, message in [
+        (["--tasks", "adding,adding"], "Expected each task once"),
+        (["--tasks", "adding,nope"], "Unknown task 'nope'"),
+        (["--tasks", "adding", "--task-option", "gru:x=1"], "'gru' is not one of the tasks"),
+    ]:
+        result = CliRunner().invoke(
+            main, ["benchmark", *args, "--out", "b", "--tracking-uri", store]
+        )
+        assert result.exit_code == 2, result.output
+        assert message in result.output and len(result.output.strip().splitlines()) == 1
+    assert _trial_runs(store) == 0
+    missing = CliRunner().invoke(
+        main, ["report", "--benchmark", "nope", "--out", "r", "--tracking-uri", store]
+    )
+    assert missing.exit_code == 2 and "No benchmark 'nope'" in missing.output

@@ -1,0 +1,60 @@
+"""The benchmark run: one run per benchmark, in its own experiment, holding the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from workbench.errors import WorkbenchError
+from workbench.tracking.store import ROLE, _all_runs, client
+from workbench.tracking.study import EXPERIMENT_KIND, MODEL_TRAINING, NOTE
+
+#: The benchmark run's tag listing its tasks, comma-separated, in order.
+TASKS = "workbench.benchmark_tasks"
+
+
+def log_benchmark(
+    tracking_uri: str, name: str, tasks: list[str], files: list[Path], summary: str
+) -> str:
+    """Record a benchmark: a finished run in experiment ``name`` with its report files
+    (under ``benchmark/``), its tasks and a one-paragraph summary; returns the run id."""
+    mlflow_client = client(tracking_uri)
+    existing = mlflow_client.get_experiment_by_name(name)
+    if existing is None:
+        experiment_id = mlflow_client.create_experiment(
+            name, tags={EXPERIMENT_KIND: MODEL_TRAINING, ROLE: "benchmark"}
+        )
+    else:
+        experiment_id = existing.experiment_id
+    run = mlflow_client.create_run(
+        experiment_id,
+        run_name=f"benchmark-{len(tasks)}-tasks",
+        tags={ROLE: "benchmark", TASKS: ",".join(tasks), NOTE: summary},
+    )
+    status = "FAILED"
+    try:
+        for path in files:
+            mlflow_client.log_artifact(run.info.run_id, str(path), "benchmark")
+        status = "FINISHED"
+    finally:
+        mlflow_client.set_terminated(run.info.run_id, status)
+    return run.info.run_id
+
+
+def benchmark_tasks(tracking_uri: str, name: str) -> list[str]:
+    """The tasks of the newest benchmark run named ``name``.
+
+    Raises:
+        WorkbenchError: no such benchmark in the store.
+    """
+    mlflow_client = client(tracking_uri)
+    existing = mlflow_client.get_experiment_by_name(name)
+    runs = (
+        _all_runs(mlflow_client, existing.experiment_id, f"tags.`{ROLE}` = 'benchmark'", True)
+        if existing is not None
+        else []
+    )
+    if not runs:
+        raise WorkbenchError(
+            f"No benchmark {name!r} in {tracking_uri}. Run workbench benchmark --name {name} first"
+        )
+    return [t for t in runs[0].data.tags.get(TASKS, "").split(",") if t]
