@@ -50,6 +50,7 @@ def encode_assignment(
                 "options": dict(task.options),
                 "source": task.source,
                 "about": dict(task.about),
+                "published": [dataclasses.asdict(p) for p in task.published],
             },
             "space": config.space.to_mapping(),
             "space_source": config.space.source,
@@ -77,7 +78,7 @@ def encode_assignment(
 def decode_assignment(payload: bytes, state_root: str | Path) -> Assignment:
     """A worker's view of the search; its state folder is its own, under ``state_root``."""
     from workbench.spaces import parse_space
-    from workbench.tasks import TaskSpec
+    from workbench.tasks import Published, TaskSpec
     from workbench.tracking import state_key
 
     data: dict[str, Any] = json.loads(payload)
@@ -86,7 +87,9 @@ def decode_assignment(payload: bytes, state_root: str | Path) -> Assignment:
             f"The chief speaks wire version {data.get('version')}, this worker {VERSION}: "
             "run the same workbench version on the chief and the workers."
         )
-    task = TaskSpec(**data["task"])
+    fields = dict(data["task"])
+    fields["published"] = tuple(Published(**p) for p in fields.get("published", ()))
+    task = TaskSpec(**fields)
     space = parse_space(data["space"], source=data["space_source"])
     search = data["search"]
     state_dir = Path(state_root).expanduser().resolve() / state_key(
