@@ -74,3 +74,29 @@ def test_benchmark_bad_input_is_one_line(store: str, workdir: Path) -> None:
         main, ["report", "--benchmark", "nope", "--out", "r", "--tracking-uri", store]
     )
     assert missing.exit_code == 2 and "No benchmark 'nope'" in missing.output
+
+
+def test_the_runner_up_is_another_cell_when_best_scores_tie() -> None:
+    from workbench.report.benchmark import benchmark_frames
+    from workbench.tracking import StudyRecord, StudyTrial
+
+    def trial(number: int, cell: str, units: int, score: float) -> StudyTrial:
+        params = {"cell": cell, "units": str(units), "learning_rate": "0.003", "epochs": "3"}
+        metrics = {"score": score, "test_accuracy": score - 0.01}
+        tags = {"cell": cell}
+        return StudyTrial(f"r{number}", number, "FINISHED", params, metrics, {}, tags, 0, 1)
+
+    # simple_rnn and gru share the best score; lstm is behind.
+    scores = {("simple_rnn", 32): 0.98, ("gru", 32): 0.98, ("lstm", 32): 0.9,
+              ("simple_rnn", 64): 0.96, ("gru", 64): 0.97, ("lstm", 64): 0.91}  # fmt: skip
+    trials = [trial(i, cell, units, s) for i, ((cell, units), s) in enumerate(scores.items())]
+    study = StudyRecord(
+        tracking_uri="sqlite:///unused.db", experiment="b-t", experiment_id="1",
+        parent_run_id="p", parent_params={"direction": "max", "objective": "val_accuracy"},
+        parent_tags={"tuner": "grid", "baseline_value": "0.5"}, parent_metrics={},
+        parent_start=0.0, parent_end=1.0, trials=tuple(trials),
+    )  # fmt: skip
+    row = benchmark_frames({"t": study})["tasks"].iloc[0]
+    assert row["winner"] in ("simple_rnn", "gru")
+    assert row["runner-up"] in ("simple_rnn", "gru") and row["runner-up"] != row["winner"]
+    assert row["margin"] == pytest.approx(0.005 if row["winner"] == "gru" else -0.005)

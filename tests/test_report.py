@@ -139,6 +139,23 @@ def test_head_to_head_pairs_matched_configurations() -> None:
     )
 
 
+def test_equal_differences_from_averaged_repeats_get_no_test() -> None:
+    # Two configurations where GRU is ahead by the same 3/370 of test accuracy; averaging
+    # repeats leaves the differences unequal in the last bits only.
+    trials = [
+        _trial(1, None, cell="lstm", units=16, repeats=[0.9, 0.7 + 1 / 370]),
+        _trial(2, None, cell="gru", units=16, repeats=[0.9 + 3 / 370, 0.7 + 4 / 370]),
+        _trial(3, None, cell="lstm", units=32, repeats=[0.1 + 1 / 3, 0.2]),
+        _trial(4, None, cell="gru", units=32, repeats=[0.1 + 1 / 3 + 3 / 370, 0.2 + 3 / 370]),
+    ]
+    row = reports.head_to_head(reports.trials_frame(_study(trials)), "max").iloc[0]
+    assert row["comparison"] == "paired" and row["n"] == 2
+    assert row["mean_diff"] == pytest.approx(-3 / 370)
+    assert math.isnan(row["p_value"]) and math.isnan(row["ci_low"])
+    assert row["better"] == "gru (not significant)"
+    assert "no spread to test against" in row["note"]
+
+
 def test_head_to_head_falls_back_to_welch_when_nothing_matches() -> None:
     a = [0.70, 0.75, 0.80, 0.72]
     b = [0.60, 0.62, 0.61]
@@ -541,3 +558,21 @@ def test_a_best_trial_under_the_baseline_comes_with_the_likely_reasons() -> None
     assert "too few updates (at most 40 optimizer steps" in first
     assert "1 of 3 trials diverged" in first
     assert "a validation part of 16 samples picked the best trial" in first
+
+
+def test_an_unsettled_matched_study_asks_for_configurations_not_seeds() -> None:
+    trials = [
+        _trial(1, None, cell="lstm", units=16, repeats=[0.80, 0.82]),
+        _trial(2, None, cell="gru", units=16, repeats=[0.83, 0.81]),
+        _trial(3, None, cell="lstm", units=32, repeats=[0.85, 0.84]),
+        _trial(4, None, cell="gru", units=32, repeats=[0.82, 0.86]),
+    ]
+    notes = reports.build_report(_study(trials)).sections[0].notes
+    (advice,) = [n for n in notes if n.startswith("This study cannot settle")]
+    assert "at most 2 configurations per pair" in advice
+    assert "more seeds will not settle it" in advice and "--repeats" not in advice
+    unmatched = [_trial(1, 0.8, cell="lstm", units=16), _trial(2, 0.7, cell="gru", units=32)]
+    notes = reports.build_report(_study(unmatched)).sections[0].notes
+    (advice,) = [n for n in notes if n.startswith("This study cannot settle")]
+    assert "no cells were compared on matched configurations" in advice
+    assert "--tuner grid --repeats 3" in advice

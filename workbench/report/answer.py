@@ -128,17 +128,26 @@ def answer(
         lines.append(check["text"])
     lines += _cells_against_baseline(trials, direction, info.get("baseline_value", math.nan))
     lines += _validation_size(trials, direction, info)
-    if not settled:
-        why = (
-            "its matched comparisons leave the difference within the noise"
-            if paired
-            else "no cells were compared on matched configurations"
+    if not settled and paired:
+        matched = max(
+            int(row["n"]) for row in head_to_head_val.to_dict("records")
+            if row["comparison"] == "paired"
         )
         lines.append(
-            f"This study cannot settle which cell is better: {why}. A matched comparison "
-            "(every cell on the same other settings, 3 seeds each) would: `workbench search --task "
-            f"{info['task']} --space {info['space']} --tuner grid --repeats 3 --experiment "
-            f"{info.get('experiment', 'study')}-matched` (grid needs a step on every range)."
+            f"This study cannot settle which cell is better: its matched comparisons (at most "
+            f"{matched} configurations per pair of cells) leave the difference within the noise. "
+            "Each configuration counts once (its seeds are averaged, not extra samples), so more "
+            "seeds will not settle it; more matched configurations will: give the space's other "
+            "dimensions more values (units, learning rate, depth) so each pair of cells meets on "
+            "6 or more, and search them with `--tuner grid`."
+        )
+    elif not settled:
+        lines.append(
+            "This study cannot settle which cell is better: no cells were compared on matched "
+            "configurations. A matched comparison (every cell on the same other settings, 3 seeds "
+            f"each) would: `workbench search --task {info['task']} --space {info['space']} "
+            f"--tuner grid --repeats 3 --experiment {info.get('experiment', 'study')}-matched` "
+            "(grid needs a step on every range)."
         )
     return lines
 

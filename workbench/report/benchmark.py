@@ -117,9 +117,10 @@ def benchmark_frames(
             best_by_cell[task] = (-per_cell if direction == "min" else per_cell).to_dict()
             pairs = head_to_head(done, direction)
             order = per_cell.sort_values(ascending=direction == "min").index.tolist()
-            if len(order) >= 2:
-                row["runner-up"] = order[1]
-                row.update(_margin(pairs, order[0], order[1]))
+            others = [cell for cell in order if cell != best["cell"]]
+            if others:
+                row["runner-up"] = others[0]
+                row.update(_margin(pairs, best["cell"], others[0]))
             verdicts[task] = _significant(pairs)
         baseline = tags.get("baseline_value")
         row["baseline"] = float(baseline) if baseline not in (None, "") else math.nan

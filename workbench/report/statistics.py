@@ -147,16 +147,19 @@ def head_to_head(trials: pd.DataFrame, direction: str) -> pd.DataFrame:
             if len(matched) >= 2:
                 diffs = (a[matched] - b[matched]).to_numpy(dtype=float)
                 mean, std, low, high = mean_ci(diffs.tolist())
-                if std > 0:
+                note = f"{len(matched)} matched configurations"
+                # Averaged repeats leave rounding noise on equal differences; a t-test on
+                # it reports p ~ 1e-6 from nothing, so such differences get no test.
+                if np.ptp(diffs) > 1e-9 * max(1.0, float(np.abs(diffs).max())):
                     t, p = stats.ttest_rel(a[matched], b[matched])
                     effect = mean / std
                 else:
-                    t, p, effect = math.nan, math.nan, math.nan
+                    t, p, effect, low, high = (math.nan,) * 5
+                    note += "; every difference is the same: no spread to test against"
                 try:
                     wilcoxon_p = float(stats.wilcoxon(diffs).pvalue) if np.any(diffs) else 1.0
                 except ValueError:
                     wilcoxon_p = math.nan
-                note = f"{len(matched)} matched configurations"
                 if len(matched) < 6:
                     note += "; Wilcoxon cannot reach p < 0.05 below 6 pairs"
                 rows.append(
