@@ -56,6 +56,9 @@ def test_a_two_task_benchmark_end_to_end(store: str, workdir: Path) -> None:
     )
     assert rebuilt.exit_code == 0, rebuilt.output
     assert (workdir / "again" / "benchmark.md").read_text() == text
+    # Resuming and rebuilding replaced the benchmark run's report: still one run.
+    (kept,) = client.search_runs([benchmark.experiment_id])
+    assert kept.info.run_id == run.info.run_id
 
 
 def test_benchmark_bad_input_is_one_line(store: str, workdir: Path) -> None:

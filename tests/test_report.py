@@ -140,17 +140,22 @@ def test_head_to_head_pairs_matched_configurations() -> None:
 
 
 def test_equal_differences_from_averaged_repeats_get_no_test() -> None:
-    # Two configurations where GRU is ahead by the same 3/370 of test accuracy; averaging
-    # repeats leaves the differences unequal in the last bits only.
+    # Two configurations where GRU is ahead by the same 3/370 of test accuracy, as float32
+    # metrics averaged over repeats leave it: unequal in the 7th digit.
+    def f32(value: float) -> float:
+        return float(np.float32(value))
+
     trials = [
-        _trial(1, None, cell="lstm", units=16, repeats=[0.9, 0.7 + 1 / 370]),
-        _trial(2, None, cell="gru", units=16, repeats=[0.9 + 3 / 370, 0.7 + 4 / 370]),
-        _trial(3, None, cell="lstm", units=32, repeats=[0.1 + 1 / 3, 0.2]),
-        _trial(4, None, cell="gru", units=32, repeats=[0.1 + 1 / 3 + 3 / 370, 0.2 + 3 / 370]),
+        _trial(1, None, cell="lstm", units=16, repeats=[f32(0.9), f32(0.7 + 1 / 370)]),
+        _trial(2, None, cell="gru", units=16, repeats=[f32(0.9 + 3 / 370), f32(0.7 + 4 / 370)]),
+        _trial(3, None, cell="lstm", units=32, repeats=[f32(0.1 + 1 / 3), f32(0.2)]),
+        _trial(
+            4, None, cell="gru", units=32, repeats=[f32(0.1 + 1 / 3 + 3 / 370), f32(0.2 + 3 / 370)]
+        ),
     ]
     row = reports.head_to_head(reports.trials_frame(_study(trials)), "max").iloc[0]
     assert row["comparison"] == "paired" and row["n"] == 2
-    assert row["mean_diff"] == pytest.approx(-3 / 370)
+    assert row["mean_diff"] == pytest.approx(-3 / 370, rel=1e-5)
     assert math.isnan(row["p_value"]) and math.isnan(row["ci_low"])
     assert row["better"] == "gru (not significant)"
     assert "no spread to test against" in row["note"]

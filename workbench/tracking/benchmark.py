@@ -16,7 +16,11 @@ def log_benchmark(
     tracking_uri: str, name: str, tasks: list[str], files: list[Path], summary: str
 ) -> str:
     """Record a benchmark: a finished run in experiment ``name`` with its report files
-    (under ``benchmark/``), its tasks and a one-paragraph summary; returns the run id."""
+    (under ``benchmark/``), its tasks and a one-paragraph summary; returns the run id.
+
+    A benchmark run over the same tasks is updated in place (its report replaced), so
+    rebuilding the report or resuming the benchmark leaves one run, not one per call.
+    """
     mlflow_client = client(tracking_uri)
     existing = mlflow_client.get_experiment_by_name(name)
     if existing is None:
@@ -25,10 +29,22 @@ def log_benchmark(
         )
     else:
         experiment_id = existing.experiment_id
+    listed = ",".join(tasks)
+    earlier = [
+        run
+        for run in _all_runs(mlflow_client, experiment_id, f"tags.`{ROLE}` = 'benchmark'", True)
+        if run.data.tags.get(TASKS) == listed and run.info.status == "FINISHED"
+    ]
+    if earlier:
+        run_id = earlier[0].info.run_id
+        mlflow_client.set_tag(run_id, NOTE, summary)
+        for path in files:
+            mlflow_client.log_artifact(run_id, str(path), "benchmark")
+        return run_id
     run = mlflow_client.create_run(
         experiment_id,
         run_name=f"benchmark-{len(tasks)}-tasks",
-        tags={ROLE: "benchmark", TASKS: ",".join(tasks), NOTE: summary},
+        tags={ROLE: "benchmark", TASKS: listed, NOTE: summary},
     )
     status = "FAILED"
     try:
