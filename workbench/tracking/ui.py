@@ -99,6 +99,9 @@ class StudyLinks:
         out = [f"Runs:    {self.runs}"]
         if self.compare:
             out.append(f"Compare: {self.compare}")
+            # MLflow's compare page starts its plots on the alphabetically first metric and
+            # params (batch_size_used, batch_size), with no way to preselect them by URL.
+            out.append("         (in its plots, choose the metric score and the param cell)")
         return out
 
 
