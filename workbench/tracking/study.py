@@ -55,15 +55,29 @@ class TrialRun:
         self._client = mlflow_client
         self.run_id = run_id
         self.ended = False
+        self._pending: list[Any] = []
 
     def log_epoch(self, step: int, metrics: Mapping[str, Any]) -> None:
-        """Log one epoch's metrics at ``step`` (the epoch index)."""
+        """Log one epoch's metrics at ``step`` (the epoch index).
+
+        Written in the background (MLflow's asynchronous logging, which also merges queued
+        batches), so training does not wait on the store; the run waits for every write
+        before it ends, and a write that failed fails there.
+        """
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
         batch = [Metric(k, v, now, step) for k, v in _finite(metrics).items()]
         if batch:
-            self._client.log_batch(self.run_id, metrics=batch)
+            self._pending.append(
+                self._client.log_batch(self.run_id, metrics=batch, synchronous=False)
+            )
+
+    def flush(self) -> None:
+        """Wait until every epoch logged so far is in the store."""
+        pending, self._pending = self._pending, []
+        for operation in pending:
+            operation.wait()
 
     def log_checkpoint(self, path: str | Path) -> str:
         """Copy the trial's best-epoch weights to its artifacts (any host that reaches the
@@ -106,7 +120,10 @@ class TrialRun:
     def _end(self, status: str) -> None:
         if not self.ended:
             self.ended = True
-            self._client.set_terminated(self.run_id, status=status)
+            try:
+                self.flush()
+            finally:
+                self._client.set_terminated(self.run_id, status=status)
 
 
 class Study:
