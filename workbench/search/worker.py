@@ -135,9 +135,9 @@ def _run(assignment: wire.Assignment, worker_id: str, reporter: Any) -> list[Tri
     study.attach(assignment.experiment_id, assignment.parent_run_id)
     wire.quiet_keras_tuner_protos()
     search = _tuner.Search(config, data, study, reporter, worker=worker_id)
-    from workbench.search.runner import precision
+    from workbench.search.runner import frozen_garbage_collector, precision
 
-    with precision(config.mixed_precision):
+    with precision(config.mixed_precision), frozen_garbage_collector():
         return search.run_worker()
 
 
