@@ -165,3 +165,39 @@ def test_epoch_seconds_leave_out_the_probe_and_the_tracing_epoch() -> None:
     one = TrialMeter(lambda epoch, m: None, ("loss",))
     _linear_model().fit(x, y, epochs=1, verbose=0, callbacks=[one])
     assert one.mean_epoch_seconds() == pytest.approx(one.epoch_seconds[0])
+
+
+def test_a_loss_that_stops_being_finite_stops_the_fit_within_the_epoch() -> None:
+    from workbench.search.meters import Diverged
+
+    x = np.repeat(_batch()[0], 20, axis=0)  # 100 samples: 100 batches of 1
+    y = np.full((len(x), 1), 1e30, dtype="float32")  # squares overflow float32: inf loss
+    epochs: list[int] = []
+    meter = TrialMeter(lambda epoch, m: epochs.append(epoch), ("loss",))
+    with pytest.raises(Diverged) as raised:
+        _linear_model().fit(x, y, batch_size=1, epochs=2, verbose=0, callbacks=[meter])
+    assert raised.value.epoch == 0 and not math.isfinite(raised.value.loss)
+    assert epochs == []  # stopped before the first epoch ended
+
+
+def test_a_stop_request_stops_the_fit_at_a_batch_end() -> None:
+    from workbench.search import stopping
+
+    x, y = _batch()
+    x, y = np.repeat(x, 40, axis=0), np.repeat(y, 40, axis=0)  # 200 batches of 1
+
+    class Requests(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+            if batch == 3:
+                stopping._requested.set()  # what Ctrl-C does during training
+
+    seen: list[int] = []
+    meter = TrialMeter(lambda epoch, m: seen.append(epoch), ("loss",))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _linear_model().fit(
+                x, y, batch_size=1, epochs=1, verbose=0, callbacks=[Requests(), meter]
+            )
+    finally:
+        stopping._requested.clear()
+    assert seen == []
