@@ -30,9 +30,9 @@ def _masks(data: TaskData) -> list[np.ndarray]:
     """The masks the model's first recurrent layer sees for each part of the data."""
     parts = [data.x_train, data.x_val] + ([data.x_test] if data.has_test else [])
     if data.text is not None:
-        from workbench.models import text_front_end
+        from workbench.models import text_vectorizer
 
-        vectorize = text_front_end(data.text)[0]
+        vectorize = text_vectorizer(data.text)
         return [np.asarray(vectorize(np.asarray(part, dtype=object))) != 0 for part in parts]
     return [np.any(part != PAD_VALUE, axis=-1) for part in parts]
 

@@ -139,22 +139,34 @@ def _text_signature(sequence_length: int) -> ModelSignature:
     return ModelSignature(sequence_length, 3, problem="classification", n_outputs=3, text=text)
 
 
-def test_text_model_takes_strings_and_counts_the_embedding() -> None:
+def test_text_model_trains_on_token_ids_and_exports_on_strings() -> None:
+    from workbench.models import text_vectorizer, with_text_input
+
     signature = _text_signature(6)
     config = ModelConfig(cell="gru", depth=2, bidirectional=True, units=4)
     model = build_model(config, signature)
-    assert model.inputs[0].dtype == "string" and tuple(model.inputs[0].shape) == (None,)
-    assert model.get_layer("vectorize").get_vocabulary() == ["", "[UNK]", "good", "bad", "coffee"]
+    assert model.inputs[0].dtype == "int64" and tuple(model.inputs[0].shape) == (None, 6)
     embedding = 5 * 3  # (vocabulary + padding + [UNK]) x embedding size 3 (= FEATURES)
     assert model.count_params() == keras_formula("gru", 2, True, 4, 3) + embedding
     assert model.count_params() == expected_param_count(config, signature)
     assert cudnn_eligibility(model)[0] == "true"
     texts = np.array(["Good coffee!", "bad, BAD coffee", ""], dtype=object)
-    assert model.predict(texts, verbose=0).shape == (3, 3)
+    vectorize = text_vectorizer(signature.text)
+    assert vectorize.get_vocabulary() == ["", "[UNK]", "good", "bad", "coffee"]
+    ids = np.asarray(vectorize(texts))
+    assert ids.tolist()[:2] == [[2, 4, 0, 0, 0, 0], [3, 3, 4, 0, 0, 0]]
+    on_strings = with_text_input(model, signature.text)
+    assert on_strings.inputs[0].dtype == "string"
+    assert on_strings.count_params() == model.count_params()
+    np.testing.assert_allclose(
+        on_strings.predict(texts, verbose=0), model.predict(ids, verbose=0), atol=1e-6
+    )
 
 
 def test_text_padding_is_masked() -> None:
     """Padding to 12 tokens gives the same output as no padding: the recurrent layers skip it."""
+    from workbench.models import with_text_input
+
     config = ModelConfig(cell="lstm", depth=2, bidirectional=True, units=4)
     keras.utils.set_random_seed(0)
     padded = build_model(config, _text_signature(12))
@@ -162,7 +174,9 @@ def test_text_padding_is_masked() -> None:
     exact.set_weights(padded.get_weights())
     texts = np.array(["good bad coffee", "coffee coffee good"], dtype=object)
     np.testing.assert_allclose(
-        padded.predict(texts, verbose=0), exact.predict(texts, verbose=0), atol=1e-6
+        with_text_input(padded, _text_signature(12).text).predict(texts, verbose=0),
+        with_text_input(exact, _text_signature(3).text).predict(texts, verbose=0),
+        atol=1e-6,
     )
 
 

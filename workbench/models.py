@@ -1,9 +1,11 @@
 """Models: what to build, from plain values (no KerasTuner, no MLflow in here).
 
 :func:`build_model` stacks (bi)directional recurrent layers over an optional
-masking layer and puts a head fitting the task on top. A text task's model starts
-from raw strings: ``TextVectorization`` (the task's fitted vocabulary) and an
-``Embedding`` whose padding mask reaches the recurrent layers. LSTM and GRU layers are
+masking layer and puts a head fitting the task on top. A text task's model trains on
+token ids (the input pipeline vectorizes the texts once, :func:`text_vectorizer`) and
+starts with an ``Embedding`` whose padding mask reaches the recurrent layers;
+:func:`with_text_input` puts the vectorizer in front for raw strings (the exported
+model). LSTM and GRU layers are
 kept eligible for the cuDNN kernel (tanh / sigmoid, no recurrent dropout, unroll
 off, GRU ``reset_after``); :func:`cudnn_eligibility` says whether a built model is.
 """
@@ -96,7 +98,7 @@ class ModelSignature:
     sequence_output: bool = False
     masked: bool = False
     mask_value: float = 0.0
-    #: A text task: the model takes strings; ``timesteps``/``features`` are then the
+    #: A text task: the model takes token ids; ``timesteps``/``features`` are then the
     #: sequence length and the embedding size the recurrent layers see.
     text: TextSettings | None = None
     #: Per-feature mean and standard deviation of the training inputs (padding left out):
@@ -145,15 +147,19 @@ def build_model(config: ModelConfig, signature: ModelSignature) -> keras.Model:
     Classification heads are softmax (sigmoid for two classes) with cross-entropy and
     accuracy; regression heads are linear with mean squared error. With
     ``signature.sequence_output`` every time step gets a prediction. A text signature
-    starts from one string per sample (see :func:`text_front_end`).
+    starts from one sequence of token ids per sample (``TextVectorization``'s output, see
+    :func:`text_vectorizer`) and an ``Embedding(mask_zero=True)``: the padding id 0 is
+    masked, so the recurrent layers skip it and, padding being on the right, LSTM/GRU keep
+    the cuDNN kernel.
     """
     import keras
 
     if signature.text is not None:
-        inputs = keras.Input(shape=(), dtype="string", name="text")
-        x = inputs
-        for layer in text_front_end(signature.text):
-            x = layer(x)
+        text = signature.text
+        inputs = keras.Input(shape=(text.sequence_length,), dtype="int64", name="tokens")
+        x = keras.layers.Embedding(
+            text.vocab_size, text.embedding_dim, mask_zero=True, name="embed"
+        )(inputs)
     else:
         inputs = keras.Input(shape=(signature.timesteps, signature.features), name="series")
         x = inputs
@@ -207,25 +213,27 @@ def build_model(config: ModelConfig, signature: ModelSignature) -> keras.Model:
     return model
 
 
-def text_front_end(text: TextSettings) -> list[keras.layers.Layer]:
-    """Strings to embedded token sequences: ``TextVectorization`` then ``Embedding``.
-
-    The vectorizer holds the task's fixed vocabulary (fitted on the training texts by
-    the loader, never per trial) and right-pads every text to ``sequence_length``
-    tokens with 0; ``Embedding(mask_zero=True)`` masks that padding, so the recurrent
-    layers skip it and, padding being on the right, LSTM/GRU keep the cuDNN kernel.
-    """
+def text_vectorizer(text: TextSettings) -> keras.layers.TextVectorization:
+    """Strings to token ids: the task's fixed vocabulary (fitted on the training texts by
+    the loader, never per trial), every text right-padded with 0 (or cut) to
+    ``sequence_length`` tokens; 1 is ``[UNK]``."""
     import keras
 
-    return [
-        keras.layers.TextVectorization(
-            vocabulary=list(text.vocabulary),
-            output_mode="int",
-            output_sequence_length=text.sequence_length,
-            name="vectorize",
-        ),
-        keras.layers.Embedding(text.vocab_size, text.embedding_dim, mask_zero=True, name="embed"),
-    ]
+    return keras.layers.TextVectorization(
+        vocabulary=list(text.vocabulary),
+        output_mode="int",
+        output_sequence_length=text.sequence_length,
+        name="vectorize",
+    )
+
+
+def with_text_input(model: keras.Model, text: TextSettings) -> keras.Model:
+    """``model`` (built for token ids) behind :func:`text_vectorizer`: one raw string per
+    sample in, the same outputs (what an exported text model takes)."""
+    import keras
+
+    inputs = keras.Input(shape=(), dtype="string", name="text")
+    return keras.Model(inputs, model(text_vectorizer(text)(inputs)), name=model.name)
 
 
 def make_optimizer(config: ModelConfig) -> keras.optimizers.Optimizer:

@@ -20,6 +20,7 @@ from workbench.errors import WorkbenchError
 from workbench.export.card import ScoreCheck, _dtype_name, _hyperparameters, _interface, _model_card
 from workbench.export.layout import CARD_FILE, HYPERPARAMETERS_FILE, MODEL_FILE, SAVED_MODEL_DIR
 from workbench.export.predictor import _shape_text
+from workbench.search.inputs import token_ids
 
 #: Relative and absolute tolerance of the score check (float reductions differ by device).
 RTOL = 1e-3
@@ -124,9 +125,10 @@ def export_best(
         keras.mixed_precision.set_global_policy("float32")
         search = tracking.read_search(uri, record.parent_run_id, Path(scratch))
         spec, data = _load_task_data(search)
-        model = _rebuild(record, search, data, weights)
+        trained_on = token_ids(data)  # what the search trained on (text: token ids)
+        model = _rebuild(record, search, trained_on, weights)
     exported = with_preprocessing(model, data)
-    checks = _check_scores(record, data, model, exported, retrain)
+    checks = _check_scores(record, trained_on, model, exported, retrain)
     bad = [c for c in checks if c.matches is False]
     if bad:
         raise WorkbenchError(
@@ -273,13 +275,18 @@ def with_preprocessing(model: Any, data: Any) -> Any:
     The result is not compiled (no optimizer state to carry). Forecasting tasks train on
     inputs and targets scaled with training statistics; the exported model scales its
     inputs (``Normalization``) and its outputs back (``Rescaling``), so it takes and returns
-    series values. Other models keep their layers as they are (padded inputs already go
-    through their ``Masking`` layer; text models start from raw strings anyway).
+    series values. Text models, trained on token ids, get the task's ``TextVectorization``
+    in front: they take one raw string per sample. Other models keep their layers as they
+    are (padded inputs already go through their ``Masking`` layer).
     """
     import keras
 
     # The same layers without the training set-up (optimizer, loss): an inference model.
     model = keras.Model(model.input, model.output, name=model.name)
+    if data.text is not None:
+        from workbench.models import with_text_input
+
+        return with_text_input(model, data.text)
     if data.input_scale is None and data.target_scale is None:
         return model
     inputs = keras.Input(shape=tuple(model.inputs[0].shape[1:]), name="series")

@@ -15,6 +15,7 @@ The rooms, one line each:
 - ``lock``: one process at a time drives a study's local state (an flock).
 - ``tuner``: KerasTuner's HyperModel and Tuner: builds, trains and records each trial.
 - ``folds``: cross-validation splits of train + validation (small validation parts).
+- ``inputs``: the arrays the trials train on (a text task's texts as token ids, once).
 - ``meters``: Keras callbacks measuring a trial (time, memory, divergence, gradients).
 - ``stopping``: Ctrl-C and SIGTERM end the runs before the process stops.
 - ``backend``: loading TensorFlow quietly, releasing a trial's graphs.

@@ -41,6 +41,7 @@ from workbench.search.config import (
     trial_seed,
 )
 from workbench.search.folds import fold_splits
+from workbench.search.inputs import token_ids
 from workbench.search.meters import PROBE_KEYS, BestEpoch, Diverged, GradientProbe, TrialMeter
 from workbench.spaces import Choice, SearchSpace
 from workbench.tasks import TaskData, forecast_metrics
@@ -226,7 +227,8 @@ class Search:
         if config.folds < 1:  # not decided yet (run_search decides from the data): none
             config = dataclasses.replace(config, folds=1)
         self.config = config
-        self.data = data
+        #: What the trials train on: a text task's texts as token ids (vectorized once).
+        self.data = data = token_ids(data)
         self.study = study
         self.reporter = reporter or _QuietReporter()
         #: This process's worker id in a distributed search ("" otherwise).

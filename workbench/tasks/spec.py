@@ -56,9 +56,10 @@ class Published:
 
 @dataclass(frozen=True)
 class TextSettings:
-    """How a text task's raw strings become token sequences inside the model.
+    """How a text task's raw strings become token sequences.
 
-    The model starts with ``keras.layers.TextVectorization`` over ``vocabulary`` (Keras
+    ``keras.layers.TextVectorization`` over ``vocabulary`` (in the search's input
+    pipeline for training, inside the exported model; Keras
     adds the padding token ``""`` as index 0 and ``[UNK]`` as index 1), cuts or right-pads
     every text to ``sequence_length`` tokens, and embeds them in ``embedding_dim``
     dimensions with the padding masked. The vocabulary is fitted once, by the loader, on
@@ -81,7 +82,8 @@ class TaskData:
 
     ``x_*`` arrays are ``(samples, timesteps, features)`` float32; variable-length
     series are right-padded with ``mask_value`` and ``masked`` is True. For a text task
-    (``text`` set) they are 1-D object arrays of raw strings. ``y_*`` hold class indices
+    (``text`` set) they are 1-D object arrays of raw strings (a search trains on their
+    token ids: :func:`workbench.search.inputs.token_ids`). ``y_*`` hold class indices
     (classification) or float targets (regression); with ``sequence_output`` there is one
     target per time step.
     """
@@ -108,7 +110,7 @@ class TaskData:
     input_scale: tuple[tuple[float, ...], tuple[float, ...]] | None = None
     #: What the loader did to the data that the user should hear about (dropped rows, gaps).
     notes: tuple[str, ...] = ()
-    #: For a text task, the vectorization the model starts with (``x_*`` are raw strings).
+    #: For a text task, how its raw strings become token ids (the model's input).
     text: TextSettings | None = None
 
     @property
