@@ -127,9 +127,15 @@ def main() -> int:
     if not gpus and not args.run_on_cpu:
         print("no GPU: skipped")
         return 0
-    for device in tf.config.list_physical_devices("GPU"):
-        tf.config.experimental.set_memory_growth(device, True)
-    print(f"GPU: {gpus[0].name if gpus else 'none (CPU run)'}; TensorFlow {tf.__version__}")
+    # load_tensorflow() set memory growth before the GPUs were initialized (setting it now,
+    # after list_logical_devices, would raise RuntimeError).
+    growth = [
+        tf.config.experimental.get_memory_growth(d) for d in tf.config.list_physical_devices("GPU")
+    ]
+    print(
+        f"GPU: {gpus[0].name if gpus else 'none (CPU run)'}; TensorFlow {tf.__version__}; "
+        f"memory growth: {all(growth) if growth else 'n/a'}"
+    )
     with tempfile.TemporaryDirectory(prefix="workbench-gpu-check-") as scratch:
         print("1. Through the workbench (japanese_vowels, masked):")
         for line in _through_the_workbench(Path(scratch)):

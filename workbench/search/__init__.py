@@ -18,7 +18,8 @@ The rooms, one line each:
 - ``inputs``: the arrays the trials train on (a text task's texts as token ids, once).
 - ``meters``: Keras callbacks measuring a trial (time, memory, divergence, gradients).
 - ``stopping``: Ctrl-C and SIGTERM end the runs before the process stops.
-- ``backend``: loading TensorFlow quietly, releasing a trial's graphs.
+- ``backend``: loading TensorFlow quietly (GPU memory grown as needed), releasing a
+  trial's graphs.
 """
 
 from workbench.search.config import (

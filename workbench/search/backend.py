@@ -29,6 +29,7 @@ def load_tensorflow() -> ModuleType:
         try:
             import tensorflow as tf
 
+            grow_gpu_memory(tf)
             tf.config.list_logical_devices("GPU")  # device discovery prints too
         except BaseException:
             os.dup2(saved, 2)
@@ -39,6 +40,22 @@ def load_tensorflow() -> ModuleType:
             os.dup2(saved, 2)
             os.close(saved)
     return tf
+
+
+def grow_gpu_memory(tf: ModuleType) -> list[str]:
+    """Let TensorFlow take GPU memory as it needs it instead of all of it at start.
+
+    Without it, the first process on a GPU reserves nearly all its memory, and a second
+    one (workers sharing a GPU, an export or a server beside a search) fails to start.
+    Must run before TensorFlow initializes its GPUs (a later call changes nothing);
+    returns the GPUs it set.
+    """
+    grown = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        with contextlib.suppress(RuntimeError, ValueError):  # already initialized
+            tf.config.experimental.set_memory_growth(gpu, True)
+            grown.append(gpu.name)
+    return grown
 
 
 @contextlib.contextmanager

@@ -1,0 +1,42 @@
+"""Backend: GPU memory grown as needed (checked against a stand-in for ``tf.config``)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from workbench.search.backend import grow_gpu_memory
+
+
+def _fake_tf(gpus: list[str], initialized: set[str]) -> tuple[SimpleNamespace, list[str]]:
+    calls: list[str] = []
+
+    def set_memory_growth(device: SimpleNamespace, enable: bool) -> None:
+        if device.name in initialized:
+            raise RuntimeError("Physical devices cannot be modified after being initialized")
+        assert enable is True
+        calls.append(device.name)
+
+    config = SimpleNamespace(
+        list_physical_devices=lambda kind: [SimpleNamespace(name=n) for n in gpus],
+        experimental=SimpleNamespace(set_memory_growth=set_memory_growth),
+    )
+    return SimpleNamespace(config=config), calls
+
+
+def test_every_gpu_grows_its_memory_as_needed() -> None:
+    tf, calls = _fake_tf(["/physical_device:GPU:0", "/physical_device:GPU:1"], set())
+    assert grow_gpu_memory(tf) == calls == ["/physical_device:GPU:0", "/physical_device:GPU:1"]
+
+
+def test_an_initialized_gpu_or_none_is_no_error() -> None:
+    tf, calls = _fake_tf(["/physical_device:GPU:0"], {"/physical_device:GPU:0"})
+    assert grow_gpu_memory(tf) == [] and calls == []
+    tf, calls = _fake_tf([], set())
+    assert grow_gpu_memory(tf) == []
+
+
+def test_this_machines_tensorflow_accepts_the_call() -> None:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    assert len(grow_gpu_memory(tf)) <= len(gpus)  # none here; on a GPU machine, each one
