@@ -812,3 +812,55 @@ def test_a_mixed_precision_model_keeps_its_head_in_float32() -> None:
     assert model.output.dtype == "float32"
     assert type(model.optimizer).__name__ == "LossScaleOptimizer"  # loss scaling
     assert keras.mixed_precision.global_policy().name == "float32"
+
+
+@pytest.mark.e2e
+def test_a_store_lost_mid_trial_lets_it_train_then_stops_the_search_in_one_line(
+    tiny_task: Path, store: str, workdir: Path
+) -> None:
+    """The store goes away at the first epoch's write: the trial trains to its end, the
+    search stops with one line (exit 2, no traceback); once the store is back, the same
+    command resumes and records every trial."""
+    from mlflow.exceptions import MlflowException
+
+    space = workdir / "two.yaml"
+    space.write_text("dimensions: {cell: [lstm, gru], units: 4, epochs: 2, batch_size: 16}\n")
+    lost = {"now": False, "epoch_writes": []}
+
+    def failing(method):
+        def call(self, *args, **kwargs):
+            if method == "log_batch" and kwargs.get("metrics") and args:
+                if kwargs["metrics"][0].step is not None and not lost["now"]:
+                    lost["now"] = True  # the server goes away at the first epoch's write
+                if lost["now"]:
+                    lost["epoch_writes"].append(kwargs["metrics"][0].step)
+            if lost["now"]:
+                raise MlflowException(
+                    "API request to http://127.0.0.1:5000/api/2.0/mlflow/runs/log-batch "
+                    "failed with exception ConnectionError: Connection refused"
+                )
+            return getattr(MlflowClient, f"_real_{method}")(self, *args, **kwargs)
+
+        return call
+
+    args = ["search", "--task", str(tiny_task), "--space", str(space), "--tracking-uri", store]
+    args += ["--experiment", "study", "--folds", "1", "--tuner", "grid", "--max-trials", "2"]
+    with pytest.MonkeyPatch.context() as patch:
+        for method in ("log_batch", "log_artifact", "set_terminated", "search_runs", "create_run"):
+            patch.setattr(MlflowClient, f"_real_{method}", getattr(MlflowClient, method), False)
+            patch.setattr(MlflowClient, method, failing(method))
+        result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    error = result.output.strip().splitlines()[-1]
+    assert error.startswith(f"Error: The MLflow tracking store at {store} failed (")
+    assert "Connection refused. The search stopped; its state is kept" in error
+    assert "Traceback" not in result.output
+    # Epoch 1's metrics were written (and failed) after the store had gone: it trained on.
+    assert lost["epoch_writes"][:2] == [0, 1]
+
+    # The store is back.
+    _search(tiny_task, space, store, "--tuner", "grid", "--max-trials", "2")
+    parents, trials = _runs(store)
+    assert [p.info.status for p in parents] == ["FINISHED"]
+    statuses = sorted(run.info.status for run in trials)
+    assert statuses == ["FINISHED", "FINISHED", "KILLED"], statuses  # the lost one, ended

@@ -330,7 +330,13 @@ def _run_search(config: SearchConfig, reporter: SearchReporter | None) -> Search
         status = "KILLED"
         raise
     finally:
-        study.end_search(status)
+        if status == "FINISHED":
+            study.end_search(status)
+        else:
+            # An error is on its way out (maybe the store's own failure): ending the parent
+            # run must not replace it. A run the store could not end is ended on resume.
+            with contextlib.suppress(tracking.StoreFailed):
+                study.end_search(status)
 
 
 def _refuse_lost_state(config: SearchConfig, recorded: int) -> None:

@@ -45,6 +45,7 @@ from workbench.search.inputs import token_ids
 from workbench.search.meters import PROBE_KEYS, BestEpoch, Diverged, GradientProbe, TrialMeter
 from workbench.spaces import Choice, SearchSpace
 from workbench.tasks import TaskData, forecast_metrics
+from workbench.tracking import StoreFailed
 
 #: KerasTuner internals this module relies on; pyproject.toml pins keras-tuner below 1.5.
 KERAS_TUNER_INTERNALS = (
@@ -313,9 +314,15 @@ class Search:
 
     def _search(self, tuner: Any) -> None:
         data = self.data
-        tuner.search(
-            data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), verbose=0
-        )
+        try:
+            tuner.search(
+                data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), verbose=0
+            )
+        except _StoreLost as lost:
+            raise StoreFailed(
+                f"{str(lost.error).rstrip('.')}. The search stopped; its state is kept: run "
+                "the same command again once the store answers, and it resumes."
+            ) from None
 
     def report_ended(self, trial: Any) -> None:
         """Report a trial a worker ended (the chief's console), from its MLflow record."""
@@ -367,7 +374,21 @@ class Search:
     def run_trial(
         self, tuner: Any, keras_run_trial: Any, trial: Any, *args: Any, **kwargs: Any
     ) -> Any:
-        """Run one trial through KerasTuner's own ``run_trial`` and record it in MLflow."""
+        """Run one trial through KerasTuner's own ``run_trial`` and record it in MLflow.
+
+        A failure of the tracking store stops the search (KerasTuner would take any other
+        exception for a failed trial and go on to the next): the trial's epoch metrics are
+        written in the background, so a store lost mid-trial lets it train to its end, and
+        the failure surfaces when the trial is recorded.
+        """
+        try:
+            return self._run_trial(tuner, keras_run_trial, trial, *args, **kwargs)
+        except StoreFailed as exc:
+            raise _StoreLost(exc) from None
+
+    def _run_trial(
+        self, tuner: Any, keras_run_trial: Any, trial: Any, *args: Any, **kwargs: Any
+    ) -> Any:
         stopping.check()
         hp = trial.hyperparameters
         values = self._values(hp)
@@ -462,7 +483,7 @@ class Search:
                 )
             )
             raise kt.errors.FailedTrialError(f"diverged: {exc}") from None
-        except (KeyboardInterrupt, SystemExit, kt.errors.FatalError):
+        except (KeyboardInterrupt, SystemExit, kt.errors.FatalError, StoreFailed):
             raise
         except Exception as exc:  # one trial's failure, not the search's
             stopping.check()  # an interrupt that surfaced as another error
@@ -570,6 +591,14 @@ class Search:
             else:
                 results.append(TrialResult(trial_id, int(trial_id) + 1, values, "failed"))
         return results
+
+
+class _StoreLost(kt.errors.FatalError):
+    """Carries :class:`StoreFailed` through KerasTuner, which re-raises only fatal errors."""
+
+    def __init__(self, error: StoreFailed) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _repeat_measures(bests: list[float], probe: GradientProbe) -> dict[str, float | None]:

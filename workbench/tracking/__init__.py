@@ -40,7 +40,7 @@ from workbench.tracking.store import (
     resolve_tracking_uri,
     state_key,
 )
-from workbench.tracking.study import Study, TrialRun, log_report_artifacts
+from workbench.tracking.study import StoreFailed, Study, TrialRun, log_report_artifacts
 from workbench.tracking.ui import StudyLinks, serve_ui, study_links, study_links_for, ui_command
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "TRIAL_ID",
     "RegisteredModel",
     "SearchRecord",
+    "StoreFailed",
     "StudyLinks",
     "Study",
     "StudyRecord",

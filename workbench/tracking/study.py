@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from workbench.errors import WorkbenchError, first_line
 from workbench.tracking.store import (
     PARENT,
     ROLE,
@@ -47,6 +48,39 @@ EXPERIMENT_KIND = "mlflow.experimentKind"
 #: A run's description in the MLflow UI.
 NOTE = "mlflow.note.content"
 MODEL_TRAINING = "custom_model_development"
+
+
+class StoreFailed(WorkbenchError):
+    """The tracking store failed while a search wrote to it or read from it (a lost
+    server, a full disk, a refused write). It stops the search, not one trial: nothing
+    after it could be recorded."""
+
+
+class _Guarded:
+    """An ``MlflowClient`` whose failures become :class:`StoreFailed`, naming the store
+    and the call, in one line."""
+
+    def __init__(self, mlflow_client: Any, tracking_uri: str) -> None:
+        self._client = mlflow_client
+        self._uri = tracking_uri
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attribute(*args, **kwargs)
+            except WorkbenchError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure of the store, named
+                raise StoreFailed(
+                    f"The MLflow tracking store at {self._uri} failed ({name}): "
+                    f"{first_line(exc)}"
+                ) from exc
+
+        return call
 
 
 _WRITER: ThreadPoolExecutor | None = None
@@ -126,9 +160,15 @@ class TrialRun:
             self._end(status)
 
     def close(self) -> None:
-        """End the run KILLED if nothing else ended it (used in ``finally``)."""
+        """End the run KILLED if nothing else ended it (used in ``finally``).
+
+        When the store itself failed, the run cannot be ended there; it stays RUNNING
+        until the search resumes (which ends it KILLED), and the store's failure that is
+        already on its way out is not replaced by this one.
+        """
         if not self.ended:
-            self.fail("interrupted", "the trial stopped before it finished", status="KILLED")
+            with contextlib.suppress(StoreFailed):
+                self.fail("interrupted", "the trial stopped before it finished", status="KILLED")
 
     def _end(self, status: str) -> None:
         if not self.ended:
@@ -145,7 +185,7 @@ class Study:
     def __init__(self, tracking_uri: str, experiment: str) -> None:
         self.tracking_uri = tracking_uri
         self.experiment = experiment
-        self._client = client(tracking_uri)
+        self._client = _Guarded(client(tracking_uri), tracking_uri)
         self.experiment_id: str | None = None
         self.parent_run_id: str | None = None
 
