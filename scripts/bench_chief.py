@@ -35,7 +35,7 @@ def main() -> None:
     warnings.simplefilter("ignore")  # scikit-learn's GP fit warnings (the Bayesian oracle)
     import keras_tuner as kt
 
-    from workbench.search.tuner import declare
+    from workbench.search.hypermodel import declare
     from workbench.spaces import load_space
 
     space = load_space(args.space)

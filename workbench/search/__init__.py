@@ -13,7 +13,8 @@ The rooms, one line each:
 - ``wire``: what a chief tells its workers (the search as JSON) and their heartbeats.
 - ``oracles``: what KerasTuner's oracles forget on reload (the grid's order), restored.
 - ``lock``: one process at a time drives a study's local state (an flock).
-- ``tuner``: KerasTuner's HyperModel and Tuner: builds, trains and records each trial.
+- ``hypermodel``: KerasTuner's HyperModel: declares the space, builds and fits a trial.
+- ``tuner``: KerasTuner's Tuner: runs each trial and records it.
 - ``folds``: cross-validation splits of train + validation (small validation parts).
 - ``inputs``: the arrays the trials train on (a text task's texts as token ids, once).
 - ``meters``: Keras callbacks measuring a trial (time, memory, divergence, gradients).

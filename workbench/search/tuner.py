@@ -1,7 +1,7 @@
 """The tuner: KerasTuner workers behind :func:`workbench.search.run_search`.
 
-The HyperModel declares the space's dimensions and builds through
-:func:`workbench.models.build_model`; the Oracle (random, Bayesian, Hyperband or
+The HyperModel (:mod:`workbench.search.hypermodel`) declares the space's dimensions and
+builds through :func:`workbench.models.build_model`; the Oracle (random, Bayesian, Hyperband or
 grid) chooses; one Tuner mixin wraps KerasTuner's own ``run_trial`` with the
 measurements and the MLflow record of each trial.
 """
@@ -25,7 +25,6 @@ from workbench.errors import WorkbenchError, first_line
 from workbench.models import (
     ModelConfig,
     ModelSignature,
-    build_model,
     cudnn_eligibility,
     recurrent_macs,
 )
@@ -41,9 +40,9 @@ from workbench.search.config import (
     trial_seed,
 )
 from workbench.search.folds import fold_splits
+from workbench.search.hypermodel import RecurrentHyperModel
 from workbench.search.inputs import token_ids
 from workbench.search.meters import PROBE_KEYS, BestEpoch, Diverged, GradientProbe, TrialMeter
-from workbench.spaces import Choice, SearchSpace
 from workbench.tasks import TaskData, forecast_metrics
 from workbench.tracking import StoreFailed
 
@@ -87,78 +86,6 @@ _BASES = {
     "hyperband": kt.Hyperband,
     "grid": kt.GridSearch,
 }
-
-
-def declare(space: SearchSpace, hp: Any) -> dict[str, Any]:
-    """Declare the space's dimensions on a KerasTuner ``HyperParameters`` and return the values.
-
-    ``clip_threshold`` only exists while ``clipping`` is ``norm`` or ``value``.
-    """
-    values: dict[str, Any] = {}
-    for name, dim in space.dimensions:
-        if name == "clip_threshold":
-            continue
-        values[name] = _declare_one(hp, name, dim)
-    clipping = space["clipping"]
-    clipped = [v for v in clipping.values if v != "none"]  # type: ignore[union-attr]
-    if clipped:
-        with hp.conditional_scope("clipping", clipped):
-            threshold = _declare_one(hp, "clip_threshold", space["clip_threshold"])
-        values["clip_threshold"] = threshold if values["clipping"] != "none" else None
-    else:
-        values["clip_threshold"] = None
-    return values
-
-
-def _declare_one(hp: Any, name: str, dim: Any) -> Any:
-    if isinstance(dim, Choice):
-        if dim.is_fixed:
-            return hp.Fixed(name, dim.values[0])
-        return hp.Choice(name, list(dim.values))
-    if dim.is_fixed:
-        return hp.Fixed(name, dim.low)
-    if dim.integer:
-        return hp.Int(name, int(dim.low), int(dim.high), step=dim.step, sampling=dim.sampling)
-    return hp.Float(name, dim.low, dim.high, step=dim.step, sampling=dim.sampling)
-
-
-class RecurrentHyperModel(kt.HyperModel):
-    """Builds one recurrent model per trial from the space and the task's signature.
-
-    Training stops early when the objective has not improved for the space's ``patience``
-    epochs (its ``epochs`` is the maximum); KerasTuner keeps the best epoch's weights.
-    """
-
-    def __init__(
-        self,
-        space: SearchSpace,
-        signature: ModelSignature,
-        objective: str,
-        direction: str,
-        policy: str = "float32",
-    ) -> None:
-        super().__init__(name="recurrent")
-        self.space = space
-        self.signature = signature
-        self.objective = objective
-        self.direction = direction
-        #: Keras' dtype policy of every model: ``float32`` or ``mixed_float16``.
-        self.policy = policy
-
-    def build(self, hp: Any) -> keras.Model:
-        # KerasTuner clears Keras' session (its global dtype policy too) before each build.
-        keras.mixed_precision.set_global_policy(self.policy)
-        return build_model(ModelConfig.from_values(declare(self.space, hp)), self.signature)
-
-    def fit(self, hp: Any, model: keras.Model, x: Any, *args: Any, **kwargs: Any) -> Any:
-        # Hyperband passes its own epochs; the other tuners take the space's.
-        kwargs.setdefault("epochs", hp.get("epochs"))
-        stop = keras.callbacks.EarlyStopping(
-            monitor=self.objective, mode=self.direction, patience=hp.get("patience")
-        )
-        kwargs["callbacks"] = [*kwargs.get("callbacks", []), stop]
-        batch = batch_size_used(hp.get("batch_size"), len(x))
-        return model.fit(x, *args, batch_size=batch, **kwargs)
 
 
 def oracle_seed(seed: int) -> int:
