@@ -157,6 +157,8 @@ class Search:
         self.config = config
         #: What the trials train on: a text task's texts as token ids (vectorized once).
         self.data = data = token_ids(data)
+        #: What every trial's model must fit (input statistics computed once, not per trial).
+        self.signature = ModelSignature.from_task(data)
         self.study = study
         self.reporter = reporter or _QuietReporter()
         #: This process's worker id in a distributed search ("" otherwise).
@@ -177,7 +179,7 @@ class Search:
         kwargs: dict[str, Any] = {
             "hypermodel": RecurrentHyperModel(
                 self.config.space,
-                ModelSignature.from_task(self.data),
+                self.signature,
                 self.objective,
                 self.direction,
                 "mixed_float16" if self.config.mixed_precision else "float32",
@@ -444,7 +446,7 @@ class Search:
             "n_params": model.count_params(),
             "recurrent_macs": recurrent_macs(
                 ModelConfig.from_values(self._values(trial.hyperparameters)),
-                ModelSignature.from_task(self.data),
+                self.signature,
             ),
             "epoch_seconds": meter.mean_epoch_seconds(),
             "fit_seconds": meter.fit_seconds,
