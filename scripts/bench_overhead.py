@@ -10,7 +10,9 @@ evaluated on test), run alternately for several rounds on the same machine:
   trial recorded in MLflow (a store created before the first round: a new experiment a
   round, as a user's next study would be).
 
-Prints every round, the medians, their spread and the ratio workbench / hand-written.
+Prints every round, the medians, their spread and the ratio workbench / hand-written, of
+the wall-clock time and of the CPU time (user + system, the process and its threads): on a
+shared machine the CPU time moves less with what else runs.
 
     python scripts/bench_overhead.py [--rounds 3] [--n-train 4000] [--epochs 4]
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -65,13 +68,30 @@ dimensions:
 """
 
 
-def _timed(command: list[str], env: dict[str, str], cwd: Path) -> float:
-    start = time.perf_counter()
+def _cpu_seconds() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def _timed(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """Wall-clock and CPU seconds of one whole process."""
+    cpu, start = _cpu_seconds(), time.perf_counter()
     done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
     if done.returncode != 0:
         sys.exit(f"failed: {' '.join(command)}\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    return seconds
+    return seconds, cpu
+
+
+def _summary(name: str, hands: list[float], benches: list[float]) -> None:
+    hand_median, bench_median = statistics.median(hands), statistics.median(benches)
+    ratios = [b / h for b, h in zip(benches, hands, strict=True)]
+    print(
+        f"{name}: hand-written median {hand_median:.1f} s ({min(hands):.1f}..{max(hands):.1f}), "
+        f"workbench {bench_median:.1f} s ({min(benches):.1f}..{max(benches):.1f}); "
+        f"ratio {bench_median / hand_median:.3f} (medians), per round "
+        f"{min(ratios):.3f}..{max(ratios):.3f}"
+    )
 
 
 def main() -> None:
@@ -113,28 +133,22 @@ def main() -> None:
                 "--experiment", f"overhead-{round_number}",
             ]  # fmt: skip
 
-        hands, benches = [], []
+        hands, benches, hand_cpu, bench_cpu = [], [], [], []
         for r in range(args.rounds):
-            hands.append(_timed([sys.executable, str(hand)], env, folder))
-            benches.append(_timed(workbench(r), env, folder))
+            wall, cpu = _timed([sys.executable, str(hand)], env, folder)
+            hands.append(wall)
+            hand_cpu.append(cpu)
+            wall, cpu = _timed(workbench(r), env, folder)
+            benches.append(wall)
+            bench_cpu.append(cpu)
             print(
-                f"round {r + 1}: hand-written {hands[-1]:.1f} s, workbench {benches[-1]:.1f} s, "
-                f"ratio {benches[-1] / hands[-1]:.3f}",
+                f"round {r + 1}: hand-written {hands[-1]:.1f} s (CPU {hand_cpu[-1]:.1f} s), "
+                f"workbench {benches[-1]:.1f} s (CPU {bench_cpu[-1]:.1f} s), "
+                f"ratio {benches[-1] / hands[-1]:.3f} (CPU {bench_cpu[-1] / hand_cpu[-1]:.3f})",
                 flush=True,
             )
-    hand_median, bench_median = statistics.median(hands), statistics.median(benches)
-    print(
-        f"hand-written: median {hand_median:.1f} s (min {min(hands):.1f}, max {max(hands):.1f})"
-    )
-    print(
-        f"workbench:    median {bench_median:.1f} s (min {min(benches):.1f}, "
-        f"max {max(benches):.1f})"
-    )
-    ratios = [b / h for b, h in zip(benches, hands, strict=True)]
-    print(
-        f"ratio workbench / hand-written: {bench_median / hand_median:.3f} (medians); "
-        f"per round {min(ratios):.3f} .. {max(ratios):.3f}"
-    )
+    _summary("wall-clock", hands, benches)
+    _summary("CPU time  ", hand_cpu, bench_cpu)
 
 
 if __name__ == "__main__":
