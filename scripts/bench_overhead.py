@@ -1,18 +1,23 @@
 #!/usr/bin/env python3
 """What the workbench costs over a hand-written Keras loop, measured side by side.
 
-Both are whole processes (imports, data, four models built, fitted with validation and
-evaluated on test), run alternately for several rounds on the same machine:
+All three are whole processes (imports, data, four models built, fitted with validation and
+evaluated on test), run in turn for several rounds on the same machine (each round starts
+with the next one in line, so none always runs first):
 
 - hand-written: plain Keras, LSTM and GRU x 32 and 64 units, one layer, Adam 3e-3 with
   norm clipping 1.0, batch 32, 4 epochs, on the adding problem (T=100, 4,000 sequences);
+- hand-written + MLflow: the same script as someone who tracks by hand would write it:
+  a parent run, a nested run per model with its parameters, each epoch's metrics and the
+  test metrics, in the same kind of store as the workbench's;
 - workbench: ``workbench search --tuner grid`` over exactly those 4 configurations, every
   trial recorded in MLflow (a store created before the first round: a new experiment a
   round, as a user's next study would be).
 
-Prints every round, the medians, their spread and the ratio workbench / hand-written, of
-the wall-clock time and of the CPU time (user + system, the process and its threads): on a
-shared machine the CPU time moves less with what else runs.
+Prints every round, the medians, their spread and the ratios of the medians (workbench
+over each hand-written script, and what MLflow alone costs), of the wall-clock time and of
+the CPU time (user + system, the process and its threads): on a shared machine the CPU
+time moves less with what else runs.
 
     python scripts/bench_overhead.py [--rounds 3] [--n-train 4000] [--epochs 4]
 """
@@ -52,6 +57,52 @@ for cell in ("lstm", "gru"):
         model.evaluate(data.x_test, data.y_test, batch_size=256, verbose=0)
 """
 
+HAND_WRITTEN_MLFLOW = """\
+import os
+import sys
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import mlflow
+from workbench.tasks import load_task
+
+
+class EpochMetrics(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        mlflow.log_metrics(logs or {{}}, step=epoch)
+
+
+mlflow.set_tracking_uri(sys.argv[1])
+mlflow.set_experiment(sys.argv[2])
+data = load_task("adding").with_options(length={length}, n_train={n_train}).load()
+with mlflow.start_run(run_name="search"):
+    for cell in ("lstm", "gru"):
+        for units in (32, 64):
+            with mlflow.start_run(run_name=f"{{cell}}-{{units}}", nested=True):
+                mlflow.log_params(
+                    {{"cell": cell, "units": units, "learning_rate": 3e-3, "clipnorm": 1.0,
+                     "batch_size": 32, "epochs": {epochs}}}
+                )
+                keras.utils.set_random_seed(0)
+                layer = {{"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}}[cell]
+                model = keras.Sequential(
+                    [keras.Input(data.x_train.shape[1:]), layer(units), keras.layers.Dense(1)]
+                )
+                model.compile(keras.optimizers.Adam(3e-3, clipnorm=1.0), "mse", metrics=["mse"])
+                model.fit(
+                    data.x_train, data.y_train, batch_size=32, epochs={epochs},
+                    validation_data=(data.x_val, data.y_val), verbose=0,
+                    callbacks=[EpochMetrics()],
+                )
+                test = model.evaluate(
+                    data.x_test, data.y_test, batch_size=256, verbose=0, return_dict=True
+                )
+                mlflow.log_metrics({{f"test_{{name}}": value for name, value in test.items()}})
+                mlflow.log_metric("parameters", model.count_params())
+"""
+
+HAND, HAND_MLFLOW, WORKBENCH = "hand-written", "hand-written + MLflow", "workbench"
+ARMS = [HAND, HAND_MLFLOW, WORKBENCH]
+
 SPACE = """\
 name: overhead
 description: The 4 configurations of scripts/bench_overhead.py.
@@ -83,15 +134,23 @@ def _timed(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, f
     return seconds, cpu
 
 
-def _summary(name: str, hands: list[float], benches: list[float]) -> None:
-    hand_median, bench_median = statistics.median(hands), statistics.median(benches)
-    ratios = [b / h for b, h in zip(benches, hands, strict=True)]
-    print(
-        f"{name}: hand-written median {hand_median:.1f} s ({min(hands):.1f}..{max(hands):.1f}), "
-        f"workbench {bench_median:.1f} s ({min(benches):.1f}..{max(benches):.1f}); "
-        f"ratio {bench_median / hand_median:.3f} (medians), per round "
-        f"{min(ratios):.3f}..{max(ratios):.3f}"
+def _ratio(what: str, over: str, medians: dict[str, float], rounds: list[dict[str, float]]) -> str:
+    per_round = [r[what] / r[over] for r in rounds]
+    return (
+        f"{what} / {over}: {medians[what] / medians[over]:.3f} "
+        f"(rounds {min(per_round):.3f}..{max(per_round):.3f})"
     )
+
+
+def _summary(name: str, rounds: list[dict[str, float]]) -> None:
+    medians = {arm: statistics.median(r[arm] for r in rounds) for arm in ARMS}
+    print(f"{name}:")
+    for arm in ARMS:
+        values = [r[arm] for r in rounds]
+        print(f"  {arm:<22} median {medians[arm]:5.1f} s ({min(values):.1f}..{max(values):.1f})")
+    print("  " + _ratio(WORKBENCH, HAND, medians, rounds))
+    print("  " + _ratio(WORKBENCH, HAND_MLFLOW, medians, rounds))
+    print("  " + _ratio(HAND_MLFLOW, HAND, medians, rounds))
 
 
 def main() -> None:
@@ -114,6 +173,10 @@ def main() -> None:
         hand.write_text(
             HAND_WRITTEN.format(length=args.length, n_train=args.n_train, epochs=args.epochs)
         )
+        tracked = folder / "hand_written_mlflow.py"
+        tracked.write_text(
+            HAND_WRITTEN_MLFLOW.format(length=args.length, n_train=args.n_train, epochs=args.epochs)
+        )
         space = folder / "space.yaml"
         space.write_text(textwrap.dedent(SPACE.format(epochs=args.epochs)))
         store = f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}"
@@ -133,22 +196,27 @@ def main() -> None:
                 "--experiment", f"overhead-{round_number}",
             ]  # fmt: skip
 
-        hands, benches, hand_cpu, bench_cpu = [], [], [], []
+        commands = {
+            HAND: lambda r: [sys.executable, str(hand)],
+            HAND_MLFLOW: lambda r: [sys.executable, str(tracked), store, f"by-hand-{r}"],
+            WORKBENCH: workbench,
+        }
+        walls: list[dict[str, float]] = []
+        cpus: list[dict[str, float]] = []
         for r in range(args.rounds):
-            wall, cpu = _timed([sys.executable, str(hand)], env, folder)
-            hands.append(wall)
-            hand_cpu.append(cpu)
-            wall, cpu = _timed(workbench(r), env, folder)
-            benches.append(wall)
-            bench_cpu.append(cpu)
+            walls.append({})
+            cpus.append({})
+            for arm in ARMS[r % len(ARMS) :] + ARMS[: r % len(ARMS)]:
+                walls[-1][arm], cpus[-1][arm] = _timed(commands[arm](r), env, folder)
             print(
-                f"round {r + 1}: hand-written {hands[-1]:.1f} s (CPU {hand_cpu[-1]:.1f} s), "
-                f"workbench {benches[-1]:.1f} s (CPU {bench_cpu[-1]:.1f} s), "
-                f"ratio {benches[-1] / hands[-1]:.3f} (CPU {bench_cpu[-1] / hand_cpu[-1]:.3f})",
+                f"round {r + 1}: "
+                + ", ".join(
+                    f"{arm} {walls[-1][arm]:.1f} s (CPU {cpus[-1][arm]:.1f} s)" for arm in ARMS
+                ),
                 flush=True,
             )
-    _summary("wall-clock", hands, benches)
-    _summary("CPU time  ", hand_cpu, bench_cpu)
+    _summary("wall-clock", walls)
+    _summary("CPU time", cpus)
 
 
 if __name__ == "__main__":
