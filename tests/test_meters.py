@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import time
 
 import keras
 import numpy as np
 import pytest
 
-from workbench.search.meters import GradientProbe, TrialMeter
+from workbench.search import meters
+from workbench.search.meters import GradientProbe, PeakMemory, TrialMeter
 
 W = np.array([0.5, -1.0, 2.0, 0.25], dtype="float32")
 B = 0.1
@@ -201,3 +203,32 @@ def test_a_stop_request_stops_the_fit_at_a_batch_end() -> None:
     finally:
         stopping._requested.clear()
     assert seen == []
+
+
+def _allocate_and_free(megabytes: int, hold_seconds: float) -> None:
+    block = np.ones(megabytes * 2**20, dtype=np.uint8)  # touched: resident
+    time.sleep(hold_seconds)
+    del block
+
+
+def test_peak_memory_counts_an_allocation_freed_before_the_trial_ends() -> None:
+    if not meters._reset_high_water():
+        pytest.skip("this kernel does not let a process reset its peak resident set size")
+    memory = PeakMemory()
+    memory.start()
+    _allocate_and_free(64, 0.0)  # too short for a sampler: the kernel's peak sees it
+    peak = memory.stop()
+    assert memory.kind == "rss_increase"
+    assert peak is not None and 60 <= peak < 1024
+
+
+def test_peak_memory_samples_where_the_peak_cannot_be_reset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(meters, "_reset_high_water", lambda: False)
+    memory = PeakMemory()
+    memory.start()
+    _allocate_and_free(64, 0.2)
+    peak = memory.stop()
+    assert memory.kind == "rss_increase"
+    assert peak is not None and 60 <= peak < 1024
