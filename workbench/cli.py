@@ -14,6 +14,7 @@ import click
 from workbench import __version__
 from workbench.cli_options import search_options
 from workbench.errors import WorkbenchError
+from workbench.shutdown import skip_final_collection
 
 
 class _Group(click.Group):
@@ -58,6 +59,7 @@ def main() -> None:
       workbench search --task adding --space small --tuner random --max-trials 6
       workbench ui
     """
+    skip_final_collection()
 
 
 @main.command()
