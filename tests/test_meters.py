@@ -232,3 +232,43 @@ def test_peak_memory_samples_where_the_peak_cannot_be_reset(
     peak = memory.stop()
     assert memory.kind == "rss_increase"
     assert peak is not None and 60 <= peak < 1024
+
+
+def _dropout_model(rate: float, optimizer: keras.optimizers.Optimizer) -> keras.Model:
+    """The linear model with a dropout layer in front (no effect in inference mode)."""
+    inputs = keras.Input(shape=(4, 1))
+    dropped = keras.layers.Dropout(rate)(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(1)(dropped))
+    model.compile(optimizer=optimizer, loss="mse")
+    model.layers[-1].set_weights([W.reshape(4, 1), np.array([B], dtype="float32")])
+    return model
+
+
+def test_a_later_trial_of_the_same_architecture_reuses_the_trace_with_its_own_settings() -> None:
+    x, y = _batch()
+    norm = _probe(_linear_model(), x, y)["grad_norm"]
+    first = GradientProbe(x, y)
+    first.set_model(_dropout_model(0.1, keras.optimizers.SGD(0.1, global_clipnorm=norm * 1.01)))
+    assert first.measure()["grad_clipped"] == 0.0
+
+    keras.backend.clear_session()  # as KerasTuner does before every trial
+    second = GradientProbe(x, y)
+    # Another dropout rate, learning rate and clip threshold: the same trace...
+    second.set_model(_dropout_model(0.5, keras.optimizers.Adam(0.5, global_clipnorm=norm * 0.99)))
+    values = second.measure()
+    assert second._function is first._function
+    assert second._function.experimental_get_tracing_count() == 1
+    # ... with this trial's threshold, and this model's weights.
+    assert values["grad_clipped"] == 1.0 and values["grad_norm"] == pytest.approx(norm)
+    second.model.layers[-1].set_weights([2 * W.reshape(4, 1), np.array([B], dtype="float32")])
+    assert second.measure()["grad_norm"] != pytest.approx(norm)
+
+    # Another architecture (a hidden layer) gets a function of its own.
+    inputs = keras.Input(shape=(4, 1))
+    hidden = keras.layers.Dense(3)(keras.layers.Flatten()(inputs))
+    other = keras.Model(inputs, keras.layers.Dense(1)(hidden))
+    other.compile(optimizer=keras.optimizers.SGD(0.1, global_clipnorm=1.0), loss="mse")
+    third = GradientProbe(x, y)
+    third.set_model(other)
+    third.measure()
+    assert third._function is not first._function
