@@ -326,6 +326,8 @@ class GradientProbe(keras.callbacks.Callback):
         self._y = y
         self._function: Any = None
         self._key: tuple[Any, ...] | None = None
+        self._keyed_model: Any = None
+        self._model_key: tuple[Any, ...] = ()
         self.norms: list[float] = []
         self.seconds = 0.0
         #: The part of ``seconds`` spent in calls that traced the function (once per fit).
@@ -355,13 +357,16 @@ class GradientProbe(keras.callbacks.Callback):
             self._x = tf.convert_to_tensor(self._x)
             self._y = tf.convert_to_tensor(self._y)
         clip_kind, threshold = _clipping(model.optimizer)
-        key = (
-            _architecture(model),
-            tuple(tuple(w.shape) for w in model.weights),
-            clip_kind,
-            str(model.loss),
-            (tuple(self._x.shape), self._x.dtype.name, tuple(self._y.shape), self._y.dtype.name),
-        )
+        if model is not self._keyed_model:  # the key once per model, not every epoch (~2 ms)
+            self._keyed_model = model
+            self._model_key = (
+                _architecture(model),
+                tuple(tuple(w.shape) for w in model.weights),
+                clip_kind,
+                str(model.loss),
+                tuple((tuple(a.shape), a.dtype.name) for a in (self._x, self._y)),
+            )
+        key = self._model_key
         tracing = key != self._key
         try:
             if tracing:
