@@ -559,7 +559,9 @@ def _subprocess_env() -> dict[str, str]:
     }
 
 
-def _search_process(task: Path, space: Path, store: str, trials: int) -> subprocess.Popen:
+def _search_process(
+    task: Path, space: Path, store: str, trials: int, own_group: bool = False
+) -> subprocess.Popen:
     args = [sys.executable, "-m", "workbench.cli", *_search_args(task, space, store, trials)]
     return subprocess.Popen(
         args,
@@ -567,6 +569,7 @@ def _search_process(task: Path, space: Path, store: str, trials: int) -> subproc
         stderr=subprocess.STDOUT,
         text=True,
         env=_subprocess_env(),
+        start_new_session=own_group,
     )
 
 
@@ -627,16 +630,24 @@ def test_kill_9_then_same_command_resumes_without_duplicates(
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize(
+    ("signum", "to_group"),
+    [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGINT, True)],
+    ids=["sigint", "sigterm", "ctrl-c-in-a-terminal"],
+)
 def test_ctrl_c_or_sigterm_ends_runs_cleanly_and_the_same_command_resumes(
-    tiny_task: Path, tiny_space: Path, store: str, signum: int
+    tiny_task: Path, tiny_space: Path, store: str, signum: int, to_group: bool
 ) -> None:
-    process = _search_process(tiny_task, tiny_space, store, 4)
+    # A terminal's Ctrl-C signals the whole process group: the tracking process too.
+    process = _search_process(tiny_task, tiny_space, store, 4, own_group=to_group)
     try:
         _wait_for_trials(process, 1)
         _wait_for_running_trial(store, "1")
         time.sleep(0.3)  # inside the second trial's training
-        process.send_signal(signum)
+        if to_group:
+            os.killpg(process.pid, signum)
+        else:
+            process.send_signal(signum)
         rest, _ = process.communicate(timeout=60)
     finally:
         if process.poll() is None:

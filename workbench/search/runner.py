@@ -188,6 +188,14 @@ def run_search(config: SearchConfig, reporter: SearchReporter | None = None) -> 
 
 def _run_search(config: SearchConfig, reporter: SearchReporter | None) -> SearchResult:
     from workbench import tracking
+
+    # MLflow starts (imports, store) in its own process while TensorFlow loads in this one.
+    with tracking.TrackingService(config.tracking_uri) as service:
+        return _search(config, reporter, service)
+
+
+def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any) -> SearchResult:
+    from workbench import tracking
     from workbench.search import backend
 
     if config.cluster and config.cluster.local_workers and "tensorflow" not in sys.modules:
@@ -214,11 +222,9 @@ def _run_search(config: SearchConfig, reporter: SearchReporter | None) -> Search
     if data.problem == "classification" and not data.sequence_output:
         pool = np.concatenate([data.y_train, data.y_val]).reshape(-1)
         smallest = int(np.bincount(pool.astype(int)).min(initial=len(pool)) or 1)
-    config = dataclasses.replace(
-        config, folds=folds_for(config.folds, len(data.x_val), smallest)
-    )
-    tracking.check_reachable(config.tracking_uri)
-    study = tracking.Study(config.tracking_uri, config.experiment)
+    config = dataclasses.replace(config, folds=folds_for(config.folds, len(data.x_val), smallest))
+    service.check_reachable()
+    study = service.study(config.experiment)
     if not config.overwrite and not (config.state_dir / "study.json").is_file():
         _refuse_lost_state(config, study.recorded_runs())
     resume = _prepare_state_dir(config)

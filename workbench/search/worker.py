@@ -114,6 +114,16 @@ def run_worker(
 
 def _run(assignment: wire.Assignment, worker_id: str, reporter: Any) -> list[TrialResult]:
     from workbench import tracking
+
+    config = assignment.config
+    # MLflow starts (imports, store) in its own process while TensorFlow loads in this one.
+    with tracking.TrackingService(config.tracking_uri) as service:
+        return _work(assignment, worker_id, reporter, service)
+
+
+def _work(
+    assignment: wire.Assignment, worker_id: str, reporter: Any, service: Any
+) -> list[TrialResult]:
     from workbench.search import backend
     from workbench.search import tuner as _tuner
 
@@ -124,14 +134,14 @@ def _run(assignment: wire.Assignment, worker_id: str, reporter: Any) -> list[Tri
 
     _tuner.check_keras_tuner()
     data = config.task.load()
-    tracking.check_reachable(config.tracking_uri)
+    service.check_reachable()
     try:
         config.state_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise WorkbenchError(
             f"Cannot write the worker's state folder {config.state_dir}: {exc.strerror}"
         ) from None
-    study = tracking.Study(config.tracking_uri, config.experiment)
+    study = service.study(config.experiment)
     study.attach(assignment.experiment_id, assignment.parent_run_id)
     wire.quiet_keras_tuner_protos()
     search = _tuner.Search(config, data, study, reporter, worker=worker_id)

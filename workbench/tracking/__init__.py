@@ -12,6 +12,8 @@ The rooms, one line each:
 - ``store``: the tracking URI, the embedded SQLite store, the MLflow client.
 - ``study``: writing a study: the parent run, the trial runs, report artifacts.
 - ``reader``: reading a study back (with a fast SQLite reader) and finding a trial.
+- ``service``: where a search writes its study: a child process (MLflow's start overlaps
+  TensorFlow's) or this one.
 - ``registry``: publishing an exported model to the MLflow model registry.
 - ``benchmark``: the benchmark run (a report over several studies) and its tasks.
 - ``ui``: serving the MLflow UI over the same store.
@@ -29,6 +31,7 @@ from workbench.tracking.reader import (
     read_search,
 )
 from workbench.tracking.registry import RegisteredModel, log_exported_model
+from workbench.tracking.service import TrackingService
 from workbench.tracking.store import (
     DEFAULT_TRACKING_URI,
     PARENT,
@@ -56,6 +59,7 @@ __all__ = [
     "StudyRecord",
     "StudyTrial",
     "TrialRecord",
+    "TrackingService",
     "TrialRun",
     "artifact_root",
     "benchmark_tasks",

@@ -94,6 +94,12 @@ def _writer() -> ThreadPoolExecutor:
     return _WRITER
 
 
+def wait_for_writes() -> None:
+    """Wait until every epoch write submitted so far is done (its errors stay with its run)."""
+    if _WRITER is not None:
+        _WRITER.submit(lambda: None).result()
+
+
 class TrialRun:
     """One nested MLflow run for one trial. End it with :meth:`finish` or :meth:`fail`."""
 

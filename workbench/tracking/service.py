@@ -1,0 +1,284 @@
+"""The tracking service: where a search writes its study, a child process or this one.
+
+A search's process spends its first seconds importing TensorFlow, on one core. MLflow's
+start (importing it, about 1.4 s; opening the store, 0.5-0.7 s for SQLite, more when it
+creates the schema) would follow on that same core: both imports hold Python's GIL, so a
+thread cannot overlap them. :class:`TrackingService` starts MLflow at once in a child
+process, on another core. The search then asks the child whether the store is reachable
+and hands it every write and read of the study: the child holds the real
+:class:`~workbench.tracking.study.Study` and its trial runs, each call is a round trip
+over a pipe (well under a millisecond), and their errors come back as the same
+exceptions (a lost store is :class:`~workbench.tracking.study.StoreFailed`).
+
+The child ignores Ctrl-C and SIGTERM (a terminal sends Ctrl-C to the whole process
+group): the search decides what to record on its way out, and the child writes it. When
+the search's process dies (kill -9) the child sees its pipe close and exits; the runs
+left RUNNING are ended when the search resumes, as they always were.
+
+Where nothing would overlap (TensorFlow or MLflow is imported already: a notebook, a test
+run) the study is written in this process, by the same class.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any, cast
+
+from workbench.tracking.store import check_reachable
+from workbench.tracking.study import StoreFailed, Study, TrialRun, wait_for_writes
+
+#: How long closing waits for the child's last writes before stopping it.
+CLOSE_TIMEOUT_SECONDS = 120.0
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class TrackingService:
+    """Where a search's study is written. Use it as a context manager around the search.
+
+    Args:
+        tracking_uri: the MLflow tracking URI.
+        separate: write from a child process (True) or from this one (False); None
+            decides: a child when neither TensorFlow nor MLflow is imported yet, that is
+            when MLflow's start can overlap TensorFlow's.
+
+    Example:
+        >>> with TrackingService("sqlite:///mlruns/mlflow.db") as service:  # doctest: +SKIP
+        ...     load_tensorflow()  # meanwhile the child imports MLflow and opens the store
+        ...     service.check_reachable()
+        ...     study = service.study("adding-lstm-gru")
+    """
+
+    def __init__(self, tracking_uri: str, separate: bool | None = None) -> None:
+        if separate is None:
+            separate = "tensorflow" not in sys.modules and "mlflow" not in sys.modules
+        self.tracking_uri = tracking_uri
+        self._link = _Link.start(tracking_uri) if separate else None
+
+    @property
+    def separate(self) -> bool:
+        """Whether the study is written from a child process."""
+        return self._link is not None
+
+    def check_reachable(self) -> None:
+        """Raise :class:`~workbench.errors.WorkbenchError` (one line) when the store
+        cannot be used; the child checked it as soon as it started."""
+        if self._link is None:
+            check_reachable(self.tracking_uri)
+        else:
+            self._link.request("reachable")
+
+    def study(self, experiment: str) -> Study:
+        """The study of ``experiment`` (its methods run wherever the service writes)."""
+        if self._link is None:
+            return Study(self.tracking_uri, experiment)
+        return cast(Study, self._link.request("study", experiment))
+
+    def close(self) -> None:
+        """Wait for the child's last writes and let it exit (a no-op in-process)."""
+        link, self._link = self._link, None
+        if link is not None:
+            link.close()
+
+    def __enter__(self) -> TrackingService:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class _Remote:
+    """A Study or TrialRun that lives in the tracking process: attribute reads and
+    method calls are round trips to it."""
+
+    def __init__(self, link: _Link, handle: int, kind: str, methods: tuple[str, ...]) -> None:
+        self._link = link
+        self._handle = handle
+        self._kind = kind
+        self._methods = frozenset(methods)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if name in self._methods:
+
+            def call(*args: Any, **kwargs: Any) -> Any:
+                return self._link.request("call", self._handle, name, args, kwargs)
+
+            return call
+        return self._link.request("get", self._handle, name)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Remote:
+        return self  # one object in the tracking process, as the in-process one would be
+
+    def __repr__(self) -> str:
+        return f"<{self._kind} in the tracking process {self._link.pid}>"
+
+
+class _Link:
+    """The parent's end of the pipe: one request at a time, in order."""
+
+    def __init__(self, process: Any, connection: Any, tracking_uri: str) -> None:
+        self._process = process
+        self._connection = connection
+        self._uri = tracking_uri
+        self._lock = threading.Lock()
+        self._sequence = 0
+        self.pid = process.pid
+
+    @classmethod
+    def start(cls, tracking_uri: str) -> _Link:
+        import multiprocessing
+
+        # spawn, not fork: TensorFlow's threads may already run (a distributed worker).
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = context.Pipe()
+        process = context.Process(
+            target=_serve, args=(theirs, tracking_uri), name="workbench-tracking", daemon=True
+        )
+        # Ignored signals stay ignored across exec: the child ignores Ctrl-C from its
+        # first instruction, before it could set that itself.
+        with _signals_ignored():
+            process.start()
+        theirs.close()
+        return cls(process, ours, tracking_uri)
+
+    def request(self, *message: Any, timeout: float | None = None) -> Any:
+        """Send one request and return its answer (or raise its error)."""
+        with self._lock:
+            self._sequence += 1
+            sequence = self._sequence
+            try:
+                with _signals_blocked():  # a message is written whole
+                    self._connection.send((sequence, message))
+                while True:
+                    # Wait where Ctrl-C may interrupt (nothing read yet); read where it may
+                    # not. An answer left unread by an interruption is skipped next time.
+                    if not self._connection.poll(timeout):
+                        raise StoreFailed(
+                            f"The process writing to the MLflow tracking store at {self._uri} "
+                            f"did not answer within {timeout:.0f} s"
+                        )
+                    with _signals_blocked():
+                        answered, kind, value = self._connection.recv()
+                    if answered == sequence:
+                        break
+            except (EOFError, OSError):
+                self._process.join(5)
+                raise StoreFailed(
+                    f"The process writing to the MLflow tracking store at {self._uri} ended "
+                    f"unexpectedly (exit code {self._process.exitcode})"
+                ) from None
+        if kind == "error":
+            raise value
+        if kind == "object":
+            return _Remote(self, *value)
+        return value
+
+    def close(self) -> None:
+        try:
+            with contextlib.suppress(StoreFailed):
+                self.request("close", timeout=CLOSE_TIMEOUT_SECONDS)
+        finally:
+            self._process.join(5)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join(5)
+            self._connection.close()
+
+
+def _serve(connection: Any, tracking_uri: str) -> None:
+    """The child: check the store at once, then answer requests until told to close."""
+    for signum in _SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    try:
+        check_reachable(tracking_uri)
+        unreachable: BaseException | None = None
+    except Exception as exc:  # noqa: BLE001 - given to the search when it asks
+        unreachable = exc
+    objects: dict[int, Any] = {}
+    while True:
+        try:
+            sequence, (operation, *arguments) = connection.recv()
+        except (EOFError, OSError):
+            _exit()  # the search's process is gone
+        if operation == "close":
+            wait_for_writes()
+            connection.send((sequence, "value", None))
+            _exit()
+        try:
+            value = _answer(operation, arguments, tracking_uri, unreachable, objects)
+            if isinstance(value, (Study, TrialRun)):
+                objects[len(objects)] = value
+                methods = tuple(
+                    name
+                    for name in dir(type(value))
+                    if not name.startswith("_") and callable(getattr(type(value), name))
+                )
+                answer = (sequence, "object", (len(objects) - 1, type(value).__name__, methods))
+            else:
+                answer = (sequence, "value", value)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the search's process
+            answer = (sequence, "error", exc)
+        try:
+            connection.send(answer)
+        except Exception as exc:  # noqa: BLE001 - an answer that cannot be pickled
+            connection.send((sequence, "error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+
+
+def _answer(
+    operation: str,
+    arguments: list[Any],
+    tracking_uri: str,
+    unreachable: BaseException | None,
+    objects: dict[int, Any],
+) -> Any:
+    if operation == "reachable":
+        if unreachable is not None:
+            raise unreachable
+        return None
+    if operation == "study":
+        return Study(tracking_uri, *arguments)
+    if operation == "call":
+        handle, name, args, kwargs = arguments
+        return getattr(objects[handle], name)(*args, **kwargs)
+    if operation == "get":
+        handle, name = arguments
+        return getattr(objects[handle], name)
+    raise ValueError(f"Unknown tracking request {operation!r}")
+
+
+def _exit() -> None:
+    """Exit at once: the writes are done, and a normal interpreter exit would spend most
+    of a second collecting what MLflow holds."""
+    with contextlib.suppress(Exception):
+        wait_for_writes()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in _SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def _signals_blocked() -> Iterator[None]:
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
