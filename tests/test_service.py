@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import subprocess
@@ -17,10 +16,6 @@ from mlflow import MlflowClient
 import workbench
 from workbench.errors import WorkbenchError
 from workbench.tracking import StoreFailed, TrackingService
-
-
-def _tracking_children() -> list[multiprocessing.Process]:
-    return [p for p in multiprocessing.active_children() if p.name == "workbench-tracking"]
 
 
 def _write_a_search(service: TrackingService) -> tuple[str, str]:
@@ -40,11 +35,12 @@ def _write_a_search(service: TrackingService) -> tuple[str, str]:
 
 
 def test_a_study_written_from_the_child_process_lands_as_one_written_here(store: str) -> None:
-    written = {}
+    written, children = {}, []
     for separate in (True, False):
         with TrackingService(store, separate=separate) as service:
             assert service.separate is separate
-            assert bool(_tracking_children()) is separate
+            assert (service.process_id is not None) is separate
+            children.append(service.process_id)
             parent_id, run_id = _write_a_search(service)
         client = MlflowClient(store)
         parent, trial = client.get_run(parent_id), client.get_run(run_id)
@@ -59,10 +55,7 @@ def test_a_study_written_from_the_child_process_lands_as_one_written_here(store:
     assert written[True] == written[False]
     assert written[True][:2] == ("FINISHED", "FINISHED")
     assert written[True][4] == [1.0, 0.5, 1.0 / 3]
-    deadline = time.monotonic() + 10
-    while _tracking_children() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _tracking_children() == []  # closing let the child exit
+    assert not _alive(children[0])  # closing waited for the child's exit
 
 
 def test_an_unreachable_store_is_one_line_from_the_child(tmp_path: Path) -> None:
@@ -90,30 +83,35 @@ def test_a_store_lost_mid_search_fails_the_call_with_store_failed(store: str) ->
 def test_a_child_that_dies_makes_the_next_call_fail_with_store_failed(store: str) -> None:
     with TrackingService(store, separate=True) as service:
         study = service.study("exp")
-        (child,) = _tracking_children()
-        os.kill(child.pid, signal.SIGKILL)
+        os.kill(service.process_id, signal.SIGKILL)  # type: ignore[arg-type]
         with pytest.raises(StoreFailed, match="ended unexpectedly"):
             study.open_search(params={}, tags={}, resume=False, run_name="s")
 
 
-def test_the_child_ignores_ctrl_c_and_exits_when_the_search_process_is_killed(store: str) -> None:
-    script = textwrap.dedent(
-        f"""
-        import multiprocessing, time
-        from workbench.tracking import TrackingService
+def test_the_child_ignores_ctrl_c_and_exits_when_the_search_process_is_killed(
+    store: str, tmp_path: Path
+) -> None:
+    # A script without a main guard, as users write them: it runs once (the child is a new
+    # interpreter, it does not import the script again).
+    script = tmp_path / "search.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import time
+            from workbench.tracking import TrackingService
 
-        if __name__ == "__main__":
+            print("started", flush=True)
             service = TrackingService({store!r}, separate=True)
             service.check_reachable()
-            (child,) = multiprocessing.active_children()
-            print(child.pid, flush=True)
+            print(service.process_id, flush=True)
             input()  # after the test's Ctrl-C: does the child still answer?
             print(service.study("exp").recorded_runs(), flush=True)
             time.sleep(600)
-        """
+            """
+        )
     )
     process = subprocess.Popen(
-        [sys.executable, "-c", script],
+        [sys.executable, str(script)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -121,6 +119,7 @@ def test_the_child_ignores_ctrl_c_and_exits_when_the_search_process_is_killed(st
         start_new_session=True,
     )
     try:
+        assert process.stdout.readline() == "started\n"  # type: ignore[union-attr]
         child = int(process.stdout.readline())  # type: ignore[union-attr]
         os.kill(child, signal.SIGINT)  # Ctrl-C reaches the whole process group
         time.sleep(0.5)

@@ -27,6 +27,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, cast
 
 from workbench.tracking.store import check_reachable
@@ -63,6 +64,11 @@ class TrackingService:
     def separate(self) -> bool:
         """Whether the study is written from a child process."""
         return self._link is not None
+
+    @property
+    def process_id(self) -> int | None:
+        """The child process's id (None when the study is written in this process)."""
+        return self._link.pid if self._link is not None else None
 
     def check_reachable(self) -> None:
         """Raise :class:`~workbench.errors.WorkbenchError` (one line) when the store
@@ -128,22 +134,28 @@ class _Link:
         self._uri = tracking_uri
         self._lock = threading.Lock()
         self._sequence = 0
-        self.pid = process.pid
+        self.pid: int = process.pid
 
     @classmethod
     def start(cls, tracking_uri: str) -> _Link:
-        import multiprocessing
+        import subprocess
+        from multiprocessing import Pipe
 
-        # spawn, not fork: TensorFlow's threads may already run (a distributed worker).
-        context = multiprocessing.get_context("spawn")
-        ours, theirs = context.Pipe()
-        process = context.Process(
-            target=_serve, args=(theirs, tracking_uri), name="workbench-tracking", daemon=True
-        )
+        import workbench
+
+        # A new interpreter, not multiprocessing's fork (TensorFlow's threads may already
+        # run: a distributed worker) nor its spawn (which imports the caller's __main__
+        # again: a script without a main guard would run twice).
+        ours, theirs = Pipe()
+        package_root = str(Path(workbench.__file__).resolve().parents[1])
         # Ignored signals stay ignored across exec: the child ignores Ctrl-C from its
         # first instruction, before it could set that itself.
         with _signals_ignored():
-            process.start()
+            process = subprocess.Popen(
+                [sys.executable, "-c", _CHILD, package_root, str(theirs.fileno()), tracking_uri],
+                stdin=subprocess.DEVNULL,
+                pass_fds=[theirs.fileno()],
+            )
         theirs.close()
         return cls(process, ours, tracking_uri)
 
@@ -168,10 +180,9 @@ class _Link:
                     if answered == sequence:
                         break
             except (EOFError, OSError):
-                self._process.join(5)
                 raise StoreFailed(
                     f"The process writing to the MLflow tracking store at {self._uri} ended "
-                    f"unexpectedly (exit code {self._process.exitcode})"
+                    f"unexpectedly (exit code {self._exit_code()})"
                 ) from None
         if kind == "error":
             raise value
@@ -180,15 +191,41 @@ class _Link:
         return value
 
     def close(self) -> None:
+        import subprocess
+
         try:
             with contextlib.suppress(StoreFailed):
                 self.request("close", timeout=CLOSE_TIMEOUT_SECONDS)
         finally:
-            self._process.join(5)
-            if self._process.is_alive():
+            try:
+                self._process.wait(5)
+            except subprocess.TimeoutExpired:
                 self._process.kill()
-                self._process.join(5)
+                self._process.wait(5)
             self._connection.close()
+
+    def _exit_code(self) -> int | None:
+        import subprocess
+
+        try:
+            return self._process.wait(5)
+        except subprocess.TimeoutExpired:
+            return None
+
+
+#: What the child runs: ``python -c _CHILD <package root> <pipe's descriptor> <tracking URI>``
+#: (this process's workbench, not one in the working folder).
+_CHILD = (
+    "import sys; sys.path[0] = sys.argv[1]; "
+    "from workbench.tracking.service import serve; serve(*sys.argv[2:])"
+)
+
+
+def serve(descriptor: str, tracking_uri: str) -> None:
+    """The tracking process's main: answer the search on the pipe ``descriptor``."""
+    from multiprocessing.connection import Connection
+
+    _serve(Connection(int(descriptor)), tracking_uri)
 
 
 def _serve(connection: Any, tracking_uri: str) -> None:
