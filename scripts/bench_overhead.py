@@ -15,8 +15,9 @@ with the next one in line, so none always runs first):
   round, as a user's next study would be).
 
 Prints every round, the medians, their spread and the ratios of the medians (workbench
-over each hand-written script, and what MLflow alone costs), of the wall-clock time and of
-the CPU time (user + system, the process and its threads): on a shared machine the CPU
+over each hand-written script, and what MLflow alone costs), with the median and range of
+the per-round ratios (the arms of a round run back to back), of the wall-clock time and of
+the CPU time (user + system, the process and its children): on a shared machine the CPU
 time moves less with what else runs.
 
     python scripts/bench_overhead.py [--rounds 3] [--n-train 4000] [--epochs 4]
@@ -135,10 +136,13 @@ def _timed(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, f
 
 
 def _ratio(what: str, over: str, medians: dict[str, float], rounds: list[dict[str, float]]) -> str:
+    # Each round runs the arms back to back: its own ratio does not see the machine's
+    # drift between rounds, so their median is given beside the ratio of the medians.
     per_round = [r[what] / r[over] for r in rounds]
     return (
         f"{what} / {over}: {medians[what] / medians[over]:.3f} "
-        f"(rounds {min(per_round):.3f}..{max(per_round):.3f})"
+        f"(per round: median {statistics.median(per_round):.3f}, "
+        f"{min(per_round):.3f}..{max(per_round):.3f})"
     )
 
 
