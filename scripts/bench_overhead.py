@@ -16,7 +16,8 @@ with the next one in line, so none always runs first):
 
 Prints every round, the medians, their spread and the ratios of the medians (workbench
 over each hand-written script, and what MLflow alone costs), with the median and range of
-the per-round ratios (the arms of a round run back to back), of the wall-clock time and of
+the per-round ratios (the arms of a round run back to back; from 3 rounds on, their
+geometric mean with a 95% confidence interval), of the wall-clock time and of
 the CPU time (user + system, the process and its children): on a shared machine the CPU
 time moves less with what else runs.
 
@@ -26,6 +27,7 @@ time moves less with what else runs.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import resource
 import statistics
@@ -142,7 +144,23 @@ def _ratio(what: str, over: str, medians: dict[str, float], rounds: list[dict[st
     return (
         f"{what} / {over}: {medians[what] / medians[over]:.3f} "
         f"(per round: median {statistics.median(per_round):.3f}, "
-        f"{min(per_round):.3f}..{max(per_round):.3f})"
+        f"{min(per_round):.3f}..{max(per_round):.3f}{_interval(per_round)})"
+    )
+
+
+def _interval(ratios: list[float]) -> str:
+    """The per-round ratios' geometric mean with its 95% confidence interval (Student's t
+    on the log ratios): a goal is met only where the whole interval is below it."""
+    if len(ratios) < 3:
+        return ""
+    from scipy import stats
+
+    logs = [math.log(r) for r in ratios]
+    mean, spread = statistics.fmean(logs), statistics.stdev(logs) / math.sqrt(len(logs))
+    half = stats.t.ppf(0.975, len(logs) - 1) * spread
+    return (
+        f"; geometric mean {math.exp(mean):.3f}, "
+        f"95% CI {math.exp(mean - half):.3f}..{math.exp(mean + half):.3f}"
     )
 
 
