@@ -514,6 +514,50 @@ def test_repeats_log_each_score_their_mean_and_gradient_health(
     assert "was started with other settings (repeats: 2, now 3)" in again.output
 
 
+def test_without_the_gradient_probe_trials_log_no_gradient_health_and_the_report_says_why(
+    tiny_task: Path, store: str, workdir: Path
+) -> None:
+    from workbench.report import build_report
+    from workbench.tracking import load_study
+
+    space = workdir / "one.yaml"
+    space.write_text("dimensions: {cell: lstm, units: 4, epochs: 2}\n")
+    output = _search(tiny_task, space, store, "--max-trials", "1", "--no-gradient-probe")
+    assert "1 of 1 trials completed" in output
+    parents, (trial,) = _runs(store)
+    assert parents[0].data.params["gradient_probe"] == "False"
+    assert "val_loss" in trial.data.metrics and "fit_seconds" in trial.data.metrics
+    assert not [k for k in trial.data.metrics if k.startswith("grad_")]
+    (health,) = [
+        s for s in build_report(load_study(store, "study")).sections if "Gradient" in s.title
+    ]
+    assert health.notes == [
+        "Gradient norms: not measured, the search ran with --no-gradient-probe."
+    ]
+
+    # Resuming with the probe on would mix trials with and without it: refused.
+    again = CliRunner().invoke(
+        main,
+        [
+            "search",
+            "--task",
+            str(tiny_task),
+            "--space",
+            str(space),
+            "--tracking-uri",
+            store,
+            "--experiment",
+            "study",
+            "--folds",
+            "1",
+            "--max-trials",
+            "2",
+        ],
+    )
+    assert again.exit_code == 2
+    assert "was started with other settings (gradient_probe: False, now True)" in again.output
+
+
 @pytest.mark.e2e
 def test_out_of_memory_fails_that_trial_and_the_search_goes_on(
     tiny_task: Path, workdir: Path, store: str

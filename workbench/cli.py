@@ -122,6 +122,7 @@ def _run_search(options: dict[str, Any], cluster: Any = None) -> None:
         seed=o["seed"],
         deterministic=o["deterministic"],
         mixed_precision=o["mixed_precision"],
+        gradient_probe=o["gradient_probe"],
         hyperband_iterations=o["hyperband_iterations"],
         experiment=o["experiment"],
         tracking_uri=o["tracking_uri"],

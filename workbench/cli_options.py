@@ -93,6 +93,13 @@ SEARCH_OPTIONS = [
         help="Train in mixed_float16 (float32 weights and head, loss scaling): faster on "
         "GPUs with tensor cores, slower on CPUs.",
     ),
+    click.option(
+        "--gradient-probe/--no-gradient-probe",
+        default=True,
+        show_default=True,
+        help="Measure gradient health at each epoch end (pre-clipping norm, clipping, "
+        "early/late input gradients); off saves its one trace per new architecture.",
+    ),
     click.option("--experiment", default=None, help="MLflow experiment. Default: <task>-<space>."),
     click.option(
         "--tracking-uri",

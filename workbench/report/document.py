@@ -283,7 +283,9 @@ def build_report(study: Any) -> Report:
     sections.append(s)
 
     s = Section("8. Gradient health")
-    if frames["gradients"].empty:
+    if study.parent_params.get("gradient_probe") == "False":
+        s.notes.append("Gradient norms: not measured, the search ran with --no-gradient-probe.")
+    elif frames["gradients"].empty:
         s.notes.append(f"Gradient norms (grad_norm): {NOT_MEASURED}.")
     else:
         s.notes.append(

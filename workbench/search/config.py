@@ -75,6 +75,10 @@ class SearchConfig:
     #: Keras' mixed_float16 policy (float16 compute, float32 weights, loss scaling, a
     #: float32 head): for GPUs with tensor cores.
     mixed_precision: bool = False
+    #: The gradient probe (gradient health per epoch, see ``meters.GradientProbe``); off
+    #: saves its trace per new architecture (0.3-0.7 s on 2 CPU cores), and the trials
+    #: then have no ``grad_*`` metrics.
+    gradient_probe: bool = True
     #: A distributed search (chief and workers); None: one process runs every trial.
     cluster: ClusterConfig | None = None
 

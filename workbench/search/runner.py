@@ -51,6 +51,7 @@ def make_search_config(
     seed: int = 0,
     deterministic: bool = False,
     mixed_precision: bool = False,
+    gradient_probe: bool = True,
     hyperband_iterations: int = 1,
     folds: int = 0,
     experiment: str | None = None,
@@ -115,6 +116,7 @@ def make_search_config(
         hyperband_iterations=hyperband_iterations,
         folds=folds,
         mixed_precision=mixed_precision,
+        gradient_probe=gradient_probe,
         cluster=cluster,
     )
 
@@ -239,6 +241,7 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
             "repeats": config.repeats,
             "deterministic": config.deterministic,
             "mixed_precision": config.mixed_precision,
+            "gradient_probe": config.gradient_probe,
             "folds": config.folds,
             # What one validation sample is worth: rankings closer than 1/val_samples flip.
             "val_samples": len(data.x_val) + (len(data.x_train) if config.folds > 1 else 0),
@@ -372,9 +375,16 @@ def _prepare_state_dir(config: SearchConfig) -> bool:
         "hyperband_iterations": config.hyperband_iterations,
         "folds": config.folds,
         "mixed_precision": config.mixed_precision,
+        "gradient_probe": config.gradient_probe,
     }
     # Study folders written before these options existed ran with their defaults.
-    defaults = {"repeats": 1, "hyperband_iterations": 1, "folds": 1, "mixed_precision": False}
+    defaults = {
+        "repeats": 1,
+        "hyperband_iterations": 1,
+        "folds": 1,
+        "mixed_precision": False,
+        "gradient_probe": True,
+    }
     if config.overwrite and config.state_dir.exists():
         shutil.rmtree(config.state_dir)
     if marker.is_file():

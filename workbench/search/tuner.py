@@ -353,7 +353,12 @@ class Search:
         )
         epochs = int(hp.values.get("tuner/epochs", values["epochs"]))
         metric = self.data.metric
-        keys = ("loss", "val_loss", metric, f"val_{metric}", *PROBE_KEYS)
+        probes: list[GradientProbe] = []  # one, unless --no-gradient-probe
+        if self.config.gradient_probe:
+            x, y = self.data.x_train[:PROBE_SAMPLES], self.data.y_train[:PROBE_SAMPLES]
+            probes.append(GradientProbe(x, y))
+        probe = probes[0] if probes else None
+        keys = ("loss", "val_loss", metric, f"val_{metric}", *(PROBE_KEYS if probes else ()))
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
             # Repeat 0 keeps the plain names; repeat r logs `<name>_r<r>` (step = epoch).
@@ -361,11 +366,10 @@ class Search:
             run.log_epoch(epoch, {f"{k}{suffix}": v for k, v in metrics.items()})
             self.reporter.epoch_ended(epoch, epochs, metrics)
 
-        probe = GradientProbe(self.data.x_train[:PROBE_SAMPLES], self.data.y_train[:PROBE_SAMPLES])
         meter = TrialMeter(on_epoch, keys, probe)
         best_epoch = BestEpoch(self.objective, self.direction)
         # The probe fills the logs the others read.
-        callbacks = [*kwargs.pop("callbacks", []), probe, meter, best_epoch]
+        callbacks = [*kwargs.pop("callbacks", []), *probes, meter, best_epoch]
         self.next_repeat = 0
         try:
             with stopping.deferred():  # Ctrl-C stops at the next batch end, see stopping
@@ -530,13 +534,14 @@ class _StoreLost(kt.errors.FatalError):
         self.error = error
 
 
-def _repeat_measures(bests: list[float], probe: GradientProbe) -> dict[str, float | None]:
-    """Each repeat's score, their spread, and the gradient probe's summary."""
+def _repeat_measures(bests: list[float], probe: GradientProbe | None) -> dict[str, float | None]:
+    """Each repeat's score, their spread, and the gradient probe's summary (if it ran)."""
     measures: dict[str, float | None] = {f"score_r{r}": best for r, best in enumerate(bests)}
     if len(bests) > 1:  # a sample standard deviation needs two repeats
         measures["score_std"] = statistics.stdev(bests)
-    measures["grad_norm_max"] = probe.max_norm
-    measures["grad_probe_seconds"] = probe.seconds
+    if probe is not None:
+        measures["grad_norm_max"] = probe.max_norm
+        measures["grad_probe_seconds"] = probe.seconds
     return measures
 
 

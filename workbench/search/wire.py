@@ -64,6 +64,7 @@ def encode_assignment(
                 "repeats": config.repeats,
                 "deterministic": config.deterministic,
                 "mixed_precision": config.mixed_precision,
+                "gradient_probe": config.gradient_probe,
                 "hyperband_iterations": config.hyperband_iterations,
                 "folds": config.folds,
             },
