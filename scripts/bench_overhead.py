@@ -12,7 +12,9 @@ with the next one in line, so none always runs first):
   test metrics, in the same kind of store as the workbench's;
 - workbench: ``workbench search --tuner grid`` over exactly those 4 configurations, every
   trial recorded in MLflow (a store created before the first round: a new experiment a
-  round, as a user's next study would be).
+  round, as a user's next study would be);
+- with ``--without-probe``, a fourth arm: the same search with ``--no-gradient-probe``,
+  which shows what the gradient probe costs.
 
 Prints every round, the medians, their spread and the ratios of the medians (workbench
 over each hand-written script, and what MLflow alone costs), with the median and range of
@@ -21,7 +23,7 @@ geometric mean with a 95% confidence interval), of the wall-clock time and of
 the CPU time (user + system, the process and its children): on a shared machine the CPU
 time moves less with what else runs.
 
-    python scripts/bench_overhead.py [--rounds 3] [--n-train 4000] [--epochs 4]
+    python scripts/bench_overhead.py [--rounds 3] [--n-train 4000] [--epochs 4] [--without-probe]
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ with mlflow.start_run(run_name="search"):
 """
 
 HAND, HAND_MLFLOW, WORKBENCH = "hand-written", "hand-written + MLflow", "workbench"
-ARMS = [HAND, HAND_MLFLOW, WORKBENCH]
+NO_PROBE = "workbench, no probe"
 
 SPACE = """\
 name: overhead
@@ -164,15 +166,18 @@ def _interval(ratios: list[float]) -> str:
     )
 
 
-def _summary(name: str, rounds: list[dict[str, float]]) -> None:
-    medians = {arm: statistics.median(r[arm] for r in rounds) for arm in ARMS}
+def _summary(name: str, rounds: list[dict[str, float]], arms: list[str]) -> None:
+    medians = {arm: statistics.median(r[arm] for r in rounds) for arm in arms}
     print(f"{name}:")
-    for arm in ARMS:
+    for arm in arms:
         values = [r[arm] for r in rounds]
         print(f"  {arm:<22} median {medians[arm]:5.1f} s ({min(values):.1f}..{max(values):.1f})")
     print("  " + _ratio(WORKBENCH, HAND, medians, rounds))
     print("  " + _ratio(WORKBENCH, HAND_MLFLOW, medians, rounds))
     print("  " + _ratio(HAND_MLFLOW, HAND, medians, rounds))
+    if NO_PROBE in arms:  # what the gradient probe costs, and the workbench without it
+        print("  " + _ratio(NO_PROBE, HAND, medians, rounds))
+        print("  " + _ratio(WORKBENCH, NO_PROBE, medians, rounds))
 
 
 def main() -> None:
@@ -181,7 +186,13 @@ def main() -> None:
     parser.add_argument("--n-train", type=int, default=4000)
     parser.add_argument("--length", type=int, default=100)
     parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument(
+        "--without-probe",
+        action="store_true",
+        help="a fourth arm: the workbench with --no-gradient-probe (the probe's own cost)",
+    )
     args = parser.parse_args()
+    arms = [HAND, HAND_MLFLOW, WORKBENCH, *([NO_PROBE] if args.without_probe else [])]
 
     root = Path(__file__).resolve().parents[1]
     env = {
@@ -206,7 +217,7 @@ def main() -> None:
 
         MlflowClient(store).search_experiments()  # the store exists before round 1
 
-        def workbench(round_number: int) -> list[str]:
+        def workbench(round_number: int, name: str = "overhead") -> list[str]:
             return [
                 sys.executable, "-m", "workbench.cli", "search",
                 "--task", "adding",
@@ -215,30 +226,31 @@ def main() -> None:
                 "--space", str(space), "--tuner", "grid", "--max-trials", "4",
                 "--folds", "1", "--tracking-uri", store,
                 "--state-dir", str(folder / "state"),
-                "--experiment", f"overhead-{round_number}",
+                "--experiment", f"{name}-{round_number}",
             ]  # fmt: skip
 
         commands = {
             HAND: lambda r: [sys.executable, str(hand)],
             HAND_MLFLOW: lambda r: [sys.executable, str(tracked), store, f"by-hand-{r}"],
             WORKBENCH: workbench,
+            NO_PROBE: lambda r: [*workbench(r, "no-probe"), "--no-gradient-probe"],
         }
         walls: list[dict[str, float]] = []
         cpus: list[dict[str, float]] = []
         for r in range(args.rounds):
             walls.append({})
             cpus.append({})
-            for arm in ARMS[r % len(ARMS) :] + ARMS[: r % len(ARMS)]:
+            for arm in arms[r % len(arms) :] + arms[: r % len(arms)]:
                 walls[-1][arm], cpus[-1][arm] = _timed(commands[arm](r), env, folder)
             print(
                 f"round {r + 1}: "
                 + ", ".join(
-                    f"{arm} {walls[-1][arm]:.1f} s (CPU {cpus[-1][arm]:.1f} s)" for arm in ARMS
+                    f"{arm} {walls[-1][arm]:.1f} s (CPU {cpus[-1][arm]:.1f} s)" for arm in arms
                 ),
                 flush=True,
             )
-    _summary("wall-clock", walls)
-    _summary("CPU time", cpus)
+    _summary("wall-clock", walls, arms)
+    _summary("CPU time", cpus, arms)
 
 
 if __name__ == "__main__":
