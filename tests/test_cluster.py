@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -18,6 +19,7 @@ from mlflow import MlflowClient
 
 import workbench
 from workbench.cli import main
+from workbench.errors import WorkbenchError
 
 #: Trials of a few seconds each, so every worker gets some and a kill lands mid-trial.
 _TASK = """\
@@ -135,15 +137,25 @@ def test_the_wire_carries_the_whole_search(store: str, tmp_path: Path) -> None:
         seed=4,
         repeats=2,
         folds=3,
+        mixed_precision=True,
+        gradient_probe=False,
         tracking_uri=store,
         experiment="e",
     )
-    got = decode_assignment(encode_assignment(config, "3", "abc", 2.5), tmp_path / "w")
+    payload = encode_assignment(config, "3", "abc", 2.5)
+    got = decode_assignment(payload, tmp_path / "w")
     assert (got.experiment_id, got.parent_run_id, got.heartbeat_seconds) == ("3", "abc", 2.5)
     assert got.config.space == space and got.config.task == task
     assert got.config.state_dir.parent == (tmp_path / "w").resolve()
-    for field in ("tuner", "max_trials", "seed", "repeats", "folds", "tracking_uri"):
+    fields = ("tuner", "max_trials", "seed", "repeats", "folds", "tracking_uri")
+    for field in (*fields, "mixed_precision", "gradient_probe"):
         assert getattr(got.config, field) == getattr(config, field), field
+
+    # A worker of another workbench version is told so, in one line.
+    older = json.loads(payload)
+    older["version"] -= 1
+    with pytest.raises(WorkbenchError, match="run the same workbench version on the chief"):
+        decode_assignment(json.dumps(older).encode(), tmp_path / "w")
 
 
 def test_a_worker_without_a_chief_says_so_in_one_line(

@@ -22,7 +22,7 @@ SERVICE = "workbench.Chief"
 JOIN = f"/{SERVICE}/Join"
 HEARTBEAT = f"/{SERVICE}/Heartbeat"
 #: Bumped when the JSON changes, so a worker of another workbench version says so.
-VERSION = 1
+VERSION = 2
 
 
 @dataclass(frozen=True)
