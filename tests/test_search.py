@@ -536,24 +536,8 @@ def test_without_the_gradient_probe_trials_log_no_gradient_health_and_the_report
     ]
 
     # Resuming with the probe on would mix trials with and without it: refused.
-    again = CliRunner().invoke(
-        main,
-        [
-            "search",
-            "--task",
-            str(tiny_task),
-            "--space",
-            str(space),
-            "--tracking-uri",
-            store,
-            "--experiment",
-            "study",
-            "--folds",
-            "1",
-            "--max-trials",
-            "2",
-        ],
-    )
+    args = ["search", "--task", str(tiny_task), "--space", str(space), "--tracking-uri", store]
+    again = CliRunner().invoke(main, [*args, "--experiment", "study", "--folds", "1"])
     assert again.exit_code == 2
     assert "was started with other settings (gradient_probe: False, now True)" in again.output
 
