@@ -76,7 +76,7 @@ class SearchConfig:
     #: float32 head): for GPUs with tensor cores.
     mixed_precision: bool = False
     #: The gradient probe (gradient health per epoch, see ``meters.GradientProbe``); off
-    #: saves its trace per new architecture (0.3-0.7 s on 2 CPU cores), and the trials
+    #: saves its trace per new architecture (0.3-0.8 s on 2 CPU cores), and the trials
     #: then have no ``grad_*`` metrics.
     gradient_probe: bool = True
     #: A distributed search (chief and workers); None: one process runs every trial.
