@@ -353,11 +353,9 @@ class Search:
         )
         epochs = int(hp.values.get("tuner/epochs", values["epochs"]))
         metric = self.data.metric
-        probes: list[GradientProbe] = []  # one, unless --no-gradient-probe
-        if self.config.gradient_probe:
-            x, y = self.data.x_train[:PROBE_SAMPLES], self.data.y_train[:PROBE_SAMPLES]
-            probes.append(GradientProbe(x, y))
-        probe = probes[0] if probes else None
+        x, y = self.data.x_train[:PROBE_SAMPLES], self.data.y_train[:PROBE_SAMPLES]
+        probe = GradientProbe(x, y) if self.config.gradient_probe else None
+        probes = [] if probe is None else [probe]
         keys = ("loss", "val_loss", metric, f"val_{metric}", *(PROBE_KEYS if probes else ()))
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
