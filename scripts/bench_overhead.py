@@ -23,7 +23,16 @@ geometric mean with a 95% confidence interval), of the wall-clock time and of
 the CPU time (user + system, the process and its children): on a shared machine the CPU
 time moves less with what else runs.
 
+Every arm also records what the machine did besides it, from ``/proc/stat`` (Linux):
+the time the hypervisor gave this machine's CPUs to others (``steal``) and the CPU time
+of other processes on this machine, each as a share of the arm's CPU capacity (its
+wall-clock time x the CPUs). A round is quiet when both stay under ``--quiet`` percent
+(2 by default) in each of its arms; after the reading over every round comes the same
+reading over the quiet rounds only: a rule fixed before the run, not a choice made after
+seeing the times.
+
     python scripts/bench_overhead.py [--rounds 3] [--n-train 4000] [--epochs 4] [--without-probe]
+                                     [--quiet 2]
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 HAND_WRITTEN = """\
@@ -129,14 +139,53 @@ def _cpu_seconds() -> float:
     return used.ru_utime + used.ru_stime
 
 
-def _timed(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
-    """Wall-clock and CPU seconds of one whole process."""
-    cpu, start = _cpu_seconds(), time.perf_counter()
+def _machine_seconds() -> tuple[float, float] | None:
+    """This machine's busy and stolen CPU seconds since boot (``/proc/stat``), or None."""
+    try:
+        with open("/proc/stat") as fh:
+            fields = [int(v) for v in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    if len(fields) < 8:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq) / tick, steal / tick
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One arm's whole process: its times, and what else the machine did meanwhile."""
+
+    wall: float
+    cpu: float
+    #: Shares of the arm's CPU capacity (wall-clock x CPUs), in percent; None off Linux.
+    steal: float | None = None
+    others: float | None = None
+
+    def quiet(self, limit: float) -> bool:
+        return all(v is not None and v <= limit for v in (self.steal, self.others))
+
+    def disturbance(self) -> str:
+        if self.steal is None or self.others is None:
+            return ""
+        return f", steal {self.steal:.1f}%, others {self.others:.1f}%"
+
+
+def _timed(command: list[str], env: dict[str, str], cwd: Path) -> Timing:
+    """Wall-clock and CPU seconds of one whole process, and the machine's disturbance."""
+    machine, cpu, start = _machine_seconds(), _cpu_seconds(), time.perf_counter()
     done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
     seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
+    after = _machine_seconds()
     if done.returncode != 0:
         sys.exit(f"failed: {' '.join(command)}\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    return seconds, cpu
+    if machine is None or after is None:
+        return Timing(seconds, cpu)
+    capacity = seconds * (os.cpu_count() or 1) / 100
+    busy, steal = after[0] - machine[0], after[1] - machine[1]
+    # This script's own work between the two readings is a few milliseconds.
+    return Timing(seconds, cpu, steal / capacity, max(0.0, busy - cpu) / capacity)
 
 
 def _ratio(what: str, over: str, medians: dict[str, float], rounds: list[dict[str, float]]) -> str:
@@ -191,6 +240,13 @@ def main() -> None:
         action="store_true",
         help="a fourth arm: the workbench with --no-gradient-probe (the probe's own cost)",
     )
+    parser.add_argument(
+        "--quiet",
+        type=float,
+        default=2.0,
+        help="a round is quiet when steal and other processes stay at most this percent "
+        "of each arm's CPU capacity (default 2); quiet rounds get their own reading",
+    )
     args = parser.parse_args()
     arms = [HAND, HAND_MLFLOW, WORKBENCH, *([NO_PROBE] if args.without_probe else [])]
 
@@ -235,22 +291,33 @@ def main() -> None:
             WORKBENCH: workbench,
             NO_PROBE: lambda r: [*workbench(r, "no-probe"), "--no-gradient-probe"],
         }
-        walls: list[dict[str, float]] = []
-        cpus: list[dict[str, float]] = []
+        rounds: list[dict[str, Timing]] = []
         for r in range(args.rounds):
-            walls.append({})
-            cpus.append({})
+            rounds.append({})
             for arm in arms[r % len(arms) :] + arms[: r % len(arms)]:
-                walls[-1][arm], cpus[-1][arm] = _timed(commands[arm](r), env, folder)
+                rounds[-1][arm] = _timed(commands[arm](r), env, folder)
+            quiet = all(t.quiet(args.quiet) for t in rounds[-1].values())
             print(
-                f"round {r + 1}: "
+                f"round {r + 1}{'' if quiet else ' (not quiet)'}: "
                 + ", ".join(
-                    f"{arm} {walls[-1][arm]:.1f} s (CPU {cpus[-1][arm]:.1f} s)" for arm in arms
+                    f"{arm} {t.wall:.1f} s (CPU {t.cpu:.1f} s{t.disturbance()})"
+                    for arm, t in ((arm, rounds[-1][arm]) for arm in arms)
                 ),
                 flush=True,
             )
-    _summary("wall-clock", walls, arms)
-    _summary("CPU time", cpus, arms)
+    _summaries("", rounds, arms)
+    calm = [r for r in rounds if all(t.quiet(args.quiet) for t in r.values())]
+    print(
+        f"quiet rounds (steal and other processes at most {args.quiet:g}% in every arm): "
+        f"{len(calm)} of {len(rounds)}"
+    )
+    if calm and len(calm) < len(rounds):
+        _summaries(", quiet rounds", calm, arms)
+
+
+def _summaries(label: str, rounds: list[dict[str, Timing]], arms: list[str]) -> None:
+    _summary(f"wall-clock{label}", [{a: t.wall for a, t in r.items()} for r in rounds], arms)
+    _summary(f"CPU time{label}", [{a: t.cpu for a, t in r.items()} for r in rounds], arms)
 
 
 if __name__ == "__main__":
