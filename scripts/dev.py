@@ -45,10 +45,14 @@ def ensure_environment() -> Path:
         subprocess.run([python, "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
     stamp_file = VENV / ".workbench-stamp"
     if not stamp_file.exists() or stamp_file.read_text() != _stamp():
-        print(
-            f"Installing workbench[{EXTRAS}] into {VENV} (first time: a few minutes) ...",
-            flush=True,
-        )
+        if stamp_file.exists():  # pip installs only what is missing or changed
+            why = "pyproject.toml changed or the checkout moved"
+            print(f"Updating workbench[{EXTRAS}] in {VENV} ({why}) ...", flush=True)
+        else:
+            print(
+                f"Installing workbench[{EXTRAS}] into {VENV} (first time: a few minutes) ...",
+                flush=True,
+            )
         subprocess.run(
             [python, "-m", "pip", "install", "-q", "-e", f"{ROOT}[{EXTRAS}]"], check=True
         )
