@@ -139,6 +139,7 @@ def test_the_wire_carries_the_whole_search(store: str, tmp_path: Path) -> None:
         folds=3,
         mixed_precision=True,
         gradient_probe=False,
+        steps_per_execution=4,
         tracking_uri=store,
         experiment="e",
     )
@@ -148,7 +149,7 @@ def test_the_wire_carries_the_whole_search(store: str, tmp_path: Path) -> None:
     assert got.config.space == space and got.config.task == task
     assert got.config.state_dir.parent == (tmp_path / "w").resolve()
     fields = ("tuner", "max_trials", "seed", "repeats", "folds", "tracking_uri")
-    for field in (*fields, "mixed_precision", "gradient_probe"):
+    for field in (*fields, "mixed_precision", "gradient_probe", "steps_per_execution"):
         assert getattr(got.config, field) == getattr(config, field), field
 
     # A worker of another workbench version is told so, in one line.

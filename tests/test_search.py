@@ -542,6 +542,29 @@ def test_without_the_gradient_probe_trials_log_no_gradient_health_and_the_report
     assert "was started with other settings (gradient_probe: False, now True)" in again.output
 
 
+def test_steps_per_execution_changes_how_trials_run_not_what_they_learn(
+    tiny_task: Path, store: str, workdir: Path
+) -> None:
+    space = workdir / "one.yaml"
+    space.write_text("dimensions: {cell: gru, units: 4, epochs: 2}\n")
+    histories = {}
+    # 48 samples at the capped batch of 6: 8 steps an epoch, so 3 per call ends short.
+    for steps in ("1", "3"):
+        common = ("--max-trials", "1", "--deterministic", "--no-gradient-probe", "--overwrite")
+        _search(tiny_task, space, store, *common, "--steps-per-execution", steps)
+        _, (trial,) = _runs(store)
+        assert trial.data.tags["steps_per_execution"] == steps
+        history = MlflowClient(store).get_metric_history(trial.info.run_id, "val_loss")
+        histories[steps] = [m.value for m in sorted(history, key=lambda m: m.step)]
+    assert len(histories["1"]) == 2
+    assert histories["3"] == pytest.approx(histories["1"], rel=1e-6)
+
+    args = ["search", "--task", str(tiny_task), "--space", str(space), "--tracking-uri", store]
+    bad = CliRunner().invoke(main, [*args, "--steps-per-execution", "0"])
+    assert bad.exit_code == 2
+    assert bad.output.strip().endswith("Expected --steps-per-execution >= 1. Received: 0")
+
+
 @pytest.mark.e2e
 def test_out_of_memory_fails_that_trial_and_the_search_goes_on(
     tiny_task: Path, workdir: Path, store: str

@@ -123,6 +123,7 @@ def _run_search(options: dict[str, Any], cluster: Any = None) -> None:
         deterministic=o["deterministic"],
         mixed_precision=o["mixed_precision"],
         gradient_probe=o["gradient_probe"],
+        steps_per_execution=o["steps_per_execution"],
         hyperband_iterations=o["hyperband_iterations"],
         experiment=o["experiment"],
         tracking_uri=o["tracking_uri"],

@@ -141,7 +141,9 @@ class ModelSignature:
         return 1 if self.binary else self.n_outputs
 
 
-def build_model(config: ModelConfig, signature: ModelSignature) -> keras.Model:
+def build_model(
+    config: ModelConfig, signature: ModelSignature, steps_per_execution: int = 1
+) -> keras.Model:
     """Build and compile the recurrent model for one configuration.
 
     Classification heads are softmax (sigmoid for two classes) with cross-entropy and
@@ -150,7 +152,8 @@ def build_model(config: ModelConfig, signature: ModelSignature) -> keras.Model:
     starts from one sequence of token ids per sample (``TextVectorization``'s output, see
     :func:`text_vectorizer`) and an ``Embedding(mask_zero=True)``: the padding id 0 is
     masked, so the recurrent layers skip it and, padding being on the right, LSTM/GRU keep
-    the cuDNN kernel.
+    the cuDNN kernel. ``steps_per_execution`` is Keras' (training steps per call of the
+    traced function): how the model runs, not what it learns.
     """
     import keras
 
@@ -209,7 +212,12 @@ def build_model(config: ModelConfig, signature: ModelSignature) -> keras.Model:
         signature.head_units, activation=activation, name="head", dtype="float32"
     )(x)
     model = keras.Model(inputs, outputs, name=f"{config.cell}_x{config.depth}")
-    model.compile(optimizer=make_optimizer(config), loss=loss, metrics=metrics)
+    model.compile(
+        optimizer=make_optimizer(config),
+        loss=loss,
+        metrics=metrics,
+        steps_per_execution=steps_per_execution,
+    )
     return model
 
 

@@ -79,6 +79,10 @@ class SearchConfig:
     #: saves its trace per new architecture (0.3-0.8 s on 2 CPU cores), and the trials
     #: then have no ``grad_*`` metrics.
     gradient_probe: bool = True
+    #: Keras' ``steps_per_execution``: training steps per call of the traced training
+    #: function (per-batch checks then run once per call). Changes the speed, not the
+    #: training: the same steps in the same order.
+    steps_per_execution: int = 1
     #: A distributed search (chief and workers); None: one process runs every trial.
     cluster: ClusterConfig | None = None
 

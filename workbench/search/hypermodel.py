@@ -64,6 +64,7 @@ class RecurrentHyperModel(kt.HyperModel):
         objective: str,
         direction: str,
         policy: str = "float32",
+        steps_per_execution: int = 1,
     ) -> None:
         super().__init__(name="recurrent")
         self.space = space
@@ -72,11 +73,14 @@ class RecurrentHyperModel(kt.HyperModel):
         self.direction = direction
         #: Keras' dtype policy of every model: ``float32`` or ``mixed_float16``.
         self.policy = policy
+        #: Keras' training steps per call of the traced training function.
+        self.steps_per_execution = steps_per_execution
 
     def build(self, hp: Any) -> keras.Model:
         # KerasTuner clears Keras' session (its global dtype policy too) before each build.
         keras.mixed_precision.set_global_policy(self.policy)
-        return build_model(ModelConfig.from_values(declare(self.space, hp)), self.signature)
+        config = ModelConfig.from_values(declare(self.space, hp))
+        return build_model(config, self.signature, self.steps_per_execution)
 
     def fit(self, hp: Any, model: keras.Model, x: Any, *args: Any, **kwargs: Any) -> Any:
         # Hyperband passes its own epochs; the other tuners take the space's.

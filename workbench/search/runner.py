@@ -52,6 +52,7 @@ def make_search_config(
     deterministic: bool = False,
     mixed_precision: bool = False,
     gradient_probe: bool = True,
+    steps_per_execution: int = 1,
     hyperband_iterations: int = 1,
     folds: int = 0,
     experiment: str | None = None,
@@ -77,6 +78,10 @@ def make_search_config(
         raise WorkbenchError(f"Expected --seed >= 0. Received: {seed}")
     if folds < 0:
         raise WorkbenchError(f"Expected --folds >= 0 (0: decide from the data). Received: {folds}")
+    if steps_per_execution < 1:
+        raise WorkbenchError(
+            f"Expected --steps-per-execution >= 1. Received: {steps_per_execution}"
+        )
     if cluster is not None:
         _check_cluster(cluster)
     if hyperband_iterations < 1:
@@ -117,6 +122,7 @@ def make_search_config(
         folds=folds,
         mixed_precision=mixed_precision,
         gradient_probe=gradient_probe,
+        steps_per_execution=steps_per_execution,
         cluster=cluster,
     )
 

@@ -183,6 +183,7 @@ class Search:
                 self.objective,
                 self.direction,
                 "mixed_float16" if self.config.mixed_precision else "float32",
+                self.config.steps_per_execution,
             ),
             "objective": kt.Objective(self.objective, self.direction),
             "seed": oracle_seed(self.config.seed),
@@ -474,6 +475,7 @@ class Search:
             "device": "GPU" if tf.config.list_logical_devices("GPU") else "CPU",
             "memory_measure": meter.memory_kind,
             "precision": _precision(model),
+            "steps_per_execution": str(self.config.steps_per_execution),
             # What ran, not only what the settings allow (read on a GPU; "n/a" on CPU).
             "cudnn_ran": cudnn_ran_tag(model, self.data.x_train[:2]),
         }

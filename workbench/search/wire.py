@@ -22,7 +22,7 @@ SERVICE = "workbench.Chief"
 JOIN = f"/{SERVICE}/Join"
 HEARTBEAT = f"/{SERVICE}/Heartbeat"
 #: Bumped when the JSON changes, so a worker of another workbench version says so.
-VERSION = 2
+VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,7 @@ def encode_assignment(
                 "deterministic": config.deterministic,
                 "mixed_precision": config.mixed_precision,
                 "gradient_probe": config.gradient_probe,
+                "steps_per_execution": config.steps_per_execution,
                 "hyperband_iterations": config.hyperband_iterations,
                 "folds": config.folds,
             },
