@@ -10,6 +10,7 @@ mixed precision and cuDNN buy?
 2. The workbench's LSTM and GRU models on right-padded masked sequences, timed per epoch
    in float32 and mixed_float16, each with the cuDNN kernel allowed and with
    ``use_cudnn=False``, and whether cuDNN's kernel ran; one table.
+3. The same models in float32 with ``--steps-per-execution`` 1 and 16, timed per epoch.
 
 Without a GPU it prints "no GPU: skipped" and exits 0. Meant to take under two minutes
 on one GPU.
@@ -60,12 +61,10 @@ def _through_the_workbench(folder: Path) -> list[str]:
     return lines
 
 
-def _timed_variants(samples: int, steps: int) -> list[tuple[str, str, str, str, float]]:
-    import keras
+def _masked_data(samples: int, steps: int):  # noqa: ANN202 - arrays and their signature
     import numpy as np
 
-    from workbench.models import ModelConfig, ModelSignature, build_model
-    from workbench.search.backend import cudnn_kernels_ran
+    from workbench.models import ModelSignature
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(samples, steps, 8)).astype("float32")
@@ -75,6 +74,23 @@ def _timed_variants(samples: int, steps: int) -> list[tuple[str, str, str, str, 
     signature = ModelSignature(
         timesteps=steps, features=8, problem="regression", n_outputs=1, masked=True
     )
+    return x, y, signature
+
+
+def _epoch_seconds(model, x, y) -> float:  # noqa: ANN001 - a keras.Model and arrays
+    model.fit(x, y, batch_size=128, epochs=1, verbose=0)  # traces
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=128, epochs=2, verbose=0)
+    return (time.perf_counter() - start) / 2
+
+
+def _timed_variants(samples: int, steps: int) -> list[tuple[str, str, str, str, float]]:
+    import keras
+
+    from workbench.models import ModelConfig, build_model
+    from workbench.search.backend import cudnn_kernels_ran
+
+    x, y, signature = _masked_data(samples, steps)
     rows = []
     for cell in ("lstm", "gru"):
         for policy in ("float32", "mixed_float16"):
@@ -87,12 +103,24 @@ def _timed_variants(samples: int, steps: int) -> list[tuple[str, str, str, str, 
                 if kernel == "use_cudnn=False":
                     model = _without_cudnn(model)
                 ran = cudnn_kernels_ran(model, x[:2])
-                model.fit(x, y, batch_size=128, epochs=1, verbose=0)  # traces
-                start = time.perf_counter()
-                model.fit(x, y, batch_size=128, epochs=2, verbose=0)
-                per_epoch = (time.perf_counter() - start) / 2
+                per_epoch = _epoch_seconds(model, x, y)
                 rows.append((cell, policy, kernel, str(ran).lower(), per_epoch))
     keras.mixed_precision.set_global_policy("float32")
+    return rows
+
+
+def _timed_steps_per_execution(samples: int, steps: int) -> list[tuple[str, int, float]]:
+    from workbench.models import ModelConfig, build_model
+
+    x, y, signature = _masked_data(samples, steps)
+    rows = []
+    for cell in ("lstm", "gru"):
+        for per_call in (1, 16):
+            config = ModelConfig.from_values(
+                {"cell": cell, "units": 128, "learning_rate": 1e-3, "batch_size": 128}
+            )
+            model = build_model(config, signature, steps_per_execution=per_call)
+            rows.append((cell, per_call, _epoch_seconds(model, x, y)))
     return rows
 
 
@@ -148,6 +176,12 @@ def main() -> int:
         slower = base.get((cell, policy))
         gain = f"  {slower / seconds:.2f}x vs use_cudnn=False" if kernel == "cudnn allowed" else ""
         print(f"  {cell:<5} {policy:<14} {kernel:<16} {ran:<9} {seconds:>8.3f}{gain}")
+    print("3. The same in float32, by --steps-per-execution:")
+    one = {}
+    for cell, per_call, seconds in _timed_steps_per_execution(args.samples, args.steps):
+        one.setdefault(cell, seconds)
+        gain = f"  {one[cell] / seconds:.2f}x vs 1" if per_call > 1 else ""
+        print(f"  {cell:<5} steps per execution {per_call:<3} {seconds:>8.3f} s/epoch{gain}")
     return 0
 
 

@@ -1,0 +1,40 @@
+"""scripts/gpu_check.py on a machine without a GPU: it skips, or runs on CPU when asked."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gpu_check.py"
+
+
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, cwd=cwd, timeout=600
+    )
+
+
+@pytest.mark.e2e
+def test_gpu_check_prints_its_three_parts_when_run_on_cpu(tmp_path: Path) -> None:
+    if shutil.which("nvidia-smi") is None:  # no GPU: the plain command only says so
+        skipped = _run(cwd=tmp_path)
+        assert skipped.returncode == 0, skipped.stderr[-2000:]
+        assert skipped.stdout.strip() == "no GPU: skipped"
+
+    done = _run("--run-on-cpu", "--samples", "64", "--steps", "8", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    # 1. Two trials through the workbench, their tags read back from MLflow.
+    for cell in ("lstm", "gru"):
+        assert re.search(rf"^  {cell}\s+eligible=\S+ ran=\S+ device=\S+ epoch \d", out, re.M), out
+    # 2. Every cell x precision x kernel, timed.
+    variant = r"^  (lstm|gru)\s+(float32|mixed_float16)\s+(cudnn allowed|use_cudnn=False)\s"
+    assert len(set(re.findall(variant, out, re.M))) == 8, out
+    # 3. Steps per execution 1 and 16 for each cell, with the ratio.
+    faster = r"^  (lstm|gru)\s+steps per execution 16\s+[\d.]+ s/epoch\s+[\d.]+x vs 1$"
+    assert sorted(re.findall(faster, out, re.M)) == ["gru", "lstm"], out
