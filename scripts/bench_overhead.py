@@ -26,10 +26,10 @@ time moves less with what else runs.
 Every arm also records what the machine did besides it, from ``/proc/stat`` (Linux):
 the time the hypervisor gave this machine's CPUs to others (``steal``) and the CPU time
 of other processes on this machine, each as a share of the arm's CPU capacity (its
-wall-clock time x the CPUs). A round is quiet when both stay under ``--quiet`` percent
-(2 by default) in each of its arms; after the reading over every round comes the same
-reading over the quiet rounds only: a rule fixed before the run, not a choice made after
-seeing the times.
+wall-clock time x the CPUs). An arm is quiet when both stay at or under ``--quiet``
+percent (2 by default). After the reading over every round comes each ratio again over
+the rounds where both of its arms were quiet: a rule fixed before the run, not a choice
+made after seeing the times.
 
     python scripts/bench_overhead.py [--rounds 3] [--n-train 4000] [--epochs 4] [--without-probe]
                                      [--quiet 2]
@@ -215,18 +215,37 @@ def _interval(ratios: list[float]) -> str:
     )
 
 
+def _pairs(arms: list[str]) -> list[tuple[str, str]]:
+    """The ratios printed: the workbench over each script, and what MLflow alone costs;
+    with the fourth arm, the workbench without the probe and the probe's own cost."""
+    pairs = [(WORKBENCH, HAND), (WORKBENCH, HAND_MLFLOW), (HAND_MLFLOW, HAND)]
+    if NO_PROBE in arms:
+        pairs += [(NO_PROBE, HAND), (WORKBENCH, NO_PROBE)]
+    return pairs
+
+
 def _summary(name: str, rounds: list[dict[str, float]], arms: list[str]) -> None:
     medians = {arm: statistics.median(r[arm] for r in rounds) for arm in arms}
     print(f"{name}:")
     for arm in arms:
         values = [r[arm] for r in rounds]
         print(f"  {arm:<22} median {medians[arm]:5.1f} s ({min(values):.1f}..{max(values):.1f})")
-    print("  " + _ratio(WORKBENCH, HAND, medians, rounds))
-    print("  " + _ratio(WORKBENCH, HAND_MLFLOW, medians, rounds))
-    print("  " + _ratio(HAND_MLFLOW, HAND, medians, rounds))
-    if NO_PROBE in arms:  # what the gradient probe costs, and the workbench without it
-        print("  " + _ratio(NO_PROBE, HAND, medians, rounds))
-        print("  " + _ratio(WORKBENCH, NO_PROBE, medians, rounds))
+    for what, over in _pairs(arms):
+        print("  " + _ratio(what, over, medians, rounds))
+
+
+def _quiet_summary(rounds: list[dict[str, Timing]], arms: list[str], limit: float) -> None:
+    print(f"each ratio over the rounds where both its arms were quiet (at most {limit:g}%):")
+    for what, over in _pairs(arms):
+        calm = [r for r in rounds if r[what].quiet(limit) and r[over].quiet(limit)]
+        if not calm:
+            print(f"  {what} / {over}: no such round")
+            continue
+        for name, value in (("wall-clock", "wall"), ("CPU time", "cpu")):
+            times = [{a: getattr(r[a], value) for a in (what, over)} for r in calm]
+            medians = {a: statistics.median(t[a] for t in times) for a in (what, over)}
+            ratio = _ratio(what, over, medians, times)
+            print(f"  {name}, {len(calm)} of {len(rounds)} rounds: {ratio}")
 
 
 def main() -> None:
@@ -244,8 +263,8 @@ def main() -> None:
         "--quiet",
         type=float,
         default=2.0,
-        help="a round is quiet when steal and other processes stay at most this percent "
-        "of each arm's CPU capacity (default 2); quiet rounds get their own reading",
+        help="an arm is quiet when steal and other processes stay at most this percent "
+        "of its CPU capacity (default 2); each ratio is read again over its quiet rounds",
     )
     args = parser.parse_args()
     arms = [HAND, HAND_MLFLOW, WORKBENCH, *([NO_PROBE] if args.without_probe else [])]
@@ -296,28 +315,18 @@ def main() -> None:
             rounds.append({})
             for arm in arms[r % len(arms) :] + arms[: r % len(arms)]:
                 rounds[-1][arm] = _timed(commands[arm](r), env, folder)
-            quiet = all(t.quiet(args.quiet) for t in rounds[-1].values())
             print(
-                f"round {r + 1}{'' if quiet else ' (not quiet)'}: "
+                f"round {r + 1}: "
                 + ", ".join(
-                    f"{arm} {t.wall:.1f} s (CPU {t.cpu:.1f} s{t.disturbance()})"
+                    f"{arm} {t.wall:.1f} s (CPU {t.cpu:.1f} s{t.disturbance()}"
+                    f"{'' if t.quiet(args.quiet) else ', not quiet'})"
                     for arm, t in ((arm, rounds[-1][arm]) for arm in arms)
                 ),
                 flush=True,
             )
-    _summaries("", rounds, arms)
-    calm = [r for r in rounds if all(t.quiet(args.quiet) for t in r.values())]
-    print(
-        f"quiet rounds (steal and other processes at most {args.quiet:g}% in every arm): "
-        f"{len(calm)} of {len(rounds)}"
-    )
-    if calm and len(calm) < len(rounds):
-        _summaries(", quiet rounds", calm, arms)
-
-
-def _summaries(label: str, rounds: list[dict[str, Timing]], arms: list[str]) -> None:
-    _summary(f"wall-clock{label}", [{a: t.wall for a, t in r.items()} for r in rounds], arms)
-    _summary(f"CPU time{label}", [{a: t.cpu for a, t in r.items()} for r in rounds], arms)
+    _summary("wall-clock", [{a: t.wall for a, t in r.items()} for r in rounds], arms)
+    _summary("CPU time", [{a: t.cpu for a, t in r.items()} for r in rounds], arms)
+    _quiet_summary(rounds, arms, args.quiet)
 
 
 if __name__ == "__main__":
