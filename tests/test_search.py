@@ -559,8 +559,8 @@ def test_steps_per_execution_changes_how_trials_run_not_what_they_learn(
     assert len(histories["1"]) == 2
     assert histories["3"] == pytest.approx(histories["1"], rel=1e-6)
 
-    args = ["search", "--task", str(tiny_task), "--space", str(space), "--tracking-uri", store]
-    bad = CliRunner().invoke(main, [*args, "--steps-per-execution", "0"])
+    args = [*_search_args(tiny_task, space, store, 1), "--steps-per-execution", "0"]
+    bad = CliRunner().invoke(main, args)
     assert bad.exit_code == 2
     assert bad.output.strip().endswith("Expected --steps-per-execution >= 1. Received: 0")
 
