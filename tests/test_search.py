@@ -565,6 +565,32 @@ def test_steps_per_execution_changes_how_trials_run_not_what_they_learn(
     assert bad.output.strip().endswith("Expected --steps-per-execution >= 1. Received: 0")
 
 
+def test_a_trial_writes_its_best_weights_once_when_it_ends(
+    tiny_task: Path, store: str, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keras
+
+    written: list[str] = []
+    save_weights = keras.Model.save_weights
+
+    def counted(self: keras.Model, filepath: str, *args: object, **kwargs: object) -> None:
+        written.append(str(filepath))
+        save_weights(self, filepath, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "save_weights", counted)
+    space = workdir / "one.yaml"
+    space.write_text("dimensions: {cell: gru, units: 4, learning_rate: 1e-2, epochs: 4}\n")
+    _search(tiny_task, space, store, "--max-trials", "1", "--seed", "2", "--no-gradient-probe")
+    _, (trial,) = _runs(store)
+    history = MlflowClient(store).get_metric_history(trial.info.run_id, "val_loss")
+    losses = [m.value for m in sorted(history, key=lambda m: m.step)]
+    better = [i for i, v in enumerate(losses) if v < min(losses[:i], default=float("inf"))]
+    # KerasTuner alone writes at each better epoch: this trial has several of them.
+    assert len(better) >= 2, losses
+    assert written == [trial.data.tags["checkpoint"]]
+    assert Path(written[0]).is_file()
+
+
 @pytest.mark.e2e
 def test_out_of_memory_fails_that_trial_and_the_search_goes_on(
     tiny_task: Path, workdir: Path, store: str

@@ -242,11 +242,13 @@ class TrialMeter(keras.callbacks.Callback):
 class BestEpoch(keras.callbacks.Callback):
     """The best epoch's weights over all of a trial's fits, kept in memory.
 
-    The same rule as KerasTuner's ``SaveBestEpoch`` (which writes them to the trial's
-    checkpoint file): only a strictly better objective replaces them, so both hold the
-    first fit that reached the best. :meth:`restore` puts them back into that fit's own
-    model, whose functions are already traced: evaluating it on test costs no rebuild, no
-    reload and no new trace. KerasTuner's deep copies of the callback return this one.
+    The rule of KerasTuner's ``SaveBestEpoch``, which it replaces (that one writes the
+    weights file at every better epoch, inside training; the trial writes this one's
+    weights once, when it ends): only a strictly better objective replaces them, so they
+    come from the first fit that reached the best. :meth:`restore` puts them back into
+    that fit's own model, whose functions are already traced: evaluating it on test costs
+    no rebuild, no reload and no new trace. KerasTuner's deep copies of the callback
+    return this one.
     """
 
     def __init__(self, objective: str, direction: str) -> None:

@@ -14,7 +14,6 @@ import io
 import math
 import statistics
 import traceback
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +48,8 @@ from workbench.tracking import StoreFailed
 #: KerasTuner internals this module relies on; pyproject.toml pins keras-tuner below 1.5.
 KERAS_TUNER_INTERNALS = (
     ("keras_tuner.src.engine.tuner", "Tuner._build_and_fit_model"),  # seeds each repeat
-    ("keras_tuner.src.engine.tuner", "Tuner._get_checkpoint_fname"),  # prunes, exports
+    ("keras_tuner.src.engine.tuner", "Tuner._get_checkpoint_fname"),  # writes, prunes, exports
+    ("keras_tuner.src.engine.tuner_utils", "SaveBestEpoch"),  # replaced by one write a trial
     ("keras_tuner.src.config", "DEBUG"),  # silences failed trials' tracebacks
     ("keras_tuner.src.tuners.gridsearch", "GridSearchOracle._compare"),  # grid resume
 )
@@ -114,6 +114,13 @@ class _Tracked:
             (x, y), validation = search.folds[fold]
             args = (x, y, *args[2:])
             kwargs = {**kwargs, "validation_data": validation}
+        # KerasTuner's SaveBestEpoch writes the weights file at every better epoch, inside
+        # training; the trial's BestEpoch keeps them in memory by the same rule and the
+        # file is written once, when the trial ends (Search._final_measures).
+        from keras_tuner.src.engine.tuner_utils import SaveBestEpoch
+
+        callbacks = [c for c in kwargs.get("callbacks", []) if not isinstance(c, SaveBestEpoch)]
+        kwargs = {**kwargs, "callbacks": callbacks}
         return super()._build_and_fit_model(trial, *args, **kwargs)  # type: ignore[misc]
 
     def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
@@ -276,7 +283,7 @@ class Search:
     def prune_checkpoints(self, tuner: Any) -> None:
         """Delete the weights of ended trials outside the best ``keep_checkpoints``.
 
-        Each trial keeps only its best epoch's weights (KerasTuner's ``SaveBestEpoch``); a
+        Each trial keeps only its best epoch's weights (written when it ends); a
         trial outside the best K can no longer become the best model, so its file goes and
         its run is tagged ``checkpoint=deleted``.
         """
@@ -393,8 +400,8 @@ class Search:
                     metrics.update(
                         {f"score_f{k}": statistics.fmean(runs[k::folds]) for k in range(folds)}
                     )
-                # KerasTuner's SaveBestEpoch, shared by the executions, overwrites only on a
-                # strictly better value: its file holds the first execution that reached it.
+                # BestEpoch, shared by the executions, keeps only a strictly better value:
+                # the file holds the first execution that reached it.
                 checkpoint = runs.index(best_of(runs, self.direction))  # type: ignore[arg-type]
                 tags["checkpoint_repeat"] = checkpoint // folds
                 if folds > 1:
@@ -435,11 +442,13 @@ class Search:
     ) -> tuple[dict[str, float], dict[str, str]]:
         import tensorflow as tf
 
-        model = best.restore()  # the best epoch's weights, in the model that trained
+        # The best epoch's weights, in the model that trained. The caller reached here only
+        # when every fit had a finite objective, so BestEpoch holds them.
+        model = best.restore()
         if model is None:
-            with warnings.catch_warnings():  # the checkpoint's optimizer state is not needed
-                warnings.simplefilter("ignore")
-                model = tuner.load_model(trial)
+            raise RuntimeError("no epoch of this trial had a finite objective to keep")
+        checkpoint = tuner._get_checkpoint_fname(trial.trial_id)
+        model.save_weights(checkpoint)  # what Hyperband's next rounds and the export load
         eligible, detail = cudnn_eligibility(model)
         batch = batch_size_used(
             int(trial.hyperparameters.get("batch_size")), len(self.data.x_train)
@@ -469,7 +478,7 @@ class Search:
                 units = forecast_metrics(self.data, self.data.y_test, predicted)
                 metrics.update({f"test_{k}": v for k, v in units.items()})
         tags = {
-            "checkpoint": tuner._get_checkpoint_fname(trial.trial_id),
+            "checkpoint": checkpoint,
             "cudnn_eligible": eligible,
             "cudnn_detail": detail,
             "device": "GPU" if tf.config.list_logical_devices("GPU") else "CPU",
