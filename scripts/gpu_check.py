@@ -11,6 +11,9 @@ mixed precision and cuDNN buy?
    in float32 and mixed_float16, each with the cuDNN kernel allowed and with
    ``use_cudnn=False``, and whether cuDNN's kernel ran; one table.
 3. The same models in float32 with ``--steps-per-execution`` 1 and 16, timed per epoch.
+4. Python's work between two training steps: Keras' callback dispatch alone and with the
+   callbacks a workbench trial adds (its meter, probe and best-epoch keeper, early
+   stopping, KerasTuner's own), in microseconds per batch, against part 3's LSTM step.
 
 Without a GPU it prints "no GPU: skipped" and exits 0. Meant to take under two minutes
 on one GPU.
@@ -124,6 +127,49 @@ def _timed_steps_per_execution(samples: int, steps: int) -> list[tuple[str, int,
     return rows
 
 
+def _callback_microseconds(batches: int = 20_000) -> tuple[float, float]:
+    """Keras' per-batch callback dispatch, alone and with a workbench trial's callbacks
+    (those of ``Search._run_trial`` and the hypermodel's early stopping): microseconds
+    per batch, best of three."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+    from keras_tuner.src.engine.tuner_utils import TunerCallback
+
+    from workbench.search.meters import BestEpoch, GradientProbe, TrialMeter
+
+    model = keras.Sequential([keras.Input((8, 2)), keras.layers.LSTM(4), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse", metrics=["mse"])
+
+    class Tuner:  # KerasTuner's per-batch hooks do nothing by default
+        def on_batch_begin(self, *args, **kwargs) -> None: ...  # noqa: ANN002, ANN003
+
+        def on_batch_end(self, *args, **kwargs) -> None: ...  # noqa: ANN002, ANN003
+
+    probe = GradientProbe(np.zeros((4, 8, 2), "float32"), np.zeros((4, 1), "float32"))
+    workbench = [
+        probe,
+        TrialMeter(lambda epoch, metrics: None, ("loss", "val_loss"), probe),
+        BestEpoch("val_loss", "min"),
+        keras.callbacks.EarlyStopping(patience=3),
+        TunerCallback(Tuner(), None),
+    ]
+    logs = {"loss": tf.constant(0.5), "mse": tf.constant(0.5)}  # as a step returns them
+
+    def per_batch(callbacks: list) -> float:
+        best = float("inf")
+        for _ in range(3):
+            dispatch = keras.callbacks.CallbackList(callbacks, add_history=True, model=model)
+            start = time.perf_counter()
+            for batch in range(batches):
+                dispatch.on_train_batch_begin(batch)
+                dispatch.on_train_batch_end(batch, logs)
+            best = min(best, (time.perf_counter() - start) / batches * 1e6)
+        return best
+
+    return per_batch([]), per_batch(workbench)
+
+
 def _without_cudnn(model):  # noqa: ANN001, ANN202 - a keras.Model in, one out
     import keras
 
@@ -182,6 +228,14 @@ def main() -> int:
         one.setdefault(cell, seconds)
         gain = f"  {one[cell] / seconds:.2f}x vs 1" if per_call > 1 else ""
         print(f"  {cell:<5} steps per execution {per_call:<3} {seconds:>8.3f} s/epoch{gain}")
+    keras_alone, with_workbench = _callback_microseconds()
+    step_ms = one["lstm"] / -(-args.samples // 128) * 1e3  # batch 128
+    added = with_workbench - keras_alone
+    print(
+        f"4. Per batch, callbacks: Keras alone {keras_alone:.1f} us, with a workbench trial's "
+        f"{with_workbench:.1f} us ({added:+.1f} us, {added / (step_ms * 1e3):.2%} of "
+        f"part 3's LSTM step of {step_ms:.2f} ms)"
+    )
     return 0
 
 

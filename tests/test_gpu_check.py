@@ -20,7 +20,7 @@ def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.e2e
-def test_gpu_check_prints_its_three_parts_when_run_on_cpu(tmp_path: Path) -> None:
+def test_gpu_check_prints_its_four_parts_when_run_on_cpu(tmp_path: Path) -> None:
     if shutil.which("nvidia-smi") is None:  # no GPU: the plain command only says so
         skipped = _run(cwd=tmp_path)
         assert skipped.returncode == 0, skipped.stderr[-2000:]
@@ -38,3 +38,7 @@ def test_gpu_check_prints_its_three_parts_when_run_on_cpu(tmp_path: Path) -> Non
     # 3. Steps per execution 1 and 16 for each cell, with the ratio.
     faster = r"^  (lstm|gru)\s+steps per execution 16\s+[\d.]+ s/epoch\s+[\d.]+x vs 1$"
     assert sorted(re.findall(faster, out, re.M)) == ["gru", "lstm"], out
+    # 4. The callbacks' microseconds per batch, against a training step.
+    keras_alone = r"^4\. Per batch, callbacks: Keras alone [\d.]+ us, "
+    workbench = r"with a workbench trial's [\d.]+ us \([+-][\d.]+ us, -?[\d.]+% of part 3's "
+    assert re.search(keras_alone + workbench + r"LSTM step of [\d.]+ ms\)$", out, re.M), out
