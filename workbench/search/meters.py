@@ -303,8 +303,8 @@ class GradientProbe(keras.callbacks.Callback):
 
     The loss is the model's compiled loss on the probe batch in inference mode (no
     dropout), so epochs compare on the same function. The gradient is computed by a
-    ``tf.function`` that runs on a shadow copy of the first model of its architecture,
-    into which each call copies the current weights. The process keeps the functions of
+    ``tf.function`` that runs a copy of the first model of its architecture on the current
+    weights, passed in as values (Keras' ``stateless_call``). The process keeps the functions of
     the last few architectures (layer types and settings, dropout and names left out;
     clipping kind; loss; probe batch shape), so a repeat's new model and a later trial
     of the same architecture (another learning rate, batch size, clip threshold, or a
@@ -377,8 +377,9 @@ class GradientProbe(keras.callbacks.Callback):
                 while len(_FUNCTIONS) > _KEPT_FUNCTIONS:
                     _FUNCTIONS.pop(next(iter(_FUNCTIONS)))
                 self._key = key
-            weights = [_tensor(w) for w in model.weights]
-            outputs = self._function(self._x, self._y, weights, tf.constant(threshold))
+            trainable = [_tensor(w) for w in model.trainable_variables]
+            fixed = [_tensor(w) for w in model.non_trainable_variables]
+            outputs = self._function(self._x, self._y, trainable, fixed, tf.constant(threshold))
             values = {key: float(value) for key, value in outputs.items()}
         finally:
             spent = time.perf_counter() - start
@@ -391,32 +392,38 @@ class GradientProbe(keras.callbacks.Callback):
     def _make_function(self, clip_kind: str) -> Any:
         import tensorflow as tf
 
-        model = keras.models.clone_model(self.model)  # the shadow copy
+        model = keras.models.clone_model(self.model)  # the architecture, without its state
         model.compile(loss=self.model.loss)
-        shadow = model.weights
-        if [tuple(w.shape) for w in shadow] != [tuple(w.shape) for w in self.model.weights]:
-            raise ValueError(f"Cannot probe the gradient of {self.model.name}: its clone differs")
+        for mine, theirs in (
+            (model.trainable_variables, self.model.trainable_variables),
+            (model.non_trainable_variables, self.model.non_trainable_variables),
+        ):
+            if [tuple(w.shape) for w in mine] != [tuple(w.shape) for w in theirs]:
+                name = self.model.name
+                raise ValueError(f"Cannot probe the gradient of {name}: its clone differs")
         float_input = self._x.dtype.is_floating and self._x.shape.rank == 3
         steps = int(self._x.shape[1]) if float_input else 0
         quarter = max(1, steps // 4)
-        variables = model.trainable_variables
+        shapes = [tuple(w.shape) for w in model.trainable_variables]
 
         # No AutoGraph: the body has no tensor-dependent Python control flow (as Keras' own
         # train step, which is not converted either); it saves part of the tracing.
         @tf.function(autograph=False, reduce_retracing=True)
-        def probe(x: Any, y: Any, weights: list[Any], threshold: Any) -> dict[str, Any]:
-            for variable, value in zip(shadow, weights, strict=True):
-                variable.assign(value)
+        def probe(
+            x: Any, y: Any, trainable: list[Any], fixed: list[Any], threshold: Any
+        ) -> dict[str, Any]:
             with tf.GradientTape() as tape:
+                tape.watch(trainable)
                 if float_input:
                     tape.watch(x)
-                predicted = model(x, training=False)
+                # The weights go in as values: nothing is copied into the clone's variables.
+                predicted, _ = model.stateless_call(trainable, fixed, x, training=False)
                 # The compiled loss, as training computes it (it aligns integer labels of
                 # shape (n,) with a (n, 1) sigmoid, and averages over the batch).
                 loss = model.compute_loss(x=x, y=y, y_pred=predicted, training=False)
-            sources = [*variables, x] if float_input else list(variables)
+            sources = [*trainable, x] if float_input else list(trainable)
             grads = tape.gradient(loss, sources, unconnected_gradients="zero")
-            weight_grads = grads[: len(variables)]
+            weight_grads = grads[: len(trainable)]
             norm = tf.linalg.global_norm(weight_grads)
             out = {"grad_norm": norm, "grad_clipped": tf.constant(0.0)}
             if clip_kind == "global_norm":
@@ -428,7 +435,7 @@ class GradientProbe(keras.callbacks.Callback):
                         for g in weight_grads
                     ]
                 )
-                total = sum(int(np.prod(v.shape)) for v in variables)
+                total = sum(int(np.prod(shape)) for shape in shapes)
                 out["grad_clipped"] = above / float(max(total, 1))
             elif clip_kind == "variable_norm":
                 above = tf.add_n(
