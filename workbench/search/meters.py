@@ -404,7 +404,6 @@ class GradientProbe(keras.callbacks.Callback):
         float_input = self._x.dtype.is_floating and self._x.shape.rank == 3
         steps = int(self._x.shape[1]) if float_input else 0
         quarter = max(1, steps // 4)
-        shapes = [tuple(w.shape) for w in model.trainable_variables]
 
         # No AutoGraph: the body has no tensor-dependent Python control flow (as Keras' own
         # train step, which is not converted either); it saves part of the tracing.
@@ -435,7 +434,7 @@ class GradientProbe(keras.callbacks.Callback):
                         for g in weight_grads
                     ]
                 )
-                total = sum(int(np.prod(shape)) for shape in shapes)
+                total = sum(int(np.prod(t.shape)) for t in trainable)
                 out["grad_clipped"] = above / float(max(total, 1))
             elif clip_kind == "variable_norm":
                 above = tf.add_n(
