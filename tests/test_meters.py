@@ -58,6 +58,32 @@ def test_probe_matches_the_gradient_computed_by_hand() -> None:
     assert values["grad_clipped"] == 0.0  # no clipping configured
 
 
+@pytest.mark.parametrize("cell", ["LSTM", "GRU", "SimpleRNN"])
+def test_probe_of_a_recurrent_model_matches_an_eager_gradient(cell: str) -> None:
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential(
+        [keras.Input((12, 2)), getattr(keras.layers, cell)(8), keras.layers.Dense(1)]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(6, 12, 2)).astype("float32")
+    y = rng.normal(size=(6, 1)).astype("float32")
+
+    values = _probe(model, x, y)
+
+    tx = tf.constant(x)
+    with tf.GradientTape() as tape:  # eager: no graph, no graph optimizer
+        tape.watch(tx)
+        loss = keras.losses.MeanSquaredError()(y, model(tx, training=False))
+    *weight_grads, dx = tape.gradient(loss, [*model.trainable_variables, tx])
+    norm = float(tf.linalg.global_norm(weight_grads))
+    assert values["grad_norm"] == pytest.approx(norm, rel=1e-5)
+    assert values["grad_input_early"] == pytest.approx(float(tf.norm(dx[:, :3])), rel=1e-5)
+    assert values["grad_input_late"] == pytest.approx(float(tf.norm(dx[:, -3:])), rel=1e-5)
+
+
 def test_grad_clipped_follows_the_optimizers_clipping() -> None:
     x, y = _batch()
     norm = _probe(_linear_model(), x, y)["grad_norm"]
