@@ -12,14 +12,13 @@ clipping would act, and the loss gradient with respect to early and late time st
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras
@@ -310,9 +309,7 @@ class GradientProbe(keras.callbacks.Callback):
     clipping kind; loss; probe batch shape), so a repeat's new model and a later trial
     of the same architecture (another learning rate, batch size, clip threshold, or a
     Hyperband round) reuse the trace: tracing costs far more than a call (0.3-0.6 s
-    against 10-30 ms on 2 cores; about 0.2 s after Keras' ``clear_session``). The
-    function runs without TensorFlow's graph optimizer, which would double the cost of
-    its first call and save a few milliseconds at each later one. The copy
+    against 10-20 ms on 2 cores; about 0.2 s after Keras' ``clear_session``). The copy
     is ``keras.models.clone_model``: state held neither in weights nor in a layer's
     config would not reach it (the workbench's layers keep theirs in one or the other).
     A NaN anywhere gives NaN values, never an exception (the trial's divergence check
@@ -382,10 +379,7 @@ class GradientProbe(keras.callbacks.Callback):
                 self._key = key
             trainable = [_tensor(w) for w in model.trainable_variables]
             fixed = [_tensor(w) for w in model.non_trainable_variables]
-            with _without_graph_optimizer():
-                outputs = self._function(
-                    self._x, self._y, trainable, fixed, tf.constant(threshold)
-                )
+            outputs = self._function(self._x, self._y, trainable, fixed, tf.constant(threshold))
             values = {key: float(value) for key, value in outputs.items()}
         finally:
             spent = time.perf_counter() - start
@@ -482,51 +476,6 @@ def _tensor(weight: Any) -> Any:
     import tensorflow as tf
 
     return tf.convert_to_tensor(getattr(weight, "value", weight))
-
-
-@contextlib.contextmanager
-def _without_graph_optimizer() -> Iterator[None]:
-    """Run this thread's ``tf.function`` calls without Grappler, TensorFlow's graph optimizer.
-
-    A function is instantiated, and optimized, at its first call under a given
-    configuration: for the probe's gradient through a recurrent loop that first call
-    takes about twice as long with the optimizer (0.17-0.31 s against 0.09-0.15 s on 2
-    cores, LSTM and GRU of 32 and 64 units), while the optimized graph saves a few
-    milliseconds at each later call (15-32 ms a call with it, 18-35 ms without). The
-    figures agree to float rounding. Keras 3 chooses the cuDNN kernel in Python, not
-    through Grappler, so the choice stays the same. Only this thread's call options
-    change (training in another thread keeps its own); where TensorFlow's internals
-    differ, the call runs as before.
-    """
-    found = _unoptimized_options()
-    if found is None:
-        yield
-        return
-    ctx, previous, options = found
-    ctx.function_call_options = options
-    try:
-        yield
-    finally:
-        ctx.function_call_options = previous
-
-
-def _unoptimized_options() -> tuple[Any, Any, Any] | None:
-    """The eager context, this thread's call options, and a copy with Grappler off."""
-    try:
-        from tensorflow.core.protobuf import config_pb2
-        from tensorflow.python.eager import context
-
-        ctx = context.context()
-        previous = ctx.function_call_options
-        config = config_pb2.ConfigProto()
-        config.ParseFromString(previous.config_proto_serialized)
-        config.graph_options.rewrite_options.disable_meta_optimizer = True
-        options = context.FunctionCallOptions(
-            executor_type=previous.executor_type, config_proto=config
-        )
-    except (ImportError, AttributeError, TypeError):
-        return None
-    return ctx, previous, options
 
 
 def _clipping(optimizer: Any) -> tuple[str, float]:
