@@ -219,10 +219,15 @@ def _interval(ratios: list[float]) -> str:
 
 
 def _pairs(arms: list[str]) -> list[tuple[str, str]]:
-    """The ratios printed: the workbench over each script, and what MLflow alone costs;
-    with the fourth arm, the workbench without the probe and the probe's own cost."""
-    pairs = [(WORKBENCH, HAND), (WORKBENCH, HAND_MLFLOW), (HAND_MLFLOW, HAND)]
-    pairs += [(NO_PROBE, HAND), (WORKBENCH, NO_PROBE)]
+    """The ratios printed, of those whose two arms ran: the workbench over each script,
+    what MLflow alone costs, the workbench without the probe and the probe's own cost."""
+    pairs = [
+        (WORKBENCH, HAND),
+        (WORKBENCH, HAND_MLFLOW),
+        (HAND_MLFLOW, HAND),
+        (NO_PROBE, HAND),
+        (WORKBENCH, NO_PROBE),
+    ]
     return [(what, over) for what, over in pairs if what in arms and over in arms]
 
 
