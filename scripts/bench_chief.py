@@ -23,10 +23,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=300)
-    parser.add_argument("--oracles", default="random,bayesian")
-    parser.add_argument("--space", default="small")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--trials", type=int, default=300, help="trials the study grows to (default 300)"
+    )
+    parser.add_argument(
+        "--oracles",
+        default="random,bayesian",
+        help="comma-separated oracles to time (default random,bayesian)",
+    )
+    parser.add_argument(
+        "--space", default="small", help="a shipped search space or a space file (default small)"
+    )
     args = parser.parse_args()
 
     from workbench.search.backend import load_tensorflow

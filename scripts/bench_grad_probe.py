@@ -157,10 +157,16 @@ def _all(values: list[float]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=2, help="Pairs of fits per setting.")
-    parser.add_argument("--only", choices=sorted(SETTINGS), help="Run one setting only.")
-    parser.add_argument("--repeats", type=int, default=1, help="Trainings per trial.")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="pairs of fits per setting (default 2)"
+    )
+    parser.add_argument(
+        "--only", choices=sorted(SETTINGS), help="run one setting only (default: all three)"
+    )
+    parser.add_argument("--repeats", type=int, default=1, help="trainings per trial (default 1)")
     args = parser.parse_args()
 
     from workbench.search.backend import load_tensorflow

@@ -55,10 +55,16 @@ class _Recorder:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=30)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--trials", type=int, default=30, help="trials of the search (default 30; at least 3)"
+    )
     parser.add_argument("--out", default=None, help="folder for the store (default: a temp one)")
     args = parser.parse_args()
+    if args.trials < 3:  # the figures compare each later trial with trial 3
+        parser.error(f"argument --trials: expected at least 3, received {args.trials}")
     out = Path(args.out or tempfile.mkdtemp(prefix="bench-memory-"))
     out.mkdir(parents=True, exist_ok=True)
     space_file = out / "bench-memory.yaml"

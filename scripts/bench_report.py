@@ -140,10 +140,18 @@ def write_study(uri: str, experiment: str, trials: int, epochs: int, repeats: in
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=1000)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--trials", type=int, default=1000, help="trials of the synthetic study (default 1000)"
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=10, help="epochs recorded per trial (default 10)"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="repeats (scores) per trial (default 3)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         uri = f"sqlite:///{Path(folder) / 'mlflow.db'}"
