@@ -44,7 +44,8 @@ def test_two_arms_prints_each_round_and_the_ratio_with_its_interval(tmp_path: Pa
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     out = done.stdout
     assert "INFO" not in out + done.stderr  # the store is made quietly, as the workbench does
-    seconds = r"([\d.]+) s \(CPU ([\d.]+) s, steal [\d.]+%, others [\d.]+%\)"
+    # A busy machine (the other tests, under xdist) marks the arm "not quiet".
+    seconds = r"([\d.]+) s \(CPU ([\d.]+) s, steal [\d.]+%, others [\d.]+%(?:, not quiet)?\)"
     rounds = re.findall(rf"^round (\d): hand-written {seconds}, workbench {seconds}", out, re.M)
     assert [r[0] for r in rounds] == ["1", "2", "3"], out
     assert all(float(v) > 0 for r in rounds for v in r[1:]), out
