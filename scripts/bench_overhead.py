@@ -34,8 +34,8 @@ percent (2 by default). After the reading over every round comes each ratio agai
 the rounds where both of its arms were quiet: a rule fixed before the run, not a choice
 made after seeing the times.
 
-    python scripts/bench_overhead.py [--rounds 3] [--n-train 4000] [--epochs 4] [--without-probe]
-                                     [--two-arms] [--quiet 2]
+    python scripts/bench_overhead.py [--rounds 3] [--n-train 4000] [--length 100] [--epochs 4]
+                                     [--without-probe | --two-arms] [--quiet 2]
 """
 
 from __future__ import annotations
@@ -268,10 +268,12 @@ def _positive(text: str) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        epilog="example: python scripts/bench_overhead.py --two-arms --rounds 40 "
-        "(about 2.5 minutes a round on 2 CPU cores; a quick look: --rounds 3 --n-train 200 "
-        "--epochs 1 --length 20)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example (about 2.5 minutes a round on 2 CPU cores):\n"
+        "    python scripts/bench_overhead.py --two-arms --rounds 40\n"
+        "a quick look:\n"
+        "    python scripts/bench_overhead.py --rounds 3 --n-train 200 --epochs 1 --length 20",
     )
     parser.add_argument(
         "--rounds", type=_positive, default=3, help="rounds, each arm once a round (default 3)"
