@@ -24,7 +24,10 @@ over each hand-written script, and what MLflow alone costs), with the median and
 the per-round ratios (the arms of a round run back to back; from 3 rounds on, their
 geometric mean with a 95% confidence interval), of the wall-clock time and of
 the CPU time (user + system, the process and its children): on a shared machine the CPU
-time moves less with what else runs.
+time moves less with what else runs. On Linux the CPU time is also split by process: the
+workbench's child processes (its tracking process: MLflow's import, the store, the
+study's writes) and its own process, whose ratio to the plain script's process says what
+the workbench's own code costs besides MLflow.
 
 Every arm also records what the machine did besides it, from ``/proc/stat`` (Linux):
 the time the hypervisor gave this machine's CPUs to others (``steal``) and the CPU time
@@ -165,9 +168,22 @@ class Timing:
     #: Shares of the arm's CPU capacity (wall-clock x CPUs), in percent; None off Linux.
     steal: float | None = None
     others: float | None = None
+    #: The part of ``cpu`` spent in the processes the arm's process started (the
+    #: workbench's tracking process); None off Linux.
+    children: float | None = None
+
+    @property
+    def own_cpu(self) -> float | None:
+        """CPU seconds of the arm's own process, its child processes left out."""
+        return None if self.children is None else self.cpu - self.children
 
     def quiet(self, limit: float) -> bool:
         return all(v is not None and v <= limit for v in (self.steal, self.others))
+
+    def in_children(self) -> str:
+        if self.children is None or self.children < 0.05:
+            return ""
+        return f", {self.children:.1f} s of it in child processes"
 
     def disturbance(self) -> str:
         if self.steal is None or self.others is None:
@@ -175,20 +191,39 @@ class Timing:
         return f", steal {self.steal:.1f}%, others {self.others:.1f}%"
 
 
+def _children_seconds(pid: int) -> float | None:
+    """CPU seconds of the child processes that ``pid`` started and waited for, read while
+    ``pid`` has exited but is not yet reaped (``/proc/<pid>/stat``: cutime, cstime)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rpartition(")")[2].split()
+        return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _timed(command: list[str], env: dict[str, str], cwd: Path) -> Timing:
     """Wall-clock and CPU seconds of one whole process, and the machine's disturbance."""
-    machine, cpu, start = _machine_seconds(), _cpu_seconds(), time.perf_counter()
-    done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
-    seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
-    after = _machine_seconds()
-    if done.returncode != 0:
-        sys.exit(f"failed: {' '.join(command)}\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        machine, cpu, start = _machine_seconds(), _cpu_seconds(), time.perf_counter()
+        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=err, text=True)
+        children = None
+        if hasattr(os, "waitid"):  # wait for the exit, but leave the process to read it
+            os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
+            children = _children_seconds(process.pid)
+        returncode = process.wait()
+        seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
+        after = _machine_seconds()
+        if returncode != 0:
+            out.seek(0)
+            err.seek(0)
+            sys.exit(f"failed: {' '.join(command)}\n{out.read()[-2000:]}{err.read()[-2000:]}")
     if machine is None or after is None:
-        return Timing(seconds, cpu)
+        return Timing(seconds, cpu, children=children)
     capacity = seconds * (os.cpu_count() or 1) / 100
     busy, steal = after[0] - machine[0], after[1] - machine[1]
     # This script's own work between the two readings is a few milliseconds.
-    return Timing(seconds, cpu, steal / capacity, max(0.0, busy - cpu) / capacity)
+    return Timing(seconds, cpu, steal / capacity, max(0.0, busy - cpu) / capacity, children)
 
 
 def _ratio(what: str, over: str, medians: dict[str, float], rounds: list[dict[str, float]]) -> str:
@@ -239,6 +274,27 @@ def _summary(name: str, rounds: list[dict[str, float]], arms: list[str]) -> None
         print(f"  {arm:<22} median {medians[arm]:5.1f} s ({min(values):.1f}..{max(values):.1f})")
     for what, over in _pairs(arms):
         print("  " + _ratio(what, over, medians, rounds))
+
+
+def _children_summary(rounds: list[dict[str, Timing]], arms: list[str]) -> None:
+    """The workbench arms' CPU time split: their child processes (the tracking process,
+    which imports MLflow and writes the study), and their own process over the plain
+    script's own process (training, the probe, the rest of the workbench)."""
+    if any(t.children is None for r in rounds for t in r.values()):
+        return
+    print("CPU time, split by process:")
+    own = [{a: t.own_cpu for a, t in r.items()} for r in rounds]
+    medians = {a: statistics.median(o[a] for o in own) for a in arms}
+    for arm in (WORKBENCH, NO_PROBE):
+        if arm not in arms:
+            continue
+        values = [r[arm].children for r in rounds]
+        print(
+            f"  {arm}: its child processes median {statistics.median(values):.1f} s "
+            f"({min(values):.1f}..{max(values):.1f}), its own process "
+            f"median {medians[arm]:.1f} s"
+        )
+        print("  own processes, " + _ratio(arm, HAND, medians, own))
 
 
 def _quiet_summary(rounds: list[dict[str, Timing]], arms: list[str], limit: float) -> None:
@@ -364,7 +420,7 @@ def main() -> None:
             print(
                 f"round {r + 1}: "
                 + ", ".join(
-                    f"{arm} {t.wall:.1f} s (CPU {t.cpu:.1f} s{t.disturbance()}"
+                    f"{arm} {t.wall:.1f} s (CPU {t.cpu:.1f} s{t.in_children()}{t.disturbance()}"
                     f"{'' if t.quiet(args.quiet) else ', not quiet'})"
                     for arm, t in ((arm, rounds[-1][arm]) for arm in arms)
                 ),
@@ -372,6 +428,7 @@ def main() -> None:
             )
     _summary("wall-clock", [{a: t.wall for a, t in r.items()} for r in rounds], arms)
     _summary("CPU time", [{a: t.cpu for a, t in r.items()} for r in rounds], arms)
+    _children_summary(rounds, arms)
     _quiet_summary(rounds, arms, args.quiet)
 
 

@@ -45,10 +45,16 @@ def test_two_arms_prints_each_round_and_the_ratio_with_its_interval(tmp_path: Pa
     out = done.stdout
     assert "INFO" not in out + done.stderr  # the store is made quietly, as the workbench does
     # A busy machine (the other tests, under xdist) marks the arm "not quiet".
-    seconds = r"([\d.]+) s \(CPU ([\d.]+) s, steal [\d.]+%, others [\d.]+%(?:, not quiet)?\)"
+    seconds = (
+        r"([\d.]+) s \(CPU ([\d.]+) s(?:, ([\d.]+) s of it in child processes)?, "
+        r"steal [\d.]+%, others [\d.]+%(?:, not quiet)?\)"
+    )
     rounds = re.findall(rf"^round (\d): hand-written {seconds}, workbench {seconds}", out, re.M)
     assert [r[0] for r in rounds] == ["1", "2", "3"], out
-    assert all(float(v) > 0 for r in rounds for v in r[1:]), out
+    for _, wall, cpu, hand_children, wb_wall, wb_cpu, wb_children in rounds:
+        assert min(float(wall), float(cpu), float(wb_wall), float(wb_cpu)) > 0, out
+        # The plain script starts no process; the search writes from its tracking process.
+        assert hand_children == "" and 0 < float(wb_children) < float(wb_cpu), out
     ratio = (
         r"workbench / hand-written: ([\d.]+) \(per round: median ([\d.]+), ([\d.]+)\.\.([\d.]+); "
         r"geometric mean ([\d.]+), 95% CI ([\d.]+)\.\.([\d.]+)\)"
@@ -59,6 +65,13 @@ def test_two_arms_prints_each_round_and_the_ratio_with_its_interval(tmp_path: Pa
         _, median, low, high, mean, ci_low, ci_high = map(float, found.groups())
         assert low <= median <= high and low <= mean <= high, out
         assert ci_low <= mean <= ci_high, out
+    split = re.search(
+        r"^CPU time, split by process:\n  workbench: its child processes median ([\d.]+) s .*"
+        r"its own process median ([\d.]+) s\n  own processes, workbench / hand-written: ",
+        out,
+        re.M,
+    )
+    assert split and float(split[1]) > 0 and float(split[2]) > 0, out
     # Every ratio once more over the quiet rounds (or says there were none).
     quiet = re.findall(r"^  (wall-clock|CPU time), \d of 3 rounds: workbench / hand", out, re.M)
     assert quiet == ["wall-clock", "CPU time"] or "no such round" in out, out
