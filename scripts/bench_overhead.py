@@ -208,10 +208,15 @@ def _timed(command: list[str], env: dict[str, str], cwd: Path) -> Timing:
         machine, cpu, start = _machine_seconds(), _cpu_seconds(), time.perf_counter()
         process = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=err, text=True)
         children = None
-        if hasattr(os, "waitid"):  # wait for the exit, but leave the process to read it
-            os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
-            children = _children_seconds(process.pid)
-        returncode = process.wait()
+        try:
+            if hasattr(os, "waitid"):  # wait for the exit, but leave the process to read it
+                os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
+                children = _children_seconds(process.pid)
+            returncode = process.wait()
+        except BaseException:  # Ctrl-C: no arm left running behind the script (as run())
+            process.kill()
+            process.wait()
+            raise
         seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
         after = _machine_seconds()
         if returncode != 0:
