@@ -103,3 +103,29 @@ def test_the_runner_up_is_another_cell_when_best_scores_tie() -> None:
     assert row["winner"] in ("simple_rnn", "gru")
     assert row["runner-up"] in ("simple_rnn", "gru") and row["runner-up"] != row["winner"]
     assert row["margin"] == pytest.approx(0.005 if row["winner"] == "gru" else -0.005)
+
+
+def test_a_task_not_better_than_its_baseline_is_said_first() -> None:
+    from workbench.benchmark import _summary
+    from workbench.report.benchmark import _markdown, benchmark_frames
+    from workbench.tracking import StudyRecord, StudyTrial
+
+    def study(name: str, test_accuracy: float) -> StudyRecord:
+        trials = [
+            StudyTrial(f"r{i}", i, "FINISHED", {"cell": cell, "units": "8", "epochs": "2"},
+                       {"score": 0.6, "test_accuracy": test_accuracy}, {}, {"cell": cell}, 0, 1)
+            for i, cell in enumerate(["lstm", "gru"])
+        ]  # fmt: skip
+        return StudyRecord(
+            tracking_uri="sqlite:///unused.db", experiment=f"b-{name}", experiment_id="1",
+            parent_run_id="p", parent_params={"direction": "max", "objective": "val_accuracy"},
+            parent_tags={"tuner": "grid", "baseline_value": "0.6"}, parent_metrics={},
+            parent_start=0.0, parent_end=1.0, trials=tuple(trials),
+        )  # fmt: skip
+
+    # Keras logs the majority-class model's 600/1000 as float32: 0.6000000238, a tie.
+    frames = benchmark_frames({"tie": study("tie", 0.6000000238418579), "won": study("won", 0.7)})
+    assert frames["not_better"] == ["tie"]
+    markdown = _markdown("b", frames, {"tie": [], "won": []})
+    assert markdown.split("\n")[2] == "**Not better than the trivial baseline on test: tie.**"
+    assert _summary(frames, 2).startswith("Not better than the trivial baseline on test: tie. ")

@@ -319,6 +319,33 @@ def test_a_regression_study_has_no_accuracy_claim_but_skill_over_the_baseline() 
     assert without["verdict"] == "not enough data" and "no baseline" in without["why"]
 
 
+def test_no_ratio_of_skills_where_the_cells_are_worse_than_the_baseline() -> None:
+    # GRU has the lower error in every pair, but both are worse than the baseline: the
+    # skills (-0.5, -0.44) ... give ratios near 0.87, "inside 85-90%", meaning nothing.
+    trials, number = [], 0
+    skills = [(-0.50, -0.44), (-0.40, -0.35), (-0.60, -0.52)]
+    for units, (lstm, gru) in zip((8, 16, 32), skills, strict=True):
+        for cell, skill in (("lstm", lstm), ("gru", gru)):
+            number += 1
+            trials.append(_trial(number, 0.167 * (1 - skill), cell=cell, units=units))
+    table = reports.claims(reports.trials_frame(_study(trials, "min")), "min", "val_loss", 0.167)
+    first = table.iloc[0]
+    assert first["verdict"] == "not enough data"
+    assert "in 3 of 3 matched configurations LSTM or GRU is not better" in first["why"]
+
+
+def test_a_regression_skill_is_read_on_test_where_the_baseline_was_measured() -> None:
+    trials, number = [], 0
+    for units in (8, 16, 32):
+        for cell, val, test in (("lstm", 0.02, 0.05), ("gru", 0.04, 0.06)):
+            number += 1
+            trials.append(_trial(number, val, cell=cell, units=units, test_loss=test))
+    table = reports.claims(reports.trials_frame(_study(trials, "min")), "min", "val_loss", 0.2)
+    first = table.iloc[0]
+    assert "on test" in first["measure"]
+    assert first["estimate"] == pytest.approx((1 - 0.06 / 0.2) / (1 - 0.05 / 0.2))
+
+
 def test_memory_claim_needs_a_real_peak() -> None:
     study = _claims_study(0.87, 0.20, 0.40, memory_kind="rss_increase")
     row = reports.claims(reports.trials_frame(study), "max", "val_accuracy").iloc[1]
@@ -546,6 +573,45 @@ def test_the_answer_says_first_when_the_best_trial_does_not_beat_the_baseline() 
         "Each cell's best trial on test (test_loss; baseline 0.184): lstm 0.186 (not better "
         "than the baseline), gru 0.19 (not better than the baseline)."
     ]
+
+
+def test_a_float32_tie_with_the_baseline_does_not_beat_it() -> None:
+    # 600 of 1000 right, as Keras logs it (float32), against the majority class's 0.6.
+    trials = [
+        _trial(1, 0.61, cell="lstm", units=8, test_accuracy=0.6000000238418579),
+        _trial(2, 0.60, cell="gru", units=8, test_accuracy=0.6000000238418579),
+    ]
+    study = _study(trials, "max")
+    tags = {**study.parent_tags, "baseline": "majority class", "baseline_value": "0.6"}
+    notes = reports.build_report(dataclasses.replace(study, parent_tags=tags)).sections[0].notes
+    assert notes[0].startswith("**The best trial (1) does not beat the task's trivial baseline")
+    assert "lstm 0.6 (not better than the baseline), gru 0.6 (not better" in " ".join(notes)
+
+
+def test_the_answer_names_other_trials_that_beat_the_baseline_on_test() -> None:
+    study = _baseline_study([0.19, 0.10, 0.20, 0.21], baseline=0.184)
+    first = reports.build_report(study).sections[0].notes[0]
+    assert first.startswith("**The best trial (1) does not beat the task's trivial baseline")
+    assert "No model of this study" not in first
+    assert "Other trials do on test (2), but validation did not pick them" in first
+
+
+def test_hyperband_early_rounds_stay_out_of_the_best_trial_cost_and_seed_noise() -> None:
+    trials = [  # trial 1 stopped after 1 epoch with the best score, so not comparable
+        _trial(1, None, cell="lstm", units=8, epochs=1, repeats=[0.99, 0.50], epoch_seconds=1.0),
+        _trial(2, None, cell="lstm", units=8, epochs=3, repeats=[0.80, 0.82], epoch_seconds=3.0),
+        _trial(3, None, cell="gru", units=8, epochs=3, repeats=[0.70, 0.72], epoch_seconds=5.0),
+    ]
+    study = _study(trials, "max")
+    study = dataclasses.replace(study, parent_tags={**study.parent_tags, "tuner": "hyperband"})
+    report = reports.build_report(study)
+    overview = " ".join(report.sections[1].notes)
+    assert "Best: trial 2," in overview
+    cost = report.frames["cost"].set_index("cell")
+    assert cost.loc["lstm", "n"] == 1 and cost.loc["lstm", "epoch_seconds"] == 3.0
+    seeds = report.frames["seed_variance"].iloc[0]
+    assert seeds["configurations"] == 2  # trials 2 and 3; trial 1's wide spread left out
+    assert seeds["sigma2_seed"] == pytest.approx(0.0002)
 
 
 def test_a_best_trial_under_the_baseline_comes_with_the_likely_reasons() -> None:

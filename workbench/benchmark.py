@@ -149,8 +149,13 @@ def _published(task: str) -> tuple[Any, ...]:
 
 
 def _summary(frames: dict[str, Any], n_tasks: int) -> str:
+    worse = frames.get("not_better", [])
+    first = f"Not better than the trivial baseline on test: {', '.join(worse)}. " if worse else ""
     if "average_ranks" not in frames:
-        return f"{n_tasks} tasks: fewer than two cells with scores on a common task, no ranking."
+        return (
+            f"{first}{n_tasks} tasks: fewer than two cells with scores on a common task, "
+            "no ranking."
+        )
     ranks = ", ".join(f"{cell} {rank:.2f}" for cell, rank in frames["average_ranks"].items())
     test = frames["friedman"]
     verdict = (
@@ -160,6 +165,7 @@ def _summary(frames: dict[str, Any], n_tasks: int) -> str:
         + (": the cells differ" if test.p_value < 0.05 else ": no difference shown")
     )
     return (
-        f"Average rank over {len(frames['table'].dropna())} of {n_tasks} tasks (1 = best): "
+        f"{first}Average rank over {len(frames['table'].dropna())} of {n_tasks} tasks "
+        "(1 = best): "
         f"{ranks}. {verdict}; critical difference {frames['critical_difference']:.2f}."
     )

@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.report.answer import test_metric
+from workbench.report.answer import beats_baseline, test_metric
 from workbench.report.frames import finished, full_budget, trials_frame
 from workbench.report.pages import _markdown_table
 from workbench.report.ranking import (
@@ -88,7 +88,9 @@ def benchmark_frames(
     studies: dict[str, Any], published: dict[str, tuple[Any, ...]] | None = None
 ) -> dict[str, Any]:
     """The benchmark's data from its studies (``{task: StudyRecord}``) and each task's
-    published results (``{task: (Published, ...)}``, shown beside the task's row)."""
+    published results (``{task: (Published, ...)}``, shown beside the task's row).
+    ``not_better`` lists the tasks whose best trial does not beat the trivial baseline on
+    test."""
     tasks, best_by_cell, verdicts = [], {}, {}
     for task, study in studies.items():
         params, tags = study.parent_params, study.parent_tags
@@ -127,7 +129,18 @@ def benchmark_frames(
         row["published"] = "; ".join(p.text() for p in (published or {}).get(task, ()))
         tasks.append(row)
     table = pd.DataFrame.from_dict(best_by_cell, orient="index")
-    frames: dict[str, Any] = {"tasks": pd.DataFrame(tasks), "table": table, "verdicts": verdicts}
+    frames: dict[str, Any] = {
+        "tasks": pd.DataFrame(tasks),
+        "table": table,
+        "verdicts": verdicts,
+        "not_better": [
+            r["task"]
+            for r in tasks
+            if math.isfinite(r.get("test", math.nan))
+            and math.isfinite(r["baseline"])
+            and not beats_baseline(r["test"], r["baseline"], r["direction"])
+        ],
+    }
     if table.shape[1] >= 2 and len(table.dropna()) >= 1:
         complete = table.dropna()
         frames["average_ranks"] = average_ranks(table, "max")
@@ -142,6 +155,9 @@ def benchmark_frames(
 def _markdown(name: str, frames: dict[str, Any], answers: dict[str, list[str]]) -> str:
     lines = [f"# Benchmark {name}", ""]
     tasks = frames["tasks"]
+    if frames["not_better"]:  # said first, before any ranking
+        worse = ", ".join(frames["not_better"])
+        lines += [f"**Not better than the trivial baseline on test: {worse}.**", ""]
     lines += [
         "## Per task",
         "",
@@ -155,15 +171,6 @@ def _markdown(name: str, frames: dict[str, Any], answers: dict[str, list[str]]) 
     if shown:
         lines += ["Published results on these tasks (their settings, beside ours):", ""]
         lines += [f"- {r['task']}: {r['published']}" for r in shown] + [""]
-    worse = [
-        r["task"]
-        for r in tasks.to_dict("records")
-        if math.isfinite(r.get("test", math.nan))
-        and math.isfinite(r["baseline"])
-        and (r["test"] > r["baseline"] if r["direction"] == "min" else r["test"] < r["baseline"])
-    ]
-    if worse:
-        lines += [f"**Not better than the trivial baseline on test: {', '.join(worse)}.**", ""]
     for task, sentences in answers.items():
         lines += [f"- {task}: " + " ".join(s.replace("**", "") for s in sentences[:2])]
     lines += ["", "## Over the tasks", ""]

@@ -131,6 +131,29 @@ def _verdict(measure: dict[str, Any], low: float, high: float) -> tuple[str, str
     return "not enough data", f"{interval} reaches across the range [{low:g}, {high:g}]"
 
 
+def _without_skill(frame: pd.DataFrame, measure: dict[str, Any]) -> dict[str, Any]:
+    """No ratio of skills where a cell is not better than the baseline (skill <= 0): there
+    a ratio means nothing (two negative skills give a ratio below 1 for the better cell)."""
+    pairs = _pairs(frame, "cell", "lstm", "gru", "score")
+    if len(pairs):
+        worse, n = int(((pairs["a"] <= 0) | (pairs["b"] <= 0)).sum()), len(pairs)
+        where = f"{worse} of {n} matched configurations"
+    else:
+        xa, xb = _group_means(frame, "cell", "lstm", "gru", "score")
+        worse = int(any(len(x) and x.mean() <= 0 for x in (xa, xb)))
+        where = "the group means"
+    if not worse:
+        return measure
+    return {
+        "estimate": math.nan,
+        "ci_low": math.nan,
+        "ci_high": math.nan,
+        "n": 0,
+        "basis": f"in {where} LSTM or GRU is not better than the task's baseline "
+        "(skill <= 0), where a ratio of skills means nothing",
+    }
+
+
 def claims(
     trials: pd.DataFrame,
     direction: str,
@@ -156,13 +179,20 @@ def claims(
         else None
     )
     frame = trials
+    # The baseline is measured on the test part where there is one: the skill too, so that
+    # both sides of the ratio come from the same samples.
+    on_test = "test_loss" in trials.columns and bool(
+        np.isfinite(trials["test_loss"].astype(float)).any()
+    )
     if not classification and skill_baseline is not None and not trials.empty:
-        frame = trials.assign(score=1 - trials["score"].astype(float) / skill_baseline)
+        error = trials["test_loss" if on_test else "score"].astype(float)
+        frame = trials.assign(score=1 - error / skill_baseline)
     maximise = classification or skill_baseline is not None
     quality_name = (
         f"GRU {objective} / LSTM {objective}"
         if classification
-        else "GRU skill / LSTM skill (regression: skill = 1 - MSE / baseline MSE)"
+        else "GRU skill / LSTM skill (regression: skill = 1 - MSE / baseline MSE"
+        + (", on test)" if on_test else ")")
     )
 
     def quality(lstm: np.ndarray, gru: np.ndarray) -> np.ndarray:
@@ -193,6 +223,8 @@ def claims(
         if regression_unscored
         else _measure(frame, "cell", "lstm", "gru", "score", quality)
     )
+    if not classification and not regression_unscored:
+        q = _without_skill(frame, q)
     c = _measure(trials, "cell", "lstm", "gru", "recurrent_macs", saving)
     s = _measure(trials, "cell", "lstm", "gru", "epoch_seconds", saving)
     (q_verdict, q_why), (c_verdict, c_why) = (

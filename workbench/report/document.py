@@ -65,7 +65,9 @@ def overview(study: Any, trials: pd.DataFrame) -> dict[str, Any]:
     params, tags = study.parent_params, study.parent_tags
     direction = params.get("direction", "min")
     counts = trials["outcome"].value_counts().to_dict()
-    done = finished(trials)
+    # The best trial among those trained to the full budget: with Hyperband a trial its
+    # early rounds stopped is not comparable (the answer picks from the same trials).
+    done = finished(full_budget(trials, tags.get("tuner", params.get("tuner", ""))))
     best = None
     if not done.empty:
         index = (
@@ -129,9 +131,11 @@ def build_report(study: Any) -> Report:
         ),
         "expected_best": expected_best(compared, direction),
         "importance": importance(compared),
-        "seed_variance": seed_variance(repeats),
-        "cost": cost_table(trials),
-        "pareto": pareto_front(trials, direction),
+        "seed_variance": seed_variance(
+            repeats[repeats["trial"].isin(compared["trial"])] if len(repeats) else repeats
+        ),
+        "cost": cost_table(compared),
+        "pareto": pareto_front(compared, direction),
         "learning_curves": learning_curves(study, objective),
         "gradients": gradient_health(study),
         "divergence": divergence(trials),
@@ -144,7 +148,8 @@ def build_report(study: Any) -> Report:
     s.notes += answer(compared, info, frames["head_to_head"])
     if len(compared) < len(trials):
         s.notes.append(
-            f"Hyperband: scores compare the {len(compared)} trials trained to the full "
+            f"Hyperband: scores, costs and seed noise compare the {len(compared)} trials "
+            "trained to the full "
             f"budget of {int(compared['epochs'].max())} epochs; its earlier rounds stopped "
             f"the other {len(trials) - len(compared)} early."
         )
