@@ -189,6 +189,19 @@ def test_local_workers_get_a_gpu_each_or_a_share_of_the_cores(
     assert all(e["CUDA_VISIBLE_DEVICES"] == "" for e in envs)
 
 
+def test_a_chief_that_hides_the_gpus_from_itself_still_gives_them_to_its_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from workbench.search import chief
+
+    monkeypatch.setattr(chief, "_hidden_gpus", [])
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    chief.hide_gpus()
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == ""  # the chief's TensorFlow sees none
+    envs = chief.worker_environments(2)
+    assert [e["CUDA_VISIBLE_DEVICES"] for e in envs] == ["0", "1"]
+
+
 @pytest.mark.e2e
 def test_two_local_workers_run_each_trial_once_under_one_parent(
     task_and_space: tuple[Path, Path], store: str, workdir: Path

@@ -60,9 +60,22 @@ def gpu_indices() -> list[str]:
     return [line.strip() for line in listed.splitlines() if line.strip()]
 
 
+#: The GPUs this process hid from itself for its local workers (:func:`hide_gpus`).
+_hidden_gpus: list[str] = []
+
+
+def hide_gpus() -> None:
+    """Keep the host's GPUs for the local workers: the chief only serves the oracle, so
+    this process stops seeing them (before TensorFlow loads); its workers still get them."""
+    gpus = gpu_indices()
+    if gpus:
+        _hidden_gpus[:] = gpus
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+
+
 def worker_environments(count: int) -> list[dict[str, str]]:
     """Per local worker: the GPU it owns, or its share of the CPU cores."""
-    gpus = gpu_indices()
+    gpus = _hidden_gpus or gpu_indices()
     if gpus:
         return [
             {"CUDA_VISIBLE_DEVICES": gpus[k % len(gpus)], "TF_FORCE_GPU_ALLOW_GROWTH": "true"}

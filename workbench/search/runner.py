@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -207,10 +206,9 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
     from workbench.search import backend
 
     if config.cluster and config.cluster.local_workers and "tensorflow" not in sys.modules:
-        from workbench.search.chief import gpu_indices
+        from workbench.search.chief import hide_gpus
 
-        if gpu_indices():  # the GPUs are the workers'; the chief only serves the oracle
-            os.environ["CUDA_VISIBLE_DEVICES"] = ""
+        hide_gpus()  # the GPUs are the workers'; the chief only serves the oracle
     tf = backend.load_tensorflow()
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
