@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from workbench.errors import WorkbenchError
 from workbench.tracking import Study, resolve_tracking_uri
 
 
@@ -142,3 +143,28 @@ def test_fast_reader_reads_the_schema_this_mlflow_writes(store: str) -> None:
         connection.execute("create table runs (run_uuid text, status text)")
     assert "runs.start_time" in fast_reader_schema_gaps(other)
     assert "experiments.name" in fast_reader_schema_gaps(other)
+
+
+def test_a_trial_run_again_after_an_interruption_is_found_by_its_number(store: str) -> None:
+    from workbench.tracking import find_trial
+
+    client = MlflowClient(store)
+    experiment_id = client.create_experiment("resumed")
+    parent = client.create_run(experiment_id, tags={"workbench.role": "search"})
+    runs = []
+    for status in ("KILLED", "FINISHED"):  # trial 1 interrupted, then run again on resume
+        run = client.create_run(
+            experiment_id,
+            tags={
+                "workbench.role": "trial",
+                "workbench.trial_id": "0",
+                "mlflow.parentRunId": parent.info.run_id,
+            },
+        )
+        if status == "FINISHED":
+            client.log_metric(run.info.run_id, "score", 0.5)
+        client.set_terminated(run.info.run_id, status)
+        runs.append(run.info.run_id)
+    assert find_trial(store, "resumed", "1").run_id == runs[1]
+    with pytest.raises(WorkbenchError, match=r"\(trials: 1\)\. Received: --trial 2$"):
+        find_trial(store, "resumed", "2")

@@ -97,12 +97,13 @@ def find_trial(tracking_uri: str, experiment: str, trial: str | None = None) -> 
             if r.run_id == trial or (trial.isdigit() and str(r.number) == trial.lstrip("0"))
         ]
         if not wanted:
-            numbers = ", ".join(str(r.number) for r in sorted(records, key=lambda r: r.number))
+            numbers = ", ".join(str(n) for n in sorted({r.number for r in records}))
             raise WorkbenchError(
                 f"Expected --trial to be a trial number or run id of experiment {experiment!r} "
                 f"(trials: {numbers or 'none'}). Received: --trial {trial}"
             )
-        chosen = wanted[0]
+        # A trial interrupted and run again on resume has a KILLED run and a later one.
+        chosen = next((r for r in wanted if r in finished), wanted[-1])
         if chosen not in finished:
             failure = chosen.tags.get("failure", chosen.status.lower())
             raise WorkbenchError(
