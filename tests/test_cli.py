@@ -172,7 +172,14 @@ _BAD_INPUT = [
         ["--task", "adding", "--tracking-uri", "postgresql://nobody@127.0.0.1:9/mlflow"],
         "Cannot reach the MLflow tracking store at postgresql://nobody@127.0.0.1:9/mlflow",
     ),
-    (["--task", "adding", "--seed", "-1"], "Expected --seed >= 0. Received: -1"),
+    (
+        ["--task", "adding", "--seed", "-1"],
+        "Expected --seed between 0 and 2147483647. Received: -1",
+    ),
+    (
+        ["--task", "adding", "--seed", "4294967296"],
+        "Expected --seed between 0 and 2147483647. Received: 4294967296",
+    ),
     (["--task", "adding", "--space", "broken.yaml"], "broken.yaml: malformed YAML"),
     (["--task", "adding", "--space", "empty.yaml"], "empty.yaml: expected a mapping"),
     (

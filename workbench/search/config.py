@@ -139,6 +139,9 @@ def folds_for(requested: int, val_samples: int, smallest_class: int | None) -> i
 
 #: Repeat ``r`` of a trial trains with seed ``seed + trial index + REPEAT_SEED_STRIDE * r``.
 REPEAT_SEED_STRIDE = 100003
+#: The largest ``--seed``: each training's seed (the search's, plus the trial index and the
+#: repeat's stride) must stay under 2**32 for NumPy, and the Oracle's seed is one more.
+MAX_SEED = 2**31 - 1
 
 
 def trial_seed(seed: int, trial_id: str | int, repeat: int = 0) -> int:

@@ -22,6 +22,7 @@ import numpy as np
 from workbench import __version__
 from workbench.errors import WorkbenchError
 from workbench.search.config import (
+    MAX_SEED,
     TUNERS,
     ClusterConfig,
     SearchConfig,
@@ -73,8 +74,8 @@ def make_search_config(
         raise WorkbenchError(f"Expected --keep-checkpoints >= 1. Received: {keep_checkpoints}")
     if repeats < 1:
         raise WorkbenchError(f"Expected --repeats >= 1. Received: {repeats}")
-    if seed < 0:
-        raise WorkbenchError(f"Expected --seed >= 0. Received: {seed}")
+    if not 0 <= seed <= MAX_SEED:  # each training's seed adds the trial and repeat to it
+        raise WorkbenchError(f"Expected --seed between 0 and {MAX_SEED}. Received: {seed}")
     if folds < 0:
         raise WorkbenchError(f"Expected --folds >= 0 (0: decide from the data). Received: {folds}")
     if steps_per_execution < 1:
