@@ -247,6 +247,9 @@ def test_a_small_validation_part_scores_each_trial_by_cross_validation(
     assert "score_f5" not in metrics and run.data.params["folds"] == "5"
     assert metrics["score"] == pytest.approx(float(np.mean(folds)), rel=1e-6)
     assert run.data.tags["checkpoint_fold"] in {str(k) for k in range(5)}
+    # Each fold's curve under its fold's name, not a repeat's (there is one repeat).
+    assert {"val_loss", "val_loss_f1", "val_loss_f4"} <= set(metrics)
+    assert not [name for name in metrics if "_r1" in name]
 
 
 def test_hyperband_trial_count_matches_keras_tuner_brackets() -> None:
@@ -447,6 +450,7 @@ def test_diverging_trials_fail_and_an_all_diverged_search_says_so(
         assert run.data.tags["failure"] == "diverged"
         assert run.data.tags["diverged_epoch"] == "0"
         assert run.data.tags["diverged_repeat"] == "0"
+        assert run.data.tags["diverged_fold"] == "0"  # 16 validation samples: 5 folds
         assert "score" not in run.data.metrics
     # KerasTuner's own record, which its oracles learn from: failed, with no score to learn.
     saved = [json.loads(p.read_text()) for p in (workdir / ".workbench").rglob("trial.json")]

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.report.frames import CELL_ORDER, COST_METRICS, _outcome, _parse
+from workbench.report.frames import CELL_ORDER, COST_METRICS, RUNS, _outcome, _parse
 
 
 def cost_table(trials: pd.DataFrame) -> pd.DataFrame:
@@ -69,7 +69,7 @@ def pareto_front(trials: pd.DataFrame, direction: str, cost: str = "fit_seconds"
 
 def _curve_key(objective: str, trial: Any) -> list[str]:
     keys = [objective] if objective in trial.histories else []
-    keys += sorted(k for k in trial.histories if re.fullmatch(re.escape(objective) + r"_r\d+", k))
+    keys += sorted(k for k in trial.histories if re.fullmatch(re.escape(objective) + RUNS, k))
     return keys
 
 
@@ -107,7 +107,7 @@ def learning_curves(study: Any, objective: str) -> pd.DataFrame:
 
 def _series(trial: Any, name: str) -> list[float]:
     values = []
-    for key in [name] + sorted(k for k in trial.histories if re.fullmatch(name + r"_r\d+", k)):
+    for key in [name] + sorted(k for k in trial.histories if re.fullmatch(name + RUNS, k)):
         values += [v for _, v in trial.histories.get(key, ())]
     return values
 

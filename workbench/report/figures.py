@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from workbench.report.document import Report
-from workbench.report.frames import CELL_ORDER, PARAMS
+from workbench.report.frames import CELL_ORDER, PARAMS, RUNS
 from workbench.report.statistics import _cells, _sort_key
 
 CELL_COLORS = {"simple_rnn": "#7f7f7f", "lstm": "#1f77b4", "gru": "#d62728"}
@@ -143,7 +143,7 @@ def _draw(report: Report, name: str) -> Any:
         fig, ax = plt.subplots(figsize=(6, 4))
         points: dict[str, dict[int, list[float]]] = {}
         for trial in report.study.trials:
-            for key in [k for k in trial.histories if re.fullmatch(r"grad_norm(_r\d+)?", k)]:
+            for key in [k for k in trial.histories if re.fullmatch(f"grad_norm({RUNS})?", k)]:
                 for step, value in trial.histories[key]:
                     if np.isfinite(value) and value > 0:
                         cell = trial.params.get("cell", "?")

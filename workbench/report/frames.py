@@ -16,6 +16,9 @@ from workbench.search.config import PARAM_NAMES
 PARAMS = tuple(name for name in PARAM_NAMES if name not in ("cell", "epochs"))
 CONFIG_KEYS = ("cell", *PARAMS, "epochs")
 CELL_ORDER = ("simple_rnn", "lstm", "gru")
+#: The suffix of another training's per-epoch metric: repeat r, fold f, or both (repeat 0's
+#: first fold keeps the plain name).
+RUNS = r"(_r\d+(_f\d+)?|_f\d+)"
 COST_METRICS = ("n_params", "recurrent_macs", "epoch_seconds", "fit_seconds", "peak_memory_mb")
 NOT_MEASURED = "not measured in this study"
 #: More distinct values than this and a numeric parameter is shown in quantile bins.

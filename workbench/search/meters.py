@@ -34,12 +34,16 @@ PROBE_KEYS = ("grad_norm", "grad_clipped", "grad_input_early", "grad_input_late"
 class Diverged(Exception):
     """The training loss became NaN or infinite."""
 
-    def __init__(self, epoch: int, loss: float, repeat: int | None = None) -> None:
+    def __init__(
+        self, epoch: int, loss: float, repeat: int | None = None, fold: int | None = None
+    ) -> None:
         where = f"epoch {epoch}" if repeat is None else f"epoch {epoch} of repeat {repeat}"
+        where += "" if fold is None else f", fold {fold}"
         super().__init__(f"loss became {loss} at {where}")
         self.epoch = epoch
         self.loss = loss
         self.repeat = repeat
+        self.fold = fold
 
 
 class PeakMemory:

@@ -367,8 +367,10 @@ class Search:
         keys = ("loss", "val_loss", metric, f"val_{metric}", *(PROBE_KEYS if probes else ()))
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
-            # Repeat 0 keeps the plain names; repeat r logs `<name>_r<r>` (step = epoch).
-            suffix = f"_r{meter.repeat}" if meter.repeat else ""
+            # Repeat 0 (its first fold) keeps the plain names; repeat r logs `<name>_r<r>`,
+            # fold f `<name>_f<f>`, both `<name>_r<r>_f<f>` (step = epoch).
+            repeat, fold = divmod(meter.repeat, self.config.folds)
+            suffix = (f"_r{repeat}" if repeat else "") + (f"_f{fold}" if fold else "")
             run.log_epoch(epoch, {f"{k}{suffix}": v for k, v in metrics.items()})
             self.reporter.epoch_ended(epoch, epochs, metrics)
 
@@ -386,8 +388,9 @@ class Search:
                     meter.repeat_bests(self.objective, self.direction)
                 ):
                     if best is None:
-                        repeat = execution // folds
-                        raise Diverged(len(meter.repeats[execution]) - 1, float("nan"), repeat)
+                        repeat, fold = divmod(execution, folds)
+                        epoch = len(meter.repeats[execution]) - 1
+                        raise Diverged(epoch, float("nan"), repeat, fold if folds > 1 else None)
                     runs.append(best)
                 # Each repeat's score is the mean over its folds (one fold: itself).
                 bests = [statistics.fmean(runs[r : r + folds]) for r in range(0, len(runs), folds)]
@@ -413,8 +416,11 @@ class Search:
             return histories
         except Diverged as exc:
             meter.stop_memory()
-            repeat = meter.repeat if exc.repeat is None else exc.repeat
-            run.set_tags({"diverged_epoch": exc.epoch, "diverged_repeat": repeat})
+            repeat, fold = divmod(meter.repeat, self.config.folds)
+            if exc.repeat is not None:
+                repeat, fold = exc.repeat, exc.fold
+            where = {"diverged_epoch": exc.epoch, "diverged_repeat": repeat}
+            run.set_tags(where if self.config.folds == 1 else {**where, "diverged_fold": fold})
             run.fail("diverged", str(exc))
             self._ended(
                 TrialResult(
