@@ -58,6 +58,17 @@ def test_a_study_written_from_the_child_process_lands_as_one_written_here(store:
     assert not _alive(children[0])  # closing waited for the child's exit
 
 
+def test_a_search_run_that_was_opened_but_not_ended_ends_killed_on_close(store: str) -> None:
+    # What a Ctrl-C while the search's run is being opened leaves: the run exists, and the
+    # search never got to end it.
+    for separate in (True, False):
+        with TrackingService(store, separate=separate) as service:
+            study = service.study(f"opened-{separate}")
+            study.open_search(params={}, tags={}, resume=False, run_name="s")
+            parent = study.parent_run_id
+        assert MlflowClient(store).get_run(parent).info.status == "KILLED"
+
+
 def test_an_unreachable_store_is_one_line_from_the_child(tmp_path: Path) -> None:
     blocked = tmp_path / "file"
     blocked.write_text("")

@@ -26,7 +26,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -59,6 +59,7 @@ class TrackingService:
             separate = "tensorflow" not in sys.modules and "mlflow" not in sys.modules
         self.tracking_uri = tracking_uri
         self._link = _Link.start(tracking_uri) if separate else None
+        self._studies: list[Study] = []
 
     @property
     def separate(self) -> bool:
@@ -81,14 +82,16 @@ class TrackingService:
     def study(self, experiment: str) -> Study:
         """The study of ``experiment`` (its methods run wherever the service writes)."""
         if self._link is None:
-            return Study(self.tracking_uri, experiment)
+            self._studies.append(Study(self.tracking_uri, experiment))
+            return self._studies[-1]
         return cast(Study, self._link.request("study", experiment))
 
     def close(self) -> None:
-        """Wait for the child's last writes and let it exit (a no-op in-process)."""
+        """End a search run left open (KILLED), wait for the last writes, let the child exit."""
         link, self._link = self._link, None
         if link is not None:
             link.close()
+        _end_open_searches(self._studies)
 
     def __enter__(self) -> TrackingService:
         return self
@@ -244,6 +247,7 @@ def _serve(connection: Any, tracking_uri: str) -> None:
         except (EOFError, OSError):
             _exit()  # the search's process is gone
         if operation == "close":
+            _end_open_searches(objects.values())
             wait_for_writes()
             connection.send((sequence, "value", None))
             _exit()
@@ -287,6 +291,14 @@ def _answer(
         handle, name = arguments
         return getattr(objects[handle], name)
     raise ValueError(f"Unknown tracking request {operation!r}")
+
+
+def _end_open_searches(studies: Iterable[Any]) -> None:
+    """A search interrupted while its run was being opened never learnt it was: end it."""
+    for study in studies:
+        if isinstance(study, Study):
+            with contextlib.suppress(Exception):  # the store's errors were reported already
+                study.end_search_if_open()
 
 
 def _exit() -> None:

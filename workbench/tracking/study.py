@@ -194,6 +194,7 @@ class Study:
         self._client = _Guarded(client(tracking_uri), tracking_uri)
         self.experiment_id: str | None = None
         self.parent_run_id: str | None = None
+        self._search_open = False
 
     # --- search level -----------------------------------------------------------------------
 
@@ -219,6 +220,7 @@ class Study:
             run = previous[0]
             self.parent_run_id = run.info.run_id
             self._client.update_run(self.parent_run_id, status="RUNNING")
+            self._search_open = True
             if kill_running:
                 self._kill_stale_trials()
             self._client.log_batch(self.parent_run_id, tags=_tags(tags))
@@ -232,6 +234,7 @@ class Study:
             self.experiment_id, run_name=run_name, tags={**_str(tags), ROLE: "search"}
         )
         self.parent_run_id = run.info.run_id
+        self._search_open = True
         self._client.log_batch(
             self.parent_run_id,
             params=[Param(k, _param_value(v)) for k, v in params.items()],
@@ -292,7 +295,15 @@ class Study:
         try:
             self._kill_stale_trials()
         finally:
+            self._search_open = False
             self._client.set_terminated(self.parent_run_id, status=status)
+
+    def end_search_if_open(self) -> None:
+        """End the parent run KILLED if this study opened it and nothing ended it: the
+        search's process was interrupted while the run was being opened, before the
+        search could end it itself."""
+        if self._search_open:
+            self.end_search("KILLED")
 
     # --- trial level ------------------------------------------------------------------------
 
