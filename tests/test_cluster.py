@@ -311,6 +311,43 @@ def test_a_chief_killed_and_started_again_resumes_the_study(
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
 
 
+@pytest.mark.e2e
+def test_remote_workers_outlive_a_restarted_chief_and_each_finishes_its_own_trial(
+    task_and_space: tuple[Path, Path], store: str, workdir: Path
+) -> None:
+    task, space = task_and_space
+    port = _free_port()
+    # Trials that outlast the chief's restart: both workers are still training when it is
+    # back, so the first to finish asks for a trial while the other still runs its own.
+    longer = ("--task-option", "n_train=12000")
+    args = [*_search_args(task, space, store, 4), *longer, "--port", str(port)]
+    chief = _cli("chief", *args, log=workdir / "chief.log")
+    names = ("w0", "w1")
+    workers: list[subprocess.Popen] = []
+    try:
+        for name in names:
+            address = f"127.0.0.1:{port}"
+            workers.append(
+                _cli("worker", "--chief", address, "--worker-id", name, log=workdir / name)
+            )
+        held = _wait_for_running(store, "w0")
+        chief.send_signal(signal.SIGKILL)
+        chief.wait(timeout=30)
+        chief = _cli("chief", *args, log=workdir / "chief-again.log")
+        for name, worker in zip(names, workers, strict=True):
+            assert _finish(worker) == 0, (workdir / name).read_text()
+        assert _finish(chief, timeout=120) == 0, (workdir / "chief-again.log").read_text()
+    finally:
+        for process in (chief, *workers):
+            process.kill()
+    runs = _exactly_once(store, 4)
+    # w0 carried on with its trial; no other worker was handed it meanwhile.
+    of_held = [r for r in runs if r.data.tags["workbench.trial_id"] == held]
+    assert [(r.info.status, r.data.tags["workbench.worker"]) for r in of_held] == [
+        ("FINISHED", "w0")
+    ]
+
+
 @pytest.fixture()
 def postgres_uri() -> Iterator[str]:
     """A PostgreSQL 15 server on loopback for the test, stopped after it."""
@@ -346,3 +383,29 @@ def test_a_two_worker_study_on_postgresql_is_the_same_study_as_on_sqlite(
     assert scores[postgres_uri].keys() == scores[store].keys()
     for key, value in scores[store].items():
         assert scores[postgres_uri][key] == pytest.approx(value, rel=1e-4), key
+
+
+def test_a_restarted_chief_keeps_each_running_trial_for_its_worker(tmp_path: Path) -> None:
+    import keras_tuner as kt
+
+    from workbench.search.oracles import keep_running_trials
+
+    def oracle() -> kt.Oracle:
+        made = kt.oracles.RandomSearchOracle(kt.Objective("score", "min"), max_trials=6, seed=1)
+        made._set_project_dir(str(tmp_path), "study")
+        hp = kt.HyperParameters()
+        hp.Int("units", 1, 1000)
+        made.update_space(hp)
+        return made
+
+    before = oracle()
+    running = {w: before.create_trial(w).trial_id for w in ("worker-0", "worker-1")}
+    before.save()  # what the chief left when it was killed
+    after = oracle()
+    after.reload()  # KerasTuner queues both trials for whichever worker asks first
+    assert sorted(after._retry_queue) == sorted(running.values())
+    keep_running_trials(after)
+    assert after._retry_queue == []
+    assert {w: t.trial_id for w, t in after.ongoing_trials.items()} == running
+    # The worker that comes back gets its own trial again, not the other's.
+    assert after.create_trial("worker-1").trial_id == running["worker-1"]

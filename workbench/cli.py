@@ -216,7 +216,7 @@ def chief(host: str, port: int, workers: int, worker_timeout: float, **options: 
     Takes every option of `workbench search`. Workers join with `workbench worker --chief
     HOST:PORT` and get the task, space and tracking store from the chief. Use a tracking
     store every host reaches (an `mlflow server` or a postgresql:// URI). Stopped, the
-    same command resumes the study; running trials are handed out again.
+    same command resumes the study; each running trial stays with its worker.
 
     \b
     Example:

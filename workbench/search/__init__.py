@@ -11,7 +11,8 @@ The rooms, one line each:
 - ``chief``: a distributed search's chief: KerasTuner's oracle over gRPC, its workers.
 - ``worker``: a worker of a distributed search: joins the chief, runs its trials.
 - ``wire``: what a chief tells its workers (the search as JSON) and their heartbeats.
-- ``oracles``: what KerasTuner's oracles forget on reload (the grid's order), restored.
+- ``oracles``: what KerasTuner's oracles forget on reload (the grid's order, a restarted
+  chief's running trials), restored.
 - ``lock``: one process at a time drives a study's local state (an flock).
 - ``hypermodel``: KerasTuner's HyperModel: declares the space, builds and fits a trial.
 - ``tuner``: KerasTuner's Tuner: runs each trial and records it.

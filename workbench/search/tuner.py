@@ -221,6 +221,10 @@ class Search:
             from workbench.search.oracles import restore_grid_order
 
             restore_grid_order(tuner.oracle)
+        if self.config.cluster is not None and not self.worker:
+            from workbench.search.oracles import keep_running_trials
+
+            keep_running_trials(tuner.oracle)
         tuner._search = self
         return tuner
 
