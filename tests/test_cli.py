@@ -205,6 +205,7 @@ _BAD_INPUT = [
     (["--task", "adding", "--space", "space_negative_dropout.yaml"], "expected 0 <= dropout < 1"),
     (["--task", "adding", "--tuner", "grid"], "--tuner grid needs every range to have a step"),
     (["--task", "adding", "--tuner", "annealing"], "Invalid value for '--tuner'"),
+    (["--task", "adding", "--nope"], "No such option '--nope'."),
     (
         ["--task", "adding", "--max-trials", "0"],
         "Invalid value for '--max-trials': 0 is not in the range x>=1",
@@ -303,6 +304,7 @@ _BAD_INPUT = [
 
 # Other commands' bad input (full arguments), same rules.
 _BAD_OTHER_INPUT = [
+    (["nope"], "Error: No such command 'nope'. See 'workbench --help'."),
     (["ui", "--experiment", "nope"], "Unknown experiment 'nope'"),
     (
         ["export", "--experiment", "adding-small", "--out", "a_file/model"],
@@ -313,7 +315,7 @@ _BAD_OTHER_INPUT = [
         ["export", "--experiment", "nope", "--out", "model", "--tracking-uri", "mlruns"],
         "Expected a tracking URI",
     ),
-    (["export", "--out", "model"], "Missing option '--experiment'"),
+    (["export", "--out", "model"], "Missing option '--experiment'. See 'workbench export --help'."),
     (
         ["predict", "--model", "missing", "--data", "x.npz"],
         "Expected an exported model folder with model.keras and hyperparameters.json",
@@ -371,6 +373,7 @@ def test_bad_input_is_one_line_exit_2_and_records_nothing(
     lines = result.output.strip().splitlines()
     assert message in lines[-1], result.output
     assert lines[-1].startswith("Error: "), result.output
+    assert len(lines) == 1, result.output
     assert "Traceback" not in result.output
     assert _experiments(workdir) == []
     assert not list(workdir.rglob("study.json"))  # no search state either

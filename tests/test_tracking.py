@@ -168,3 +168,27 @@ def test_a_trial_run_again_after_an_interruption_is_found_by_its_number(store: s
     assert find_trial(store, "resumed", "1").run_id == runs[1]
     with pytest.raises(WorkbenchError, match=r"\(trials: 1\)\. Received: --trial 2$"):
         find_trial(store, "resumed", "2")
+
+
+def test_a_checkpoint_the_artifact_store_cannot_delete_stays_and_the_search_goes_on(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow.exceptions import MlflowException
+    from mlflow.store.artifact import artifact_repository_registry
+
+    from workbench.tracking import Study
+
+    class Refusing:
+        def __init__(self, uri: str) -> None:
+            pass
+
+        def delete_artifacts(self, path: str) -> None:
+            raise MlflowException("API request failed with error code 503")
+
+    study = Study(store, "pruned")
+    study.open_search(params={}, tags={}, resume=False, run_name="s")
+    run = study.start_trial("0", params={}, tags={}, run_name="t")
+    assert study.delete_checkpoint(run.run_id)  # nothing there: nothing left to delete
+    monkeypatch.setattr(artifact_repository_registry, "get_artifact_repository", Refusing)
+    assert not study.delete_checkpoint(run.run_id)
+    study.end_search("FINISHED")

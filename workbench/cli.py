@@ -18,13 +18,18 @@ from workbench.shutdown import skip_final_collection
 
 
 class _Group(click.Group):
-    """Turns :class:`WorkbenchError` into ``Error: <one line>`` and exit code 2."""
+    """Turns :class:`WorkbenchError` and click's own usage errors (a missing option, a value
+    out of range) into ``Error: <one line>`` and exit code 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except WorkbenchError as exc:
             click.echo(f"Error: {exc}", err=True)
+            ctx.exit(2)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else ctx.command_path
+            click.echo(f"Error: {exc.format_message()} See '{where} --help'.", err=True)
             ctx.exit(2)
         except KeyboardInterrupt:
             click.echo(
@@ -46,7 +51,7 @@ def _parse_task_options(pairs: tuple[str, ...]) -> dict[str, Any]:
     return options
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="workbench", cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="workbench")
 def main() -> None:
     """Which recurrent architecture should I use for this sequence task?

@@ -306,8 +306,7 @@ class Search:
                 continue
             recorded = self.study.finished_trial(trial_id) if outcome is None else None
             run_id = outcome.run_id if outcome else (recorded[0] if recorded else None)
-            if run_id:
-                self.study.delete_checkpoint(run_id)
+            if run_id and self.study.delete_checkpoint(run_id):
                 self.study.tag_trial(run_id, {"checkpoint": "deleted"})
 
     # --- one trial ----------------------------------------------------------------------------

@@ -358,14 +358,22 @@ class Study:
             TrialRun(self._client, run.info.run_id).fail(failure, detail, status="KILLED")
         return len(stale)
 
-    def delete_checkpoint(self, run_id: str) -> None:
-        """Delete a trial's logged weights (it fell out of the best ``--keep-checkpoints``)."""
+    def delete_checkpoint(self, run_id: str) -> bool:
+        """Delete a trial's logged weights (it fell out of the best ``--keep-checkpoints``).
+
+        True when they are gone; False when the artifact store could not delete them (a
+        store without deletion, a server error): they stay, and the search goes on.
+        """
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
         uri = self._client.get_run(run_id).info.artifact_uri
-        # A store that cannot delete keeps the file; the tag still says deleted.
-        with contextlib.suppress(NotImplementedError, FileNotFoundError, OSError):
+        try:
             get_artifact_repository(uri).delete_artifacts(CHECKPOINT_DIR)
+        except FileNotFoundError:
+            return True
+        except Exception:  # noqa: BLE001 - pruning old weights must not stop the search
+            return False
+        return True
 
     def tag_trial(self, run_id: str, tags: Mapping[str, Any]) -> None:
         """Set tags on a trial run that has already ended (e.g. its checkpoint was deleted)."""
