@@ -139,6 +139,48 @@ def test_head_to_head_pairs_matched_configurations() -> None:
     )
 
 
+def test_holm_adjusts_a_family_of_p_values_step_down() -> None:
+    from workbench.report.statistics import holm
+
+    # Sorted 0.01, 0.03, 0.04: x3, x2 (0.06), x1 (0.04, raised to 0.06: monotone).
+    assert holm([0.04, 0.01, None, 0.03]) == pytest.approx([0.06, 0.03, None, 0.06])
+    assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0]) and holm([]) == []
+
+
+def _three_cells(rnn_behind: list[float], gru_minus_lstm: list[float]) -> StudyRecord:
+    """Three cells on 4 matched configurations (units), differences set per configuration."""
+    trials, number = [], 0
+    for k, units in enumerate((8, 16, 32, 64)):
+        lstm = 0.80 + 0.01 * k
+        scores = {"simple_rnn": lstm - rnn_behind[k], "lstm": lstm, "gru": lstm + gru_minus_lstm[k]}
+        for cell, score in scores.items():
+            number += 1
+            trials.append(_trial(number, score, cell=cell, units=units))
+    return _study(trials)
+
+
+def test_three_cells_are_judged_after_holms_correction_over_their_pairs() -> None:
+    # SimpleRNN behind both gated cells, p = 0.044 and 0.029 alone: not after Holm.
+    study = _three_cells([0.10, 0.30, 0.08, 0.22], [0.01, -0.01, 0.02, -0.005])
+    table = reports.head_to_head(reports.trials_frame(study), "max").set_index(["cell_a", "cell_b"])
+    for pair in (("simple_rnn", "lstm"), ("simple_rnn", "gru")):
+        row = table.loc[pair]
+        assert row["p_value"] < 0.05 < row["p_holm"], pair
+        assert row["better"] == f"{pair[1]} (not significant)"
+    notes = reports.build_report(study).sections[0].notes
+    (sentence,) = [n for n in notes if n.startswith("simple_rnn vs lstm on validation")]
+    assert "no significant difference" in sentence
+    assert "after Holm's correction over the 3 pairs" in sentence
+    (advice,) = [n for n in notes if n.startswith("This study cannot settle")]
+    assert advice.startswith("This study cannot settle which cell is better:")
+    # SimpleRNN far behind: those pairs settle, and the advice names the one left open.
+    far_behind = _three_cells([0.30, 0.32, 0.29, 0.31], [0.01, -0.01, 0.02, -0.005])
+    notes = reports.build_report(far_behind).sections[0].notes
+    assert "lstm beats simple_rnn" in " ".join(notes)
+    (advice,) = [n for n in notes if n.startswith("This study cannot settle")]
+    assert advice.startswith("This study cannot settle lstm vs gru: its matched comparisons")
+
+
 def test_equal_differences_from_averaged_repeats_get_no_test() -> None:
     # Two configurations where GRU is ahead by the same 3/370 of test accuracy, as float32
     # metrics averaged over repeats leave it: unequal in the 7th digit.
@@ -549,8 +591,14 @@ def test_expected_best_after_n_trials_matches_enumeration() -> None:
 
 def _baseline_study(test_losses: list[float], baseline: float) -> StudyRecord:
     trials = [
-        _trial(i + 1, 0.15 + i / 100, cell=("lstm", "gru")[i % 2], units=8 << i // 2,
-               tags={}, test_loss=loss)
+        _trial(
+            i + 1,
+            0.15 + i / 100,
+            cell=("lstm", "gru")[i % 2],
+            units=8 << i // 2,
+            tags={},
+            test_loss=loss,
+        )
         for i, loss in enumerate(test_losses)
     ]
     study = _study(trials, "min")

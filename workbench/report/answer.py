@@ -97,7 +97,7 @@ def _others_against_baseline(
     )
 
 
-def _pair_sentence(row: Any, measure: str) -> str:
+def _pair_sentence(row: Any, measure: str, family: int = 1) -> str:
     first, second = row["cell_a"], row["cell_b"]
     if row["comparison"] == "none":
         return f"{first} vs {second} on {measure}: {row['note']}."
@@ -106,13 +106,19 @@ def _pair_sentence(row: Any, measure: str) -> str:
         if row["comparison"] == "paired"
         else f"Welch's t-test on {row['n']} unmatched trials, weaker"
     )
+    p = f"p = {row['p_value']:.2g}"
+    if family > 1 and np.isfinite(row["p_holm"]):
+        p += f", {row['p_holm']:.2g} after Holm's correction over the {family} pairs"
     figures = (
         f"difference {row['mean_diff']:+.4g} ({first} minus {second}), 95% CI "
-        f"[{row['ci_low']:.4g}, {row['ci_high']:.4g}], p = {row['p_value']:.2g}; {test}"
+        f"[{row['ci_low']:.4g}, {row['ci_high']:.4g}], {p}; {test}"
     )
     better = str(row["better"])
-    if not better or better == "tie" or "not significant" in better or not np.isfinite(
-        row["p_value"]
+    if (
+        not better
+        or better == "tie"
+        or "not significant" in better
+        or not np.isfinite(row["p_value"])
     ):
         return f"{first} vs {second} on {measure}: no significant difference ({figures})."
     loser = second if better == first else first
@@ -140,27 +146,39 @@ def answer(
     on_test = pd.DataFrame()
     if metric in trials.columns:
         on_test = head_to_head(trials.assign(score=trials[metric]), direction)
-    settled = paired = False
+    paired, open_pairs = False, []
     if head_to_head_val.empty:
         lines.append("Only one cell type finished: this study cannot compare cells.")
-    for i, row in enumerate(head_to_head_val.to_dict("records")):
-        sentence = _pair_sentence(row, f"validation {objective} (each trial's best epoch)")
-        if len(on_test) > i and on_test.iloc[i]["comparison"] != "none":
-            sentence += " On test: " + _pair_sentence(on_test.iloc[i], metric)
+    family = _tested(head_to_head_val)
+    tests = {(r["cell_a"], r["cell_b"]): r for r in on_test.to_dict("records")}
+    for row in head_to_head_val.to_dict("records"):
+        measure = f"validation {objective} (each trial's best epoch)"
+        sentence = _pair_sentence(row, measure, family)
+        test = tests.get((row["cell_a"], row["cell_b"]))
+        if test is not None and test["comparison"] != "none":
+            sentence += " On test: " + _pair_sentence(test, metric, _tested(on_test))
         lines.append(sentence)
         paired |= row["comparison"] == "paired"
-        settled |= row["comparison"] == "paired" and bool(row["p_value"] < 0.05)
+        if row["comparison"] != "paired" or row["better"] not in (row["cell_a"], row["cell_b"]):
+            open_pairs.append(f"{row['cell_a']} vs {row['cell_b']}")
+    settled = not open_pairs
     if check["beats"] is not False:
         lines.append(check["text"])
     lines += _cells_against_baseline(trials, direction, info.get("baseline_value", math.nan))
     lines += _validation_size(trials, direction, info)
     if not settled and paired:
         matched = max(
-            int(row["n"]) for row in head_to_head_val.to_dict("records")
+            int(row["n"])
+            for row in head_to_head_val.to_dict("records")
             if row["comparison"] == "paired"
         )
+        which = (
+            "which cell is better"
+            if len(open_pairs) == len(head_to_head_val)
+            else (", ".join(open_pairs))
+        )
         lines.append(
-            f"This study cannot settle which cell is better: its matched comparisons (at most "
+            f"This study cannot settle {which}: its matched comparisons (at most "
             f"{matched} configurations per pair of cells) leave the difference within the noise. "
             "Each configuration counts once (its seeds are averaged, not extra samples), so more "
             "seeds will not settle it; more matched configurations will: give the space's other "
@@ -176,6 +194,13 @@ def answer(
             "(grid needs a step on every range)."
         )
     return lines
+
+
+def _tested(pairs: pd.DataFrame) -> int:
+    """How many pairs of cells a head-to-head tested (the family Holm corrects over)."""
+    if pairs.empty:
+        return 0
+    return int(np.isfinite(pairs["p_value"].astype(float)).sum())
 
 
 def _validation_size(trials: pd.DataFrame, direction: str, info: dict[str, Any]) -> list[str]:

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import WorkbenchError
+from workbench.report.statistics import holm
 
 
 def _complete(table: pd.DataFrame) -> pd.DataFrame:
@@ -120,10 +121,5 @@ def pairwise_wilcoxon(table: pd.DataFrame, direction: str) -> list[PairTest]:
         rows.append(
             [first, second, int((diff > 0).sum()), int((diff == 0).sum()), int((diff < 0).sum()), p]
         )
-    tested = sorted((row[5], i) for i, row in enumerate(rows) if row[5] is not None)
-    holm: dict[int, float] = {}
-    running = 0.0
-    for order, (p, i) in enumerate(tested):
-        running = max(running, min(1.0, (len(tested) - order) * p))  # step-down, monotone
-        holm[i] = running
-    return [PairTest(*row, holm.get(i)) for i, row in enumerate(rows)]
+    adjusted = holm([row[5] for row in rows])
+    return [PairTest(*row, p) for row, p in zip(rows, adjusted, strict=True)]

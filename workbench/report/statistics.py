@@ -117,6 +117,8 @@ def head_to_head(trials: pd.DataFrame, direction: str) -> pd.DataFrame:
     configuration) give a paired t-test, a Wilcoxon signed-rank test and Cohen's d_z. With
     fewer than two matched configurations it falls back to Welch's t-test on all finished
     trials with Hedges' g, marked ``unpaired``: weaker, since other hyperparameters differ.
+    ``p_holm`` is the t-test's p-value adjusted by Holm over the pairs tested; ``better``
+    names a cell only when that adjusted p-value is under 0.05.
     """
     from scipy import stats
 
@@ -240,7 +242,30 @@ def head_to_head(trials: pd.DataFrame, direction: str) -> pd.DataFrame:
                     f"{why}: Welch's t-test on all trials (weaker: other hyperparameters differ)",
                 ]
             )
-    return pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(rows, columns=columns)
+    # Three cells make three pairs: each verdict is read against Holm's correction over
+    # the pairs tested, so the study as a whole keeps a 5% chance of a false "beats".
+    adjusted = holm([p if np.isfinite(p) else None for p in frame["p_value"].astype(float)])
+    frame.insert(
+        columns.index("p_value") + 1, "p_holm", [math.nan if p is None else p for p in adjusted]
+    )
+    for i, row in frame.iterrows():
+        if row["comparison"] != "none":
+            frame.at[i, "better"] = _winner(
+                row["mean_diff"], row["p_holm"], row["cell_a"], row["cell_b"], direction
+            )
+    return frame
+
+
+def holm(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment of a family of p-values (None: not tested, left out)."""
+    tested = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    adjusted: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for order, (p, i) in enumerate(tested):
+        running = max(running, min(1.0, (len(tested) - order) * p))  # monotone
+        adjusted[i] = running
+    return adjusted
 
 
 def _winner(diff: float, p: float, first: str, second: str, direction: str) -> str:
