@@ -129,3 +129,28 @@ def test_a_task_not_better_than_its_baseline_is_said_first() -> None:
     markdown = _markdown("b", frames, {"tie": [], "won": []})
     assert markdown.split("\n")[2] == "**Not better than the trivial baseline on test: tie.**"
     assert _summary(frames, 2).startswith("Not better than the trivial baseline on test: tie. ")
+
+
+def test_a_benchmark_over_accuracy_and_mse_tasks_compares_pairs_by_the_sign_test() -> None:
+    from workbench.report.benchmark import benchmark_frames
+    from workbench.tracking import StudyRecord, StudyTrial
+
+    def study(direction: str, scores: dict[str, float]) -> StudyRecord:
+        objective = "val_accuracy" if direction == "max" else "val_loss"
+        trials = [
+            StudyTrial(f"r{i}", i, "FINISHED", {"cell": cell, "units": "8", "epochs": "2"},
+                       {"score": score}, {}, {"cell": cell}, 0, 1)
+            for i, (cell, score) in enumerate(scores.items())
+        ]  # fmt: skip
+        return StudyRecord(
+            tracking_uri="sqlite:///unused.db", experiment="b", experiment_id="1",
+            parent_run_id="p", parent_params={"direction": direction, "objective": objective},
+            parent_tags={"tuner": "grid"}, parent_metrics={},
+            parent_start=0.0, parent_end=1.0, trials=tuple(trials),
+        )  # fmt: skip
+
+    accuracy = {"lstm": 0.9, "gru": 0.8}
+    mixed = {"a": study("max", accuracy), "b": study("min", {"lstm": 0.1, "gru": 0.3})}
+    assert [p.test for p in benchmark_frames(mixed)["pairs"]] == ["sign"]
+    same = {"a": study("max", accuracy), "b": study("max", {"lstm": 0.7, "gru": 0.6})}
+    assert [p.test for p in benchmark_frames(same)["pairs"]] == ["Wilcoxon"]

@@ -99,3 +99,11 @@ def test_the_critical_difference_diagram_is_drawn(tmp_path) -> None:  # noqa: AN
     path = tmp_path / "cd.png"
     draw_critical_difference(average_ranks(_TABLE, "max"), nemenyi_critical_difference(3, 5), path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 2000
+
+
+def test_tasks_scored_in_different_units_are_compared_by_the_sign_test() -> None:
+    pairs = {(p.first, p.second): p for p in pairwise_wilcoxon(_TABLE, "max", False)}
+    lstm_gru = pairs[("lstm", "gru")]
+    assert lstm_gru.test == "sign"
+    assert lstm_gru.p_value == pytest.approx(stats.binomtest(2, 5).pvalue)  # 2 wins, 3 losses
+    assert pairwise_wilcoxon(_TABLE, "max")[0].test == "Wilcoxon"

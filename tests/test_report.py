@@ -201,6 +201,12 @@ def test_equal_differences_from_averaged_repeats_get_no_test() -> None:
     assert math.isnan(row["p_value"]) and math.isnan(row["ci_low"])
     assert row["better"] == "gru (not significant)"
     assert "no spread to test against" in row["note"]
+    notes = reports.build_report(_study(trials)).sections[0].notes
+    assert any(
+        n.startswith("lstm vs gru on validation")
+        and "gru ahead by the same 0.008108 in each of the 2 matched configurations" in n
+        for n in notes
+    ), notes
 
 
 def test_head_to_head_falls_back_to_welch_when_nothing_matches() -> None:

@@ -114,6 +114,13 @@ def _pair_sentence(row: Any, measure: str, family: int = 1) -> str:
         f"[{row['ci_low']:.4g}, {row['ci_high']:.4g}], {p}; {test}"
     )
     better = str(row["better"])
+    if row["comparison"] == "paired" and "no spread to test against" in str(row["note"]):
+        ahead = better.split(" ")[0]
+        return (
+            f"{first} vs {second} on {measure}: {ahead} ahead by the same "
+            f"{abs(row['mean_diff']):.4g} in each of the {row['n']} matched configurations; with "
+            "no spread between them a t-test cannot judge it (more matched configurations can)."
+        )
     if (
         not better
         or better == "tie"

@@ -148,7 +148,9 @@ def benchmark_frames(
         frames["critical_difference"] = nemenyi_critical_difference(
             complete.shape[1], len(complete)
         )
-        frames["pairs"] = pairwise_wilcoxon(table, "max")
+        # Differences of accuracies and of MSEs cannot be ranked together (Demsar 2006).
+        objectives = {r["objective"] for r in tasks if r["task"] in complete.index}
+        frames["pairs"] = pairwise_wilcoxon(table, "max", commensurable=len(objectives) == 1)
     return frames
 
 
@@ -200,10 +202,11 @@ def _markdown(name: str, frames: dict[str, Any], answers: dict[str, list[str]]) 
         "",
         "Per pair: significant wins / ties / losses counts the tasks where that task's own "
         "test (p < 0.05) told the pair apart; a tie is a task where it did not. Better / "
-        "equal / worse counts best scores alone; the Wilcoxon signed-rank test over the "
-        "tasks is Holm-corrected over the pairs.",
+        "equal / worse counts best scores alone; the test over the tasks (Wilcoxon's "
+        "signed-rank test, or the sign test where the tasks' scores are in different units, "
+        "e.g. accuracy and MSE) is Holm-corrected over the pairs.",
         "",
-        "| pair | significant wins / ties / losses | better / equal / worse | Wilcoxon p "
+        "| pair | significant wins / ties / losses | better / equal / worse | test, p "
         "| Holm p | over the tasks |",
         "|---|---|---|---|---|---|",
     ]
@@ -214,7 +217,8 @@ def _markdown(name: str, frames: dict[str, Any], answers: dict[str, list[str]]) 
         won, tied, lost = per_task_record(frames["verdicts"], pair.first, pair.second)
         lines.append(
             f"| {pair.first} vs {pair.second} | {won} / {tied} / {lost} | "
-            f"{pair.wins} / {pair.ties} / {pair.losses} | {shown} | {holm} | {verdict} |"
+            f"{pair.wins} / {pair.ties} / {pair.losses} | {pair.test}, {shown} | {holm} | "
+            f"{verdict} |"
         )
     lines += ["", "![critical difference](critical_difference.png)", ""]
     return "\n".join(lines)

@@ -10,7 +10,9 @@ cells. From it:
 - :func:`nemenyi_critical_difference`: two cells whose average ranks differ by more than
   ``q_alpha * sqrt(k (k + 1) / (6 N))`` differ (the critical-difference diagram's bar);
 - :func:`pairwise_wilcoxon`: each pair of cells by the signed-rank test over tasks,
-  Holm-corrected (Benavoli et al. 2016 prefer it to the Nemenyi post-hoc).
+  Holm-corrected (Benavoli et al. 2016 prefer it to the Nemenyi post-hoc); by the sign
+  test where the tasks' scores are in different units (accuracy and MSE: differences
+  that cannot be ranked together).
 
 A cell missing on a task (its study has no finished trial of it) leaves that task out of
 the tests that need complete rows, and says so in ``tasks_used``.
@@ -104,12 +106,20 @@ class PairTest:
     losses: int
     p_value: float | None  # uncorrected; None with fewer than 2 tasks that differ
     p_holm: float | None
+    test: str = "Wilcoxon"  # or "sign"
 
 
-def pairwise_wilcoxon(table: pd.DataFrame, direction: str) -> list[PairTest]:
+def pairwise_wilcoxon(
+    table: pd.DataFrame, direction: str, commensurable: bool = True
+) -> list[PairTest]:
     """Every pair of cells: wins / ties / losses over the tasks both have, and the
-    Wilcoxon signed-rank p-value, Holm-corrected over the pairs."""
-    from scipy.stats import wilcoxon
+    Wilcoxon signed-rank p-value, Holm-corrected over the pairs.
+
+    ``commensurable=False`` (the tasks' scores are in different units, e.g. accuracy on
+    some and MSE on others) takes the sign test on the wins and losses instead: the
+    signed-rank test would rank an MSE difference against an accuracy difference.
+    """
+    from scipy.stats import binomtest, wilcoxon
 
     better = _signed(table, direction)
     rows = []
@@ -117,9 +127,16 @@ def pairwise_wilcoxon(table: pd.DataFrame, direction: str) -> list[PairTest]:
         both = better[[first, second]].dropna()
         diff = (both[first] - both[second]).to_numpy()
         nonzero = diff[diff != 0]
-        p = float(wilcoxon(nonzero).pvalue) if len(nonzero) >= 2 else None
+        p = None
+        if len(nonzero) >= 2:
+            p = (
+                float(wilcoxon(nonzero).pvalue)
+                if commensurable
+                else float(binomtest(int((nonzero > 0).sum()), len(nonzero)).pvalue)
+            )
         rows.append(
             [first, second, int((diff > 0).sum()), int((diff == 0).sum()), int((diff < 0).sum()), p]
         )
     adjusted = holm([row[5] for row in rows])
-    return [PairTest(*row, p) for row, p in zip(rows, adjusted, strict=True)]
+    test = "Wilcoxon" if commensurable else "sign"
+    return [PairTest(*row, p, test) for row, p in zip(rows, adjusted, strict=True)]
