@@ -312,6 +312,10 @@ _BAD_OTHER_INPUT = [
     ),
     (["export", "--experiment", "nope", "--out", "model"], "Unknown experiment 'nope'"),
     (
+        ["export", "--experiment", "nope", "--out", "model", "--tracking-uri", "http://127.0.0.1:9"],
+        "Cannot reach the MLflow tracking store at http://127.0.0.1:9",
+    ),
+    (
         ["export", "--experiment", "nope", "--out", "model", "--tracking-uri", "mlruns"],
         "Expected a tracking URI",
     ),

@@ -79,7 +79,12 @@ def find_trial(tracking_uri: str, experiment: str, trial: str | None = None) -> 
     """
     _existing_store(tracking_uri, experiment)
     mlflow_client = client(tracking_uri)
-    found = mlflow_client.get_experiment_by_name(experiment)
+    try:
+        found = mlflow_client.get_experiment_by_name(experiment)
+    except Exception as exc:  # noqa: BLE001 - an unreachable server: one line
+        raise WorkbenchError(
+            f"Cannot reach the MLflow tracking store at {tracking_uri}: {first_line(exc)}"
+        ) from None
     if found is None or found.lifecycle_stage == "deleted":
         names = [e.name for e in mlflow_client.search_experiments() if e.name != "Default"]
         known = f"Expected one of: {', '.join(sorted(names)[:10])}" if names else "It has none"
