@@ -206,6 +206,11 @@ _BAD_INPUT = [
     (["--task", "adding", "--tuner", "grid"], "--tuner grid needs every range to have a step"),
     (["--task", "adding", "--tuner", "annealing"], "Invalid value for '--tuner'"),
     (["--task", "adding", "--nope"], "No such option '--nope'."),
+    (["--task", "adding", "--task-option", "seed=-1"], "options.seed: expected 0 to 4294967295"),
+    (
+        ["--task", "shampoo_sales", "--task-option", "season=30"],
+        "options.season: expected at most 24",
+    ),
     (
         ["--task", "adding", "--max-trials", "0"],
         "Invalid value for '--max-trials': 0 is not in the range x>=1",

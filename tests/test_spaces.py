@@ -72,6 +72,16 @@ def test_with_fixed_overrides_one_dimension() -> None:
         ("dimensions: {cell: gru, dropout: 1.5}\n", "expected 0 <= dropout < 1"),
         ("dimensions: {cell: [gru, gru]}\n", "choices must be distinct"),
         ("dimensions: {cell: {min: 1, max: 2}}\n", "only fits numeric dimensions"),
+        ("dimensions: {cell: gru, readout: {min: last, max: mean}}\n", "only fits numeric"),
+        (
+            "dimensions: {cell: gru, units: {min: 16, max: 64, step: 0.5}}\n",
+            "units.step: expected a whole number for an integer range",
+        ),
+        (
+            "dimensions: {cell: gru, learning_rate: {min: 1e-4, max: 1e-2, sampling: log, "
+            "step: 1e-4}}\n",
+            "with log sampling the step is a factor, expected above 1",
+        ),
         ("dimensions: {cell: gru, bidirectional: maybe}\n", "expected true or false"),
         ("dimensions: {cell: gru, units: {min: 8}}\n", "needs both min and max"),
         ("dimensions: [cell, gru]\n", "dimensions: expected a mapping"),

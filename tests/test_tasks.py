@@ -240,6 +240,14 @@ def test_forecast_too_short_for_the_windows() -> None:
         load_task("shampoo_sales").with_options(window=30).load()
 
 
+def test_a_season_longer_than_the_past_before_the_test_part_is_refused() -> None:
+    # The test part starts at month 24: 30 months back would wrap round to the future.
+    with pytest.raises(WorkbenchError, match=r"options.season: expected at most 24 .*: 30$"):
+        load_task("shampoo_sales").with_options(season=30).load()
+    assert "seasonal naive (s=12)" in load_task("shampoo_sales").with_options(season=12).load(
+    ).baseline.description
+
+
 # --- text classification --------------------------------------------------------------------
 
 
@@ -267,6 +275,15 @@ def test_csv_text_is_a_seeded_stratified_split_with_a_train_only_vocabulary(
     again = load_task(_text_task(tmp_path, seed=3)).load()
     assert again.digest() == data.digest()
     assert load_task(_text_task(tmp_path, seed=4)).load().digest() != data.digest()
+
+
+def test_a_class_too_small_to_split_three_ways_is_named_as_in_the_file(tmp_path: Path) -> None:
+    import pandas as pd
+
+    rows = [("good", "pos"), ("bad", "neg")] * 6 + [("meh", "mixed"), ("so so", "mixed")]
+    pd.DataFrame(rows, columns=["review", "stars"]).to_csv(tmp_path / "reviews.csv", index=False)
+    with pytest.raises(WorkbenchError, match=r"class 'mixed' has 2 samples; a stratified split"):
+        load_task(_text_task(tmp_path)).load()
 
 
 def test_vocabulary_is_fitted_on_training_text_only(tmp_path: Path) -> None:

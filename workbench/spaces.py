@@ -269,7 +269,7 @@ def _as_float(value: Any) -> float | None:
 
 
 def _parse_range(key: str, raw: Mapping[str, Any], label: str) -> Range:
-    if key in ("cell", "clipping", "bidirectional"):
+    if key in ("cell", "clipping", "bidirectional", "readout"):
         raise WorkbenchError(
             f"{label}: a range ({{min, max}}) only fits numeric dimensions; "
             f"list the choices instead. Received: {dict(raw)!r}"
@@ -295,5 +295,15 @@ def _parse_range(key: str, raw: Mapping[str, Any], label: str) -> Range:
         step_value = _as_float(step)
         if step_value is None or step_value <= 0:
             raise WorkbenchError(f"{label}.step: expected a positive number. Received: {step!r}")
+        if isinstance(low, int) and not step_value.is_integer():
+            raise WorkbenchError(
+                f"{label}.step: expected a whole number for an integer range. Received: {step!r}"
+            )
+        if sampling == "log" and step_value <= 1:
+            # KerasTuner reads a log range's step as a factor (min, min*step, ...).
+            raise WorkbenchError(
+                f"{label}.step: with log sampling the step is a factor, expected above 1. "
+                f"Received: {step!r}"
+            )
         step = int(step_value) if isinstance(low, int) else step_value
     return Range(low=low, high=high, integer=isinstance(low, int), step=step, sampling=sampling)

@@ -110,6 +110,12 @@ def _forecast_task(
     described = [_describe_errors("naive (last value)", _error_metrics(truth, naive))]
     reference = naive
     if cut.season > 1:
+        if cut.season > int(eval_starts.min()):  # it would look back before the series
+            raise WorkbenchError(
+                f"{spec.source}: options.season: expected at most {int(eval_starts.min())} "
+                f"(the seasonal-naive baseline looks one season back from the first {split} "
+                f"step). Received: {cut.season!r}"
+            )
         lags = cut.season * (np.arange(cut.horizon) // cut.season + 1)
         seasonal = np.stack([series[t + np.arange(cut.horizon) - lags] for t in eval_starts])
         described.append(

