@@ -336,16 +336,20 @@ def test_export_command_retrains_a_trial_under_another_name(exported: Exported) 
         result.output
     )
     assert result.output.count("retrained, not compared") == 3  # validation, test loss and mse
-    assert "Registered models:/tiny-retrained@champion (version 1)" in result.output
+    assert f"Registered models:/tiny-retrained@trial-{number} (version 1)" in result.output
     hyper = json.loads((out / "hyperparameters.json").read_text())
     assert hyper["trial"]["run_id"] == other.info.run_id
     assert hyper["trial"]["weights"] == "retrained on train + validation"
     assert hyper["hyperparameters"]["cell"] == other.data.params["cell"]
     assert "plus the validation part" in (out / "MODEL_CARD.md").read_text()
     client = MlflowClient(exported.store)
-    assert client.get_model_version_by_alias("tiny-retrained", "champion").run_id == (
+    assert client.get_model_version_by_alias("tiny-retrained", f"trial-{number}").run_id == (
         other.info.run_id
     )
+    # A trial chosen by hand is not the champion, even under the experiment's own name.
+    again = CliRunner().invoke(main, [*args[:-4], "--tracking-uri", exported.store])
+    assert again.exit_code == 0, again.output
+    assert f"@trial-{number} (version" in again.output
     # The experiment's own champion did not move.
     champion = client.get_model_version_by_alias(EXPERIMENT, "champion")
     assert champion.run_id == exported.result.run_id
@@ -453,6 +457,20 @@ def test_text_model_exports_and_predicts_on_raw_strings(tmp_path: Path, reviews_
     assert predicted.exit_code == 0, predicted.output
     rows = list(csv.reader(out.open()))
     assert rows[0] == ["class", "p_1", "p_5"] and len(rows) == 1 + len(texts)
+    # A spreadsheet's UTF-8 with a byte-order mark, and texts as bytes, read the same.
+    new.write_text(new.read_text(), encoding="utf-8-sig")
+    assert predict_file(result.out_dir, new).csv_text == out.read_text()
+    np.savez(tmp_path / "bytes.npz", x=np.array([t.encode() for t in texts[:2]]))
+    as_bytes = predict_file(result.out_dir, tmp_path / "bytes.npz").csv_text.splitlines()
+    assert as_bytes == out.read_text().splitlines()[:3]
+    short = tmp_path / "short.csv"
+    short.write_text("id,text\n7\n")
+    with pytest.raises(WorkbenchError, match="short.csv: line 2 has no value in the column 'text'"):
+        predict_file(result.out_dir, short)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("text\ncaf\xe9 cr\xe8me\n".encode("latin-1"))
+    with pytest.raises(WorkbenchError, match="latin.csv: expected UTF-8 text"):
+        predict_file(result.out_dir, latin)
     # The registered MLflow Model takes the same raw strings (its example is strings).
     mlflow.set_tracking_uri(store)
     pyfunc = mlflow.pyfunc.load_model("models:/reviews-export@champion")

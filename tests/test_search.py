@@ -195,6 +195,7 @@ def test_small_data_gets_enough_steps_and_training_stops_on_patience(
     metrics = run.data.metrics
     assert run.data.params["patience"] == "1" and run.data.params["epochs"] == "12"
     assert metrics["epochs_run"] < 12  # stopped once val_loss did not improve for 1 epoch
+    assert metrics["best_epoch"] == metrics["epochs_run"] - 1  # what an export's refit runs
     assert metrics["batch_size_used"] == 6  # 48 training samples: 8 steps, not 1 of 128
     assert metrics["optimizer_steps"] == metrics["epochs_run"] * 8
 

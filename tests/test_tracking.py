@@ -192,3 +192,43 @@ def test_a_checkpoint_the_artifact_store_cannot_delete_stays_and_the_search_goes
     monkeypatch.setattr(artifact_repository_registry, "get_artifact_repository", Refusing)
     assert not study.delete_checkpoint(run.run_id)
     study.end_search("FINISHED")
+
+
+def test_ui_over_an_mlflow_server_points_at_its_own_ui() -> None:
+    from click.testing import CliRunner
+
+    from workbench.cli import main
+    from workbench.tracking import study_links
+
+    result = CliRunner().invoke(main, ["ui", "--tracking-uri", "https://mlflow.internal:5000/"])
+    assert result.exit_code == 0, result.output
+    assert result.output == (
+        "https://mlflow.internal:5000/ is an MLflow server: its own UI is at "
+        "https://mlflow.internal:5000\n"
+    )
+    links = study_links("7", ["a", "b"], base="https://mlflow.internal:5000")
+    assert links.runs.startswith("https://mlflow.internal:5000/#/experiments/7/runs?")
+
+
+def test_a_variable_length_model_is_registered_for_series_of_any_length(store: str) -> None:
+    import keras
+    import mlflow
+    import numpy as np
+
+    from workbench.tracking import log_exported_model
+
+    inputs = keras.Input((None, 2))
+    outputs = keras.layers.Dense(1)(keras.layers.GRU(3)(keras.layers.Masking(-1000.0)(inputs)))
+    model = keras.Model(inputs, outputs)
+    client = MlflowClient(store)
+    run = client.create_run(client.create_experiment("masked"))
+    client.set_terminated(run.info.run_id)
+    example = np.zeros((3, 5, 2), dtype="float32")
+    registered = log_exported_model(
+        store, run.info.run_id, model, input_example=example,
+        output_example=model.predict(example, verbose=0), name="masked", variable_length=True,
+    )  # fmt: skip
+    mlflow.set_tracking_uri(store)
+    served = mlflow.pyfunc.load_model(registered.model_uri)
+    assert served.metadata.get_input_schema().inputs[0].shape == (-1, -1, 2)
+    assert np.asarray(served.predict(np.zeros((2, 9, 2), dtype="float32"))).shape == (2, 1)

@@ -543,14 +543,19 @@ def ui(tracking_uri: str | None, port: int, experiment: str | None) -> None:
       workbench ui --port 5000     # then open http://127.0.0.1:5000
       workbench ui --experiment adding-demo
     """
-    from workbench.tracking import resolve_tracking_uri, serve_ui, study_links_for
+    from workbench.tracking import resolve_tracking_uri, serve_ui, served_ui, study_links_for
 
     uri = resolve_tracking_uri(tracking_uri)
     links = study_links_for(uri, experiment, port=port).lines() if experiment else []
-    click.echo(f"MLflow UI for {uri} on http://127.0.0.1:{port} (Ctrl-C to stop)")
+    served = served_ui(uri)
+    if served:
+        click.echo(f"{uri} is an MLflow server: its own UI is at {served}")
+    else:
+        click.echo(f"MLflow UI for {uri} on http://127.0.0.1:{port} (Ctrl-C to stop)")
     for line in links:
         click.echo(f"  {line}")
-    sys.exit(serve_ui(uri, port=port))
+    if not served:
+        sys.exit(serve_ui(uri, port=port))
 
 
 if __name__ == "__main__":

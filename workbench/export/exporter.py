@@ -137,10 +137,11 @@ def export_best(
             + ". The task's data or the code changed since the search; add --retrain"
         )
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files = _write_model_files(out_dir, exported)
     example = _raw(data, data.x_test if data.has_test else data.x_val)[:3]
     name = register or experiment
+    # The serving alias is the best trial's; a trial chosen by hand gets its own.
+    alias = "champion" if trial is None else f"trial-{record.number}"
+    # Registered first: a name the registry refuses leaves no half-written folder.
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         # MLflow predicts on the example (Keras draws a progress bar) and prints each step.
         registered = tracking.log_exported_model(
@@ -150,9 +151,13 @@ def export_best(
             input_example=example,
             output_example=exported.predict(example, verbose=0),
             name=name,
+            alias=alias,
             pip_requirements=_pip_requirements(),
+            variable_length=bool(data.masked),
             tags={"workbench.exported": "retrained" if retrain else "checkpoint"},
         )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = _write_model_files(out_dir, exported)
     shape = tuple(exported.inputs[0].shape)
     dtype = _dtype_name(exported.inputs[0].dtype)
     interface = _interface(data, shape, dtype)
@@ -259,11 +264,14 @@ def _rebuild(record: Any, search: Any, data: Any, weights: Path | None) -> Any:
     y = np.concatenate([data.y_train, data.y_val])
     from workbench.search.config import batch_size_used
 
-    # The epochs the trial trained (early stopping may have ended it before the maximum).
+    # The epochs that gave the trial's kept weights (its best epoch), not the ones early
+    # stopping's patience ran past it; trials logged before best_epoch: all it trained.
     runs = max(1, int(search.params.get("repeats", 1) or 1)) * max(
         1, int(search.params.get("folds", 1) or 1)
     )
-    epochs = int(record.metrics.get("epochs_run", 0)) // runs or int(params["epochs"])
+    epochs = int(record.metrics.get("best_epoch", 0)) or (
+        int(record.metrics.get("epochs_run", 0)) // runs or int(params["epochs"])
+    )
     batch = batch_size_used(int(params["batch_size"]), len(x))
     model.fit(x, y, epochs=epochs, batch_size=batch, verbose=0)
     return model

@@ -62,7 +62,8 @@ def predict_file(
     _check_inputs(x, interface)
     if interface["input_dtype"] == "string":
         # Keras takes strings as a 1-D object array (not numpy's fixed-width str dtype).
-        x, _ = repair_texts(np.array([str(v) for v in x], dtype=object))
+        texts = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in x]
+        x, _ = repair_texts(np.array(texts, dtype=object))
     from workbench.search import backend
 
     backend.load_tensorflow()
@@ -111,8 +112,15 @@ def _read_inputs(path: Path, interface: Mapping[str, Any]) -> tuple[np.ndarray, 
 
 
 def _read_csv(path: Path, interface: Mapping[str, Any]) -> tuple[np.ndarray, list[int] | None]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = [row for row in csv.reader(handle) if row]
+    try:  # utf-8-sig: a spreadsheet's byte-order mark is not part of the first column's name
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.reader(handle))
+    except UnicodeDecodeError as exc:
+        raise WorkbenchError(
+            f"{path}: expected UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
+    while rows and not rows[-1]:  # trailing blank lines; a blank line inside is a row
+        rows.pop()
     if len(rows) < 2:
         raise WorkbenchError(f"{path}: expected a header row and at least one data row")
     header, body = rows[0], rows[1:]
@@ -124,7 +132,11 @@ def _read_csv(path: Path, interface: Mapping[str, Any]) -> tuple[np.ndarray, lis
                 f"{path}: expected a column named 'text'. Received columns: {', '.join(header)}"
             )
         index = header.index(column)
-        return np.array([row[index] for row in body], dtype=object), None
+        short = next((n for n, row in enumerate(body, start=2) if row and len(row) <= index), None)
+        if short is not None:
+            raise WorkbenchError(f"{path}: line {short} has no value in the column {column!r}")
+        # A blank line of a one-column file is an empty text, kept so rows stay aligned.
+        return np.array([row[index] if row else "" for row in body], dtype=object), None
     try:
         values = np.array([[float(v) for v in row] for row in body], dtype="float64")
     except ValueError as exc:

@@ -260,6 +260,8 @@ class BestEpoch(keras.callbacks.Callback):
         self.objective = objective
         self.direction = direction
         self.value: float | None = None
+        #: The best epoch's index in its fit (from 0): its weights trained ``epoch + 1`` epochs.
+        self.epoch: int | None = None
         self._weights: list[Any] | None = None
         self._model: Any = None
 
@@ -275,6 +277,7 @@ class BestEpoch(keras.callbacks.Callback):
             value < self.value if self.direction == "min" else value > self.value
         ):
             self.value = value
+            self.epoch = epoch
             self._weights = self.model.get_weights()
             self._model = self.model
 

@@ -473,6 +473,8 @@ class Search:
             "fit_seconds": meter.fit_seconds,
             "peak_memory_mb": meter.peak_memory_mb,
             "epochs_run": len(meter.history),
+            # The epochs the kept weights trained: what a refit on train + validation runs.
+            "best_epoch": (best.epoch or 0) + 1,
             "batch_size_used": batch,
             # Every repeat's epochs: the updates the trial's weights got in all.
             "optimizer_steps": len(meter.history) * math.ceil(len(self.data.x_train) / batch),

@@ -44,7 +44,14 @@ from workbench.tracking.store import (
     state_key,
 )
 from workbench.tracking.study import StoreFailed, Study, TrialRun, log_report_artifacts
-from workbench.tracking.ui import StudyLinks, serve_ui, study_links, study_links_for, ui_command
+from workbench.tracking.ui import (
+    StudyLinks,
+    serve_ui,
+    served_ui,
+    study_links,
+    study_links_for,
+    ui_command,
+)
 
 __all__ = [
     "DEFAULT_TRACKING_URI",
@@ -74,6 +81,7 @@ __all__ = [
     "read_search",
     "resolve_tracking_uri",
     "serve_ui",
+    "served_ui",
     "state_key",
     "study_links",
     "study_links_for",

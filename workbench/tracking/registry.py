@@ -33,8 +33,12 @@ def log_exported_model(
     alias: str = "champion",
     pip_requirements: list[str] | None = None,
     tags: Mapping[str, Any] | None = None,
+    variable_length: bool = False,
 ) -> RegisteredModel:
     """Log ``model`` as an MLflow Model (keras flavor) on ``run_id``, register it, set ``alias``.
+
+    ``variable_length``: the model takes series of any length (padded, masked), so the
+    signature leaves the time steps open instead of fixing the example's.
 
     The trial run has ended; the model is attached to it without reopening it.
     """
@@ -66,7 +70,7 @@ def log_exported_model(
         flavor=flavor,
         model=model,
         run_id=run_id,
-        signature=infer_signature(input_example, output_example),
+        signature=_signature(infer_signature(input_example, output_example), variable_length),
         input_example=input_example,
         pip_requirements=pip_requirements,
         tags={k: str(v) for k, v in (tags or {}).items()},
@@ -80,3 +84,15 @@ def log_exported_model(
     return RegisteredModel(
         name, str(version.version), alias, f"models:/{name}@{alias}", info.model_uri
     )
+
+
+def _signature(signature: Any, variable_length: bool) -> Any:
+    """The inferred signature, its input's time steps (axis 1) left open (-1) if asked."""
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import Schema, TensorSpec
+
+    if not variable_length:
+        return signature
+    (spec,) = signature.inputs.inputs
+    shape = (*spec.shape[:1], -1, *spec.shape[2:])
+    return ModelSignature(Schema([TensorSpec(spec.type, shape, spec.name)]), signature.outputs)

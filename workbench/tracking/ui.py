@@ -42,9 +42,22 @@ def ui_command(
     return command
 
 
+def served_ui(tracking_uri: str) -> str | None:
+    """Where a tracking store that is an MLflow server (http or https) shows its own UI;
+    None for a store that ``workbench ui`` serves (a database, a local folder)."""
+    if tracking_uri.startswith(("http://", "https://")):
+        return tracking_uri.rstrip("/")
+    return None
+
+
 def serve_ui(tracking_uri: str, host: str = "127.0.0.1", port: int = 5000) -> int:
     """Run the MLflow UI in the foreground until interrupted; returns its exit code."""
     import subprocess
+
+    if served_ui(tracking_uri):  # MLflow's UI cannot take a server as its backend store
+        raise WorkbenchError(
+            f"{tracking_uri} is an MLflow server: open its own UI at {served_ui(tracking_uri)}"
+        )
 
     db = _sqlite_path(tracking_uri)
     if db is not None and not db.exists():
@@ -111,6 +124,7 @@ def study_links(
     direction: str = "min",
     host: str = "127.0.0.1",
     port: int = 5000,
+    base: str | None = None,
 ) -> StudyLinks:
     """Direct links into the MLflow UI (``workbench ui``) for one study's experiment.
 
@@ -120,7 +134,7 @@ def study_links(
     """
     from urllib.parse import quote
 
-    base = f"http://{host}:{port}/#"
+    base = f"{base or f'http://{host}:{port}'}/#"
     trials_only = f"tags.`{ROLE}` = 'trial'"
     runs = (
         f"{base}/experiments/{experiment_id}/runs?searchFilter={quote(trials_only)}"
@@ -148,4 +162,6 @@ def study_links_for(
     study = load_study(tracking_uri, experiment)
     finished = [t.run_id for t in study.trials if t.status == "FINISHED"]
     direction = study.parent_params.get("direction", "min")
-    return study_links(study.experiment_id, finished, direction, host, port)
+    # A store that is an MLflow server shows the study in its own UI.
+    served = served_ui(tracking_uri)
+    return study_links(study.experiment_id, finished, direction, host, port, served)
