@@ -232,3 +232,21 @@ def test_a_variable_length_model_is_registered_for_series_of_any_length(store: s
     served = mlflow.pyfunc.load_model(registered.model_uri)
     assert served.metadata.get_input_schema().inputs[0].shape == (-1, -1, 2)
     assert np.asarray(served.predict(np.zeros((2, 9, 2), dtype="float32"))).shape == (2, 1)
+
+
+def test_a_trial_run_ended_elsewhere_stays_ended_when_its_worker_finishes_late(
+    store: str,
+) -> None:
+    from workbench.tracking import Study
+
+    study = Study(store, "late")
+    study.open_search(params={}, tags={}, resume=False, run_name="s")
+    run = study.start_trial("0", params={}, tags={}, run_name="t")
+    # The chief declared the worker lost: the run ended KILLED while the worker trained on.
+    assert study.kill_trial_runs("0", "worker_lost", "no heartbeat") == 1
+    run.finish({"score": 0.5})
+    ended = MlflowClient(store).get_run(run.run_id)
+    assert ended.info.status == "KILLED" and ended.data.metrics["score"] == 0.5
+    assert ended.data.tags["workbench.finished_late"] == "true"
+    assert ended.data.tags["workbench.status"] == "worker_lost"
+    study.end_search("FINISHED")

@@ -144,16 +144,27 @@ class TrialRun:
         self._client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
     def finish(self, metrics: Mapping[str, Any], tags: Mapping[str, Any] | None = None) -> None:
-        """Log the final metrics and end the run FINISHED."""
+        """Log the final metrics and end the run FINISHED.
+
+        A run another process ended meanwhile (its worker was declared lost, or the trial
+        was started again elsewhere) keeps that status, with the late results logged and
+        the tag ``workbench.finished_late``: a trial keeps one FINISHED run.
+        """
         from mlflow.entities import Metric, RunTag
 
         now = int(time.time() * 1000)
-        tag_items = {"workbench.status": "completed", **(tags or {})}
+        late = self._client.get_run(self.run_id).info.status != "RUNNING"
+        status = {"workbench.finished_late": "true"} if late else {"workbench.status": "completed"}
+        tag_items = {**status, **(tags or {})}
         self._client.log_batch(
             self.run_id,
             metrics=[Metric(k, v, now, 0) for k, v in _finite(metrics).items()],
             tags=[RunTag(k, str(v)) for k, v in tag_items.items()],
         )
+        if late:
+            self.ended = True
+            self.flush()
+            return
         self._end("FINISHED")
 
     def fail(self, failure: str, detail: str = "", status: str = "FAILED") -> None:
