@@ -226,3 +226,21 @@ def test_inputs_are_scaled_inside_the_model_with_training_statistics() -> None:
     expected = (x[5:10] - real.mean(axis=0)) / real.std(axis=0)
     np.testing.assert_allclose(scaled, expected, rtol=1e-4, atol=1e-4)
     assert model.count_params() == expected_param_count(ModelConfig(cell="gru", units=4), signature)
+
+
+def test_inputs_are_scaled_in_float32_under_mixed_precision() -> None:
+    from workbench.search.runner import precision
+
+    # A feature of std 1000: its variance (1e6) is inf in float16, which scaled it to zeros.
+    signature = ModelSignature(
+        timesteps=STEPS, features=1, problem="regression", n_outputs=1,
+        feature_mean=(5000.0,), feature_std=(1000.0,),
+    )  # fmt: skip
+    x = np.linspace(3000.0, 7000.0, STEPS, dtype="float32").reshape(1, STEPS, 1)
+    with precision(True):
+        model = build_model(ModelConfig(cell="lstm", units=4), signature)
+    scale = model.get_layer("scale_inputs")
+    assert scale.compute_dtype == "float32"
+    scaled = np.asarray(keras.Model(model.inputs, scale.output)(x))
+    np.testing.assert_allclose(scaled, (x - 5000.0) / 1000.0, rtol=1e-5)
+    assert np.isfinite(np.asarray(model(x))).all()

@@ -170,10 +170,13 @@ def build_model(
         x = keras.layers.Masking(mask_value=signature.mask_value, name="mask")(x)
     if signature.feature_mean is not None:
         # After the mask: padded steps stay masked whatever the scaling makes of them.
+        # float32 under mixed precision too: a variance above 65504 is inf in float16, and
+        # the feature would come out as all zeros.
         x = keras.layers.Normalization(
             mean=list(signature.feature_mean),
             variance=[v * v for v in signature.feature_std or ()],
             name="scale_inputs",
+            dtype="float32",
         )(x)
     pooled = config.readout != "last" and not signature.sequence_output
     if pooled and config.readout == "max" and (signature.masked or signature.text is not None):
