@@ -139,8 +139,8 @@ def _run_search(options: dict[str, Any], cluster: Any = None) -> None:
         repeats=o["repeats"],
         cluster=cluster,
     )
-    reporter = ConsoleReporter()
-    result = run_search(config, reporter)
+    with ConsoleReporter() as reporter:
+        result = run_search(config, reporter)
     print_search_result(reporter.console, result)
 
 
@@ -322,22 +322,23 @@ def benchmark(
     from workbench.spaces import load_space
 
     space = load_space(space_name)
-    result = run_benchmark(
-        name=name or f"benchmark-{space.name}",
-        tasks=[t.strip() for t in tasks.split(",") if t.strip()],
-        space=space,
-        out=out,
-        tuner=tuner,
-        max_trials=max_trials,
-        epochs=epochs,
-        seed=seed,
-        repeats=repeats,
-        folds=folds,
-        task_options=_parse_task_options(task_options),
-        tracking_uri=tracking_uri,
-        state_root=state_dir,
-        reporter=ConsoleReporter(),
-    )
+    with ConsoleReporter() as reporter:
+        result = run_benchmark(
+            name=name or f"benchmark-{space.name}",
+            tasks=[t.strip() for t in tasks.split(",") if t.strip()],
+            space=space,
+            out=out,
+            tuner=tuner,
+            max_trials=max_trials,
+            epochs=epochs,
+            seed=seed,
+            repeats=repeats,
+            folds=folds,
+            task_options=_parse_task_options(task_options),
+            tracking_uri=tracking_uri,
+            state_root=state_dir,
+            reporter=reporter,
+        )
     for line in result.lines():
         click.echo(line)
 
@@ -373,10 +374,10 @@ def worker(chief_address: str, worker_id: str | None, state_dir: str, threads: i
     from workbench.console import ConsoleReporter
     from workbench.search.worker import default_worker_id, run_worker
 
-    reporter = ConsoleReporter()
-    result = run_worker(
-        chief_address, worker_id or default_worker_id(), state_dir, threads, reporter
-    )
+    with ConsoleReporter() as reporter:
+        result = run_worker(
+            chief_address, worker_id or default_worker_id(), state_dir, threads, reporter
+        )
     completed = sum(1 for t in result.trials if t.status == "completed")
     click.echo(
         f"Worker {result.worker}: the search has no trial left; this worker ran "

@@ -43,6 +43,16 @@ class ConsoleReporter:
         self._number = 0
         self._total = 0
 
+    def __enter__(self) -> ConsoleReporter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Stop the live counter however the search ended (an interrupt, a failure): the
+        terminal gets its cursor back."""
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
     def search_started(self, config: Any, data: Any, resumed: bool, done_before: int) -> None:
         objective, direction = data.objective
         self._total = config.max_trials

@@ -38,8 +38,9 @@ def deferred() -> Iterator[None]:
 
 
 def _handle(signum: int, frame: Any) -> None:
+    again = _requested.is_set()
     _requested.set()
-    if not _deferring.is_set():
+    if again or not _deferring.is_set():  # a second Ctrl-C does not wait for a safe point
         raise KeyboardInterrupt
 
 

@@ -412,10 +412,14 @@ class Search:
                 tags["checkpoint_repeat"] = checkpoint // folds
                 if folds > 1:
                     tags["checkpoint_fold"] = checkpoint % folds
-            run.finish(metrics, tags)
-            self._ended(
-                TrialResult(trial.trial_id, number, values, "completed", score, metrics, run.run_id)
-            )
+                # Recorded before a stop asked for meanwhile is raised: a trial that trained
+                # to the end is kept (a resume reuses its run instead of training it again).
+                run.finish(metrics, tags)
+                self._ended(
+                    TrialResult(
+                        trial.trial_id, number, values, "completed", score, metrics, run.run_id
+                    )
+                )
             return histories
         except Diverged as exc:
             meter.stop_memory()
