@@ -184,6 +184,7 @@ def test_local_workers_get_a_gpu_each_or_a_share_of_the_cores(
     assert all(e["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" for e in envs)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
     envs = worker_environments(4)
     assert [e["TF_NUM_INTRAOP_THREADS"] for e in envs] == ["4"] * 4
     assert all(e["CUDA_VISIBLE_DEVICES"] == "" for e in envs)
@@ -346,6 +347,25 @@ def test_remote_workers_outlive_a_restarted_chief_and_each_finishes_its_own_tria
     assert [(r.info.status, r.data.tags["workbench.worker"]) for r in of_held] == [
         ("FINISHED", "w0")
     ]
+
+
+@pytest.mark.e2e
+def test_a_chief_and_a_worker_on_ipv6_loopback(
+    task_and_space: tuple[Path, Path], store: str, workdir: Path
+) -> None:
+    task, space = task_and_space
+    port = _free_port()
+    args = [*_search_args(task, space, store, 2), "--host", "::1", "--port", str(port)]
+    chief = _cli("chief", *args, log=workdir / "chief.log")
+    worker = _cli("worker", "--chief", f"[::1]:{port}", "--worker-id", "v6", log=workdir / "v6")
+    try:
+        assert _finish(worker) == 0, (workdir / "v6").read_text()
+        assert _finish(chief, timeout=120) == 0, (workdir / "chief.log").read_text()
+    finally:
+        chief.kill()
+        worker.kill()
+    _exactly_once(store, 2)
+    assert f"workbench worker --chief [::1]:{port}" in (workdir / "chief.log").read_text()
 
 
 @pytest.fixture()

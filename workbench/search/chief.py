@@ -73,6 +73,11 @@ def hide_gpus() -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 
+def _bracketed(host: str) -> str:
+    """An IPv6 address in brackets, as it goes before a port."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
 def worker_environments(count: int) -> list[dict[str, str]]:
     """Per local worker: the GPU it owns, or its share of the CPU cores."""
     gpus = _hidden_gpus or gpu_indices()
@@ -81,7 +86,9 @@ def worker_environments(count: int) -> list[dict[str, str]]:
             {"CUDA_VISIBLE_DEVICES": gpus[k % len(gpus)], "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
             for k in range(count)
         ]
-    threads = max(1, (os.cpu_count() or 1) // count)
+    # The cores this process may use (an affinity mask or a cgroup cpuset), not the host's.
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = max(1, (cores or 1) // count)
     return [
         {
             "CUDA_VISIBLE_DEVICES": "",
@@ -122,7 +129,7 @@ class ChiefServer:
             (grpc.method_handlers_generic_handler(wire.SERVICE, handlers),)
         )
         try:
-            self.port = self.server.add_insecure_port(f"{cluster.host}:{cluster.port}")
+            self.port = self.server.add_insecure_port(f"{_bracketed(cluster.host)}:{cluster.port}")
         except RuntimeError:
             self.port = 0
         if not self.port:
@@ -138,7 +145,7 @@ class ChiefServer:
 
     @property
     def address(self) -> str:
-        return f"{self.cluster.host}:{self.port}"
+        return f"{_bracketed(self.cluster.host)}:{self.port}"
 
     def start(self) -> None:
         self.server.start()

@@ -76,7 +76,9 @@ def run_worker(
         )
     import grpc
 
-    channel = grpc.insecure_channel(f"{host}:{port}")
+    # An IPv6 address goes in brackets before its port, for gRPC and for KerasTuner.
+    bracketed = f"[{host}]" if ":" in host else host
+    channel = grpc.insecure_channel(f"{bracketed}:{port}")
     try:
         payload = channel.unary_unary(wire.JOIN)(
             json.dumps({"worker": worker_id}).encode(),
@@ -93,7 +95,7 @@ def run_worker(
     os.environ.update(
         {
             "KERASTUNER_TUNER_ID": worker_id,
-            "KERASTUNER_ORACLE_IP": host,
+            "KERASTUNER_ORACLE_IP": bracketed,
             "KERASTUNER_ORACLE_PORT": str(port),
         }
     )
@@ -125,10 +127,12 @@ def _work(
     assignment: wire.Assignment, worker_id: str, reporter: Any, service: Any
 ) -> list[TrialResult]:
     from workbench.search import backend
-    from workbench.search import tuner as _tuner
 
     config = assignment.config
+    # Before anything imports Keras: the TensorFlow backend, quiet, GPU memory grown.
     tf = backend.load_tensorflow()
+    from workbench.search import tuner as _tuner
+
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
 
