@@ -298,3 +298,18 @@ def test_a_later_trial_of_the_same_architecture_reuses_the_trace_with_its_own_se
     third.set_model(other)
     third.measure()
     assert third._function is not first._function
+
+
+def test_a_second_ctrl_c_stops_at_once_inside_training() -> None:
+    import os
+    import signal
+
+    from workbench.search import stopping
+
+    with stopping.on_signals(), stopping.deferred():
+        os.kill(os.getpid(), signal.SIGINT)  # the first waits for a safe point
+        time.sleep(0.05)
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)  # the second does not
+            time.sleep(1)
+        stopping._requested.clear()
