@@ -241,6 +241,6 @@ def test_inputs_are_scaled_in_float32_under_mixed_precision() -> None:
         model = build_model(ModelConfig(cell="lstm", units=4), signature)
     scale = model.get_layer("scale_inputs")
     assert scale.compute_dtype == "float32"
-    scaled = np.asarray(keras.Model(model.inputs, scale.output)(x))
+    scaled = np.asarray(keras.Model(model.input, scale.output)(x))
     np.testing.assert_allclose(scaled, (x - 5000.0) / 1000.0, rtol=1e-5)
     assert np.isfinite(np.asarray(model(x))).all()
