@@ -79,19 +79,7 @@ def find_trial(tracking_uri: str, experiment: str, trial: str | None = None) -> 
     """
     _existing_store(tracking_uri, experiment)
     mlflow_client = client(tracking_uri)
-    try:
-        found = mlflow_client.get_experiment_by_name(experiment)
-    except Exception as exc:  # noqa: BLE001 - an unreachable server: one line
-        raise WorkbenchError(
-            f"Cannot reach the MLflow tracking store at {tracking_uri}: {first_line(exc)}"
-        ) from None
-    if found is None or found.lifecycle_stage == "deleted":
-        names = [e.name for e in mlflow_client.search_experiments() if e.name != "Default"]
-        known = f"Expected one of: {', '.join(sorted(names)[:10])}" if names else "It has none"
-        raise WorkbenchError(
-            f"Unknown experiment {experiment!r} in {tracking_uri}. {known}. "
-            "Received: --experiment " + experiment
-        )
+    found = _experiment(mlflow_client, tracking_uri, experiment)
     runs = _all_runs(mlflow_client, found.experiment_id, f"tags.`{ROLE}` = 'trial'")
     records = [_to_record(run, experiment) for run in runs]
     finished = [r for r in records if r.status == "FINISHED" and "score" in r.metrics]
@@ -208,6 +196,21 @@ class StudyRecord:
     parent_start: float | None
     parent_end: float | None
     trials: tuple[StudyTrial, ...]
+
+
+def _experiment(mlflow_client: Any, tracking_uri: str, experiment: str) -> Any:
+    """The experiment named ``experiment``; an unreachable store or an unknown name is one
+    line."""
+    try:
+        found = mlflow_client.get_experiment_by_name(experiment)
+    except Exception as exc:  # noqa: BLE001 - an unreachable server: one line
+        raise WorkbenchError(
+            f"Cannot reach the MLflow tracking store at {tracking_uri}: {first_line(exc)}"
+        ) from None
+    if found is None or found.lifecycle_stage == "deleted":
+        names = [e.name for e in mlflow_client.search_experiments()]
+        raise _unknown_experiment(tracking_uri, experiment, names)
+    return found
 
 
 def _unknown_experiment(tracking_uri: str, experiment: str, names: list[str]) -> WorkbenchError:
@@ -383,15 +386,7 @@ def _sqlite_study_rows(
 
 def _client_study_rows(tracking_uri: str, experiment: str) -> tuple[str, list[dict[str, Any]]]:
     mlflow_client = client(tracking_uri)
-    try:
-        found = mlflow_client.get_experiment_by_name(experiment)
-    except Exception as exc:  # noqa: BLE001 - an unreachable server: one line
-        raise WorkbenchError(
-            f"Cannot reach the MLflow tracking store at {tracking_uri}: {first_line(exc)}"
-        ) from None
-    if found is None or found.lifecycle_stage == "deleted":
-        names = [e.name for e in mlflow_client.search_experiments()]
-        raise _unknown_experiment(tracking_uri, experiment, names)
+    found = _experiment(mlflow_client, tracking_uri, experiment)
     runs = []
     for run in _all_runs(mlflow_client, found.experiment_id, ""):
         histories = {}
