@@ -248,6 +248,10 @@ def test_a_small_validation_part_scores_each_trial_by_cross_validation(
     assert "score_f5" not in metrics and run.data.params["folds"] == "5"
     assert metrics["score"] == pytest.approx(float(np.mean(folds)), rel=1e-6)
     assert run.data.tags["checkpoint_fold"] in {str(k) for k in range(5)}
+    # Each fold trains on 51 or 52 of the 64 rows: batch 16 capped at ceil(51 / 8) = 7, 8 steps
+    # an epoch, one epoch in each of the 5 folds.
+    assert metrics["batch_size_used"] == 7 and metrics["epochs_run"] == 5
+    assert metrics["optimizer_steps"] == 5 * 8
     # Each fold's curve under its fold's name, not a repeat's (there is one repeat).
     assert {"val_loss", "val_loss_f1", "val_loss_f4"} <= set(metrics)
     assert not [name for name in metrics if "_r1" in name]

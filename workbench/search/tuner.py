@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import itertools
 import math
 import statistics
 import traceback
@@ -463,8 +464,14 @@ class Search:
         checkpoint = tuner._get_checkpoint_fname(trial.trial_id)
         model.save_weights(checkpoint)  # what Hyperband's next rounds and the export load
         eligible, detail = cudnn_eligibility(model)
-        batch = batch_size_used(
-            int(trial.hyperparameters.get("batch_size")), len(self.data.x_train)
+        # What each fit trained on: the training part, or with --folds each fold's own
+        # training rows (train + validation but the fold), as the hypermodel caps the batch.
+        sizes = [len(x) for (x, _), _ in self.folds] or [len(self.data.x_train)]
+        asked = int(trial.hyperparameters.get("batch_size"))
+        batch = batch_size_used(asked, sizes[0])
+        steps = sum(
+            len(epochs) * math.ceil(size / batch_size_used(asked, size))
+            for epochs, size in zip(meter.repeats, itertools.cycle(sizes), strict=False)
         )
         metrics: dict[str, Any] = {
             "score": score,
@@ -480,8 +487,8 @@ class Search:
             # The epochs the kept weights trained: what a refit on train + validation runs.
             "best_epoch": (best.epoch or 0) + 1,
             "batch_size_used": batch,
-            # Every repeat's epochs: the updates the trial's weights got in all.
-            "optimizer_steps": len(meter.history) * math.ceil(len(self.data.x_train) / batch),
+            # Every repeat's (and fold's) epochs: the updates the trial's weights got in all.
+            "optimizer_steps": steps,
         }
         if self.data.has_test:
             result = model.evaluate(
