@@ -73,11 +73,6 @@ def hide_gpus() -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 
-def _bracketed(host: str) -> str:
-    """An IPv6 address in brackets, as it goes before a port."""
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
-
-
 def worker_environments(count: int) -> list[dict[str, str]]:
     """Per local worker: the GPU it owns, or its share of the CPU cores."""
     gpus = _hidden_gpus or gpu_indices()
@@ -129,7 +124,8 @@ class ChiefServer:
             (grpc.method_handlers_generic_handler(wire.SERVICE, handlers),)
         )
         try:
-            self.port = self.server.add_insecure_port(f"{_bracketed(cluster.host)}:{cluster.port}")
+            listen = f"{wire.bracketed(cluster.host)}:{cluster.port}"
+            self.port = self.server.add_insecure_port(listen)
         except RuntimeError:
             self.port = 0
         if not self.port:
@@ -145,7 +141,7 @@ class ChiefServer:
 
     @property
     def address(self) -> str:
-        return f"{_bracketed(self.cluster.host)}:{self.port}"
+        return f"{wire.bracketed(self.cluster.host)}:{self.port}"
 
     def start(self) -> None:
         self.server.start()

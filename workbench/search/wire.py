@@ -108,6 +108,11 @@ def config_for_worker(config: SearchConfig) -> SearchConfig:
     return dataclasses.replace(config, overwrite=False, cluster=None)
 
 
+def bracketed(host: str) -> str:
+    """A host as it goes before ``:PORT``: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
 def quiet_keras_tuner_protos() -> None:
     """KerasTuner 1.4 prints every conditional parent's first value (a left-over debug
     ``print`` in ``Parent.to_proto``) each time a trial crosses the wire: the same

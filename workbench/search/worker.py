@@ -77,7 +77,7 @@ def run_worker(
     import grpc
 
     # An IPv6 address goes in brackets before its port, for gRPC and for KerasTuner.
-    bracketed = f"[{host}]" if ":" in host else host
+    bracketed = wire.bracketed(host)
     channel = grpc.insecure_channel(f"{bracketed}:{port}")
     try:
         payload = channel.unary_unary(wire.JOIN)(
