@@ -48,6 +48,22 @@ def test_adding_is_seeded() -> None:
     assert other.digest() != first.digest()
 
 
+@pytest.mark.parametrize("task", ["adding", "copy_memory"])
+def test_probe_test_part_does_not_depend_on_training_size(task: str) -> None:
+    # Studies that vary n_train (small-data questions) must be scored on the same sequences.
+    spec = load_task(task).with_options(length=6, n_val=5, n_test=7)
+    small, large = spec.with_options(n_train=8).load(), spec.with_options(n_train=40).load()
+    np.testing.assert_array_equal(small.x_test, large.x_test)
+    np.testing.assert_array_equal(small.y_test, large.y_test)
+    np.testing.assert_array_equal(small.x_val, large.x_val)
+    assert small.baseline.value == large.baseline.value
+    more_val = spec.with_options(n_train=8, n_val=9).load()
+    np.testing.assert_array_equal(small.x_test, more_val.x_test)
+    # ... and the parts are not copies of one another.
+    assert not np.array_equal(small.x_train[:5], small.x_val)
+    assert not np.array_equal(small.x_val[:5], small.x_test[:5])
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

@@ -12,6 +12,19 @@ from workbench.tasks.splits import _majority_baseline, _stratified_split, _subse
 # --- loaders ----------------------------------------------------------------------------------
 
 
+def _parts(opts: dict) -> list[tuple[int, np.random.Generator]]:
+    """The size and generator of each part (train, validation, test). One generator per
+    part: the validation and test parts do not depend on ``n_train`` or ``n_val``, so
+    studies that vary the training size are scored on the same sequences. The training
+    part keeps the task seed's own generator."""
+    seed = opts["seed"]
+    return [
+        (opts["n_train"], np.random.default_rng(seed)),
+        (opts["n_val"], np.random.default_rng([seed, 1])),
+        (opts["n_test"], np.random.default_rng([seed, 2])),
+    ]
+
+
 @register_loader("adding")
 def _load_adding(spec: TaskSpec) -> TaskData:
     """The adding problem (Hochreiter & Schmidhuber 1997), as in Arjovsky et al. 2016.
@@ -26,9 +39,8 @@ def _load_adding(spec: TaskSpec) -> TaskData:
         raise WorkbenchError(
             f"{spec.source}: options.length: expected at least 2 steps. Received: {length!r}"
         )
-    rng = np.random.default_rng(opts["seed"])
     splits = []
-    for n in (opts["n_train"], opts["n_val"], opts["n_test"]):
+    for n, rng in _parts(opts):
         values = rng.uniform(0.0, 1.0, size=(n, length))
         markers = np.zeros((n, length))
         half = length // 2
@@ -74,9 +86,8 @@ def _load_copy_memory(spec: TaskSpec) -> TaskData:
     _positive(spec, opts, "n_train", "n_val", "n_test", "length")
     delay = opts["length"]
     steps = delay + 20
-    rng = np.random.default_rng(opts["seed"])
     splits = []
-    for n in (opts["n_train"], opts["n_val"], opts["n_test"]):
+    for n, rng in _parts(opts):
         symbols = rng.integers(0, 8, size=(n, 10))
         tokens = np.full((n, steps), 8)
         tokens[:, :10] = symbols
