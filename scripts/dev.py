@@ -80,7 +80,7 @@ def main(argv: list[str]) -> int:
         # SimpleRNN, LSTM and GRU on matched settings, on a task they can learn in two
         # minutes: the adding problem at T=100 with 5,000 training sequences.
         search = [
-            *("--task", "adding", "--space", "demo", "--tuner", "grid", "--max-trials", "6"),
+            *("--task", "adding", "--space", "demo", "--tuner", "grid", "--max-trials", "9"),
             *("--task-option", "length=100", "--task-option", "n_train=5000"),
         ]
         done = subprocess.run([python, "-m", "workbench.cli", "search", *search], cwd=ROOT, env=env)

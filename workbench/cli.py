@@ -315,7 +315,7 @@ def benchmark(
     \b
     Example:
       workbench benchmark --tasks adding,copy_memory,japanese_vowels --space demo \\
-          --tuner grid --max-trials 6 --name cells --out reports/cells
+          --tuner grid --max-trials 9 --name cells --out reports/cells
     """
     from workbench.benchmark import run_benchmark
     from workbench.console import ConsoleReporter
