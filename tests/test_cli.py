@@ -212,6 +212,10 @@ _BAD_INPUT = [
         "options.season: expected at most 24",
     ),
     (
+        ["--task", "shampoo_sales", "--folds", "10"],
+        "Expected --folds at most 9 for shampoo_sales: its 18 training and validation",
+    ),
+    (
         ["--task", "adding", "--max-trials", "0"],
         "Invalid value for '--max-trials': 0 is not in the range x>=1",
     ),

@@ -207,6 +207,43 @@ def test_folds_are_decided_from_the_validation_size() -> None:
     assert folds_for(0, 50, None) == 1 and folds_for(0, 5000, 3) == 1
     assert folds_for(3, 5000, None) == 3 and folds_for(1, 12, None) == 1  # as asked
     assert folds_for(0, 12, 3) == 3  # stratified: every class in every fold
+    # A forecasting task keeps its validation part in time order unless folds are asked for.
+    assert folds_for(0, 12, None, time_ordered=True) == 1
+    assert folds_for(3, 12, None, time_ordered=True) == 3
+
+
+def test_folds_of_a_series_train_on_the_past_only() -> None:
+    from workbench.errors import WorkbenchError
+    from workbench.search.folds import fold_splits
+    from workbench.tasks import TaskData
+
+    # Window i starts at step i + 10 and predicts steps i + 10 .. i + 12 (horizon 3); the
+    # validation part's windows start 3 steps after the training part's last (as cut).
+    starts = np.concatenate([np.arange(10, 40), np.arange(42, 52)])
+    x = np.repeat(starts, 4).reshape(-1, 4, 1).astype("float32")
+    y = np.stack([starts + k for k in range(3)], axis=1).astype("float32")
+    data = TaskData(
+        name="series",
+        problem="regression",
+        n_outputs=3,
+        x_train=x[:30],
+        y_train=y[:30],
+        x_val=x[30:],
+        y_val=y[30:],
+        time_ordered=True,
+    )
+    folds = fold_splits(data, 3, seed=0)
+    assert len(folds) == 3
+    blocks = []
+    for (train_x, train_y), (val_x, val_y) in folds:
+        first_validated = val_y.min()
+        assert train_y.max() < first_validated  # no training target inside or after the block
+        assert len(train_x) >= len(val_x) and np.all(np.diff(val_x[:, 0, 0]) > 0)
+        blocks.append((val_x[0, 0, 0], val_x[-1, 0, 0]))
+    assert blocks == sorted(blocks) and blocks[-1][1] == 51  # later blocks, ending at the end
+    assert len(folds[0][0][0]) >= 40 // 2 - 2
+    with pytest.raises(WorkbenchError, match=r"^Expected --folds at most 19 for series: its 40 "):
+        fold_splits(data, 20, seed=0)
 
 
 def test_stratified_folds_keep_the_class_shares(tmp_path: Path) -> None:

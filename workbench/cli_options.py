@@ -142,8 +142,9 @@ SEARCH_OPTIONS = [
         type=click.IntRange(min=0),
         default=0,
         show_default=True,
-        help="Score each trial by K-fold cross-validation of train + validation (stratified); "
-        "0 decides: 5 folds when the validation part has under 50 samples, else none (1).",
+        help="Score each trial by K-fold cross-validation of train + validation (stratified "
+        "for classes; rolling origins in time order for forecasting); 0 decides: 5 folds when "
+        "the validation part has under 50 samples (not for forecasting), else none (1).",
     ),
     click.option(
         "--repeats",

@@ -217,8 +217,8 @@ def _validation_size(trials: pd.DataFrame, direction: str, info: dict[str, Any])
         return []
     folds = info.get("folds", 1)
     how = (
-        f"{folds}-fold cross-validation of train + validation ({int(samples)} samples, each "
-        "validated once)"
+        f"{folds}-fold cross-validation of train + validation ({int(samples)} samples "
+        "validated on, each once)"
         if folds > 1
         else f"a validation part of {int(samples)} samples"
     )

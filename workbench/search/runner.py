@@ -32,6 +32,7 @@ from workbench.search.config import (
     folds_for,
     hyperband_trials,
 )
+from workbench.search.folds import fold_splits
 from workbench.spaces import Range, SearchSpace
 from workbench.tasks import TaskData, TaskSpec
 
@@ -229,7 +230,10 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
     if data.problem == "classification" and not data.sequence_output:
         pool = np.concatenate([data.y_train, data.y_val]).reshape(-1)
         smallest = int(np.bincount(pool.astype(int)).min(initial=len(pool)) or 1)
-    config = dataclasses.replace(config, folds=folds_for(config.folds, len(data.x_val), smallest))
+    folds = folds_for(config.folds, len(data.x_val), smallest, data.time_ordered)
+    config = dataclasses.replace(config, folds=folds)
+    # Cut once here, so a series too short for its folds stops the search before it starts.
+    validated = sum(len(v[0]) for _, v in fold_splits(data, folds, config.seed)) if folds > 1 else 0
     service.check_reachable()
     study = service.study(config.experiment)
     if not config.overwrite and not (config.state_dir / "study.json").is_file():
@@ -249,7 +253,7 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
             "gradient_probe": config.gradient_probe,
             "folds": config.folds,
             # What one validation sample is worth: rankings closer than 1/val_samples flip.
-            "val_samples": len(data.x_val) + (len(data.x_train) if config.folds > 1 else 0),
+            "val_samples": validated or len(data.x_val),
             "objective": objective,
             "direction": direction,
         },

@@ -143,6 +143,7 @@ def _forecast_task(
         target_scale=(float(mean[target]), float(std[target])),
         input_scale=(tuple(float(m) for m in mean), tuple(float(s) for s in std)),
         notes=notes,
+        time_ordered=True,
     )
 
 

@@ -112,6 +112,9 @@ class TaskData:
     notes: tuple[str, ...] = ()
     #: For a text task, how its raw strings become token ids (the model's input).
     text: TextSettings | None = None
+    #: The samples are windows over one series, in time order, each predicting the next
+    #: ``n_outputs`` steps (forecasting): cross-validation must train on the past only.
+    time_ordered: bool = False
 
     @property
     def metric(self) -> str:
