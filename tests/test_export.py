@@ -249,6 +249,10 @@ def test_predict_writes_one_row_per_input(exported: Exported) -> None:
     assert from_csv.rows == 5 and from_csv.out is None
     values = [float(v) for v in from_csv.csv_text.strip().splitlines()[1:]]
     np.testing.assert_allclose(values, expected, rtol=1e-5)
+    # Without a header row the first row is an input too, not lost as column names.
+    table.write_text(rows + "\n")
+    headless = predict_file(model_dir, table)
+    assert headless.rows == 5 and headless.csv_text == from_csv.csv_text
 
 
 def test_bad_inputs_give_one_clear_line(exported: Exported) -> None:
@@ -385,6 +389,8 @@ def test_forecast_export_takes_and_returns_original_units(tmp_path: Path) -> Non
     assert lines[0] == "end_row,y" and len(lines) - 1 == len(series) - 6 + 1
     first = [float(v) for v in lines[1].split(",")]
     assert first == [6, pytest.approx(float(predicted[0, 0]), rel=1e-4)]
+    table.write_text("\n".join(f"{v:.9g}" for v in series) + "\n")  # no header: the same
+    assert predict_file(tmp_path / "model", table).csv_text == output.csv_text
 
 
 @pytest.mark.e2e

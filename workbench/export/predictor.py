@@ -121,11 +121,14 @@ def _read_csv(path: Path, interface: Mapping[str, Any]) -> tuple[np.ndarray, lis
         ) from None
     while rows and not rows[-1]:  # trailing blank lines; a blank line inside is a row
         rows.pop()
-    if len(rows) < 2:
+    text = interface["input_dtype"] == "string"
+    # Numbers in every cell of the first row: data, not a header (a text file must have one).
+    headed = text or not rows or not all(_is_number(v) for v in rows[0])
+    if len(rows) < 1 + headed:
         raise WorkbenchError(f"{path}: expected a header row and at least one data row")
-    header, body = rows[0], rows[1:]
+    header, body = (rows[0], rows[1:]) if headed else ([], rows)
     shape = interface["input_shape"]
-    if interface["input_dtype"] == "string":
+    if text:
         column = "text" if "text" in header else (header[0] if len(header) == 1 else None)
         if column is None:
             raise WorkbenchError(
@@ -161,10 +164,18 @@ def _read_csv(path: Path, interface: Mapping[str, Any]) -> tuple[np.ndarray, lis
     if values.shape[1] != steps * features:
         raise WorkbenchError(
             f"{path}: expected {steps * features} value columns per row ({steps} steps x "
-            f"{features} features). Received: {values.shape[1]} columns "
-            f"({', '.join(header[:5])}{', ...' if len(header) > 5 else ''})"
+            f"{features} features). Received: {values.shape[1]} columns"
+            + (f" ({', '.join(header[:5])}{', ...' if len(header) > 5 else ''})" if header else "")
         )
     return values.reshape(len(values), steps, features), None
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _shape_text(shape: Sequence[int | None]) -> str:
