@@ -220,6 +220,24 @@ def test_two_local_workers_run_each_trial_once_under_one_parent(
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize("host", ["127.0.0.2", "0.0.0.0"])
+def test_a_chief_on_one_address_or_every_one_reaches_its_local_workers(
+    task_and_space: tuple[Path, Path], store: str, host: str
+) -> None:
+    import socket
+
+    task, space = task_and_space
+    port = _free_port()
+    args = [*_search_args(task, space, store, 1), "--host", host, "--port", str(port)]
+    result = CliRunner().invoke(main, ["chief", *args, "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert len(_exactly_once(store, 1)) == 1
+    # Every interface: the address a worker elsewhere dials is this host's name.
+    shown = socket.getfqdn() if host == "0.0.0.0" else host
+    assert f"Chief on {shown}:{port}: 1 local workers" in " ".join(result.output.split())
+
+
+@pytest.mark.e2e
 def test_a_worker_killed_mid_trial_gets_its_trial_back(
     task_and_space: tuple[Path, Path], store: str, workdir: Path
 ) -> None:

@@ -141,7 +141,8 @@ class ChiefServer:
 
     @property
     def address(self) -> str:
-        return f"{wire.bracketed(self.cluster.host)}:{self.port}"
+        """Where workers on other hosts reach this chief."""
+        return wire.advertised(self.cluster.host, self.port)
 
     def start(self) -> None:
         self.server.start()
@@ -204,7 +205,7 @@ def serve(search: Any, tuner: Any) -> list[TrialResult]:
     reported = {t for t, trial in oracle.trials.items() if trial.status in ENDED}
     workers: list[subprocess.Popen] = []
     try:
-        workers = _start_local_workers(config, server.address)
+        workers = _start_local_workers(config, wire.local(cluster.host, server.port))
         while not server.finished():
             stopping.check()
             time.sleep(TICK_SECONDS)
@@ -239,14 +240,13 @@ def _record_lost(search: Any, oracle: Any, worker: str, trial: Any, timeout: flo
     oracle.end_trial(trial)
 
 
-def _start_local_workers(config: SearchConfig, address: str) -> list[subprocess.Popen]:
+def _start_local_workers(config: SearchConfig, chief: str) -> list[subprocess.Popen]:
     cluster = config.cluster
     assert cluster is not None
     if not cluster.local_workers:
         return []
     logs = config.state_dir / "workers"
     logs.mkdir(parents=True, exist_ok=True)
-    port = address.rsplit(":", 1)[1]
     state_root = config.state_dir.parent
     started = []
     for k, env in enumerate(worker_environments(cluster.local_workers)):
@@ -257,7 +257,7 @@ def _start_local_workers(config: SearchConfig, address: str) -> list[subprocess.
             "workbench.cli",
             "worker",
             "--chief",
-            f"127.0.0.1:{port}",
+            chief,
             "--worker-id",
             worker,
             "--state-dir",

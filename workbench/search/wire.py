@@ -113,6 +113,24 @@ def bracketed(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
+#: Listening addresses that mean "every interface": not an address a worker can dial.
+_ANY = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1", "[::]": "::1"}
+
+
+def advertised(host: str, port: int) -> str:
+    """The chief's address as a worker on another host dials it: this host's name when the
+    chief listens on every interface (``--host 0.0.0.0``)."""
+    import socket
+
+    return f"{bracketed(socket.getfqdn() if host in _ANY else host)}:{port}"
+
+
+def local(host: str, port: int) -> str:
+    """The chief's address as a worker on this host dials it: loopback for every interface,
+    else the address the chief listens on (it may listen on that one only)."""
+    return f"{bracketed(_ANY.get(host, host))}:{port}"
+
+
 def quiet_keras_tuner_protos() -> None:
     """KerasTuner 1.4 prints every conditional parent's first value (a left-over debug
     ``print`` in ``Parent.to_proto``) each time a trial crosses the wire: the same
