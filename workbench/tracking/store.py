@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import WorkbenchError, first_line
+from workbench.resources import install_extra
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 ROLE = "workbench.role"
@@ -148,7 +149,7 @@ def check_reachable(tracking_uri: str) -> None:
     except Exception as exc:  # noqa: BLE001 - any failure here means "cannot record"
         hint = ""
         if isinstance(exc, ImportError) and "psycopg" in str(exc):
-            hint = ". A postgresql:// store needs its driver: pip install 'workbench[postgres]'"
+            hint = f". A postgresql:// store needs its driver: {install_extra('postgres')}"
         raise WorkbenchError(
             f"Cannot reach the MLflow tracking store at {tracking_uri}: {first_line(exc)}{hint}"
         ) from None
