@@ -178,6 +178,64 @@ def test_every_tuner_runs(tuner: str, tiny_task: Path, tiny_space: Path, store: 
         assert len(configs) == 2
 
 
+def _two_cells(workdir: Path) -> Path:
+    space = workdir / "two_cells.yaml"
+    space.write_text(
+        "name: two\ndescription: d\ndimensions:\n  cell: [lstm, gru]\n  units: 4\n"
+        "  batch_size: 16\n  epochs: 1\n"
+    )
+    return space
+
+
+def test_an_error_in_one_trial_fails_that_trial_not_the_search(
+    tiny_task: Path, workdir: Path, store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench.search import hypermodel
+
+    real = hypermodel.build_model
+
+    def build(config, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if config.cell == "gru":
+            raise ValueError("no kernel for this cell")
+        return real(config, *args, **kwargs)
+
+    monkeypatch.setattr(hypermodel, "build_model", build)
+    output = _search(tiny_task, _two_cells(workdir), store, "--tuner", "grid", "--max-trials", "2")
+    assert "1 of 2 trials completed (1 failed)" in " ".join(output.split())
+    (parent,), trials = _runs(store)
+    assert parent.info.status == "FINISHED"
+    by_cell = {r.data.params["cell"]: r for r in trials}
+    assert by_cell["lstm"].info.status == "FINISHED"
+    failed = by_cell["gru"]
+    assert failed.info.status == "FAILED" and failed.data.tags["failure"] == "error"
+    assert "ValueError: no kernel for this cell" in failed.data.tags["failure_detail"]
+    # The nested run a user groups by cell: every hyperparameter a param, a parent, a status.
+    for run in trials:
+        assert set(PARAM_NAMES) <= set(run.data.params)
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    finished = by_cell["lstm"].data
+    assert finished.tags["cudnn_eligible"] == "true" and "score" in finished.metrics
+    assert {"n_params", "epoch_seconds", "peak_memory_mb"} <= set(finished.metrics)
+
+
+def test_an_unexpected_error_after_the_trials_ends_the_search_run_failed(
+    tiny_task: Path, workdir: Path, store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import workbench.report
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("the answer broke")
+
+    monkeypatch.setattr(workbench.report, "study_answer", broken)
+    args = ["search", "--task", str(tiny_task), "--space", str(_two_cells(workdir))]
+    args += ["--tracking-uri", store, "--experiment", "study", "--folds", "1", "--max-trials", "1"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code != 0 and isinstance(result.exception, RuntimeError)
+    (parent,), (trial,) = _runs(store)
+    assert parent.info.status == "FAILED"  # not left RUNNING
+    assert trial.info.status == "FINISHED"
+
+
 def test_small_data_gets_enough_steps_and_training_stops_on_patience(
     tiny_task: Path, workdir: Path, store: str
 ) -> None:
@@ -725,15 +783,18 @@ def _wait_for_running_trial(store: str, trial_id: str, timeout: float = 120) -> 
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize(("after_trials", "delay"), [(1, 0.7), (2, 0.0)])
+@pytest.mark.parametrize("mid_trial", [True, False])
 def test_kill_9_then_same_command_resumes_without_duplicates(
-    tiny_task: Path, tiny_space: Path, store: str, after_trials: int, delay: float
+    tiny_task: Path, tiny_space: Path, store: str, mid_trial: bool
 ) -> None:
     process = _search_process(tiny_task, tiny_space, store, 4)
+    after_trials = 1 if mid_trial else 2
     try:
         _wait_for_trials(process, after_trials)
-        time.sleep(delay)  # mid-way through the next trial, or right at its start
-        process.send_signal(signal.SIGKILL)
+        if mid_trial:  # the next trial's run is open: the kill leaves it RUNNING
+            _wait_for_running_trial(store, str(after_trials))
+            time.sleep(0.3)
+        process.send_signal(signal.SIGKILL)  # else right at the next trial's start
         process.wait(timeout=30)
     finally:
         if process.poll() is None:
@@ -748,8 +809,14 @@ def test_kill_9_then_same_command_resumes_without_duplicates(
     finished = [r for r in trials if r.info.status == "FINISHED"]
     assert sorted(r.data.tags["workbench.trial_id"] for r in finished) == ["0", "1", "2", "3"]
     others = [r for r in trials if r.info.status != "FINISHED"]
-    assert all(r.info.status in ("KILLED", "FAILED") for r in others)
-    assert len(others) <= 1  # at most the trial that was running when killed
+    if mid_trial:  # the lost run ended KILLED, and its trial ran again
+        assert [(r.info.status, r.data.tags["workbench.trial_id"]) for r in others] == [
+            ("KILLED", "1")
+        ]
+        assert others[0].data.tags["failure"] == "interrupted"
+    else:
+        assert all(r.info.status in ("KILLED", "FAILED") for r in others)
+        assert len(others) <= 1  # at most the trial that was opening when killed
 
 
 @pytest.mark.e2e
