@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from workbench.cli import main
 from workbench.tasks import list_tasks
 
-COMMANDS = ["tasks", "spaces", "search", "ui", "export", "predict", "report"]
+COMMANDS = sorted(main.commands)
 
 
 @pytest.mark.parametrize("command", COMMANDS)
