@@ -22,7 +22,7 @@ REGRESSION = ModelSignature(timesteps=STEPS, features=FEATURES, problem="regress
 
 
 def keras_formula(cell: str, depth: int, bidirectional: bool, units: int, head: int) -> int:
-    """The published per-layer formulas (REFERENCES.md), written out independently."""
+    """The published per-layer formulas (docs/references.md), written out independently."""
     total, width = 0, FEATURES
     for _ in range(depth):
         u, i = units, width

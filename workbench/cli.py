@@ -71,7 +71,7 @@ def main() -> None:
 def tasks() -> None:
     """List the built-in tasks, one line each: type, shape, train/val/test sizes, metric, source.
 
-    Shapes read ``steps x features -> outputs``.
+    Shapes read steps x features -> outputs.
 
     \b
     Example:
@@ -398,7 +398,8 @@ def worker(chief_address: str, worker_id: str | None, state_dir: str, threads: i
 @click.option(
     "--retrain",
     is_flag=True,
-    help="Train the trial's configuration again on train + validation (same epochs and seed).",
+    help="Train the trial's configuration again on train + validation (same seed, for the "
+    "trial's best_epoch epochs).",
 )
 @click.option(
     "--register", default=None, help="Registered model name. Default: the experiment's name."

@@ -205,7 +205,7 @@ def _model_card(
 - Hyperparameters: `{json.dumps(hyper, default=str)}`
 - Parameters: {model.count_params()} (the trained network; scaling layers add none trainable)
 - Weights: {
-        "retrained on train + validation, same epochs and seed"
+        "retrained on train + validation, same seed, for the trial's best epoch count"
         if retrain
         else "the trial's best epoch (its checkpoint)"
     }

@@ -83,8 +83,8 @@ def export_best(
         experiment: the MLflow experiment of the search.
         out: the folder to write (created; the files it names are replaced).
         trial: a trial number or run id instead of the best trial.
-        retrain: train the trial's configuration afresh on train + validation (same epochs
-            and seed) instead of loading its kept best-epoch weights.
+        retrain: train the trial's configuration afresh on train + validation (same seed,
+            for the trial's best epoch count) instead of loading its kept best-epoch weights.
         register: the registered model name; default the experiment's name.
         tracking_uri: the MLflow store; default as for ``workbench search``.
 

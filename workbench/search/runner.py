@@ -169,7 +169,7 @@ def frozen_garbage_collector() -> Iterator[None]:
 
 def _check_cluster(cluster: ClusterConfig) -> None:
     if cluster.local_workers < 0:
-        raise WorkbenchError(f"Expected --workers >= 1. Received: {cluster.local_workers}")
+        raise WorkbenchError(f"Expected --workers >= 0. Received: {cluster.local_workers}")
     if not 0 <= cluster.port < 65536:
         raise WorkbenchError(f"Expected --port in 0..65535 (0: any). Received: {cluster.port}")
     if cluster.worker_timeout <= cluster.heartbeat_seconds:
