@@ -141,6 +141,7 @@ def test_resuming_with_other_settings_is_refused(
     tiny_task: Path, tiny_space: Path, store: str
 ) -> None:
     _search(tiny_task, tiny_space, store, "--max-trials", "1")
+    before = {r.info.run_id: r.info.status for r in sum(_runs(store), [])}
     result = CliRunner().invoke(
         main,
         [
@@ -161,6 +162,10 @@ def test_resuming_with_other_settings_is_refused(
     )
     assert result.exit_code == 2
     assert "was started with other settings (tuner: 'random', now 'bayesian')" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    # Nothing recorded or reopened: the same runs, still FINISHED.
+    assert {r.info.run_id: r.info.status for r in sum(_runs(store), [])} == before
+    assert set(before.values()) == {"FINISHED"}
 
 
 @pytest.mark.e2e
@@ -234,6 +239,38 @@ def test_an_unexpected_error_after_the_trials_ends_the_search_run_failed(
     (parent,), (trial,) = _runs(store)
     assert parent.info.status == "FAILED"  # not left RUNNING
     assert trial.info.status == "FINISHED"
+
+
+def test_a_stop_asked_for_after_training_keeps_the_trial(
+    tiny_task: Path, workdir: Path, store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench.search import stopping, tuner
+
+    real = tuner.Search._final_measures
+
+    def measured_then_stopped(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        result = real(self, *args, **kwargs)
+        stopping._requested.set()  # Ctrl-C during the test evaluation or checkpoint upload
+        return result
+
+    monkeypatch.setattr(tuner.Search, "_final_measures", measured_then_stopped)
+    args = ["search", "--task", str(tiny_task), "--space", str(_two_cells(workdir))]
+    args += ["--tracking-uri", store, "--experiment", "study", "--folds", "1"]
+    args += ["--tuner", "grid", "--max-trials", "2"]
+    stopped = CliRunner().invoke(main, args)
+    assert stopped.exit_code == 130, stopped.output
+    (parent,), (kept,) = _runs(store)
+    assert parent.info.status == "KILLED"
+    assert kept.info.status == "FINISHED" and "score" in kept.data.metrics  # trained: kept
+    monkeypatch.setattr(tuner.Search, "_final_measures", real)
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0, again.output
+    assert "(recorded before the stop: not run again)" in " ".join(again.output.split())
+    _, trials = _runs(store)
+    ids = sorted(r.data.tags["workbench.trial_id"] for r in trials)
+    assert ids == ["0", "1"]  # the kept trial was not trained again
+    assert {r.info.status for r in trials} == {"FINISHED"}
+    assert kept.info.run_id in {r.info.run_id for r in trials}
 
 
 def test_small_data_gets_enough_steps_and_training_stops_on_patience(
@@ -350,6 +387,11 @@ def test_a_small_validation_part_scores_each_trial_by_cross_validation(
     # Each fold's curve under its fold's name, not a repeat's (there is one repeat).
     assert {"val_loss", "val_loss_f1", "val_loss_f4"} <= set(metrics)
     assert not [name for name in metrics if "_r1" in name]
+    # Each fold's score is its own curve's best epoch (the objective, val_loss, is minimised).
+    client = MlflowClient(store)
+    for k, name in ((0, "val_loss"), (1, "val_loss_f1"), (4, "val_loss_f4")):
+        best = min(m.value for m in client.get_metric_history(run.info.run_id, name))
+        assert metrics[f"score_f{k}"] == pytest.approx(best, rel=1e-6)
 
 
 def test_hyperband_trial_count_matches_keras_tuner_brackets() -> None:

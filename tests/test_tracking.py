@@ -34,8 +34,8 @@ def test_trial_runs_end_finished_failed_or_killed(store: str) -> None:
     cut.close()  # as in a `finally` after an interrupt
     study.end_search("FINISHED")
     client = MlflowClient(store)
-    status = {client.get_run(r.run_id).info.status for r in (done, failed, cut)}
-    assert status == {"FINISHED", "FAILED", "KILLED"}
+    status = [client.get_run(r.run_id).info.status for r in (done, failed, cut)]
+    assert status == ["FINISHED", "FAILED", "KILLED"]
     assert client.get_run(failed.run_id).data.tags["failure"] == "diverged"
     assert study.finished_trial("0") == (done.run_id, {"score": 0.5, "loss": 1.0})
     assert study.finished_trial("1") is None

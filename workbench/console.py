@@ -117,9 +117,10 @@ class ConsoleReporter:
         else:
             outcome = f"[red]{result.status.upper()}[/] {result.failure or ''}".rstrip()
         worker = escape(f" [{result.worker}]") if result.worker else ""
+        took = "recorded before the stop: not run again" if result.reused else f"{seconds:.1f} s"
         self.console.print(
             f"Trial {result.number}/{self._total}{worker} {format_values(result.values)} -> "
-            f"{outcome} ({seconds:.1f} s)",
+            f"{outcome} ({took})",
         )
 
 

@@ -186,6 +186,9 @@ class TrialResult:
     failure: str | None = None
     #: The worker that ran it, in a distributed search.
     worker: str = ""
+    #: Recorded FINISHED by an earlier process (stopped before KerasTuner saved the trial):
+    #: taken from MLflow, not trained again.
+    reused: bool = False
 
 
 @dataclass(frozen=True)

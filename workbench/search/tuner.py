@@ -342,7 +342,14 @@ class Search:
             run_id, metrics = earlier
             self._ended(
                 TrialResult(
-                    trial.trial_id, number, values, "completed", metrics["score"], metrics, run_id
+                    trial.trial_id,
+                    number,
+                    values,
+                    "completed",
+                    metrics["score"],
+                    metrics,
+                    run_id,
+                    reused=True,
                 )
             )
             return {self.objective: metrics["score"]}
