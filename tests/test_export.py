@@ -54,7 +54,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _search(root: Path, store: str, task: Path, experiment: str, trials: int) -> None:
+def _search(
+    root: Path, store: str, task: Path, experiment: str, trials: int, folds: int = 1
+) -> None:
     space = root / "space.yaml"
     space.write_text(
         textwrap.dedent(
@@ -74,7 +76,7 @@ def _search(root: Path, store: str, task: Path, experiment: str, trials: int) ->
         space=load_space(space),
         max_trials=trials,
         seed=1,
-        folds=1,
+        folds=folds,
         experiment=experiment,
         tracking_uri=store,
         state_root=root / ".workbench",
@@ -326,6 +328,29 @@ def test_bad_inputs_give_one_clear_line(exported: Exported) -> None:
         assert result.exit_code == 2, result.output
         assert result.output.strip().splitlines()[-1].endswith(message), result.output
         assert "Traceback" not in result.output
+
+
+def test_a_cross_validated_trial_is_refit_on_train_and_validation(tmp_path: Path) -> None:
+    """Its weights are one fold's, trained on part of the data: the export trains again."""
+    store = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    task = tmp_path / "tiny_adding.yaml"
+    task.write_text(
+        "name: tiny_adding\ndescription: d\nloader: adding\n"
+        "options: {length: 6, n_train: 30, n_val: 12, n_test: 10, seed: 3}\n"
+    )
+    _search(tmp_path, store, task, "cv", trials=1, folds=3)
+    (run,) = _trial_runs(store, "cv")
+    assert run.data.params["folds"] == "3"
+    result = export_best("cv", tmp_path / "model", tracking_uri=store)
+    assert result.retrained
+    hyper = json.loads((result.out_dir / "hyperparameters.json").read_text())
+    assert hyper["trial"]["weights"] == "retrained on train + validation"
+    assert "plus the validation part" in (result.out_dir / "MODEL_CARD.md").read_text()
+    data = load_task(task).load()
+    np.savez(tmp_path / "x.npz", x=data.x_test)
+    predicted = predict_file(result.out_dir, tmp_path / "x.npz")
+    assert predicted.rows == 10
+    assert all(np.isfinite(float(v)) for v in predicted.csv_text.splitlines()[1:])
 
 
 def test_export_command_retrains_a_trial_under_another_name(exported: Exported) -> None:
