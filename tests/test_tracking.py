@@ -41,6 +41,35 @@ def test_trial_runs_end_finished_failed_or_killed(store: str) -> None:
     assert study.finished_trial("1") is None
 
 
+def test_an_overwrite_cut_short_never_resumes_the_old_search(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = _study(store)
+    trial = old.start_trial("0", {"cell": "gru"}, {"cell": "gru"}, "a")
+    trial.finish({"score": 0.5})
+    old.end_search("FINISHED")
+    # --overwrite, interrupted after its first deletion.
+    real, calls = MlflowClient.delete_run, []
+
+    def delete_once(self, run_id):  # type: ignore[no-untyped-def]
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(run_id)
+        return real(self, run_id)
+
+    monkeypatch.setattr(MlflowClient, "delete_run", delete_once)
+    with pytest.raises(KeyboardInterrupt):
+        _study(store)
+    assert calls == [old.parent_run_id]  # the search run went first
+    monkeypatch.setattr(MlflowClient, "delete_run", real)
+    # The next plain run (resume) finds no search to resume: a new one, without the old trial.
+    again = _study(store, resume=True)
+    assert again.parent_run_id != old.parent_run_id
+    assert again.finished_trial("0") is None
+    client = MlflowClient(store)
+    assert client.get_run(trial.run_id).info.lifecycle_stage == "deleted"
+
+
 def test_resume_reuses_parent_and_kills_trials_left_running(store: str) -> None:
     first = _study(store)
     left = first.start_trial("0", {}, {}, "left running by a killed process")

@@ -223,7 +223,8 @@ class Study:
         Returns True when an earlier parent run was reused; its trial runs left RUNNING
         are ended KILLED unless ``kill_running`` is False (a distributed search: their
         workers may still be training, and come back to the restarted chief). Without
-        ``resume`` the experiment's earlier runs are deleted (MLflow keeps them restorable).
+        ``resume`` the experiment's earlier runs are deleted (MLflow keeps them restorable);
+        with it but no search run to reuse, the trial runs left without theirs.
         """
         self.experiment_id = self._get_or_create_experiment(tags)
         previous = self._search_runs(f"tags.`{ROLE}` = 'search'")
@@ -236,9 +237,11 @@ class Study:
                 self._kill_stale_trials()
             self._client.log_batch(self.parent_run_id, tags=_tags(tags))
             return True
-        if not resume:
-            for run in self._search_runs(""):
-                self._client.delete_run(run.info.run_id)
+        # Search runs first: a deletion cut short never leaves one to resume over its deleted
+        # trials (a trial run is only reused under its own search run).
+        earlier = self._search_runs("" if not resume else f"tags.`{ROLE}` = 'trial'")
+        for run in sorted(earlier, key=lambda r: r.data.tags.get(ROLE) != "search"):
+            self._client.delete_run(run.info.run_id)
         from mlflow.entities import Param
 
         run = self._client.create_run(
