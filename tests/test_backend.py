@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from types import SimpleNamespace
+
+import pytest
 
 from workbench.search.backend import grow_gpu_memory
 
@@ -33,6 +37,28 @@ def test_an_initialized_gpu_or_none_is_no_error() -> None:
     assert grow_gpu_memory(tf) == [] and calls == []
     tf, calls = _fake_tf([], set())
     assert grow_gpu_memory(tf) == []
+
+
+def test_on_a_gpu_every_gpu_grows_its_memory_and_lstm_runs_on_cudnn() -> None:
+    """In a fresh process (memory growth must be set before TensorFlow starts its GPUs)."""
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        pytest.skip("no GPU on this machine: scripts/gpu_check.py is the GPU check")
+    script = (
+        "from workbench.search import backend\n"
+        "import keras, numpy as np\n"
+        "tf = backend.load_tensorflow()\n"
+        "gpus = tf.config.list_physical_devices('GPU')\n"
+        "assert all(tf.config.experimental.get_memory_growth(g) for g in gpus), gpus\n"
+        "x = np.zeros((2, 5, 3), 'float32')\n"
+        "def model(**kw):\n"
+        "    i = keras.Input((5, 3)); return keras.Model(i, keras.layers.LSTM(4, **kw)(i))\n"
+        "assert backend.cudnn_kernels_ran(model(), x) is True\n"
+        "assert backend.cudnn_kernels_ran(model(use_cudnn=False), x) is False\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
 
 
 def test_this_machines_tensorflow_accepts_the_call() -> None:

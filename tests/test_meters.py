@@ -237,7 +237,15 @@ def _allocate_and_free(megabytes: int, hold_seconds: float) -> None:
     del block
 
 
+def _gpu() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
 def test_peak_memory_counts_an_allocation_freed_before_the_trial_ends() -> None:
+    if _gpu():
+        pytest.skip("on a GPU a trial's peak is the GPU's: test_peak_memory_on_a_gpu")
     if not meters._reset_high_water():
         pytest.skip("this kernel does not let a process reset its peak resident set size")
     memory = PeakMemory()
@@ -251,6 +259,8 @@ def test_peak_memory_counts_an_allocation_freed_before_the_trial_ends() -> None:
 def test_peak_memory_samples_where_the_peak_cannot_be_reset(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    if _gpu():
+        pytest.skip("on a GPU a trial's peak is the GPU's: test_peak_memory_on_a_gpu")
     monkeypatch.setattr(meters, "_reset_high_water", lambda: False)
     memory = PeakMemory()
     memory.start()
@@ -258,6 +268,22 @@ def test_peak_memory_samples_where_the_peak_cannot_be_reset(
     peak = memory.stop()
     assert memory.kind == "rss_increase"
     assert peak is not None and 60 <= peak < 1024
+
+
+def test_peak_memory_on_a_gpu() -> None:
+    if not _gpu():
+        pytest.skip("no GPU on this machine (the CPU tests above measure the resident set)")
+    import tensorflow as tf
+
+    memory = PeakMemory()
+    memory.start()
+    with tf.device("GPU:0"):
+        block = tf.ones((64 * 2**20 // 4,), dtype=tf.float32)  # 64 MiB on the GPU
+        float(tf.reduce_sum(block))
+    del block
+    peak = memory.stop()
+    assert memory.kind == "gpu_peak"
+    assert peak is not None and peak >= 60
 
 
 def _dropout_model(rate: float, optimizer: keras.optimizers.Optimizer) -> keras.Model:
