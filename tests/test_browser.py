@@ -8,6 +8,7 @@ temp folder.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -193,7 +194,8 @@ def test_mlflow_ui_shows_the_trial_runs_and_their_cell_param(served: Served) -> 
     )[-1]
     driver.execute_script("arguments[0].scrollIntoView()", cell)
     body = driver.find_element("tag name", "body").text
-    assert "learning_rate" in body and "lstm" in body
+    # The param's value beside its name (the run's name also holds "lstm").
+    assert "learning_rate" in body and re.search(r"(^|\n)cell\s+lstm(\n|$)", body), body
     driver.save_screenshot(str(served.root / "mlflow_trial.png"))
 
 

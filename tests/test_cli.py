@@ -53,8 +53,26 @@ def test_tasks_and_spaces_list_one_line_each() -> None:
 
 @pytest.mark.parametrize("task", [task.name for task in list_tasks()])
 def test_one_trial_search_runs_offline_on_every_builtin_task(
-    store: str, tiny_space: Path, builtin_tiny_options: dict, task: str
+    store: str,
+    tiny_space: Path,
+    builtin_tiny_options: dict,
+    task: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    import socket
+
+    real, reached = socket.socket.connect, []
+
+    def loopback_only(self: socket.socket, address: object) -> None:
+        host = address[0] if isinstance(address, tuple) else ""
+        if self.family in (socket.AF_INET, socket.AF_INET6) and not (
+            host.startswith("127.") or host in ("::1", "localhost")
+        ):
+            reached.append(address)
+            raise OSError(f"this test is offline: no connection to {address}")
+        return real(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", loopback_only)
     options = [f"--task-option={key}={value}" for key, value in builtin_tiny_options[task].items()]
     args = ["search", "--task", task, "--space", str(tiny_space), "--max-trials", "1"]
     args += ["--epochs", "1", "--folds", "1", "--tracking-uri", store, *options]
@@ -62,6 +80,7 @@ def test_one_trial_search_runs_offline_on_every_builtin_task(
     assert result.exit_code == 0, result.output
     assert "1 of 1 trials completed" in result.output
     assert "baseline" in result.output
+    assert reached == []  # the data came from the packages, nothing from the network
 
 
 def test_search_on_the_users_csv_writes_a_reusable_task_file(

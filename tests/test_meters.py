@@ -214,10 +214,15 @@ def test_a_stop_request_stops_the_fit_at_a_batch_end() -> None:
     x, y = _batch()
     x, y = np.repeat(x, 40, axis=0), np.repeat(y, 40, axis=0)  # 200 batches of 1
 
+    ended: list[int] = []
+
     class Requests(keras.callbacks.Callback):
         def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
             if batch == 3:
                 stopping._requested.set()  # what Ctrl-C does during training
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            ended.append(batch)
 
     seen: list[int] = []
     meter = TrialMeter(lambda epoch, m: seen.append(epoch), ("loss",))
@@ -228,7 +233,8 @@ def test_a_stop_request_stops_the_fit_at_a_batch_end() -> None:
             )
     finally:
         stopping._requested.clear()
-    assert seen == []
+    assert seen == []  # no epoch recorded
+    assert ended == [0, 1, 2, 3]  # stopped at the end of the batch it was asked in
 
 
 def _allocate_and_free(megabytes: int, hold_seconds: float) -> None:

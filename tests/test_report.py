@@ -530,6 +530,15 @@ def test_report_of_a_real_search_matches_trials_csv(
         assert row["n"] == 1 and row["mean"] == pytest.approx(group["score"].mean())
         assert np.isnan(row["ci_low"]) and np.isnan(row["ci_high"])
     means = rows.groupby(["cell", "units"])["score"].mean()
+    # ... and those scores are the repeats' scores MLflow holds, not the report's own reading.
+    client = MlflowClient(config.tracking_uri)
+    experiment = client.get_experiment_by_name("tiny-report").experiment_id
+    logged = client.search_runs([experiment], "tags.`workbench.role` = 'trial'")
+    assert len(logged) == 4
+    for run in logged:
+        key = (run.data.params["cell"], int(run.data.params["units"]))
+        repeats = [run.data.metrics["score_r0"], run.data.metrics["score_r1"]]
+        assert means[key] == pytest.approx(np.mean(repeats))
     seeds = report.frames["seed_variance"].iloc[0]
     assert (seeds["configurations"], seeds["repeats"]) == (4, 8)
     within = rows.groupby(["cell", "units"])["score"].var(ddof=1).mean()  # balanced: MS_within
@@ -544,7 +553,6 @@ def test_report_of_a_real_search_matches_trials_csv(
     )
 
     # Logged on the search run, and the SQL reader agrees with the MLflow client's.
-    client = MlflowClient(config.tracking_uri)
     logged = {f.path for f in client.list_artifacts(study.parent_run_id, "report")}
     assert {"report/report.html", "report/trials.csv"} <= logged
     note = client.get_run(study.parent_run_id).data.tags["mlflow.note.content"]
@@ -555,6 +563,7 @@ def test_report_of_a_real_search_matches_trials_csv(
         Path(config.tracking_uri.removeprefix("sqlite:///")), config.tracking_uri, "tiny-report"
     )
     by_id = {r["run_id"]: r for r in via_client[1]}
+    assert {r["run_id"] for r in sql[1]} == set(by_id)  # the same runs, none dropped
     for run in sql[1]:
         other = by_id[run["run_id"]]
         assert run["params"] == other["params"] and run["tags"] == other["tags"]

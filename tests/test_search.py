@@ -688,18 +688,44 @@ def test_without_the_gradient_probe_trials_log_no_gradient_health_and_the_report
     assert "was started with other settings (gradient_probe: False, now True)" in again.output
 
 
+def test_deterministic_reruns_give_bit_identical_scores(tiny_task: Path, workdir: Path) -> None:
+    space = workdir / "one.yaml"
+    space.write_text("dimensions: {cell: [lstm, gru], units: 4, epochs: 2, dropout: 0.2}\n")
+    scores = []
+    for name in ("one", "two"):  # fresh stores and state folders
+        uri = f"sqlite:///{workdir / name / 'mlflow.db'}"
+        _search(tiny_task, space, uri, "--max-trials", "2", "--deterministic")
+        _, trials = _runs(uri)
+        scores.append(
+            sorted((r.data.params["cell"], r.data.metrics["score"]) for r in trials)
+        )
+    assert len(scores[0]) == 2 and scores[0] == scores[1]  # equal, not approximately
+
+
 def test_steps_per_execution_changes_how_trials_run_not_what_they_learn(
-    tiny_task: Path, store: str, workdir: Path
+    tiny_task: Path, store: str, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import keras
+
+    compiled: list[int] = []
+    real = keras.Model.compile
+
+    def compile_(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        compiled.append(kwargs.get("steps_per_execution", 1))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "compile", compile_)
     space = workdir / "one.yaml"
     space.write_text("dimensions: {cell: gru, units: 4, epochs: 2}\n")
     histories = {}
     # 48 samples at the capped batch of 6: 8 steps an epoch, so 3 per call ends short.
     for steps in ("1", "3"):
         common = ("--max-trials", "1", "--deterministic", "--no-gradient-probe", "--overwrite")
+        compiled.clear()
         _search(tiny_task, space, store, *common, "--steps-per-execution", steps)
         _, (trial,) = _runs(store)
         assert trial.data.tags["steps_per_execution"] == steps
+        assert compiled and set(compiled) == {int(steps)}  # the models that trained used it
         history = MlflowClient(store).get_metric_history(trial.info.run_id, "val_loss")
         histories[steps] = [m.value for m in sorted(history, key=lambda m: m.step)]
     assert len(histories["1"]) == 2
