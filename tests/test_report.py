@@ -675,6 +675,15 @@ def test_hyperband_early_rounds_stay_out_of_the_best_trial_cost_and_seed_noise()
     seeds = report.frames["seed_variance"].iloc[0]
     assert seeds["configurations"] == 2  # trials 2 and 3; trial 1's wide spread left out
     assert seeds["sigma2_seed"] == pytest.approx(0.0002)
+    assert "compare the 2 trials trained to the full budget of 3 epochs" in " ".join(
+        report.sections[0].notes
+    )
+    # Stopped before its last round: the space's budget (9) was never reached.
+    params = {**study.parent_params, "max_epochs": "9"}
+    cut = reports.build_report(dataclasses.replace(study, parent_params=params))
+    note = " ".join(cut.sections[0].notes)
+    assert "Hyperband stopped before any trial reached the full budget of 9 epochs" in note
+    assert "compare the 2 trials trained longest (3 epochs)" in note
 
 
 def test_a_best_trial_under_the_baseline_comes_with_the_likely_reasons() -> None:

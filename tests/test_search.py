@@ -178,6 +178,7 @@ def test_every_tuner_runs(tuner: str, tiny_task: Path, tiny_space: Path, store: 
     assert all(run.info.status == "FINISHED" for run in trials)
     if tuner == "hyperband":
         assert all("tuner/epochs" in run.data.params for run in trials)
+        assert parents[0].data.params["max_epochs"] == "2"  # the full budget the report uses
     if tuner == "grid":
         configs = {tuple(sorted(run.data.params.items())) for run in trials}
         assert len(configs) == 2

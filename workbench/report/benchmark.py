@@ -95,7 +95,8 @@ def benchmark_frames(
     for task, study in studies.items():
         params, tags = study.parent_params, study.parent_tags
         direction = params.get("direction", "min")
-        trials = full_budget(trials_frame(study), tags.get("tuner", ""))
+        budget = float(params.get("max_epochs", "nan"))
+        trials = full_budget(trials_frame(study), tags.get("tuner", ""), budget)
         done = finished(trials) if not trials.empty else trials
         row: dict[str, Any] = {
             "task": task,

@@ -103,5 +103,5 @@ def study_answer(tracking_uri: str, experiment: str) -> list[str]:
     study = load_study(tracking_uri, experiment)
     trials = trials_frame(study)
     info = overview(study, trials)
-    compared = full_budget(trials, info["tuner"])
+    compared = full_budget(trials, info["tuner"], info["max_epochs"])
     return answer(compared, info, head_to_head(compared, info["direction"]))

@@ -67,7 +67,8 @@ def overview(study: Any, trials: pd.DataFrame) -> dict[str, Any]:
     counts = trials["outcome"].value_counts().to_dict()
     # The best trial among those trained to the full budget: with Hyperband a trial its
     # early rounds stopped is not comparable (the answer picks from the same trials).
-    done = finished(full_budget(trials, tags.get("tuner", params.get("tuner", ""))))
+    tuner = tags.get("tuner", params.get("tuner", ""))
+    done = finished(full_budget(trials, tuner, _number(params.get("max_epochs"))))
     best = None
     if not done.empty:
         index = (
@@ -103,6 +104,8 @@ def overview(study: Any, trials: pd.DataFrame) -> dict[str, Any]:
         "baseline_value": _number(tags.get("baseline_value")),
         "val_samples": _number(params.get("val_samples")),
         "folds": int(_number(params.get("folds")) if params.get("folds") else 1),
+        # The space's largest epoch budget (Hyperband's full budget); nan before it was logged.
+        "max_epochs": _number(params.get("max_epochs")),
     }
 
 
@@ -119,7 +122,7 @@ def build_report(study: Any) -> Report:
     repeats = repeats_frame(study)
     info = overview(study, trials)
     direction, objective = info["direction"], info["objective"]
-    compared = full_budget(trials, info["tuner"])
+    compared = full_budget(trials, info["tuner"], info["max_epochs"])
     scores = finished(compared)
     frames = {
         "per_parameter": per_parameter(scores, direction),
@@ -147,11 +150,18 @@ def build_report(study: Any) -> Report:
     s = Section("1. Answer")
     s.notes += answer(compared, info, frames["head_to_head"])
     if len(compared) < len(trials):
+        reached = int(compared["epochs"].max())
+        full = info["max_epochs"]
         s.notes.append(
             f"Hyperband: scores, costs and seed noise compare the {len(compared)} trials "
             "trained to the full "
-            f"budget of {int(compared['epochs'].max())} epochs; its earlier rounds stopped "
+            f"budget of {reached} epochs; its earlier rounds stopped "
             f"the other {len(trials) - len(compared)} early."
+            if not math.isfinite(full) or reached == full
+            else f"Hyperband stopped before any trial reached the full budget of {int(full)} "
+            f"epochs: scores, costs and seed noise compare the {len(compared)} trials "
+            f"trained longest ({reached} epochs), not the answer a finished search would "
+            "give. Run the same command again to finish it."
         )
     sections.append(s)
 

@@ -139,12 +139,16 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def full_budget(trials: pd.DataFrame, tuner: str) -> pd.DataFrame:
+def full_budget(trials: pd.DataFrame, tuner: str, max_epochs: float = math.nan) -> pd.DataFrame:
     """The trials to compare scores on: with Hyperband, only those trained to the full
-    budget (its earlier rounds stop trials early, so their scores are not comparable)."""
+    budget, the space's ``max_epochs`` (its earlier rounds stop trials early, so their
+    scores are not comparable). A search stopped before any trial reached it (or one
+    recorded without it) compares those trained longest."""
     if tuner != "hyperband" or trials.empty or trials["epochs"].isna().all():
         return trials
-    return trials[trials["epochs"] == trials["epochs"].max()].reset_index(drop=True)
+    epochs = trials["epochs"].astype(float)
+    budget = max_epochs if (epochs == max_epochs).any() else epochs.max()
+    return trials[epochs == budget].reset_index(drop=True)
 
 
 def finished(trials: pd.DataFrame, column: str = "score") -> pd.DataFrame:

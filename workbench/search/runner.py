@@ -252,6 +252,8 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
             "mixed_precision": config.mixed_precision,
             "gradient_probe": config.gradient_probe,
             "folds": config.folds,
+            # Hyperband's full budget: the report compares only trials trained to it.
+            "max_epochs": config.space.max_epochs,
             # What one validation sample is worth: rankings closer than 1/val_samples flip.
             "val_samples": validated or len(data.x_val),
             "objective": objective,
