@@ -29,9 +29,40 @@ def _python() -> Path:
 
 
 def _stamp() -> str:
+    # The venv's own Python never changes: a new one means a new venv, without this stamp.
     key = (ROOT / "pyproject.toml").read_bytes() + str(ROOT).encode() + EXTRAS.encode()
-    key += sys.version.split()[0].encode()
     return hashlib.sha256(key).hexdigest()
+
+
+def _usable(python: Path) -> bool:
+    """The venv finished creating (pip upgraded) and its Python still starts (its base
+    Python may have been upgraded or removed since)."""
+    # The stamp: an install finished there (venvs made before the marker have only that).
+    if not any((VENV / name).is_file() for name in (".workbench-created", ".workbench-stamp")):
+        return False
+    return subprocess.run([python, "-c", "import pip"], capture_output=True).returncode == 0
+
+
+def _create() -> None:
+    if VENV.exists() and any(VENV.iterdir()) and not (VENV / "pyvenv.cfg").is_file():
+        sys.exit(
+            f"{VENV} exists and is not a virtual environment; it is left as it is. "
+            "Expected WORKBENCH_VENV to name an empty folder, a venv, or none."
+        )
+    try:
+        import ensurepip  # noqa: F401 - Debian and Ubuntu ship it apart from Python
+    except ImportError:
+        version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+        sys.exit(
+            f"This Python ({sys.executable}) cannot create a virtual environment with pip: "
+            f"install its venv support (Debian/Ubuntu: sudo apt install python{version}-venv), "
+            "then run the same command again."
+        )
+    print(f"Creating the virtual environment {VENV} ...", flush=True)
+    venv.EnvBuilder(with_pip=True, clear=True, symlinks=os.name != "nt").create(VENV)
+    python = _python()
+    subprocess.run([python, "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
+    (VENV / ".workbench-created").write_text(sys.version.split()[0])
 
 
 def ensure_environment() -> Path:
@@ -39,10 +70,8 @@ def ensure_environment() -> Path:
     if sys.version_info < (3, 10):  # noqa: UP036 - this script runs on any python3
         sys.exit(f"workbench needs Python 3.10 or newer; this is {sys.version.split()[0]}")
     python = _python()
-    if not python.exists():
-        print(f"Creating the virtual environment {VENV} ...", flush=True)
-        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
-        subprocess.run([python, "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
+    if not python.exists() or not _usable(python):
+        _create()  # a half-created or broken venv is made again, not used
     stamp_file = VENV / ".workbench-stamp"
     if not stamp_file.exists() or stamp_file.read_text() != _stamp():
         if stamp_file.exists():  # pip installs only what is missing or changed

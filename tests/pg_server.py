@@ -3,7 +3,7 @@
 The tests start it (``initdb``, ``pg_ctl``) in a temporary folder and stop it at the end.
 Run as root (a CI container), the server runs as the ``postgres`` user, as PostgreSQL
 requires. Without the binaries the tests that need it are skipped with the install line,
-except under ``CI=true``, where ``.ci/run`` installs them.
+except under ``.ci/run`` (``WORKBENCH_REQUIRE_SYSTEM_PACKAGES=1``), which installs them.
 """
 
 from __future__ import annotations
@@ -57,7 +57,13 @@ def running_postgres(database: str = "mlflow") -> Iterator[str]:
     port = _free_port()
 
     def run(*args: str) -> None:
-        subprocess.run([*prefix, *args], check=True, capture_output=True, timeout=120)
+        done = subprocess.run([*prefix, *args], capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:  # say why: the folder and its log go in `finally`
+            log = folder / "log"
+            tail = log.read_text(errors="replace")[-2000:] if log.is_file() else ""
+            raise RuntimeError(
+                f"{Path(args[0]).name} failed ({done.returncode}): {done.stderr[-2000:]}{tail}"
+            )
 
     started = False
     try:
@@ -70,8 +76,9 @@ def running_postgres(database: str = "mlflow") -> Iterator[str]:
             "--auth=trust",
             "-E",
             "UTF8",
+            "--locale=C",  # the user's LANG may name a locale this machine has not generated
         )
-        options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options = f"-p {port} -k '{folder}' -c listen_addresses=127.0.0.1 -c fsync=off"
         run(
             str(bin_dir / "pg_ctl"),
             "-D",

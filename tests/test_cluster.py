@@ -392,8 +392,8 @@ def postgres_uri() -> Iterator[str]:
     from pg_server import INSTALL, running_postgres, server_bin
 
     if server_bin() is None:
-        if os.environ.get("CI") == "true":
-            raise RuntimeError("CI=true but PostgreSQL is missing: .ci/run installs it")
+        if os.environ.get("WORKBENCH_REQUIRE_SYSTEM_PACKAGES") == "1":
+            pytest.fail("WORKBENCH_REQUIRE_SYSTEM_PACKAGES=1 but PostgreSQL is missing")
         pytest.skip(f"no PostgreSQL server binaries: {INSTALL}")
     with running_postgres() as uri:
         yield uri

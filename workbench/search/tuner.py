@@ -340,18 +340,9 @@ class Search:
         if earlier is not None:
             # Recorded FINISHED by a process that stopped before KerasTuner saved the trial.
             run_id, metrics = earlier
-            self._ended(
-                TrialResult(
-                    trial.trial_id,
-                    number,
-                    values,
-                    "completed",
-                    metrics["score"],
-                    metrics,
-                    run_id,
-                    reused=True,
-                )
-            )
+            score = metrics["score"]
+            result = TrialResult(trial.trial_id, number, values, "completed", score, metrics)
+            self._ended(dataclasses.replace(result, run_id=run_id, reused=True))
             return {self.objective: metrics["score"]}
 
         extra = {k: v for k, v in hp.values.items() if k.startswith("tuner/")}

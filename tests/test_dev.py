@@ -1,0 +1,27 @@
+"""scripts/dev.py: the README's two commands set up a cached virtual environment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "dev.py"
+
+
+def test_a_folder_that_is_not_a_venv_is_left_alone(tmp_path: Path) -> None:
+    # WORKBENCH_VENV naming a folder of the user's: never emptied to make a venv there.
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "setup"],
+        env={**os.environ, "WORKBENCH_VENV": str(folder)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "exists and is not a virtual environment; it is left as it is" in done.stderr
+    assert (folder / "notes.txt").read_text() == "keep me"
