@@ -56,6 +56,8 @@ def test_on_a_gpu_every_gpu_grows_its_memory_and_lstm_runs_on_cudnn() -> None:
         "    i = keras.Input((5, 3)); return keras.Model(i, keras.layers.LSTM(4, **kw)(i))\n"
         "assert backend.cudnn_kernels_ran(model(), x) is True\n"
         "assert backend.cudnn_kernels_ran(model(use_cudnn=False), x) is False\n"
+        "i = keras.Input((5, 3)); plain = keras.Model(i, keras.layers.SimpleRNN(4)(i))\n"
+        "assert backend.cudnn_kernels_ran(plain, x) is None  # no cuDNN kernel to run\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]

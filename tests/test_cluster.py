@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -176,12 +177,30 @@ def test_a_worker_without_a_chief_says_so_in_one_line(
 def test_local_workers_get_a_gpu_each_or_a_share_of_the_cores(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from workbench.search import chief as chief_module
     from workbench.search.chief import worker_environments
 
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    monkeypatch.setattr(chief_module, "_hidden_gpus", [])
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2, 3")
     envs = worker_environments(3)
     assert [e["CUDA_VISIBLE_DEVICES"] for e in envs] == ["2", "3", "2"]
     assert all(e["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" for e in envs)
+    assert all("CUDA_DEVICE_ORDER" not in e for e in envs)  # the user's numbering, kept
+    # "-1" hides every GPU (CUDA reads up to the first invalid entry): the CPU share.
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
+    assert all(e["CUDA_VISIBLE_DEVICES"] == "" for e in worker_environments(2))
+    # GPUs listed by nvidia-smi are numbered in PCI bus order: the workers' CUDA too.
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/nvidia-smi")
+    listed = subprocess.CompletedProcess([], 0, stdout="0\n1\n", stderr="")
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: listed)
+    envs = worker_environments(2)
+    assert [(e["CUDA_VISIBLE_DEVICES"], e["CUDA_DEVICE_ORDER"]) for e in envs] == [
+        ("0", "PCI_BUS_ID"),
+        ("1", "PCI_BUS_ID"),
+    ]
+    monkeypatch.undo()
+    monkeypatch.setattr(chief_module, "_hidden_gpus", [])
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     monkeypatch.setattr(os, "cpu_count", lambda: 16)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)

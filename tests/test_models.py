@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import keras
@@ -244,3 +245,12 @@ def test_inputs_are_scaled_in_float32_under_mixed_precision() -> None:
     scaled = np.asarray(keras.Model(model.input, scale.output)(x))
     np.testing.assert_allclose(scaled, (x - 5000.0) / 1000.0, rtol=1e-5)
     assert np.isfinite(np.asarray(model(x))).all()
+    # Padded series too: the mask before the scaling keeps float32 (in float16, 5000.3 is
+    # 5000.0: the raw values lost their resolution before they were scaled).
+    masked = dataclasses.replace(signature, masked=True, mask_value=-1000.0)
+    with precision(True):
+        model = build_model(ModelConfig(cell="lstm", units=4), masked)
+    scale = model.get_layer("scale_inputs")
+    fine = np.full((1, STEPS, 1), 5000.3, dtype="float32")
+    scaled = np.asarray(keras.Model(model.input, scale.output)(fine))
+    np.testing.assert_allclose(scaled, (fine - 5000.0) / 1000.0, rtol=1e-3)

@@ -167,7 +167,9 @@ def build_model(
         inputs = keras.Input(shape=(signature.timesteps, signature.features), name="series")
         x = inputs
     if signature.masked:
-        x = keras.layers.Masking(mask_value=signature.mask_value, name="mask")(x)
+        # float32 under mixed precision too: in float16 the raw values lose their resolution
+        # (and a value near the pad value would be masked) before the scaling sees them.
+        x = keras.layers.Masking(mask_value=signature.mask_value, name="mask", dtype="float32")(x)
     if signature.feature_mean is not None:
         # After the mask: padded steps stay masked whatever the scaling makes of them.
         # float32 under mixed precision too: a variance above 65504 is inf in float16, and

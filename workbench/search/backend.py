@@ -18,8 +18,10 @@ def load_tensorflow() -> ModuleType:
     file descriptor 2 before its log settings apply; they are held back here and
     shown only if the import fails.
     """
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
+    if "tensorflow" in sys.modules:  # imported elsewhere first (a notebook, the API)
+        tf = sys.modules["tensorflow"]
+        grow_gpu_memory(tf)  # still in time unless its GPUs have started
+        return tf
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     with tempfile.TemporaryFile(mode="w+b") as held:
@@ -83,16 +85,21 @@ def released_graphs() -> Iterator[None]:
 
 def cudnn_kernels_ran(model: Any, sample: Any) -> bool | None:
     """Whether the model's training step calls cuDNN's RNN kernel, read from the op
-    names of its traced graph (``CudnnRNN*``); None without a GPU (there is none to run).
+    names of its traced graph (``CudnnRNN*``); None without a GPU (there is none to run)
+    or without an LSTM or GRU layer (SimpleRNN has no cuDNN kernel to run).
 
     Keras picks the cuDNN kernel at trace time when a GPU is present and the layer
     allows it, and falls back silently otherwise: the layer settings
     (:func:`workbench.models.cudnn_eligibility`) say what should happen, this says what
     did.
     """
+    import keras
     import tensorflow as tf
 
-    if not tf.config.list_logical_devices("GPU"):
+    gated = (keras.layers.LSTM, keras.layers.GRU)
+    if not tf.config.list_logical_devices("GPU") or not any(
+        isinstance(getattr(layer, "forward_layer", layer), gated) for layer in model.layers
+    ):
         return None
     step = tf.function(lambda x: model(x, training=True))
     graph = step.get_concrete_function(tf.convert_to_tensor(sample)).graph
@@ -103,7 +110,8 @@ def cudnn_kernels_ran(model: Any, sample: Any) -> bool | None:
 
 
 def cudnn_ran_tag(model: Any, sample: Any) -> str:
-    """:func:`cudnn_kernels_ran` as a trial tag: ``true``, ``false``, ``n/a`` (no GPU)."""
+    """:func:`cudnn_kernels_ran` as a trial tag: ``true``, ``false``, ``n/a`` (no GPU, or
+    no LSTM/GRU)."""
     try:
         ran = cudnn_kernels_ran(model, sample)
     except Exception as exc:  # noqa: BLE001 - a measurement, never the trial's failure

@@ -43,7 +43,13 @@ WORKER_EXIT_SECONDS = 30.0
 def gpu_indices() -> list[str]:
     """The host's NVIDIA GPUs (by ``nvidia-smi``, without starting TensorFlow)."""
     if "CUDA_VISIBLE_DEVICES" in os.environ:
-        return [g for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if g.strip()]
+        # CUDA stops at the first invalid entry ("-1" is the usual way to hide them all).
+        visible = []
+        for entry in os.environ["CUDA_VISIBLE_DEVICES"].split(","):
+            if not entry.strip() or entry.strip().startswith("-"):
+                break
+            visible.append(entry.strip())
+        return visible
     smi = shutil.which("nvidia-smi")
     if smi is None:
         return []
@@ -60,8 +66,10 @@ def gpu_indices() -> list[str]:
     return [line.strip() for line in listed.splitlines() if line.strip()]
 
 
-#: The GPUs this process hid from itself for its local workers (:func:`hide_gpus`).
+#: The GPUs this process hid from itself for its local workers (:func:`hide_gpus`), and
+#: whether the user named them (CUDA_VISIBLE_DEVICES: CUDA's numbering) or nvidia-smi did.
 _hidden_gpus: list[str] = []
+_named_by_user: list[bool] = [False]
 
 
 def hide_gpus() -> None:
@@ -70,15 +78,25 @@ def hide_gpus() -> None:
     gpus = gpu_indices()
     if gpus:
         _hidden_gpus[:] = gpus
+        _named_by_user[0] = "CUDA_VISIBLE_DEVICES" in os.environ
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 
 def worker_environments(count: int) -> list[dict[str, str]]:
     """Per local worker: the GPU it owns, or its share of the CPU cores."""
-    gpus = _hidden_gpus or gpu_indices()
+    if _hidden_gpus:
+        gpus, by_user = _hidden_gpus, _named_by_user[0]
+    else:
+        gpus, by_user = gpu_indices(), "CUDA_VISIBLE_DEVICES" in os.environ
     if gpus:
+        # nvidia-smi numbers the GPUs in PCI bus order; CUDA, unless told, fastest first.
+        order = {} if by_user else {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
         return [
-            {"CUDA_VISIBLE_DEVICES": gpus[k % len(gpus)], "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+            {
+                "CUDA_VISIBLE_DEVICES": gpus[k % len(gpus)],
+                "TF_FORCE_GPU_ALLOW_GROWTH": "true",
+                **order,
+            }
             for k in range(count)
         ]
     # The cores this process may use (an affinity mask or a cgroup cpuset), not the host's.

@@ -49,13 +49,15 @@ class Diverged(Exception):
 class PeakMemory:
     """Peak memory of one trial, in MB.
 
-    On a GPU: TensorFlow's peak allocation on ``GPU:0`` (reset at the start). On a
-    CPU: the highest resident set size while training minus the size at the start. On
-    Linux the kernel keeps that peak (``VmHWM``); resetting it at the start (writing 5 to
-    ``/proc/self/clear_refs``) makes it the trial's, exact and at no cost while training.
-    Where the reset is refused, a thread samples ``/proc/self/statm`` every 20 ms instead
-    (a peak shorter than that can be missed). Either way an honest upper bound for what the
-    trial added, not an allocator figure.
+    On a GPU: TensorFlow's peak allocation on ``GPU:0`` (reset at the start) above what
+    was allocated then (earlier trials' leftovers are not this trial's); an allocator that
+    cannot reset its statistics gives no figure. On a CPU: the highest resident set size
+    while training minus the size at the start. On Linux the kernel keeps that peak
+    (``VmHWM``); resetting it at the start (writing 5 to ``/proc/self/clear_refs``) makes it
+    the trial's, exact and at no cost while training. Where the reset is refused, a thread
+    samples ``/proc/self/statm`` every 20 ms instead (a peak shorter than that can be
+    missed). Either way an honest upper bound for what the trial added, not an allocator
+    figure.
     """
 
     def __init__(self) -> None:
@@ -66,14 +68,20 @@ class PeakMemory:
         self._thread: threading.Thread | None = None
         self._start_rss = 0
         self._peak_rss = 0
+        self._start_gpu = 0
 
     def start(self) -> None:
         import tensorflow as tf
 
         self._gpu = bool(tf.config.list_logical_devices("GPU"))
         if self._gpu:
+            try:
+                tf.config.experimental.reset_memory_stats("GPU:0")
+                self._start_gpu = tf.config.experimental.get_memory_info("GPU:0")["current"]
+            except (ValueError, RuntimeError, tf.errors.OpError):  # e.g. cuda_malloc_async
+                self._gpu = False
+                return
             self.kind = "gpu_peak"
-            tf.config.experimental.reset_memory_stats("GPU:0")
             return
         if not os.path.exists("/proc/self/statm"):
             return
@@ -90,7 +98,11 @@ class PeakMemory:
         if self._gpu:
             import tensorflow as tf
 
-            return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+            try:
+                peak = tf.config.experimental.get_memory_info("GPU:0")["peak"]
+            except (ValueError, RuntimeError, tf.errors.OpError):
+                return None
+            return max(0, peak - self._start_gpu) / 2**20
         if self._high_water:
             self._high_water = False
             peak = _high_water_bytes()
@@ -399,7 +411,9 @@ class GradientProbe(keras.callbacks.Callback):
     def _make_function(self, clip_kind: str) -> Any:
         import tensorflow as tf
 
-        model = keras.models.clone_model(self.model)  # the architecture, without its state
+        # The architecture without its state, computing in float32: under mixed precision
+        # a vanishing gradient is 0 in float16, and this loss is not loss-scaled.
+        model = keras.models.clone_model(self.model, clone_function=_in_float32)
         model.compile(loss=self.model.loss)
         for mine, theirs in (
             (model.trainable_variables, self.model.trainable_variables),
@@ -498,3 +512,20 @@ def _clipping(optimizer: Any) -> tuple[str, float]:
         if threshold:
             return kind, float(threshold)
     return "none", 0.0
+
+
+def _in_float32(layer: Any) -> Any:
+    """A new layer like ``layer`` (Keras' own clone), with any mixed precision policy in
+    its config, nested layers' included, made float32."""
+    return layer.__class__.from_config(_float32_policies(layer.get_config()))
+
+
+def _float32_policies(value: Any) -> Any:
+    if isinstance(value, dict):
+        name = str(value.get("config", {}).get("name", "")) if "config" in value else ""
+        if str(value.get("class_name", "")).endswith("DTypePolicy") and name.startswith("mixed"):
+            return "float32"
+        return {key: _float32_policies(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_float32_policies(item) for item in value]
+    return value

@@ -587,6 +587,8 @@ def _precision(model: keras.Model) -> str:
 def _is_oom(exc: BaseException) -> bool:
     import tensorflow as tf
 
-    return isinstance(exc, (tf.errors.ResourceExhaustedError, MemoryError)) or (
-        "out of memory" in str(exc).lower()
+    # cuDNN's RNN reports a failed workspace allocation as an internal error.
+    text = str(exc).lower()
+    return isinstance(exc, (tf.errors.ResourceExhaustedError, MemoryError)) or any(
+        sign in text for sign in ("out of memory", "cudnn_status_alloc_failed")
     )
