@@ -180,7 +180,10 @@ def _without_cudnn(model):  # noqa: ANN001, ANN202 - a keras.Model in, one out
         return layer.__class__.from_config(config)
 
     copy = keras.models.clone_model(model, clone_function=clone)
-    copy.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    # As the workbench compiles (no XLA, the same metrics): only the kernel differs.
+    copy.compile(
+        optimizer=keras.optimizers.Adam(1e-3), loss="mse", metrics=["mse"], jit_compile=False
+    )
     return copy
 
 
@@ -198,6 +201,18 @@ def main() -> int:
     tf = load_tensorflow()
     tf.get_logger().setLevel("ERROR")  # each timed model traces its own functions, on purpose
     gpus = tf.config.list_logical_devices("GPU")
+    from workbench.search.chief import gpu_indices
+
+    if not gpus and gpu_indices():  # the host has GPUs TensorFlow cannot use: not a pass
+        build = tf.sysconfig.get_build_info()
+        print(
+            f"nvidia-smi lists GPU(s) {', '.join(gpu_indices())} but TensorFlow "
+            f"{tf.__version__} sees none: it was built for CUDA {build.get('cuda_version')} "
+            f"and cuDNN {build.get('cudnn_version')}; install them with the gpu extra "
+            "(pip install -e '.[gpu]': tensorflow[and-cuda]), or check the driver.",
+            file=sys.stderr,
+        )
+        return 1
     if not gpus and not args.run_on_cpu:
         print("no GPU: skipped")
         return 0

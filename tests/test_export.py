@@ -55,7 +55,13 @@ def _free_port() -> int:
 
 
 def _search(
-    root: Path, store: str, task: Path, experiment: str, trials: int, folds: int = 1
+    root: Path,
+    store: str,
+    task: Path,
+    experiment: str,
+    trials: int,
+    folds: int = 1,
+    mixed_precision: bool = False,
 ) -> None:
     space = root / "space.yaml"
     space.write_text(
@@ -77,6 +83,7 @@ def _search(
         max_trials=trials,
         seed=1,
         folds=folds,
+        mixed_precision=mixed_precision,
         experiment=experiment,
         tracking_uri=store,
         state_root=root / ".workbench",
@@ -330,6 +337,52 @@ def test_bad_inputs_give_one_clear_line(exported: Exported) -> None:
         assert "Traceback" not in result.output
 
 
+def test_the_saved_model_made_on_a_gpu_does_not_call_cudnn(tmp_path: Path) -> None:
+    """Traced on a GPU, Keras' LSTM/GRU call CudnnRNNV3 (no CPU kernel): the SavedModel is
+    written from a copy without cuDNN, which computes the same outputs."""
+    import keras
+
+    from workbench.export.exporter import portable
+
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((7, 3))
+    x = keras.layers.Masking(mask_value=-1000.0)(inputs)
+    x = keras.layers.Bidirectional(keras.layers.LSTM(4, return_sequences=True))(x)
+    x = keras.layers.Bidirectional(keras.layers.SimpleRNN(3, return_sequences=True))(x)
+    x = keras.layers.GRU(5)(x)
+    model = keras.Model(inputs, keras.layers.Dense(2)(x))
+    copy = portable(model, gpu=True)
+    gated = [
+        getattr(layer, attr)
+        for layer in copy.layers
+        for attr in ("forward_layer", "backward_layer")
+        if isinstance(getattr(layer, attr, None), keras.layers.LSTM)
+    ] + [layer for layer in copy.layers if isinstance(layer, keras.layers.GRU)]
+    assert len(gated) == 3 and all(layer.use_cudnn is False for layer in gated)
+    x = np.random.default_rng(0).normal(size=(4, 7, 3)).astype("float32")
+    x[1, 5:] = -1000.0  # padded
+    np.testing.assert_allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5)
+    assert portable(model, gpu=False) is model
+
+
+def test_a_mixed_precision_trial_exports_in_float32(tmp_path: Path) -> None:
+    """Scored in float16 while it trained, checked in float32: within float16's digits."""
+    store = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    task = tmp_path / "tiny_adding.yaml"
+    task.write_text(
+        "name: tiny_adding\ndescription: d\nloader: adding\n"
+        "options: {length: 8, n_train: 40, n_val: 16, n_test: 16, seed: 3}\n"
+    )
+    _search(tmp_path, store, task, "mixed", trials=1, mixed_precision=True)
+    (run,) = _trial_runs(store, "mixed")
+    assert run.data.tags["precision"] == "mixed_float16"
+    result = export_best("mixed", tmp_path / "model", tracking_uri=store)
+    assert not result.retrained
+    assert result.checks and all(check.matches is True for check in result.checks)
+    hyper = json.loads((result.out_dir / "hyperparameters.json").read_text())
+    assert hyper["trial"]["run_id"] == run.info.run_id
+
+
 def test_a_cross_validated_trial_is_refit_on_train_and_validation(tmp_path: Path) -> None:
     """Its weights are one fold's, trained on part of the data: the export trains again."""
     store = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
@@ -448,6 +501,7 @@ def test_scoring_server_answers_over_http(exported: Exported) -> None:
 
 def test_text_model_exports_and_predicts_on_raw_strings(tmp_path: Path, reviews_csv: Path) -> None:
     """A 1-trial search on a tiny csv_text file; its model takes raw strings everywhere."""
+    import keras
     import mlflow
 
     store = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
@@ -516,6 +570,13 @@ def test_text_model_exports_and_predicts_on_raw_strings(tmp_path: Path, reviews_
     repaired = [t if t else "[UNK]" for t in texts]
     p5 = np.asarray(pyfunc.predict(np.array(repaired, dtype=object)))[:, 0]
     np.testing.assert_allclose(p5, [float(row[2]) for row in rows[1:]], atol=1e-5)
+    # The SavedModel's copy without cuDNN (written so on a GPU) keeps the vectorizer inside.
+    from workbench.export.exporter import portable
+
+    raw = keras.saving.load_model(result.out_dir / "model.keras", safe_mode=True)
+    copy = portable(raw, gpu=True)
+    strings = np.array(repaired, dtype=object)
+    np.testing.assert_allclose(copy.predict(strings, verbose=0), raw.predict(strings, verbose=0))
 
 
 def test_export_on_another_host_loads_the_weights_logged_in_mlflow(
