@@ -39,6 +39,7 @@ def test_a_two_task_benchmark_end_to_end(store: str, workdir: Path) -> None:
     text = (workdir / "bench" / "benchmark.md").read_text()
     assert "| adding |" in text and "| copy_memory |" in text
     assert "Nemenyi critical difference (alpha 0.05): 1.39" in text  # 2 cells, 2 tasks
+    assert "and here none are: the post-hoc test follows a Friedman test" in text
     assert "| lstm vs gru |" in text or "| gru vs lstm |" in text
     assert (workdir / "bench" / "critical_difference.png").stat().st_size > 1000
     benchmark = client.get_experiment_by_name("cells")
@@ -59,6 +60,52 @@ def test_a_two_task_benchmark_end_to_end(store: str, workdir: Path) -> None:
     # Resuming and rebuilding replaced the benchmark run's report: still one run.
     (kept,) = client.search_runs([benchmark.experiment_id])
     assert kept.info.run_id == run.info.run_id
+
+
+@pytest.mark.e2e
+def test_a_task_whose_trials_all_fail_does_not_stop_the_others(
+    store: str, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench.search import hypermodel
+
+    real = hypermodel.build_model
+
+    def build(config, signature, *args, **kwargs):  # type: ignore[no-untyped-def]
+        model = real(config, signature, *args, **kwargs)
+        if signature.sequence_output:  # copy_memory's models fail to train
+
+            def fit(*args, **kwargs):  # type: ignore[no-untyped-def]
+                raise ValueError("cannot train this one")
+
+            model.fit = fit
+        return model
+
+    monkeypatch.setattr(hypermodel, "build_model", build)
+    space = workdir / "space.yaml"
+    space.write_text("name: tiny\ndimensions: {cell: [lstm, gru], units: 4, epochs: 1}\n")
+    args = [
+        "benchmark", "--tasks", "copy_memory,adding", "--space", str(space),
+        "--max-trials", "2", "--folds", "1", "--name", "cells", "--out", "bench",
+        "--tracking-uri", store, "--task-option", "n_train=32", "--task-option", "n_val=8",
+        "--task-option", "n_test=8", "--task-option", "length=5",
+    ]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "No trial finished on: copy_memory." in result.output
+    assert _trial_runs(store) == 4  # adding's two trials ran after copy_memory's failed
+    text = (workdir / "bench" / "benchmark.md").read_text()
+    assert "| copy_memory |" in text and "| adding |" in text
+
+
+def test_a_task_option_for_one_task_wins_over_one_for_all() -> None:
+    from workbench.benchmark import parse_task_options
+
+    given = {"adding:length": 200, "length": 50, "n_train": 32}  # the task's first, then all
+    per_task = parse_task_options(["adding", "copy_memory"], given)
+    assert per_task == {
+        "adding": {"length": 200, "n_train": 32},
+        "copy_memory": {"length": 50, "n_train": 32},
+    }
 
 
 def test_benchmark_bad_input_is_one_line(store: str, workdir: Path) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import WorkbenchError
+from workbench.errors import NoTrialFinished, WorkbenchError
 
 
 @dataclass(frozen=True)
@@ -35,14 +35,17 @@ class BenchmarkResult:
 
 
 def parse_task_options(tasks: list[str], options: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """``KEY`` applies to every task, ``TASK:KEY`` to that task only."""
+    """``KEY`` applies to every task, ``TASK:KEY`` to that task only (whatever the order
+    they are given in: the task's own setting wins)."""
     per_task: dict[str, dict[str, Any]] = {task: {} for task in tasks}
+    shared = {key: value for key, value in options.items() if ":" not in key}
+    for chosen in per_task.values():
+        chosen.update(shared)
     for key, value in options.items():
         task, sep, option = key.partition(":")
         if not sep:
-            for chosen in per_task.values():
-                chosen[key] = value
-        elif task in per_task:
+            continue
+        if task in per_task:
             per_task[task][option] = value
         else:
             raise WorkbenchError(
@@ -71,9 +74,13 @@ def run_benchmark(
 ) -> BenchmarkResult:
     """Run every task's study, then write and record the cross-task report.
 
+    A task none of whose trials finished stays in the report (no winner there) and the
+    other tasks still run.
+
     Raises:
         WorkbenchError: no or repeated tasks, an unknown task, bad options, an unwritable
-            ``out`` (all before any training), or a study that fails as a whole.
+            ``out`` (all before any training), or a study that fails as a whole for
+            another reason.
     """
     from workbench.report.command import _check_out
     from workbench.search import make_search_config, run_search
@@ -105,7 +112,10 @@ def run_benchmark(
         for task in tasks
     ]  # every task validated before the first search
     for config in configs:
-        run_search(config, reporter)
+        try:
+            run_search(config, reporter)
+        except NoTrialFinished:  # that task's row says so; the others are still worth running
+            continue
     return report_benchmark(name, out, uri, tasks)
 
 
@@ -151,6 +161,10 @@ def _published(task: str) -> tuple[Any, ...]:
 def _summary(frames: dict[str, Any], n_tasks: int) -> str:
     worse = frames.get("not_better", [])
     first = f"Not better than the trivial baseline on test: {', '.join(worse)}. " if worse else ""
+    rows = frames["tasks"].to_dict("records") if "tasks" in frames else []
+    empty = [r["task"] for r in rows if not r.get("finished trials")]
+    if empty:
+        first = f"No trial finished on: {', '.join(empty)}. " + first
     if "average_ranks" not in frames:
         return (
             f"{first}{n_tasks} tasks: fewer than two cells with scores on a common task, "

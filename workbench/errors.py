@@ -11,6 +11,10 @@ class WorkbenchError(Exception):
     """
 
 
+class NoTrialFinished(WorkbenchError):
+    """A search ended with every trial failed: its study has nothing to compare."""
+
+
 def first_line(exc: BaseException, limit: int = 200) -> str:
     """The first line of an exception's message (its type name when empty), at most ``limit``."""
     text = str(exc).strip()

@@ -50,7 +50,8 @@ def _margin(pairs: pd.DataFrame, winner: str, runner_up: str) -> dict[str, Any]:
         return {
             "margin": sign * row["mean_diff"],
             "margin 95% CI": f"[{low:.4g}, {high:.4g}]",
-            "p": row["p_value"],
+            "p (uncorrected)": row["p_value"],
+            "p (Holm)": row["p_holm"],
             "margin test": test,
         }
     return {"margin test": "none: one cell"}
@@ -197,9 +198,17 @@ def _markdown(name: str, frames: dict[str, Any], answers: dict[str, list[str]]) 
             f"({test.cells} cells, {test.tasks_used} tasks).",
             "",
         ]
+    rejected = test is not None and test.p_value < 0.05
     lines += [
         f"Nemenyi critical difference (alpha 0.05): {frames['critical_difference']:.2f}; "
-        "cells closer than this in average rank are not told apart.",
+        "cells closer than this in average rank are not told apart"
+        + (
+            "."
+            if rejected
+            else ", and here none are: the post-hoc test follows a Friedman test that "
+            "found a difference (Demsar 2006), and this one "
+            + ("was not computed." if test is None else "did not.")
+        ),
         "",
         "Per pair: significant wins / ties / losses counts the tasks where that task's own "
         "test (p < 0.05) told the pair apart; a tie is a task where it did not. Better / "

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from workbench import __version__
-from workbench.errors import WorkbenchError
+from workbench.errors import NoTrialFinished, WorkbenchError
 from workbench.search.config import (
     MAX_SEED,
     TUNERS,
@@ -321,7 +321,7 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
             )
         study.log_search_summary(summary, best_tags)
         if not completed:
-            raise WorkbenchError(
+            raise NoTrialFinished(
                 f"No trial of the search finished: {len(trials)} failed "
                 f"({', '.join(sorted({t.status for t in trials}))}). Lower the learning rate, "
                 "add clipping, or look at the failed runs' 'failure' tags in the MLflow UI."
