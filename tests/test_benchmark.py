@@ -97,6 +97,26 @@ def test_a_task_whose_trials_all_fail_does_not_stop_the_others(
     assert "| copy_memory |" in text and "| adding |" in text
 
 
+@pytest.mark.e2e
+def test_a_benchmark_started_with_other_settings_can_start_afresh(
+    store: str, workdir: Path
+) -> None:
+    space = workdir / "space.yaml"
+    space.write_text("name: tiny\ndimensions: {cell: lstm, units: 4, epochs: 1}\n")
+    args = [
+        "benchmark", "--tasks", "adding", "--space", str(space), "--max-trials", "1",
+        "--folds", "1", "--name", "b", "--out", "bench", "--tracking-uri", store,
+        "--task-option", "n_train=32", "--task-option", "length=5",
+    ]  # fmt: skip
+    assert CliRunner().invoke(main, args).exit_code == 0
+    other = [*args[:-1], "length=6"]
+    refused = CliRunner().invoke(main, other)
+    assert refused.exit_code == 2 and "add --overwrite to start afresh" in refused.output
+    again = CliRunner().invoke(main, [*other, "--overwrite"])  # the advice works here too
+    assert again.exit_code == 0, again.output
+    assert _trial_runs(store) == 1  # the earlier trial's run deleted, the new one kept
+
+
 def test_a_task_option_for_one_task_wins_over_one_for_all() -> None:
     from workbench.benchmark import parse_task_options
 

@@ -102,8 +102,16 @@ def test_the_critical_difference_diagram_is_drawn(tmp_path) -> None:  # noqa: AN
 
 
 def test_tasks_scored_in_different_units_are_compared_by_the_sign_test() -> None:
-    pairs = {(p.first, p.second): p for p in pairwise_wilcoxon(_TABLE, "max", False)}
+    units = {"a": "val_accuracy", "b": "val_accuracy", "c": "val_loss", "d": "val_accuracy"}
+    units["e"] = "val_accuracy"
+    pairs = {(p.first, p.second): p for p in pairwise_wilcoxon(_TABLE, "max", units)}
     lstm_gru = pairs[("lstm", "gru")]
     assert lstm_gru.test == "sign"
     assert lstm_gru.p_value == pytest.approx(stats.binomtest(2, 5).pvalue)  # 2 wins, 3 losses
     assert pairwise_wilcoxon(_TABLE, "max")[0].test == "Wilcoxon"
+    # Decided per pair: without task c (the MSE task) a pair's differences are all accuracy.
+    partial = _TABLE.copy()
+    partial.loc["c", "simple_rnn"] = float("nan")
+    pairs = {(p.first, p.second): p for p in pairwise_wilcoxon(partial, "max", units)}
+    assert pairs[("simple_rnn", "lstm")].test == "Wilcoxon"
+    assert pairs[("lstm", "gru")].test == "sign"

@@ -70,6 +70,7 @@ def run_benchmark(
     task_options: dict[str, Any] | None = None,
     tracking_uri: str | None = None,
     state_root: str | Path = ".workbench",
+    overwrite: bool = False,
     reporter: Any = None,
 ) -> BenchmarkResult:
     """Run every task's study, then write and record the cross-task report.
@@ -108,6 +109,7 @@ def run_benchmark(
             experiment=f"{name}-{task}",
             tracking_uri=uri,
             state_root=state_root,
+            overwrite=overwrite,
         )
         for task in tasks
     ]  # every task validated before the first search

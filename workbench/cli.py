@@ -289,6 +289,12 @@ def chief(host: str, port: int, workers: int, worker_timeout: float, **options: 
     help="MLflow store. Default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db.",
 )
 @click.option("--state-dir", default=".workbench", show_default=True)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Start every task's study afresh (its earlier runs deleted; MLflow keeps them "
+    "restorable) instead of resuming it.",
+)
 def benchmark(
     tasks: str,
     space_name: str,
@@ -303,6 +309,7 @@ def benchmark(
     out: str,
     tracking_uri: str | None,
     state_dir: str,
+    overwrite: bool,
 ) -> None:
     """Compare the cells over several tasks: one study per task, then ranks and tests.
 
@@ -337,6 +344,7 @@ def benchmark(
             task_options=_parse_task_options(task_options),
             tracking_uri=tracking_uri,
             state_root=state_dir,
+            overwrite=overwrite,
             reporter=reporter,
         )
     for line in result.lines():

@@ -151,8 +151,8 @@ def benchmark_frames(
             complete.shape[1], len(complete)
         )
         # Differences of accuracies and of MSEs cannot be ranked together (Demsar 2006).
-        objectives = {r["objective"] for r in tasks if r["task"] in complete.index}
-        frames["pairs"] = pairwise_wilcoxon(table, "max", commensurable=len(objectives) == 1)
+        units = {r["task"]: r["objective"] for r in tasks}
+        frames["pairs"] = pairwise_wilcoxon(table, "max", units)
     return frames
 
 

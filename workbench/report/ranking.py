@@ -21,6 +21,7 @@ the tests that need complete rows, and says so in ``tasks_used``.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -110,33 +111,37 @@ class PairTest:
 
 
 def pairwise_wilcoxon(
-    table: pd.DataFrame, direction: str, commensurable: bool = True
+    table: pd.DataFrame, direction: str, units: Mapping[str, str] | None = None
 ) -> list[PairTest]:
     """Every pair of cells: wins / ties / losses over the tasks both have, and the
     Wilcoxon signed-rank p-value, Holm-corrected over the pairs.
 
-    ``commensurable=False`` (the tasks' scores are in different units, e.g. accuracy on
-    some and MSE on others) takes the sign test on the wins and losses instead: the
-    signed-rank test would rank an MSE difference against an accuracy difference.
+    ``units`` names each task's measure (e.g. ``val_accuracy``, ``val_loss``): a pair
+    whose tasks are scored in different units takes the sign test on the wins and losses
+    instead, as the signed-rank test would rank an MSE difference against an accuracy
+    difference. Decided per pair, from the tasks that pair is compared on.
     """
     from scipy.stats import binomtest, wilcoxon
 
     better = _signed(table, direction)
-    rows = []
+    rows, tests = [], []
     for first, second in combinations(better.columns, 2):
         both = better[[first, second]].dropna()
         diff = (both[first] - both[second]).to_numpy()
         nonzero = diff[diff != 0]
+        mixed = len({(units or {}).get(task, "") for task in both.index}) > 1
         p = None
         if len(nonzero) >= 2:
             p = (
-                float(wilcoxon(nonzero).pvalue)
-                if commensurable
-                else float(binomtest(int((nonzero > 0).sum()), len(nonzero)).pvalue)
+                float(binomtest(int((nonzero > 0).sum()), len(nonzero)).pvalue)
+                if mixed
+                else float(wilcoxon(nonzero).pvalue)
             )
         rows.append(
             [first, second, int((diff > 0).sum()), int((diff == 0).sum()), int((diff < 0).sum()), p]
         )
+        tests.append("sign" if mixed else "Wilcoxon")
     adjusted = holm([row[5] for row in rows])
-    test = "Wilcoxon" if commensurable else "sign"
-    return [PairTest(*row, p, test) for row, p in zip(rows, adjusted, strict=True)]
+    return [
+        PairTest(*row, p, test) for row, p, test in zip(rows, adjusted, tests, strict=True)
+    ]
