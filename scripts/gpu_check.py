@@ -206,8 +206,9 @@ def main() -> int:
     if not gpus and gpu_indices():  # the host has GPUs TensorFlow cannot use: not a pass
         build = tf.sysconfig.get_build_info()
         print(
-            f"nvidia-smi lists GPU(s) {', '.join(gpu_indices())} but TensorFlow "
-            f"{tf.__version__} sees none: it was built for CUDA {build.get('cuda_version')} "
+            f"This host's GPU(s) {', '.join(gpu_indices())} (CUDA_VISIBLE_DEVICES, else "
+            f"nvidia-smi) are not visible to TensorFlow {tf.__version__}: it was built for "
+            f"CUDA {build.get('cuda_version')} "
             f"and cuDNN {build.get('cudnn_version')}; install them with the gpu extra "
             "(pip install -e '.[gpu]': tensorflow[and-cuda]), or check the driver.",
             file=sys.stderr,

@@ -44,3 +44,22 @@ def test_gpu_check_prints_its_four_parts_when_run_on_cpu(tmp_path: Path) -> None
     keras_alone = r"^4\. Per batch, callbacks: Keras alone [\d.]+ us, "
     workbench = r"with a workbench trial's [\d.]+ us \([+-][\d.]+ us, -?[\d.]+% of part 3's "
     assert re.search(keras_alone + workbench + r"LSTM step of [\d.]+ ms\)$", out, re.M), out
+
+
+def test_gpus_tensorflow_cannot_use_fail_the_check(tmp_path: Path) -> None:
+    """A host whose GPUs TensorFlow does not see (no CUDA libraries for its build) is not
+    a pass: "no GPU: skipped" is only for a host without GPUs."""
+    import os
+
+    if shutil.which("nvidia-smi") is not None:
+        pytest.skip("this host has GPUs: the check runs on them")
+    # The host's GPUs as CUDA_VISIBLE_DEVICES names them, none of which TensorFlow can use.
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "0"}
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT)], capture_output=True, text=True, cwd=tmp_path, env=env,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "no GPU: skipped" not in done.stdout
+    assert "GPU(s) 0 (CUDA_VISIBLE_DEVICES, else nvidia-smi) are not visible" in done.stderr
+    assert "it was built for CUDA" in done.stderr
