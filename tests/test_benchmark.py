@@ -133,6 +133,9 @@ def test_benchmark_bad_input_is_one_line(store: str, workdir: Path) -> None:
         (["--tasks", "adding,adding"], "Expected each task once"),
         (["--tasks", "adding,nope"], "Unknown task 'nope'"),
         (["--tasks", "adding", "--task-option", "gru:x=1"], "'gru' is not one of the tasks"),
+        # The second task's typo stops the benchmark before the first task trains.
+        (["--tasks", "adding,copy_memory", "--task-option", "copy_memory:lenght=5"],
+         "options.lenght: unknown option for loader 'copy_memory'"),
     ]:
         result = CliRunner().invoke(
             main, ["benchmark", *args, "--out", "b", "--tracking-uri", store]

@@ -112,7 +112,11 @@ def run_benchmark(
             overwrite=overwrite,
         )
         for task in tasks
-    ]  # every task validated before the first search
+    ]
+    # Every task's data loaded once before the first search: a bad option or a missing
+    # package stops the benchmark now, not after the earlier tasks have trained.
+    for config in configs:
+        config.task.load()
     for config in configs:
         try:
             run_search(config, reporter)
