@@ -224,3 +224,26 @@ def test_a_benchmark_over_accuracy_and_mse_tasks_compares_pairs_by_the_sign_test
     assert [p.test for p in benchmark_frames(mixed)["pairs"]] == ["sign"]
     same = {"a": study("max", accuracy), "b": study("max", {"lstm": 0.7, "gru": 0.6})}
     assert [p.test for p in benchmark_frames(same)["pairs"]] == ["Wilcoxon"]
+
+
+def test_published_results_are_shown_beside_what_this_study_ran() -> None:
+    from workbench.report.benchmark import _markdown, benchmark_frames
+    from workbench.tasks import load_task
+    from workbench.tracking import StudyRecord, StudyTrial
+
+    trials = [
+        StudyTrial(f"r{i}", i, "FINISHED", {"cell": cell, "units": "8", "epochs": "2"},
+                   {"score": 0.01, "test_loss": 0.02}, {}, {"cell": cell}, 0, 1)
+        for i, cell in enumerate(["lstm", "gru"])
+    ]  # fmt: skip
+    study = StudyRecord(
+        tracking_uri="sqlite:///unused.db", experiment="b-adding", experiment_id="1",
+        parent_run_id="p", parent_params={"direction": "min", "objective": "val_loss"},
+        parent_tags={"tuner": "grid", "task_options": '{"length": 50}'}, parent_metrics={},
+        parent_start=0.0, parent_end=1.0, trials=tuple(trials),
+    )  # fmt: skip
+    published = {"adding": load_task("adding").published}
+    text = _markdown("b", benchmark_frames({"adding": study}, published), {"adding": []})
+    line = next(row for row in text.splitlines() if row.startswith("- adding: "))
+    assert "T=600" in line  # theirs (Bai et al. 2018) ...
+    assert line.endswith('Ours: loader options {"length": 50}, measured by test_loss')

@@ -129,6 +129,8 @@ def benchmark_frames(
         baseline = tags.get("baseline_value")
         row["baseline"] = float(baseline) if baseline not in (None, "") else math.nan
         row["published"] = "; ".join(p.text() for p in (published or {}).get(task, ()))
+        # What this study ran (loader options), to read the published settings against.
+        row["ours"] = tags.get("task_options", "")
         tasks.append(row)
     table = pd.DataFrame.from_dict(best_by_cell, orient="index")
     frames: dict[str, Any] = {
@@ -168,13 +170,17 @@ def _markdown(name: str, frames: dict[str, Any], answers: dict[str, list[str]]) 
         "Winner: the cell of the best trial (validation score). Margin: the winner minus the "
         "runner-up cell on validation score, with its 95% interval and the test behind it.",
         "",
-        _markdown_table(tasks.drop(columns=["published"])),
+        _markdown_table(tasks.drop(columns=["published", "ours"], errors="ignore")),
         "",
     ]
     shown = [r for r in tasks.to_dict("records") if r["published"]]
     if shown:
         lines += ["Published results on these tasks (their settings, beside ours):", ""]
-        lines += [f"- {r['task']}: {r['published']}" for r in shown] + [""]
+        lines += [
+            f"- {r['task']}: {r['published']}. Ours: loader options {r['ours'] or '{}'}, "
+            f"measured by {r.get('test metric') or 'no finished trial'}"
+            for r in shown
+        ] + [""]
     for task, sentences in answers.items():
         lines += [f"- {task}: " + " ".join(s.replace("**", "") for s in sentences[:2])]
     lines += ["", "## Over the tasks", ""]
