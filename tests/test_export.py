@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -337,6 +338,18 @@ def test_bad_inputs_give_one_clear_line(exported: Exported) -> None:
         assert "Traceback" not in result.output
 
 
+def _all_layers(model: Any) -> list[Any]:
+    """Every layer, those of nested models and wrappers included."""
+    found = []
+    for layer in model.layers:
+        found.append(layer)
+        if hasattr(layer, "layers"):
+            found += _all_layers(layer)
+        wrapped = ("forward_layer", "backward_layer")
+        found += [getattr(layer, a) for a in wrapped if hasattr(layer, a)]
+    return found
+
+
 def test_the_saved_model_made_on_a_gpu_does_not_call_cudnn(tmp_path: Path) -> None:
     """Traced on a GPU, Keras' LSTM/GRU call CudnnRNNV3 (no CPU kernel): the SavedModel is
     written from a copy without cuDNN, which computes the same outputs."""
@@ -575,6 +588,8 @@ def test_text_model_exports_and_predicts_on_raw_strings(tmp_path: Path, reviews_
 
     raw = keras.saving.load_model(result.out_dir / "model.keras", safe_mode=True)
     copy = portable(raw, gpu=True)
+    gated = [layer for layer in _all_layers(copy) if isinstance(layer, keras.layers.GRU)]
+    assert gated and all(layer.use_cudnn is False for layer in gated)  # inside the wrapper
     strings = np.array(repaired, dtype=object)
     np.testing.assert_allclose(copy.predict(strings, verbose=0), raw.predict(strings, verbose=0))
 

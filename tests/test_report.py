@@ -684,6 +684,13 @@ def test_hyperband_early_rounds_stay_out_of_the_best_trial_cost_and_seed_noise()
     note = " ".join(cut.sections[0].notes)
     assert "Hyperband stopped before any trial reached the full budget of 9 epochs" in note
     assert "compare the 2 trials trained longest (3 epochs)" in note
+    # Stopped in its first round (every trial at the same low budget): said too.
+    first_round = dataclasses.replace(
+        study, trials=tuple(t for t in study.trials if t.params["epochs"] == "1"),
+        parent_params=params,
+    )  # fmt: skip
+    note = " ".join(reports.build_report(first_round).sections[0].notes)
+    assert "full budget of 9 epochs: scores, costs and seed noise compare the 1 trials" in note
 
 
 def test_a_best_trial_under_the_baseline_comes_with_the_likely_reasons() -> None:

@@ -168,6 +168,48 @@ def test_resuming_with_other_settings_is_refused(
     assert set(before.values()) == {"FINISHED"}
 
 
+def test_a_study_is_not_resumed_on_other_data(
+    tiny_task: Path, tiny_space: Path, store: str, workdir: Path
+) -> None:
+    import json
+
+    _search(tiny_task, tiny_space, store, "--max-trials", "1")
+    (marker,) = (workdir / ".workbench").glob("study-*/study.json")
+    recorded = json.loads(marker.read_text())
+    # A study folder written before the data digest and fold scheme were kept resumes.
+    old = {k: v for k, v in recorded.items() if k not in ("data", "fold_scheme")}
+    marker.write_text(json.dumps(old))
+    assert "Resuming" in _search(tiny_task, tiny_space, store, "--max-trials", "1")
+    # The same command on data that changed since (a file edited, a loader changed): refused.
+    marker.write_text(json.dumps({**recorded, "data": "0123456789abcdef"}))
+    result = CliRunner().invoke(main, _search_args(tiny_task, tiny_space, store, 1))
+    assert result.exit_code == 2
+    assert "(data: '0123456789abcdef', now " in result.output
+    assert "the task's data or its loader changed since" in " ".join(result.output.split())
+
+
+def test_a_forecasting_study_on_shuffled_folds_is_not_continued_in_time_order(
+    tiny_space: Path, store: str, workdir: Path
+) -> None:
+    import json
+
+    args = ["search", "--task", "shampoo_sales", "--space", str(tiny_space), "--max-trials", "1"]
+    args += ["--epochs", "1", "--folds", "3", "--tracking-uri", store, "--experiment", "s"]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    (marker,) = (workdir / ".workbench").glob("s-*/study.json")
+    recorded = json.loads(marker.read_text())
+    assert recorded["fold_scheme"] == "rolling"
+    said = " ".join(first.output.split())
+    assert "Scores rest on 3 rolling origins in time order over train + validation" in said
+    # A study folder from before: its folds were shuffled (the only kind there was).
+    marker.write_text(json.dumps({k: v for k, v in recorded.items() if k != "fold_scheme"}))
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 2
+    text = " ".join(again.output.split())
+    assert "(fold_scheme: 'shuffled', now 'rolling'; forecasting tasks no longer" in text
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("tuner", ["bayesian", "hyperband", "grid"])
 def test_every_tuner_runs(tuner: str, tiny_task: Path, tiny_space: Path, store: str) -> None:

@@ -228,7 +228,9 @@ def _load_task_data(search: Any) -> tuple[Any, Any]:
     if search.dataset_digest and data.digest() != search.dataset_digest:
         raise WorkbenchError(
             f"The task {spec.name!r} now loads different data (digest {data.digest()}) than "
-            f"the search used ({search.dataset_digest}); the model cannot be checked against it"
+            f"the search used ({search.dataset_digest}); the model cannot be checked against it "
+            "(the data file changed, or its loader did: adding and copy_memory draw new "
+            "validation and test parts since 2026-12-07). Search again to export from it"
         )
     return spec, data
 
@@ -403,7 +405,8 @@ def portable(model: Any, gpu: bool | None = None) -> Any:
                     inner["config"]["use_cudnn"] = False
         return layer.__class__.from_config(config)
 
-    copy = keras.models.clone_model(model, clone_function=clone)
+    # Recursive: the exported model wraps the trained one (scaling, text vectorizer).
+    copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
     copy.set_weights(model.get_weights())
     return copy
 

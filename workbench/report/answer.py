@@ -217,7 +217,10 @@ def _validation_size(trials: pd.DataFrame, direction: str, info: dict[str, Any])
         return []
     folds = info.get("folds", 1)
     how = (
-        f"{folds}-fold cross-validation of train + validation ({int(samples)} samples "
+        f"{folds} rolling origins in time order over train + validation ({int(samples)} "
+        "later windows validated on, each once)"
+        if folds > 1 and info.get("fold_scheme") == "rolling"
+        else f"{folds}-fold cross-validation of train + validation ({int(samples)} samples "
         "validated on, each once)"
         if folds > 1
         else f"a validation part of {int(samples)} samples"
@@ -259,7 +262,8 @@ def _likely_reasons(trials: pd.DataFrame, info: dict[str, Any]) -> str:
     samples = info.get("val_samples", math.nan)
     if np.isfinite(samples) and samples < 50 and info.get("folds", 1) <= 1:
         reasons.append(
-            f"a validation part of {int(samples)} samples picked the best trial (try --folds 5)"
+            f"a validation part of {int(samples)} samples picked the best trial (try --folds 5, "
+            "or as many as a short series allows)"
         )
     return " Likely reasons measured on this study: " + "; ".join(reasons) + "." if reasons else ""
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from workbench.errors import WorkbenchError
 from workbench.report.answer import answer
-from workbench.report.document import build_report, overview
+from workbench.report.document import budget_note, build_report, overview
 from workbench.report.frames import full_budget, trials_frame
 from workbench.report.pages import write_report
 from workbench.report.statistics import head_to_head
@@ -104,4 +104,7 @@ def study_answer(tracking_uri: str, experiment: str) -> list[str]:
     trials = trials_frame(study)
     info = overview(study, trials)
     compared = full_budget(trials, info["tuner"], info["max_epochs"])
-    return answer(compared, info, head_to_head(compared, info["direction"]))
+    return [
+        *answer(compared, info, head_to_head(compared, info["direction"])),
+        *budget_note(trials, compared, info),
+    ]

@@ -104,9 +104,35 @@ def overview(study: Any, trials: pd.DataFrame) -> dict[str, Any]:
         "baseline_value": _number(tags.get("baseline_value")),
         "val_samples": _number(params.get("val_samples")),
         "folds": int(_number(params.get("folds")) if params.get("folds") else 1),
+        "fold_scheme": params.get("fold_scheme", "shuffled"),
         # The space's largest epoch budget (Hyperband's full budget); nan before it was logged.
         "max_epochs": _number(params.get("max_epochs")),
     }
+
+
+def budget_note(trials: pd.DataFrame, compared: pd.DataFrame, info: dict[str, Any]) -> list[str]:
+    """With Hyperband: which trials the scores compare, and whether the search stopped
+    before any trial reached the space's full budget."""
+    if info["tuner"] != "hyperband" or compared.empty or "epochs" not in compared:
+        return []
+    top = float(compared["epochs"].astype(float).max())
+    if not math.isfinite(top):
+        return []
+    reached, full = int(top), info["max_epochs"]
+    if math.isfinite(full) and reached < full:
+        return [
+            f"Hyperband stopped before any trial reached the full budget of {int(full)} "
+            f"epochs: scores, costs and seed noise compare the {len(compared)} trials "
+            f"trained longest ({reached} epochs), not the answer a finished search would "
+            "give. Run the same command again to finish it."
+        ]
+    if len(compared) < len(trials):
+        return [
+            f"Hyperband: scores, costs and seed noise compare the {len(compared)} trials "
+            f"trained to the full budget of {reached} epochs; its earlier rounds stopped "
+            f"the other {len(trials) - len(compared)} early."
+        ]
+    return []
 
 
 def _number(text: Any) -> float:
@@ -149,20 +175,7 @@ def build_report(study: Any) -> Report:
 
     s = Section("1. Answer")
     s.notes += answer(compared, info, frames["head_to_head"])
-    if len(compared) < len(trials):
-        reached = int(compared["epochs"].max())
-        full = info["max_epochs"]
-        s.notes.append(
-            f"Hyperband: scores, costs and seed noise compare the {len(compared)} trials "
-            "trained to the full "
-            f"budget of {reached} epochs; its earlier rounds stopped "
-            f"the other {len(trials) - len(compared)} early."
-            if not math.isfinite(full) or reached == full
-            else f"Hyperband stopped before any trial reached the full budget of {int(full)} "
-            f"epochs: scores, costs and seed noise compare the {len(compared)} trials "
-            f"trained longest ({reached} epochs), not the answer a finished search would "
-            "give. Run the same command again to finish it."
-        )
+    s.notes += budget_note(trials, compared, info)
     sections.append(s)
 
     s = Section("2. Overview")

@@ -9,10 +9,22 @@ from workbench.tasks import TaskData
 
 
 def fold_splits(data: TaskData, folds: int, seed: int) -> list[tuple[tuple[Any, Any], Any]]:
+    """``folds`` splits of train + validation as arrays: ((x, y) to train on, (x, y) to
+    validate on) per fold, cut as :func:`fold_indices` says."""
+    import numpy as np
+
+    x = np.concatenate([data.x_train, data.x_val])
+    y = np.concatenate([data.y_train, data.y_val])
+    parts = fold_indices(data, folds, seed)
+    return [((x[train], y[train]), (x[val], y[val])) for train, val in parts]
+
+
+def fold_indices(data: TaskData, folds: int, seed: int) -> list[tuple[Any, Any]]:
     """``folds`` splits of train + validation. Time-ordered data (forecasting windows):
     rolling origins over the later half, cut into ``folds`` consecutive blocks; each fold
     validates on its block and trains on every earlier window whose targets end before
-    the block's first target, so the first trains on about half the series. Otherwise
+    the block's first target, so the first trains on about half the series (the inputs'
+    scaling statistics are the task's, from its whole training part). Otherwise
     seeded and shuffled: stratified by class for a classification task, plain K-fold
     otherwise, each sample validated on once.
 
@@ -22,25 +34,25 @@ def fold_splits(data: TaskData, folds: int, seed: int) -> list[tuple[tuple[Any, 
     import numpy as np
     from sklearn.model_selection import KFold, StratifiedKFold, TimeSeriesSplit
 
-    x = np.concatenate([data.x_train, data.x_val])
     y = np.concatenate([data.y_train, data.y_val])
+    windows = len(y)
     if data.time_ordered:
         # A window predicts its next n_outputs steps: the last n_outputs - 1 windows before
         # a block would have targets inside it.
         gap = data.n_outputs - 1
-        block = (len(x) - gap) // (2 * folds)
+        block = (windows - gap) // (2 * folds)
         if block < 1:
             raise WorkbenchError(
-                f"Expected --folds at most {max((len(x) - gap) // 2, 1)} for {data.name}: "
-                f"its {len(x)} training and validation windows in time order leave no "
+                f"Expected --folds at most {max((windows - gap) // 2, 1)} for {data.name}: "
+                f"its {windows} training and validation windows in time order leave no "
                 f"window to validate on in each of {folds} rolling origins. "
                 f"Received: --folds {folds}"
             )
-        parts = TimeSeriesSplit(folds, gap=gap, test_size=block).split(x)
+        parts = TimeSeriesSplit(folds, gap=gap, test_size=block).split(np.zeros(windows))
     elif data.problem == "classification" and not data.sequence_output:
         splitter: Any = StratifiedKFold(folds, shuffle=True, random_state=seed)
         parts = splitter.split(np.zeros(len(y)), y.reshape(len(y), -1)[:, 0])
     else:
         parts = KFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)))
-    return [((x[train], y[train]), (x[val], y[val])) for train, val in parts]
+    return list(parts)
 

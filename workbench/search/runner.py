@@ -32,7 +32,7 @@ from workbench.search.config import (
     folds_for,
     hyperband_trials,
 )
-from workbench.search.folds import fold_splits
+from workbench.search.folds import fold_indices
 from workbench.spaces import Range, SearchSpace
 from workbench.tasks import TaskData, TaskSpec
 
@@ -233,12 +233,12 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
     folds = folds_for(config.folds, len(data.x_val), smallest, data.time_ordered)
     config = dataclasses.replace(config, folds=folds)
     # Cut once here, so a series too short for its folds stops the search before it starts.
-    validated = sum(len(v[0]) for _, v in fold_splits(data, folds, config.seed)) if folds > 1 else 0
+    validated = sum(len(v) for _, v in fold_indices(data, folds, config.seed)) if folds > 1 else 0
     service.check_reachable()
     study = service.study(config.experiment)
     if not config.overwrite and not (config.state_dir / "study.json").is_file():
         _refuse_lost_state(config, study.recorded_runs())
-    resume = _prepare_state_dir(config)
+    resume = _prepare_state_dir(config, data)
 
     objective, direction = data.objective
     resumed = study.open_search(
@@ -252,6 +252,7 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
             "mixed_precision": config.mixed_precision,
             "gradient_probe": config.gradient_probe,
             "folds": config.folds,
+            "fold_scheme": "rolling" if data.time_ordered and config.folds > 1 else "shuffled",
             # Hyperband's full budget: the report compares only trials trained to it.
             "max_epochs": config.space.max_epochs,
             # What one validation sample is worth: rankings closer than 1/val_samples flip.
@@ -371,7 +372,17 @@ def _refuse_lost_state(config: SearchConfig, recorded: int) -> None:
         )
 
 
-def _prepare_state_dir(config: SearchConfig) -> bool:
+#: Why a setting may differ though the command did not change (workbench changes).
+_CHANGED = {
+    "data": "; the task's data or its loader changed since: e.g. adding and copy_memory "
+    "draw their validation and test parts apart from the training part since 2026-12-07",
+    "fold_scheme": "; forecasting tasks no longer switch to shuffled folds, which trained "
+    "on the future: they keep their time-ordered validation part, and --folds K cuts "
+    "rolling origins, which cannot continue a study scored on shuffled folds",
+}
+
+
+def _prepare_state_dir(config: SearchConfig, data: TaskData) -> bool:
     """Create or check the study's local KerasTuner folder; True when resuming."""
     marker = config.state_dir / "study.json"
     identity = {
@@ -387,9 +398,16 @@ def _prepare_state_dir(config: SearchConfig) -> bool:
         "folds": config.folds,
         "mixed_precision": config.mixed_precision,
         "gradient_probe": config.gradient_probe,
+        "fold_scheme": "rolling" if data.time_ordered and config.folds > 1 else "shuffled",
+        # Last, so a changed option is named first: the data the trials are scored on (a
+        # changed file or loader must not mix two validation or test sets in one study).
+        "data": data.digest(),
     }
-    # Study folders written before these options existed ran with their defaults.
+    # Study folders written before these options existed ran with their defaults (their
+    # data digest is unknown: not compared).
     defaults = {
+        "data": identity["data"],
+        "fold_scheme": "shuffled",
         "repeats": 1,
         "hyperband_iterations": 1,
         "folds": 1,
@@ -404,9 +422,12 @@ def _prepare_state_dir(config: SearchConfig) -> bool:
         changed = [k for k in identity if before[k] != identity[k]]
         if changed:
             key = changed[0]
+            why = _CHANGED.get(key, "")
+            if key in ("folds", "fold_scheme") and data.time_ordered:
+                why = _CHANGED["fold_scheme"]
             raise WorkbenchError(
                 f"Study {config.experiment!r} was started with other settings ({key}: "
-                f"{before[key]!r}, now {identity[key]!r}). Rerun with the same options "
+                f"{before[key]!r}, now {identity[key]!r}{why}). Rerun with the same options "
                 "to resume, add --overwrite to start afresh, or pick another --experiment."
             )
         return True
