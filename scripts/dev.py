@@ -34,21 +34,13 @@ def _stamp() -> str:
     return hashlib.sha256(key).hexdigest()
 
 
-def _usable(python: Path) -> bool:
-    """The venv finished creating (pip upgraded) and its Python still starts (its base
-    Python may have been upgraded or removed since)."""
-    # The stamp: an install finished there (venvs made before the marker have only that).
-    if not any((VENV / name).is_file() for name in (".workbench-created", ".workbench-stamp")):
-        return False
+def _has_pip(python: Path) -> bool:
+    """The venv's Python starts and has pip (its base Python may have been upgraded or
+    removed since, or another tool made it without pip)."""
     return subprocess.run([python, "-c", "import pip"], capture_output=True).returncode == 0
 
 
 def _create() -> None:
-    if VENV.exists() and any(VENV.iterdir()) and not (VENV / "pyvenv.cfg").is_file():
-        sys.exit(
-            f"{VENV} exists and is not a virtual environment; it is left as it is. "
-            "Expected WORKBENCH_VENV to name an empty folder, a venv, or none."
-        )
     try:
         import ensurepip  # noqa: F401 - Debian and Ubuntu ship it apart from Python
     except ImportError:
@@ -59,10 +51,17 @@ def _create() -> None:
             "then run the same command again."
         )
     print(f"Creating the virtual environment {VENV} ...", flush=True)
-    venv.EnvBuilder(with_pip=True, clear=True, symlinks=os.name != "nt").create(VENV)
+    venv.EnvBuilder(clear=True, symlinks=os.name != "nt").create(VENV)
+    creating = VENV / ".workbench-creating"  # until pip is in: a later run starts over
+    creating.write_text(sys.version.split()[0])
     python = _python()
+    subprocess.run(
+        [python, "-m", "ensurepip", "--upgrade", "--default-pip"],
+        check=True,
+        stdout=subprocess.DEVNULL,  # its list of what it installed; errors still show
+    )
     subprocess.run([python, "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
-    (VENV / ".workbench-created").write_text(sys.version.split()[0])
+    creating.unlink()
 
 
 def ensure_environment() -> Path:
@@ -70,8 +69,19 @@ def ensure_environment() -> Path:
     if sys.version_info < (3, 10):  # noqa: UP036 - this script runs on any python3
         sys.exit(f"workbench needs Python 3.10 or newer; this is {sys.version.split()[0]}")
     python = _python()
-    if not python.exists() or not _usable(python):
-        _create()  # a half-created or broken venv is made again, not used
+    if python.exists() and _has_pip(python):
+        pass  # a working venv, whoever made it: used as it is
+    elif (
+        not VENV.exists() or not any(VENV.iterdir()) or (VENV / ".workbench-creating").exists()
+    ):
+        _create()  # none yet, or one this script began and did not finish
+    else:
+        what = "a virtual environment" if (VENV / "pyvenv.cfg").is_file() else "a folder"
+        sys.exit(
+            f"{VENV} exists and is {what} without a working Python and pip (another "
+            "tool's, or its base Python was removed); it is left as it is. Remove it, or "
+            "point WORKBENCH_VENV at an empty folder, a working venv, or none."
+        )
     stamp_file = VENV / ".workbench-stamp"
     if not stamp_file.exists() or stamp_file.read_text() != _stamp():
         if stamp_file.exists():  # pip installs only what is missing or changed

@@ -23,5 +23,24 @@ def test_a_folder_that_is_not_a_venv_is_left_alone(tmp_path: Path) -> None:
         timeout=60,
     )
     assert done.returncode != 0
-    assert "exists and is not a virtual environment; it is left as it is" in done.stderr
+    assert "exists and is a folder without a working Python and pip" in done.stderr
+    assert "it is left as it is" in done.stderr
     assert (folder / "notes.txt").read_text() == "keep me"
+
+
+def test_another_tools_venv_without_pip_is_left_alone(tmp_path: Path) -> None:
+    import venv
+
+    made = tmp_path / "made-elsewhere"
+    venv.EnvBuilder(with_pip=False).create(made)  # as uv or `python -m venv --without-pip`
+    (made / "mine.txt").write_text("keep me")
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "setup"],
+        env={**os.environ, "WORKBENCH_VENV": str(made)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "is a virtual environment without a working Python and pip" in done.stderr
+    assert (made / "mine.txt").read_text() == "keep me"
