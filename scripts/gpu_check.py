@@ -15,14 +15,16 @@ mixed precision and cuDNN buy?
    callbacks a workbench trial adds (its meter, probe and best-epoch keeper, early
    stopping, KerasTuner's own), in microseconds per batch, against part 3's LSTM step.
 
-Without a GPU it prints "no GPU: skipped" and exits 0. Meant to take under two minutes
-on one GPU.
+Without a GPU it prints "no GPU: skipped" and exits 0; where the host has NVIDIA GPUs
+(a driver, nvidia-smi) that TensorFlow cannot see, it says why and exits 1. Meant to take
+under two minutes on one GPU.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -203,14 +205,20 @@ def main() -> int:
     gpus = tf.config.list_logical_devices("GPU")
     from workbench.search.chief import gpu_indices
 
-    if not gpus and gpu_indices():  # the host has GPUs TensorFlow cannot use: not a pass
+    driver = shutil.which("nvidia-smi") or Path("/proc/driver/nvidia").exists()
+    if not gpus and driver and gpu_indices() and not args.run_on_cpu:
+        # The host has NVIDIA GPUs that TensorFlow cannot use: not a pass.
         build = tf.sysconfig.get_build_info()
+        needs = (
+            f"it was built for CUDA {build.get('cuda_version')} and cuDNN "
+            f"{build.get('cudnn_version')}; install them with the gpu extra "
+            "(pip install -e '.[gpu]': tensorflow[and-cuda]), or check the driver"
+            if build.get("is_cuda_build")
+            else "this TensorFlow is a CPU-only build; install tensorflow[and-cuda]"
+        )
         print(
             f"This host's GPU(s) {', '.join(gpu_indices())} (CUDA_VISIBLE_DEVICES, else "
-            f"nvidia-smi) are not visible to TensorFlow {tf.__version__}: it was built for "
-            f"CUDA {build.get('cuda_version')} "
-            f"and cuDNN {build.get('cudnn_version')}; install them with the gpu extra "
-            "(pip install -e '.[gpu]': tensorflow[and-cuda]), or check the driver.",
+            f"nvidia-smi) are not visible to TensorFlow {tf.__version__}: {needs}.",
             file=sys.stderr,
         )
         return 1

@@ -47,19 +47,34 @@ def test_gpu_check_prints_its_four_parts_when_run_on_cpu(tmp_path: Path) -> None
 
 
 def test_gpus_tensorflow_cannot_use_fail_the_check(tmp_path: Path) -> None:
-    """A host whose GPUs TensorFlow does not see (no CUDA libraries for its build) is not
-    a pass: "no GPU: skipped" is only for a host without GPUs."""
+    """A host whose NVIDIA GPUs TensorFlow does not see (no CUDA libraries for its build)
+    is not a pass: "no GPU: skipped" is only for a host without GPUs."""
     import os
 
     if shutil.which("nvidia-smi") is not None:
         pytest.skip("this host has GPUs: the check runs on them")
-    # The host's GPUs as CUDA_VISIBLE_DEVICES names them, none of which TensorFlow can use.
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "0"}
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT)], capture_output=True, text=True, cwd=tmp_path, env=env,
-        timeout=300,
-    )  # fmt: skip
+    # A driver's nvidia-smi listing one GPU, on a host where TensorFlow can use none.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    smi = bin_dir / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho 0\n")
+    smi.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+
+    def check(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
+            cwd=tmp_path, env=env, timeout=300,
+        )  # fmt: skip
+
+    done = check()
     assert done.returncode == 1, done.stdout + done.stderr
     assert "no GPU: skipped" not in done.stdout
     assert "GPU(s) 0 (CUDA_VISIBLE_DEVICES, else nvidia-smi) are not visible" in done.stderr
     assert "it was built for CUDA" in done.stderr
+    # Without a driver, the same CUDA_VISIBLE_DEVICES (a scheduler's, say) is no GPU.
+    env["PATH"] = os.environ["PATH"]
+    env["CUDA_VISIBLE_DEVICES"] = "0"
+    plain = check()
+    assert plain.returncode == 0 and plain.stdout.strip() == "no GPU: skipped", plain.stderr
