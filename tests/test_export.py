@@ -378,14 +378,18 @@ def test_the_saved_model_made_on_a_gpu_does_not_call_cudnn(tmp_path: Path) -> No
     assert portable(model, gpu=False) is model
 
 
-def test_a_mixed_precision_trial_exports_in_float32(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "task_text",
+    [
+        "loader: adding\noptions: {length: 8, n_train: 40, n_val: 16, n_test: 16, seed: 3}",
+        "loader: sequential_digits\noptions: {limit: 120}",  # accuracy: a sample's worth
+    ],
+)
+def test_a_mixed_precision_trial_exports_in_float32(tmp_path: Path, task_text: str) -> None:
     """Scored in float16 while it trained, checked in float32: within float16's digits."""
     store = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
-    task = tmp_path / "tiny_adding.yaml"
-    task.write_text(
-        "name: tiny_adding\ndescription: d\nloader: adding\n"
-        "options: {length: 8, n_train: 40, n_val: 16, n_test: 16, seed: 3}\n"
-    )
+    task = tmp_path / "tiny.yaml"
+    task.write_text(f"name: tiny\ndescription: d\n{task_text}\n")
     _search(tmp_path, store, task, "mixed", trials=1, mixed_precision=True)
     (run,) = _trial_runs(store, "mixed")
     assert run.data.tags["precision"] == "mixed_float16"
