@@ -259,10 +259,24 @@ def test_predict_writes_one_row_per_input(exported: Exported) -> None:
     assert from_csv.rows == 5 and from_csv.out is None
     values = [float(v) for v in from_csv.csv_text.strip().splitlines()[1:]]
     np.testing.assert_allclose(values, expected, rtol=1e-5)
-    # Without a header row the first row is an input too, not lost as column names.
+    assert from_csv.notes == ()
+    # Without a header row the first row is an input too, not lost as column names ...
     table.write_text(rows + "\n")
     headless = predict_file(model_dir, table)
     assert headless.rows == 5 and headless.csv_text == from_csv.csv_text
+    assert headless.notes and "its first row is all numbers, read as the first input" in (
+        headless.notes[0]
+    )
+    # ... and pandas' default column names (0, 1, ...) are a header when told so.
+    table.write_text(",".join(str(k) for k in range(20)) + "\n" + rows + "\n")
+    assert predict_file(model_dir, table).rows == 6  # read as data, and said
+    named = predict_file(model_dir, table, header=True)
+    assert named.rows == 5 and named.csv_text == from_csv.csv_text and named.notes == ()
+    table.write_text(rows + "\n")
+    told = CliRunner().invoke(main, ["predict", "--model", str(model_dir), "--data", str(table)])
+    assert told.exit_code == 0 and "Note: " in told.output  # on stderr, beside the CSV
+    plain = ["predict", "--model", str(model_dir), "--data", str(table), "--no-header"]
+    assert "Note: " not in CliRunner().invoke(main, plain).output
 
 
 def test_bad_inputs_give_one_clear_line(exported: Exported) -> None:

@@ -516,7 +516,13 @@ def report(
     help="Inputs: .npz (array x) or .csv (one input per row; a series for forecasting).",
 )
 @click.option("--out", default=None, metavar="FILE", help="CSV to write. Default: stdout.")
-def predict(model_dir: str, data_file: str, out: str | None) -> None:
+@click.option(
+    "--header/--no-header",
+    default=None,
+    help="Whether the CSV's first row is column names. Default: it is, unless it holds "
+    "numbers only (then it is the first input, and a note says so).",
+)
+def predict(model_dir: str, data_file: str, out: str | None, header: bool | None) -> None:
     """Predict with an exported model: one CSV row per input (class and probabilities, or values).
 
     \b
@@ -525,7 +531,9 @@ def predict(model_dir: str, data_file: str, out: str | None) -> None:
     """
     from workbench.export import predict_file
 
-    result = predict_file(model_dir, data_file, out)
+    result = predict_file(model_dir, data_file, out, header)
+    for note in result.notes:
+        click.echo(f"Note: {note}", err=True)
     if result.out is None:
         click.echo(result.csv_text, nl=False)
     else:

@@ -25,13 +25,18 @@ class PredictResult:
     columns: tuple[str, ...]
     out: Path | None
     csv_text: str
+    #: How the input was read where it could be read two ways (a CSV's first row).
+    notes: tuple[str, ...] = ()
 
 
 # --- predict ----------------------------------------------------------------------------------
 
 
 def predict_file(
-    model_dir: str | Path, data_file: str | Path, out: str | Path | None = None
+    model_dir: str | Path,
+    data_file: str | Path,
+    out: str | Path | None = None,
+    header: bool | None = None,
 ) -> PredictResult:
     """Predict with an exported model on the inputs in ``data_file``; write CSV to ``out``.
 
@@ -43,6 +48,10 @@ def predict_file(
         only column) holds one raw text per row. For a forecasting model (one feature) a CSV
         with a single column is read as one series: every window of ``steps`` consecutive
         values is one input, the last one forecasts past the end of the series.
+
+    ``header``: whether a CSV's first row is column names; None decides: a first row of
+    numbers only is data (said in the result's notes), anything else a header. A text
+    model's CSV always has one.
 
     Output: one CSV row per input; classification: ``class`` and ``p_<class>`` per class;
     regression: ``y`` (or ``y_1..y_k``); forecasting series CSVs also get ``end_row``.
@@ -58,7 +67,7 @@ def predict_file(
             f"Received: --model {model_dir} (run workbench export first)"
         )
     interface = json.loads(meta_path.read_text())["interface"]
-    x, ends = _read_inputs(Path(data_file), interface)
+    x, ends, notes = _read_inputs(Path(data_file), interface, header)
     _check_inputs(x, interface)
     if interface["input_dtype"] == "string":
         # Keras takes strings as a 1-D object array (not numpy's fixed-width str dtype).
@@ -86,10 +95,12 @@ def predict_file(
             target.write_text(text.getvalue())
         except OSError as exc:
             raise WorkbenchError(f"Cannot write {out}: {exc.strerror or exc}") from None
-    return PredictResult(len(rows), tuple(columns), target, text.getvalue())
+    return PredictResult(len(rows), tuple(columns), target, text.getvalue(), notes)
 
 
-def _read_inputs(path: Path, interface: Mapping[str, Any]) -> tuple[np.ndarray, list[int] | None]:
+def _read_inputs(
+    path: Path, interface: Mapping[str, Any], header: bool | None
+) -> tuple[np.ndarray, list[int] | None, tuple[str, ...]]:
     if not path.is_file():
         raise WorkbenchError(f"Cannot read --data {path}: no such file")
     suffix = path.suffix.lower()
@@ -103,15 +114,17 @@ def _read_inputs(path: Path, interface: Mapping[str, Any]) -> tuple[np.ndarray, 
                         f"{path}: expected an array named 'x' or 'x_test'. "
                         f"Received keys: {', '.join(keys) or 'none'}"
                     )
-                return np.asarray(archive[key]), None
+                return np.asarray(archive[key]), None, ()
         except (OSError, ValueError) as exc:
             raise WorkbenchError(f"{path}: not a readable .npz file ({exc})") from None
     if suffix == ".csv":
-        return _read_csv(path, interface)
+        return _read_csv(path, interface, header)
     raise WorkbenchError(f"Expected --data to be a .npz or .csv file. Received: {path}")
 
 
-def _read_csv(path: Path, interface: Mapping[str, Any]) -> tuple[np.ndarray, list[int] | None]:
+def _read_csv(
+    path: Path, interface: Mapping[str, Any], header: bool | None
+) -> tuple[np.ndarray, list[int] | None, tuple[str, ...]]:
     try:  # utf-8-sig: a spreadsheet's byte-order mark is not part of the first column's name
         with path.open(newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.reader(handle))
@@ -122,24 +135,36 @@ def _read_csv(path: Path, interface: Mapping[str, Any]) -> tuple[np.ndarray, lis
     while rows and not rows[-1]:  # trailing blank lines; a blank line inside is a row
         rows.pop()
     text = interface["input_dtype"] == "string"
-    # Numbers in every cell of the first row: data, not a header (a text file must have one).
-    headed = text or not rows or not all(_is_number(v) for v in rows[0])
+    notes: tuple[str, ...] = ()
+    headed = header if header is not None else True
+    if header is None and not text and rows and all(_is_number(v) for v in rows[0]):
+        headed = False  # numbers in every cell: data (pandas' default names 0,1,... too)
+        notes = (
+            f"{path}: its first row is all numbers, read as the first input; "
+            "--header reads it as column names",
+        )
     if len(rows) < 1 + headed:
-        raise WorkbenchError(f"{path}: expected a header row and at least one data row")
-    header, body = (rows[0], rows[1:]) if headed else ([], rows)
+        expected = "a header row and at least one data row" if headed else "a data row"
+        raise WorkbenchError(f"{path}: expected {expected}")
+    names, body = (rows[0], rows[1:]) if headed else ([], rows)
     shape = interface["input_shape"]
     if text:
-        column = "text" if "text" in header else (header[0] if len(header) == 1 else None)
+        column = "text" if "text" in names else (names[0] if len(names) == 1 else None)
+        if not headed:
+            column = "1"  # --no-header: the first column
         if column is None:
             raise WorkbenchError(
-                f"{path}: expected a column named 'text'. Received columns: {', '.join(header)}"
+                f"{path}: expected a column named 'text'. Received columns: {', '.join(names)}"
             )
-        index = header.index(column)
-        short = next((n for n, row in enumerate(body, start=2) if row and len(row) <= index), None)
+        index = names.index(column) if headed else 0
+        first = 2 if headed else 1
+        short = next(
+            (n for n, row in enumerate(body, start=first) if row and len(row) <= index), None
+        )
         if short is not None:
             raise WorkbenchError(f"{path}: line {short} has no value in the column {column!r}")
         # A blank line of a one-column file is an empty text, kept so rows stay aligned.
-        return np.array([row[index] if row else "" for row in body], dtype=object), None
+        return np.array([row[index] if row else "" for row in body], dtype=object), None, ()
     try:
         values = np.array([[float(v) for v in row] for row in body], dtype="float64")
     except ValueError as exc:
@@ -155,7 +180,7 @@ def _read_csv(path: Path, interface: Mapping[str, Any]) -> tuple[np.ndarray, lis
                 f"Received: {len(series)} values"
             )
         windows = np.stack([series[i - steps : i] for i in range(steps, len(series) + 1)])
-        return windows[..., None], list(range(steps, len(series) + 1))
+        return windows[..., None], list(range(steps, len(series) + 1)), notes
     if steps is None:
         raise WorkbenchError(
             f"{path}: this model takes variable-length series; give them as an .npz array "
@@ -165,9 +190,9 @@ def _read_csv(path: Path, interface: Mapping[str, Any]) -> tuple[np.ndarray, lis
         raise WorkbenchError(
             f"{path}: expected {steps * features} value columns per row ({steps} steps x "
             f"{features} features). Received: {values.shape[1]} columns"
-            + (f" ({', '.join(header[:5])}{', ...' if len(header) > 5 else ''})" if header else "")
+            + (f" ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})" if names else "")
         )
-    return values.reshape(len(values), steps, features), None
+    return values.reshape(len(values), steps, features), None, notes
 
 
 def _is_number(value: str) -> bool:
