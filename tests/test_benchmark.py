@@ -136,6 +136,9 @@ def test_benchmark_bad_input_is_one_line(store: str, workdir: Path) -> None:
         # The second task's typo stops the benchmark before the first task trains.
         (["--tasks", "adding,copy_memory", "--task-option", "copy_memory:lenght=5"],
          "options.lenght: unknown option for loader 'copy_memory'"),
+        # ... and so do folds that a later task's data cannot take.
+        (["--tasks", "adding,shampoo_sales", "--folds", "10"],
+         "Expected --folds at most 9 for shampoo_sales"),
     ]:
         result = CliRunner().invoke(
             main, ["benchmark", *args, "--out", "b", "--tracking-uri", store]

@@ -85,6 +85,7 @@ def run_benchmark(
     """
     from workbench.report.command import _check_out
     from workbench.search import make_search_config, run_search
+    from workbench.search.runner import fit_to_data
     from workbench.tasks import load_task
     from workbench.tracking import resolve_tracking_uri
 
@@ -113,10 +114,11 @@ def run_benchmark(
         )
         for task in tasks
     ]
-    # Every task's data loaded once before the first search: a bad option or a missing
-    # package stops the benchmark now, not after the earlier tasks have trained.
+    # Every task's data loaded and checked against the search once before the first one:
+    # a bad option, a missing package, a readout or folds the data cannot take stop the
+    # benchmark now, not after the earlier tasks have trained.
     for config in configs:
-        config.task.load()
+        fit_to_data(config, config.task.load())
     for config in configs:
         try:
             run_search(config, reporter)

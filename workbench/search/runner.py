@@ -203,6 +203,30 @@ def _run_search(config: SearchConfig, reporter: SearchReporter | None) -> Search
         return _search(config, reporter, service)
 
 
+def fit_to_data(config: SearchConfig, data: TaskData) -> tuple[SearchConfig, int]:
+    """The search as the task's data allow it: the folds decided (and cut once, so a
+    series too short for them stops here), and the samples validated on with folds (0
+    without). What a benchmark checks for every task before its first search.
+
+    Raises:
+        WorkbenchError: a readout the data cannot use, or more folds than they allow.
+    """
+    readout = config.space["readout"]
+    if (data.masked or data.text is not None) and "max" in getattr(readout, "values", ()):
+        raise WorkbenchError(
+            f"{config.space.source or config.space.name}: dimensions.readout: max cannot "
+            f"leave out the padded steps of {config.task.name}'s sequences. Expected last "
+            "or mean for a task with padded or text inputs"
+        )
+    smallest = None
+    if data.problem == "classification" and not data.sequence_output:
+        pool = np.concatenate([data.y_train, data.y_val]).reshape(-1)
+        smallest = int(np.bincount(pool.astype(int)).min(initial=len(pool)) or 1)
+    folds = folds_for(config.folds, len(data.x_val), smallest, data.time_ordered)
+    validated = sum(len(v) for _, v in fold_indices(data, folds, config.seed)) if folds > 1 else 0
+    return dataclasses.replace(config, folds=folds), validated
+
+
 def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any) -> SearchResult:
     from workbench import tracking
     from workbench.search import backend
@@ -219,21 +243,7 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
     _tuner.check_keras_tuner()
 
     data = config.task.load()
-    readout = config.space["readout"]
-    if (data.masked or data.text is not None) and "max" in getattr(readout, "values", ()):
-        raise WorkbenchError(
-            f"{config.space.source or config.space.name}: dimensions.readout: max cannot "
-            f"leave out the padded steps of {config.task.name}'s sequences. Expected last "
-            "or mean for a task with padded or text inputs"
-        )
-    smallest = None
-    if data.problem == "classification" and not data.sequence_output:
-        pool = np.concatenate([data.y_train, data.y_val]).reshape(-1)
-        smallest = int(np.bincount(pool.astype(int)).min(initial=len(pool)) or 1)
-    folds = folds_for(config.folds, len(data.x_val), smallest, data.time_ordered)
-    config = dataclasses.replace(config, folds=folds)
-    # Cut once here, so a series too short for its folds stops the search before it starts.
-    validated = sum(len(v) for _, v in fold_indices(data, folds, config.seed)) if folds > 1 else 0
+    config, validated = fit_to_data(config, data)
     service.check_reachable()
     study = service.study(config.experiment)
     if not config.overwrite and not (config.state_dir / "study.json").is_file():
