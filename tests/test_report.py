@@ -78,6 +78,24 @@ def test_mean_ci_is_the_student_t_interval() -> None:
     assert math.isnan(reports.mean_ci([])[0])
 
 
+def test_many_values_are_binned_in_order_within_the_data() -> None:
+    from workbench.report.statistics import _sort_key
+
+    rates = np.geomspace(1e-5, 1e-2, 12)
+    trials = [
+        _trial(k, 0.5 + k / 100, learning_rate=f"{rate:.6g}", dropout=f"{k * 0.04:.2f}")
+        for k, rate in enumerate(rates)
+    ]
+    scores = reports.trials_frame(_study(trials))
+    table = reports.per_parameter(scores, "max")
+    bins = table[table["parameter"] == "learning_rate"]["value"].unique().tolist()
+    assert len(bins) == 4 and bins == sorted(bins, key=_sort_key)
+    lows = [float(b[1:].split(",")[0]) for b in bins]
+    assert lows == sorted(lows) and lows[0] == pytest.approx(1e-5, rel=1e-2)
+    dropout = table[table["parameter"] == "dropout"]["value"].unique().tolist()
+    assert dropout[0].startswith("[0, ")  # not a negative dropout (qcut's open left edge)
+
+
 def test_per_parameter_counts_configurations_not_repeats_and_ignores_failed_trials() -> None:
     trials = [
         _trial(1, None, cell="lstm", units=16, depth=1, repeats=[0.70, 0.72, 0.74]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from typing import Any
 
@@ -36,7 +37,9 @@ class ConsoleReporter:
     """Prints one line per trial as it ends, and a live epoch counter while it trains."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(highlight=False)
+        # soft_wrap: a line longer than the terminal (or anything, piped into a log) stays one
+        # line, so commands and URIs in it can be copied.
+        self.console = console or Console(highlight=False, soft_wrap=True)
         self._status: Any = None
         self._t0 = 0.0
         self._objective = ""
@@ -59,15 +62,15 @@ class ConsoleReporter:
         self._objective = objective
         baseline = f"; baseline {data.baseline.description}" if data.baseline else ""
         self.console.print(
-            f"[bold]Study {config.experiment}[/]: task {data.name} ({data.problem}, "
-            f"train/val/test {data.sizes()}{baseline})"
+            f"[bold]Study {escape(config.experiment)}[/]: task {escape(data.name)} "
+            f"({data.problem}, train/val/test {data.sizes()}{escape(baseline)})"
         )
         self.console.print(
-            f"Space {config.space.name}, tuner {config.tuner}, {config.max_trials} trials, "
-            f"objective {objective} ({direction}), seed {config.seed}"
+            f"Space {escape(config.space.name)}, tuner {config.tuner}, {config.max_trials} "
+            f"trials, objective {objective} ({direction}), seed {config.seed}"
         )
         for note in data.notes:
-            self.console.print(f"[yellow]Note:[/] {note}")
+            self.console.print(f"[yellow]Note:[/] {escape(note)}")
         if resumed:
             self.console.print(
                 f"[yellow]Resuming:[/] {done_before} trial(s) already done; they are not run again."
@@ -93,11 +96,11 @@ class ConsoleReporter:
     def chief_started(self, address: str, local_workers: int) -> None:
         if local_workers:
             self.console.print(
-                f"Chief on {address}: {local_workers} local workers run the trials "
+                f"Chief on {escape(address)}: {local_workers} local workers run the trials "
                 "(their output: <state folder>/workers/)."
             )
         else:
-            self.console.print(f"Chief listening on {address}. Start each worker with:")
+            self.console.print(f"Chief listening on {escape(address)}. Start each worker with:")
             self.console.print(f"  workbench worker --chief {address}", markup=False)
             self.console.print(
                 "(--worker-id NAME when one host runs several; the same id gets its trial back)"
@@ -115,12 +118,14 @@ class ConsoleReporter:
         if result.status == "completed":
             outcome = f"{self._objective} [bold]{result.score:.4g}[/]"
         else:
-            outcome = f"[red]{result.status.upper()}[/] {result.failure or ''}".rstrip()
+            # A failure's text is the library's (a cuDNN error lists "[num_layers, ...]"):
+            # printed as it is, never read as markup.
+            outcome = f"[red]{result.status.upper()}[/] {escape(result.failure or '')}".rstrip()
         worker = escape(f" [{result.worker}]") if result.worker else ""
         took = "recorded before the stop: not run again" if result.reused else f"{seconds:.1f} s"
         self.console.print(
-            f"Trial {result.number}/{self._total}{worker} {format_values(result.values)} -> "
-            f"{outcome} ({took})",
+            f"Trial {result.number}/{self._total}{worker} {escape(format_values(result.values))} "
+            f"-> {outcome} ({took})",
         )
 
 
@@ -164,12 +169,12 @@ def print_search_result(console: Console, result: Any) -> None:
             first = line.startswith("**")  # the baseline verdict that comes first
             style = "bold red" if first else None
             console.print(f"- {line.replace('**', '')}", markup=False, style=style)
-    console.print(f"Experiment: {result.experiment}")
-    console.print(f"Parent run: {result.parent_run_id}")
-    console.print(f"Tracking URI: {result.tracking_uri}")
+    console.print(f"Experiment: {result.experiment}", markup=False)
+    console.print(f"Parent run: {result.parent_run_id}", markup=False)
+    console.print(f"Tracking URI: {result.tracking_uri}", markup=False, soft_wrap=True)
     hint = "workbench ui"
     if result.tracking_uri != resolve_tracking_uri(None):
-        hint += f" --tracking-uri {result.tracking_uri}"
-    console.print(f"Open the MLflow UI: {hint}, then:")
+        hint += f" --tracking-uri {shlex.quote(result.tracking_uri)}"
+    console.print(f"Open the MLflow UI: {hint}, then:", markup=False, soft_wrap=True)
     for line in result.links:
         console.print(f"  {line}", markup=False, soft_wrap=True)

@@ -8,6 +8,7 @@ trial that does not beat the task's trivial baseline on test is said first.
 from __future__ import annotations
 
 import math
+import shlex
 from typing import Any
 
 import numpy as np
@@ -155,7 +156,12 @@ def answer(
         on_test = head_to_head(trials.assign(score=trials[metric]), direction)
     paired, open_pairs = False, []
     if head_to_head_val.empty:
-        lines.append("Only one cell type finished: this study cannot compare cells.")
+        cells = finished(trials)["cell"].nunique() if len(trials) else 0
+        lines.append(
+            "Only one cell type finished: this study cannot compare cells."
+            if cells == 1
+            else "No cell type finished a trial: this study cannot compare cells."
+        )
     family = _tested(head_to_head_val)
     tests = {(r["cell_a"], r["cell_b"]): r for r in on_test.to_dict("records")}
     for row in head_to_head_val.to_dict("records"):
@@ -197,7 +203,8 @@ def answer(
             "This study cannot settle which cell is better: no cells were compared on matched "
             "configurations. A matched comparison (every cell on the same other settings, 3 seeds "
             f"each) would: `workbench search --task {info['task']} --space {info['space']} "
-            f"--tuner grid --repeats 3 --experiment {info.get('experiment', 'study')}-matched` "
+            f"--tuner grid --repeats 3 --experiment "
+            f"{shlex.quote(str(info.get('experiment', 'study')) + '-matched')}` "
             "(grid needs a step on every range)."
         )
     return lines

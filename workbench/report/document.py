@@ -234,19 +234,30 @@ def build_report(study: Any) -> Report:
         "hyperparameters differ."
     )
     if h2h.empty:
-        s.notes.append("Only one cell type finished: no comparison possible.")
+        cells = scores["cell"].nunique() if len(scores) else 0
+        s.notes.append(
+            "Only one cell type finished: no comparison possible."
+            if cells == 1
+            else "No cell type finished a trial: no comparison possible."
+        )
     else:
         s.notes.append(
             "Validation scores are each trial's best epoch (optimistic: the epoch was chosen "
-            f"on them); {test_metric(direction)} is the kept checkpoint on the held-out test "
-            "part, which nothing was chosen on."
+            "on them)"
+            + (
+                f"; {test_metric(direction)} is the kept checkpoint on the held-out test "
+                "part, which nothing was chosen on."
+                if not frames["head_to_head_test"].empty
+                else "."
+            )
         )
         s.tables.append(("Cell against cell, validation score", h2h))
         if not frames["head_to_head_test"].empty:
             s.tables.append(
                 (f"Cell against cell, {test_metric(direction)}", frames["head_to_head_test"])
             )
-        s.figures.append("head_to_head.png")
+        if h2h["mean_diff"].notna().any():  # else nothing to draw (one trial per cell)
+            s.figures.append("head_to_head.png")
     if not frames["expected_best"].empty:
         s.notes.append(
             "Expected best validation score after n trials per cell (Dodge et al. 2019, "

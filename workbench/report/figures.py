@@ -75,7 +75,10 @@ def _draw(report: Report, name: str) -> Any:
         ax.errorbar(table["mean_diff"], y, xerr=np.nan_to_num(err), fmt="o", capsize=3)
         ax.axvline(0, color="k", lw=0.8)
         ax.set_yticks(y, labels)
-        ax.set_xlabel("score difference (95% CI)")
+        first_better = "below" if report.direction == "min" else "above"
+        ax.set_xlabel(
+            f"score difference, first minus second (95% CI; {first_better} 0: first better)"
+        )
     elif name == "expected_best":
         curves = frames["expected_best"]
         fig, ax = plt.subplots(figsize=(6, 4))

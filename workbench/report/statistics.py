@@ -65,15 +65,19 @@ def _levels(frame: pd.DataFrame, name: str) -> pd.Series:
             low, high = interval.left, interval.right
             if name == "learning_rate":
                 low, high = 10**low, 10**high
-            labels[interval] = f"{low:.3g}-{high:.3g}"
+            # qcut opens the first bin a little below the smallest value (a dropout of
+            # -0.001): the data's own minimum instead. Brackets, not a minus sign, between.
+            low = max(low, float(number.min()))
+            labels[interval] = f"[{low:.3g}, {high:.3g}]"
         return bins.map(labels).astype(object)
     return values.map(lambda v: None if v is None or v != v else _show(v))
 
 
 def _sort_key(label: Any) -> tuple[int, float, str]:
+    """Numbers and quartile bins (``[low, high]``) by value, then anything else by name."""
     text = str(label)
     try:
-        return (0, float(text.split("-")[0]) if "-" in text[1:] else float(text), text)
+        return (0, float(text[1:].split(",")[0]) if text.startswith("[") else float(text), text)
     except ValueError:
         return (1, 0.0, text)
 
