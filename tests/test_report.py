@@ -679,8 +679,10 @@ def test_the_answer_names_other_trials_that_beat_the_baseline_on_test() -> None:
 
 def test_hyperband_early_rounds_stay_out_of_the_best_trial_cost_and_seed_noise() -> None:
     trials = [  # trial 1 stopped after 1 epoch with the best score, so not comparable
-        _trial(1, None, cell="lstm", units=8, epochs=1, repeats=[0.99, 0.50], epoch_seconds=1.0),
-        _trial(2, None, cell="lstm", units=8, epochs=3, repeats=[0.80, 0.82], epoch_seconds=3.0),
+        _trial(1, None, cell="lstm", units=8, epochs=1, repeats=[0.99, 0.50], epoch_seconds=1.0,
+               histories={"val_accuracy": ((0, 0.99),), "grad_norm": ((0, 9.0),)}),
+        _trial(2, None, cell="lstm", units=8, epochs=3, repeats=[0.80, 0.82], epoch_seconds=3.0,
+               histories={"val_accuracy": ((0, 0.5), (1, 0.8)), "grad_norm": ((0, 1.0),)}),
         _trial(3, None, cell="gru", units=8, epochs=3, repeats=[0.70, 0.72], epoch_seconds=5.0),
     ]
     study = _study(trials, "max")
@@ -693,6 +695,10 @@ def test_hyperband_early_rounds_stay_out_of_the_best_trial_cost_and_seed_noise()
     seeds = report.frames["seed_variance"].iloc[0]
     assert seeds["configurations"] == 2  # trials 2 and 3; trial 1's wide spread left out
     assert seeds["sigma2_seed"] == pytest.approx(0.0002)
+    assert set(report.frames["cost_runs"]["run_id"]) == {"run2", "run3"}  # the Pareto figure's
+    curves = report.frames["learning_curves"]  # trial 1's one-epoch curve left out too
+    assert curves[curves["cell"] == "lstm"]["n"].tolist() == [1, 1]
+    assert report.frames["gradients"].set_index("cell").loc["lstm", "max_norm"] == 1.0
     assert "compare the 2 trials trained to the full budget of 3 epochs" in " ".join(
         report.sections[0].notes
     )

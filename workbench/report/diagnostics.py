@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -73,14 +74,17 @@ def _curve_key(objective: str, trial: Any) -> list[str]:
     return keys
 
 
-def learning_curves(study: Any, objective: str) -> pd.DataFrame:
+def learning_curves(
+    study: Any, objective: str, runs: Collection[str] | None = None
+) -> pd.DataFrame:
     """Section 6: the validation objective per epoch, median and quartiles per cell type.
 
-    Finished trials only; every repeat's curve counts (``<objective>_r<k>``).
+    Finished trials only (of ``runs``, the run ids compared, when given: not Hyperband's
+    early rounds); every repeat's curve counts (``<objective>_r<k>``).
     """
     rows = []
     for trial in study.trials:
-        if _outcome(trial) != "completed":
+        if _outcome(trial) != "completed" or (runs is not None and trial.run_id not in runs):
             continue
         cell = trial.params.get("cell")
         for key in _curve_key(objective, trial):
@@ -112,16 +116,19 @@ def _series(trial: Any, name: str) -> list[float]:
     return values
 
 
-def gradient_health(study: Any) -> pd.DataFrame:
+def gradient_health(study: Any, runs: Collection[str] | None = None) -> pd.DataFrame:
     """Section 7: per cell and clipping, the gradient norm before clipping per epoch.
 
     Columns: trials measured, median and max norm, the share of epochs above the clip
     threshold, the early/late input-gradient ratio (vanishing gradients: well below 1
     means the first steps barely reach the loss) and the probe's cost in % of training.
-    Empty when the study did not log ``grad_norm``.
+    Empty when the study did not log ``grad_norm``. ``runs``: the run ids compared, when
+    given (not Hyperband's early rounds).
     """
     rows = []
     for trial in study.trials:
+        if runs is not None and trial.run_id not in runs:
+            continue
         norms = [v for v in _series(trial, "grad_norm") if np.isfinite(v)]
         if not norms:
             continue

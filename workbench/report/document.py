@@ -164,9 +164,10 @@ def build_report(study: Any) -> Report:
             repeats[repeats["trial"].isin(compared["trial"])] if len(repeats) else repeats
         ),
         "cost": cost_table(compared),
+        "cost_runs": compared[["run_id"]],  # the trials compared, for the Pareto figure
         "pareto": pareto_front(compared, direction),
-        "learning_curves": learning_curves(study, objective),
-        "gradients": gradient_health(study),
+        "learning_curves": learning_curves(study, objective, set(compared["run_id"])),
+        "gradients": gradient_health(study, set(compared["run_id"])),
         "divergence": divergence(trials),
         "claims": claims(compared, direction, objective, info["baseline_value"]),
     }

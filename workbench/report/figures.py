@@ -112,7 +112,10 @@ def _draw(report: Report, name: str) -> Any:
         )
         ax.set_xlabel("share of score variance (fANOVA main effect, 95% interval; grey: noise)")
     elif name == "pareto":
+        compared = set(frames["cost_runs"]["run_id"]) if "cost_runs" in frames else None
         done = report.trials[report.trials["outcome"] == "completed"]
+        if compared is not None:  # the trials the front is of (not Hyperband's early rounds)
+            done = done[done["run_id"].isin(compared)]
         fig, ax = plt.subplots(figsize=(6, 4))
         for cell in _cells(done):
             sub = done[done["cell"] == cell]
