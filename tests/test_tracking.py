@@ -279,3 +279,21 @@ def test_a_trial_run_ended_elsewhere_stays_ended_when_its_worker_finishes_late(
     assert ended.data.tags["workbench.finished_late"] == "true"
     assert ended.data.tags["workbench.status"] == "worker_lost"
     study.end_search("FINISHED")
+
+
+def test_ui_on_a_port_in_use_is_one_line_before_any_link(workdir: Path) -> None:
+    from click.testing import CliRunner
+
+    from workbench.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        store = f"sqlite:///{workdir / 'mlflow.db'}"
+        result = CliRunner().invoke(main, ["ui", "--port", str(port), "--tracking-uri", store])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"Error: Port {port} on 127.0.0.1 is in use (another workbench ui or server?). "
+        f"Expected a free --port. Received: --port {port}"
+    )

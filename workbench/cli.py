@@ -561,11 +561,19 @@ def ui(tracking_uri: str | None, port: int, experiment: str | None) -> None:
       workbench ui --port 5000     # then open http://127.0.0.1:5000
       workbench ui --experiment adding-demo
     """
-    from workbench.tracking import resolve_tracking_uri, serve_ui, served_ui, study_links_for
+    from workbench.tracking import (
+        check_port,
+        resolve_tracking_uri,
+        serve_ui,
+        served_ui,
+        study_links_for,
+    )
 
     uri = resolve_tracking_uri(tracking_uri)
     links = study_links_for(uri, experiment, port=port).lines() if experiment else []
     served = served_ui(uri)
+    if not served:
+        check_port(port=port)  # before the links: they would open whatever holds it
     if served:
         click.echo(f"{uri} is an MLflow server: its own UI is at {served}")
     else:

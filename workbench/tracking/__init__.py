@@ -46,6 +46,7 @@ from workbench.tracking.store import (
 from workbench.tracking.study import StoreFailed, Study, TrialRun, log_report_artifacts
 from workbench.tracking.ui import (
     StudyLinks,
+    check_port,
     serve_ui,
     served_ui,
     study_links,
@@ -80,6 +81,7 @@ __all__ = [
     "log_report_artifacts",
     "read_search",
     "resolve_tracking_uri",
+    "check_port",
     "serve_ui",
     "served_ui",
     "state_key",

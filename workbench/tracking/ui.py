@@ -50,8 +50,31 @@ def served_ui(tracking_uri: str) -> str | None:
     return None
 
 
+def check_port(host: str = "127.0.0.1", port: int = 5000) -> None:
+    """Refuse a port something already listens on: the UI would fail to start, and links
+    printed for it would open the other server (another store, other experiment ids).
+
+    Raises:
+        WorkbenchError: the port is taken.
+    """
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise WorkbenchError(
+                f"Port {port} on {host} is in use (another workbench ui or server?). "
+                f"Expected a free --port. Received: --port {port}"
+            ) from None
+
+
 def serve_ui(tracking_uri: str, host: str = "127.0.0.1", port: int = 5000) -> int:
-    """Run the MLflow UI in the foreground until interrupted; returns its exit code."""
+    """Run the MLflow UI in the foreground until interrupted; returns its exit code.
+
+    Raises:
+        WorkbenchError: an MLflow server's URI, no store yet, or the port in use.
+    """
     import subprocess
 
     if served_ui(tracking_uri):  # MLflow's UI cannot take a server as its backend store
@@ -65,6 +88,7 @@ def serve_ui(tracking_uri: str, host: str = "127.0.0.1", port: int = 5000) -> in
             f"No MLflow store at {db} yet. Run a search first, e.g. "
             "workbench search --task adding --space small"
         )
+    check_port(host, port)
     from workbench.search.stopping import on_signals
 
     # Its own session: MLflow's UI starts uvicorn and job workers of its own, and stopping
