@@ -260,6 +260,11 @@ def test_importance_recovers_a_known_variance_split_and_flags_noise() -> None:
     assert 0 < table.loc["bidirectional", "share"] < table.loc["cell", "share"]
     assert table.loc["depth", "share"] < 0.05 and table.loc["depth", "below_noise"]
     assert not table.loc["cell", "below_noise"]
+    # The floor the others were held against is stated, not only the dummy's own share.
+    (noise,) = [i for i in table.index if i.startswith("(noise")]
+    floor = float(table.loc[noise, "note"].rsplit(" ", 1)[1])
+    assert table.loc[noise, "note"].startswith("the noise floor: this share's 95th percentile")
+    assert table.loc["depth", "share"] <= floor < table.loc["bidirectional", "share"]
     real = table.drop(index=[i for i in table.index if i.startswith("(noise")])
     assert real["share"].sum() <= 1.0
     assert (real["ci_low"] <= real["ci_high"]).all()

@@ -10,6 +10,7 @@ import numpy as np
 
 from workbench.report.document import Report
 from workbench.report.frames import CELL_ORDER, PARAMS, RUNS
+from workbench.report.importance import NOISE
 from workbench.report.statistics import _cells, _sort_key
 
 CELL_COLORS = {"simple_rnn": "#7f7f7f", "lstm": "#1f77b4", "gru": "#d62728"}
@@ -20,6 +21,7 @@ CELL_COLORS = {"simple_rnn": "#7f7f7f", "lstm": "#1f77b4", "gru": "#d62728"}
 
 def _color(cell: str) -> str:
     return CELL_COLORS.get(cell, "#2ca02c")
+
 
 
 def _draw(report: Report, name: str) -> Any:
@@ -98,7 +100,10 @@ def _draw(report: Report, name: str) -> Any:
     elif name == "importance":
         table = frames["importance"].dropna(subset=["share"])[::-1]
         fig, ax = plt.subplots(figsize=(6, 0.6 + 0.4 * max(1, len(table))))
-        colors = ["#bbbbbb" if below else "#4c72b0" for below in table["below_noise"]]
+        colors = [
+            "#dd8452" if name == NOISE else "#bbbbbb" if below else "#4c72b0"
+            for name, below in zip(table["parameter"], table["below_noise"], strict=True)
+        ]
         ax.barh(table["parameter"], table["share"], color=colors)
         low = (table["share"] - table["ci_low"]).clip(lower=0)
         high = (table["ci_high"] - table["share"]).clip(lower=0)
@@ -110,7 +115,11 @@ def _draw(report: Report, name: str) -> Any:
             ecolor="k",
             capsize=3,
         )
-        ax.set_xlabel("share of score variance (fANOVA main effect, 95% interval; grey: noise)")
+        ax.set_xlabel("share of score variance (fANOVA main effect, 95% interval)")
+        ax.set_title(
+            "orange: a random dummy (the noise floor: its 95th percentile); grey: below it",
+            fontsize=9,
+        )
     elif name == "pareto":
         compared = set(frames["cost_runs"]["run_id"]) if "cost_runs" in frames else None
         done = report.trials[report.trials["outcome"] == "completed"]

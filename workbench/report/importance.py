@@ -148,6 +148,8 @@ def importance(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
         )
         below = name != NOISE and shares[name] <= floor
         note = "below the noise floor" if below else ""
+        if name == NOISE:  # what the others are held against, beside the dummy's own share
+            note = f"the noise floor: this share's 95th percentile over the refits, {floor:.3g}"
         if name == "clip_threshold":
             note = "; ".join(filter(None, [note, "conditional: 0 stands for no clipping"]))
         rows.append(
