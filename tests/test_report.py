@@ -78,6 +78,23 @@ def test_mean_ci_is_the_student_t_interval() -> None:
     assert math.isnan(reports.mean_ci([])[0])
 
 
+def test_learning_curves_count_trials_and_end_where_most_have_stopped() -> None:
+    def curve(values: list[float]) -> tuple[tuple[int, float], ...]:
+        return tuple(enumerate(values))
+
+    trials = [  # trial 1 has two repeats: one trial, their mean per epoch
+        _trial(1, 0.9, histories={"val_accuracy": curve([0.5, 0.6, 0.7, 0.8, 0.9]),
+                                  "val_accuracy_r1": curve([0.3, 0.4, 0.5, 0.6, 0.7])}),
+        _trial(2, 0.8, histories={"val_accuracy": curve([0.5, 0.7, 0.8])}),
+        _trial(3, 0.6, histories={"val_accuracy": curve([0.6])}),
+        _trial(4, 0.6, histories={"val_accuracy": curve([0.6])}),
+    ]  # fmt: skip
+    curves = reports.build_report(_study(trials)).frames["learning_curves"]
+    assert curves["epoch"].tolist() == [0, 1, 2]  # epoch 3 on: 1 of 4 trials still training
+    assert curves["n"].tolist() == [4, 2, 2]
+    assert curves["median"].tolist() == pytest.approx([0.55, 0.6, 0.7])
+
+
 def test_many_values_are_binned_in_order_within_the_data() -> None:
     from workbench.report.statistics import _sort_key
 

@@ -80,7 +80,9 @@ def learning_curves(
     """Section 6: the validation objective per epoch, median and quartiles per cell type.
 
     Finished trials only (of ``runs``, the run ids compared, when given: not Hyperband's
-    early rounds); every repeat's curve counts (``<objective>_r<k>``).
+    early rounds). A trial's repeats and folds are averaged per epoch first, so ``n``
+    counts trials (seeds are not extra samples); a cell's curve ends where fewer than half
+    its trials still train (early stopping leaves a median of the few that did).
     """
     rows = []
     for trial in study.trials:
@@ -90,11 +92,15 @@ def learning_curves(
         for key in _curve_key(objective, trial):
             for step, value in trial.histories[key]:
                 if np.isfinite(value):
-                    rows.append((cell, step, value))
+                    rows.append((cell, trial.run_id, step, value))
     columns = ["cell", "epoch", "n", "median", "q25", "q75"]
     if not rows:
         return pd.DataFrame(columns=columns)
-    points = pd.DataFrame(rows, columns=["cell", "epoch", "value"])
+    points = (
+        pd.DataFrame(rows, columns=["cell", "run", "epoch", "value"])
+        .groupby(["cell", "run", "epoch"], as_index=False)["value"]
+        .mean()
+    )
     frame = (
         points.groupby(["cell", "epoch"])["value"]
         .agg(
@@ -105,6 +111,8 @@ def learning_curves(
         )
         .reset_index()
     )
+    started = points.groupby("cell")["run"].nunique()
+    frame = frame[frame["n"] * 2 >= frame["cell"].map(started)]
     frame["_cell"] = frame["cell"].map(lambda c: CELL_ORDER.index(c) if c in CELL_ORDER else 9)
     return frame.sort_values(["_cell", "epoch"]).drop(columns="_cell").reset_index(drop=True)
 

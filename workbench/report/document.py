@@ -315,7 +315,11 @@ def build_report(study: Any) -> Report:
     if frames["learning_curves"].empty:
         s.notes.append(f"No per-epoch {objective} of a finished trial: cannot draw.")
     else:
-        s.notes.append(f"{objective} per epoch: median and interquartile range per cell type.")
+        s.notes.append(
+            f"{objective} per epoch: median and interquartile range per cell type over its "
+            "trials (repeats and folds averaged first); a curve ends where fewer than half "
+            "the cell's trials still trained (early stopping)."
+        )
         curves = frames["learning_curves"]
         last = curves.groupby("cell", sort=False).tail(1)
         s.tables.append(("Last epoch per cell", last))
