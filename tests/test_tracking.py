@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -91,7 +92,8 @@ def _free_port() -> int:
 
 
 @pytest.mark.e2e
-def test_ui_serves_the_same_store_on_loopback(workdir: Path) -> None:
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGHUP"])
+def test_ui_serves_the_same_store_on_loopback(workdir: Path, stop: str) -> None:
     store = resolve_tracking_uri(None)
     study = _study(store)
     for trial in ("0", "1"):
@@ -127,7 +129,8 @@ def test_ui_serves_the_same_store_on_loopback(workdir: Path) -> None:
         assert printed[1].strip().startswith(f"Runs:    {runs}"), printed
         assert printed[2].strip().startswith(f"Compare: http://127.0.0.1:{port}/#/compare-runs")
     finally:
-        process.terminate()  # SIGTERM, as a service manager or `kill` sends it
+        # SIGTERM, as a service manager or `kill` sends it; SIGHUP, a closed terminal.
+        process.send_signal(getattr(signal, stop))
         process.wait(timeout=30)
     # MLflow's server processes went with it: nothing is left listening on the port.
     deadline = time.time() + 15
@@ -297,3 +300,15 @@ def test_ui_on_a_port_in_use_is_one_line_before_any_link(workdir: Path) -> None:
         f"Error: Port {port} on 127.0.0.1 is in use (another workbench ui or server?). "
         f"Expected a free --port. Received: --port {port}"
     )
+
+
+def test_ui_without_a_store_says_so_in_one_line(workdir: Path) -> None:
+    from click.testing import CliRunner
+
+    from workbench.cli import main
+
+    store = f"sqlite:///{workdir / 'none' / 'mlflow.db'}"
+    result = CliRunner().invoke(main, ["ui", "--port", str(_free_port()), "--tracking-uri", store])
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()  # no "MLflow UI for ..." line before it
+    assert line.startswith(f"Error: No MLflow store at {workdir / 'none' / 'mlflow.db'} yet.")

@@ -562,7 +562,7 @@ def ui(tracking_uri: str | None, port: int, experiment: str | None) -> None:
       workbench ui --experiment adding-demo
     """
     from workbench.tracking import (
-        check_port,
+        check_ui,
         resolve_tracking_uri,
         serve_ui,
         served_ui,
@@ -572,8 +572,8 @@ def ui(tracking_uri: str | None, port: int, experiment: str | None) -> None:
     uri = resolve_tracking_uri(tracking_uri)
     links = study_links_for(uri, experiment, port=port).lines() if experiment else []
     served = served_ui(uri)
-    if not served:
-        check_port(port=port)  # before the links: they would open whatever holds it
+    if not served:  # no store yet or the port in use: said before any link is printed
+        check_ui(uri, port=port)
     if served:
         click.echo(f"{uri} is an MLflow server: its own UI is at {served}")
     else:

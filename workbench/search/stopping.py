@@ -45,8 +45,10 @@ def _handle(signum: int, frame: Any) -> None:
 
 
 @contextlib.contextmanager
-def on_signals() -> Iterator[None]:
-    """Within the block, SIGINT and SIGTERM request a stop and raise ``KeyboardInterrupt``.
+def on_signals(hangup: bool = False) -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM request a stop and raise ``KeyboardInterrupt``;
+    with ``hangup`` SIGHUP too (a closed terminal: what a server in the foreground must
+    stop on, where a search would rather be left to finish under nohup).
 
     Previous handlers are restored on exit. Outside the main thread (where Python cannot
     install handlers) the block runs unchanged.
@@ -55,7 +57,8 @@ def on_signals() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, _handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stops = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGHUP,) if hangup else ())
+    previous = {sig: signal.signal(sig, _handle) for sig in stops}
     try:
         yield
     finally:

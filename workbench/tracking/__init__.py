@@ -47,6 +47,7 @@ from workbench.tracking.study import StoreFailed, Study, TrialRun, log_report_ar
 from workbench.tracking.ui import (
     StudyLinks,
     check_port,
+    check_ui,
     serve_ui,
     served_ui,
     study_links,
@@ -82,6 +83,7 @@ __all__ = [
     "read_search",
     "resolve_tracking_uri",
     "check_port",
+    "check_ui",
     "serve_ui",
     "served_ui",
     "state_key",

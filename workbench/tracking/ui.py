@@ -69,6 +69,22 @@ def check_port(host: str = "127.0.0.1", port: int = 5000) -> None:
             ) from None
 
 
+def check_ui(tracking_uri: str, host: str = "127.0.0.1", port: int = 5000) -> None:
+    """What :func:`serve_ui` needs, checked before anything is printed: a store to show
+    and a free port.
+
+    Raises:
+        WorkbenchError: no store there yet, or the port in use.
+    """
+    db = _sqlite_path(tracking_uri)
+    if db is not None and not db.exists():
+        raise WorkbenchError(
+            f"No MLflow store at {db} yet. Run a search first, e.g. "
+            "workbench search --task adding --space small"
+        )
+    check_port(host, port)
+
+
 def serve_ui(tracking_uri: str, host: str = "127.0.0.1", port: int = 5000) -> int:
     """Run the MLflow UI in the foreground until interrupted; returns its exit code.
 
@@ -82,20 +98,15 @@ def serve_ui(tracking_uri: str, host: str = "127.0.0.1", port: int = 5000) -> in
             f"{tracking_uri} is an MLflow server: open its own UI at {served_ui(tracking_uri)}"
         )
 
-    db = _sqlite_path(tracking_uri)
-    if db is not None and not db.exists():
-        raise WorkbenchError(
-            f"No MLflow store at {db} yet. Run a search first, e.g. "
-            "workbench search --task adding --space small"
-        )
-    check_port(host, port)
+    check_ui(tracking_uri, host, port)
     from workbench.search.stopping import on_signals
 
     # Its own session: MLflow's UI starts uvicorn and job workers of its own, and stopping
-    # only the first process would leave them serving. Ctrl-C and SIGTERM stop the group.
+    # only the first process would leave them serving. Ctrl-C, SIGTERM and a closed
+    # terminal (SIGHUP, which its own session does not get) stop the group.
     process = subprocess.Popen(ui_command(tracking_uri, host, port), start_new_session=True)
     try:
-        with on_signals():
+        with on_signals(hangup=True):
             return process.wait()
     except KeyboardInterrupt:
         return 0
