@@ -289,11 +289,12 @@ def test_ui_on_a_port_in_use_is_one_line_before_any_link(workdir: Path) -> None:
 
     from workbench.cli import main
 
+    store = f"sqlite:///{workdir / 'mlflow.db'}"
+    _study(store).end_search("FINISHED")  # a store to show
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        store = f"sqlite:///{workdir / 'mlflow.db'}"
         result = CliRunner().invoke(main, ["ui", "--port", str(port), "--tracking-uri", store])
     assert result.exit_code == 2
     assert result.output.strip() == (
