@@ -248,7 +248,8 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
     study = service.study(config.experiment)
     if not config.overwrite and not (config.state_dir / "study.json").is_file():
         _refuse_lost_state(config, study.recorded_runs())
-    resume = _prepare_state_dir(config, data)
+    digest = data.digest()  # hashes every array: once, for the study's identity and MLflow
+    resume = _prepare_state_dir(config, data, digest)
 
     objective, direction = data.objective
     resumed = study.open_search(
@@ -298,7 +299,7 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
     status = "FAILED"
     try:
         if not resumed:
-            _log_inputs(study, config, data)
+            _log_inputs(study, config, data, digest)
         search = _tuner.Search(config, data, study, reporter)
         with precision(config.mixed_precision), frozen_garbage_collector():
             trials = search.run()
@@ -392,7 +393,7 @@ _CHANGED = {
 }
 
 
-def _prepare_state_dir(config: SearchConfig, data: TaskData) -> bool:
+def _prepare_state_dir(config: SearchConfig, data: TaskData, digest: str) -> bool:
     """Create or check the study's local KerasTuner folder; True when resuming."""
     marker = config.state_dir / "study.json"
     identity = {
@@ -411,7 +412,7 @@ def _prepare_state_dir(config: SearchConfig, data: TaskData) -> bool:
         "fold_scheme": "rolling" if data.time_ordered and config.folds > 1 else "shuffled",
         # Last, so a changed option is named first: the data the trials are scored on (a
         # changed file or loader must not mix two validation or test sets in one study).
-        "data": data.digest(),
+        "data": digest,
     }
     # Study folders written before these options existed ran with their defaults (their
     # data digest is unknown: not compared).
@@ -451,7 +452,7 @@ def _prepare_state_dir(config: SearchConfig, data: TaskData) -> bool:
     return False
 
 
-def _log_inputs(study: Any, config: SearchConfig, data: TaskData) -> None:
+def _log_inputs(study: Any, config: SearchConfig, data: TaskData, digest: str) -> None:
     described: dict[str, Any] = {
         "x": list(data.x_train.shape[1:]),
         "x_dtype": "string" if data.text is not None else str(data.x_train.dtype),
@@ -473,7 +474,7 @@ def _log_inputs(study: Any, config: SearchConfig, data: TaskData) -> None:
             "test": len(data.x_test) if data.has_test else 0,
         }
     )
-    study.log_dataset(data.name, data.digest(), data.source or data.name, schema, profile)
+    study.log_dataset(data.name, digest, data.source or data.name, schema, profile)
     for path, folder in ((config.task.source, "task"), (config.space.source, "space")):
         if path and Path(path).is_file():
             study.log_artifact(path, folder)
