@@ -739,6 +739,30 @@ def test_hyperband_early_rounds_stay_out_of_the_best_trial_cost_and_seed_noise()
     assert "full budget of 9 epochs: scores, costs and seed noise compare the 1 trials" in note
 
 
+def test_a_later_hyperband_round_costs_its_earlier_rounds_too() -> None:
+    trials = [  # trial 2 trains on from trial 1's weights, trial 3 from scratch
+        _trial(1, 0.6, cell="lstm", units=8, epochs=1, fit_seconds=10.0, optimizer_steps=5,
+               tags={"workbench.trial_id": "00"}),
+        _trial(2, 0.8, cell="lstm", units=8, epochs=3, fit_seconds=20.0, optimizer_steps=10,
+               tags={"workbench.trial_id": "01"}, **{"tuner/trial_id": "00"}),
+        _trial(3, 0.7, cell="gru", units=8, epochs=3, fit_seconds=25.0, optimizer_steps=15,
+               tags={"workbench.trial_id": "02"}),
+    ]
+    study = _study(trials, "max")
+    study = dataclasses.replace(study, parent_tags={**study.parent_tags, "tuner": "hyperband"})
+    report = reports.build_report(study)
+    cost = report.frames["cost"].set_index("cell")
+    assert cost.loc["lstm", "fit_seconds"] == 30.0  # 20 s of its own round, 10 s before
+    assert cost.loc["gru", "fit_seconds"] == 25.0
+    # Trial 2 (30 s) no longer looks cheaper than trial 3 (25 s): both on the front.
+    assert set(report.frames["pareto"]["trial"]) == {2, 3}
+    # The study's compute counts each round once.
+    assert "Compute: 55.0 s of training in all trials" in " ".join(report.sections[1].notes)
+    assert "fit_seconds include the earlier rounds" in " ".join(report.sections[5].notes)
+    rows = reports.trials_frame(study).set_index("trial")
+    assert rows.loc[2, "optimizer_steps"] == 15 and rows.loc[2, "round_fit_seconds"] == 20.0
+
+
 def test_a_best_trial_under_the_baseline_comes_with_the_likely_reasons() -> None:
     trials = [
         _trial(1, 0.19, cell="lstm", units=8, test_loss=0.19, optimizer_steps=40),

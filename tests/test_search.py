@@ -458,7 +458,7 @@ def test_hyperband_trial_count_matches_keras_tuner_brackets() -> None:
 def test_hyperband_runs_whole_brackets_and_the_report_compares_the_full_budget(
     tiny_task: Path, workdir: Path, store: str
 ) -> None:
-    from workbench.report import build_report
+    from workbench.report import build_report, trials_frame
     from workbench.tracking import load_study
 
     space = workdir / "three_epochs.yaml"
@@ -477,6 +477,18 @@ def test_hyperband_runs_whole_brackets_and_the_report_compares_the_full_budget(
         "compare the 3 trials trained to the full budget of 3 epochs" in note
         for note in report.sections[0].notes
     )
+    # A trial promoted from the first round costs that round too; the study's compute
+    # counts each round once.
+    rows = trials_frame(load_study(store, "study")).set_index("trial_id")
+    promoted = rows[rows["resumed_from"].notna()]
+    assert len(promoted) >= 1
+    for trial_id, row in promoted.iterrows():
+        earlier = rows.loc[row["resumed_from"]]
+        assert row["fit_seconds"] == pytest.approx(
+            row["round_fit_seconds"] + earlier["fit_seconds"]
+        ), trial_id
+    compute = f"Compute: {rows['round_fit_seconds'].sum():.1f} s of training"
+    assert compute in " ".join(report.sections[1].notes)
 
 
 @pytest.mark.e2e

@@ -98,7 +98,7 @@ def overview(study: Any, trials: pd.DataFrame) -> dict[str, Any]:
         "best_trial": None if best is None else int(best["trial"]),
         "best_score": math.nan if best is None else float(best["score"]),
         "best_config": None if best is None else _config_of(best, exclude=()).replace("|", " "),
-        "compute_seconds": float(np.nansum(trials["fit_seconds"].astype(float))),
+        "compute_seconds": float(np.nansum(trials["round_fit_seconds"].astype(float))),
         "wall_seconds": wall,
         "baseline": tags.get("baseline"),
         "baseline_value": _number(tags.get("baseline_value")),
@@ -304,6 +304,11 @@ def build_report(study: Any) -> Report:
         for name in COST_METRICS:
             if frames["cost"][name].isna().all():
                 s.notes.append(f"{name}: {NOT_MEASURED}.")
+        if info["tuner"] == "hyperband":
+            s.notes.append(
+                "Hyperband: a trial's fit_seconds include the earlier rounds its weights "
+                "trained in."
+            )
         s.tables.append(("Cost per cell at equal size (means)", frames["cost"]))
         s.tables.append(
             ("Pareto front: not beaten on both score and training seconds", frames["pareto"])

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.search.config import PARAM_NAMES
+from workbench.tracking.store import TRIAL_ID
 
 #: Hyperparameters analysed per value (``epochs`` is fixed per study and only used to match).
 PARAMS = tuple(name for name in PARAM_NAMES if name not in ("cell", "epochs"))
@@ -93,11 +94,44 @@ def trials_frame(study: Any) -> pd.DataFrame:
         diverged_repeat = trial.tags.get("diverged_repeat")
         row["diverged_repeat"] = None if diverged_repeat in (None, "", "none") else diverged_repeat
         row["memory_measure"] = trial.tags.get("memory_measure")
+        row["trial_id"] = trial.tags.get(TRIAL_ID)
+        row["resumed_from"] = trial.params.get("tuner/trial_id")  # Hyperband's earlier round
         rows.append(row)
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
+    frame = _with_earlier_rounds(frame)
     return frame.sort_values("trial", kind="stable").reset_index(drop=True)
+
+
+def _with_earlier_rounds(frame: pd.DataFrame) -> pd.DataFrame:
+    """A Hyperband trial of a later round trains on from its earlier round's weights: its
+    ``fit_seconds`` and ``optimizer_steps`` are what its weights cost in all, its own
+    round's and every earlier round's (NaN where an earlier round's run is missing).
+    ``round_fit_seconds`` keeps the trial's own round, which is what sums to the study's
+    compute."""
+    frame["round_fit_seconds"] = frame["fit_seconds"]
+    if frame["resumed_from"].isna().all():
+        return frame
+    done = frame[frame["outcome"] == "completed"]
+    own = {
+        tid: (row["fit_seconds"], row["optimizer_steps"], row["resumed_from"])
+        for tid, row in zip(done["trial_id"], done.to_dict("records"), strict=True)
+    }
+
+    def total(trial_id: Any, seen: frozenset[Any] = frozenset()) -> tuple[float, float]:
+        if trial_id is None or (isinstance(trial_id, float) and math.isnan(trial_id)):
+            return 0.0, 0.0
+        if trial_id not in own or trial_id in seen:
+            return math.nan, math.nan
+        seconds, steps, earlier = own[trial_id]
+        before = total(earlier, seen | {trial_id})
+        return float(seconds) + before[0], float(steps) + before[1]
+
+    earlier = [total(parent) for parent in frame["resumed_from"]]
+    frame["fit_seconds"] = frame["fit_seconds"].astype(float) + [e[0] for e in earlier]
+    frame["optimizer_steps"] = frame["optimizer_steps"].astype(float) + [e[1] for e in earlier]
+    return frame
 
 
 def repeats_frame(study: Any) -> pd.DataFrame:
