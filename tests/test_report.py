@@ -610,6 +610,17 @@ def test_report_of_a_real_search_matches_trials_csv(
         assert run["metrics"] == pytest.approx(other["metrics"], nan_ok=True)
         if run["tags"].get("workbench.role") == "trial":
             assert run["histories"] == other["histories"]
+    # Without histories (what the UI's links read): the same runs, no per-epoch calls.
+    for rows in (
+        _client_study_rows(config.tracking_uri, "tiny-report", histories=False),
+        _sqlite_study_rows(
+            Path(config.tracking_uri.removeprefix("sqlite:///")), config.tracking_uri,
+            "tiny-report", histories=False,
+        ),
+    ):  # fmt: skip
+        assert {r["run_id"] for r in rows[1]} == set(by_id)
+        assert all(r["histories"] == {} for r in rows[1])
+        assert any(by_id[r["run_id"]]["histories"] for r in rows[1])
 
 
 def test_experiment_without_trials_and_unknown_experiment_are_one_line(store: str) -> None:

@@ -222,8 +222,12 @@ def _unknown_experiment(tracking_uri: str, experiment: str, names: list[str]) ->
     )
 
 
-def load_study(tracking_uri: str, experiment: str) -> StudyRecord:
+def load_study(tracking_uri: str, experiment: str, histories: bool = True) -> StudyRecord:
     """Read a study back: the latest search run of ``experiment`` and all its trial runs.
+
+    ``histories=False`` leaves the per-epoch histories out (each trial's ``histories`` is
+    empty): what needs only the runs, their params and last metrics reads a server's study
+    in one search instead of a call per trial and metric.
 
     On an embedded SQLite store this is a handful of SQL queries (a 1,000-trial study
     reads in well under a second); on any other store (``mlflow server``) it goes through
@@ -236,9 +240,9 @@ def load_study(tracking_uri: str, experiment: str) -> StudyRecord:
     db = _sqlite_path(tracking_uri)
     rows = None
     if db is not None:
-        rows = _sqlite_study_rows(db, tracking_uri, experiment)
+        rows = _sqlite_study_rows(db, tracking_uri, experiment, histories)
     if rows is None:
-        rows = _client_study_rows(tracking_uri, experiment)
+        rows = _client_study_rows(tracking_uri, experiment, histories)
     experiment_id, runs = rows
     searches = [r for r in runs if r["tags"].get(ROLE) == "search"]
     trials = [r for r in runs if r["tags"].get(ROLE) == "trial"]
@@ -318,7 +322,7 @@ def fast_reader_schema_gaps(db: Path) -> list[str]:
 
 
 def _sqlite_study_rows(
-    db: Path, tracking_uri: str, experiment: str
+    db: Path, tracking_uri: str, experiment: str, histories: bool = True
 ) -> tuple[str, list[dict[str, Any]]] | None:
     """The study's runs straight from MLflow's SQLite schema; None if the schema is unknown."""
     import sqlite3
@@ -371,7 +375,8 @@ def _sqlite_study_rows(
             f"where run_uuid in ({active}) order by run_uuid, key, step, timestamp"
         )
         series: dict[tuple[str, str], dict[int, float]] = {}
-        for run_id, key, step, value, is_nan in connection.execute(query, (experiment_id,)):
+        points_read = connection.execute(query, (experiment_id,)) if histories else ()
+        for run_id, key, step, value, is_nan in points_read:
             series.setdefault((run_id, key), {})[int(step)] = (
                 float("nan") if is_nan else float(value)
             )
@@ -384,20 +389,22 @@ def _sqlite_study_rows(
     return experiment_id, list(runs.values())
 
 
-def _client_study_rows(tracking_uri: str, experiment: str) -> tuple[str, list[dict[str, Any]]]:
+def _client_study_rows(
+    tracking_uri: str, experiment: str, histories: bool = True
+) -> tuple[str, list[dict[str, Any]]]:
     mlflow_client = client(tracking_uri)
     found = _experiment(mlflow_client, tracking_uri, experiment)
     runs = []
     for run in _all_runs(mlflow_client, found.experiment_id, ""):
-        histories = {}
-        if run.data.tags.get(ROLE) == "trial":
+        series = {}
+        if histories and run.data.tags.get(ROLE) == "trial":
             for key in run.data.metrics:
                 points = mlflow_client.get_metric_history(run.info.run_id, key)
                 by_step = {
                     int(p.step): float(p.value)
                     for p in sorted(points, key=lambda p: (p.step, p.timestamp))
                 }
-                histories[key] = tuple(sorted(by_step.items()))
+                series[key] = tuple(sorted(by_step.items()))
         runs.append(
             {
                 "run_id": run.info.run_id,
@@ -407,7 +414,7 @@ def _client_study_rows(tracking_uri: str, experiment: str) -> tuple[str, list[di
                 "params": dict(run.data.params),
                 "tags": dict(run.data.tags),
                 "metrics": dict(run.data.metrics),
-                "histories": histories,
+                "histories": series,
             }
         )
     return found.experiment_id, runs

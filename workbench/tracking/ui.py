@@ -194,7 +194,7 @@ def study_links_for(
     """
     from workbench.tracking.reader import load_study
 
-    study = load_study(tracking_uri, experiment)
+    study = load_study(tracking_uri, experiment, histories=False)  # the runs, not the curves
     finished = [t.run_id for t in study.trials if t.status == "FINISHED"]
     direction = study.parent_params.get("direction", "min")
     # A store that is an MLflow server shows the study in its own UI.
