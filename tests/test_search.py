@@ -455,6 +455,49 @@ def test_hyperband_trial_count_matches_keras_tuner_brackets() -> None:
 
 
 @pytest.mark.e2e
+def test_the_matched_search_the_answer_suggests_runs(
+    tiny_task: Path, workdir: Path, store: str
+) -> None:
+    import re
+    import shlex
+
+    space = workdir / "unmatched.yaml"
+    space.write_text(
+        "name: unmatched\ndescription: d\ndimensions:\n  cell: [lstm, gru]\n  units: [2, 4]\n"
+        "  learning_rate: {min: 1e-3, max: 1e-1, sampling: log}\n  epochs: 1\n"
+    )
+    # Seed 1 samples an LSTM and a GRU (another seed may sample one cell twice).
+    output = _search(
+        tiny_task, space, store, "--tuner", "random", "--max-trials", "2", "--seed", "1"
+    )
+    assert "no cells were compared on matched configurations" in output
+    (command,) = re.findall(r"`(workbench search [^`]+)`", " ".join(output.split()))
+    args = shlex.split(command)[1:]  # "search" and its options
+    # The user's own files by path (their names are no shipped task or space).
+    assert args[args.index("--task") + 1] == str(tiny_task.resolve())
+    assert args[args.index("--space") + 1] == str(space.resolve())
+    assert "continuous ranges (learning_rate)" in " ".join(output.split())
+    # As the answer says: a copy whose learning rates are listed, then the command.
+    listed = workdir / "listed.yaml"
+    listed.write_text(space.read_text().replace(
+        "{min: 1e-3, max: 1e-1, sampling: log}", "[1.0e-2, 3.0e-2]"
+    ))  # fmt: skip
+    args[args.index("--space") + 1] = str(listed)
+    result = CliRunner().invoke(
+        main, [*args, "--tracking-uri", store, "--folds", "1"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    assert "Trial 8/8" in result.output  # 2 cells x 2 units x 2 learning rates
+    assert "no cells were compared on matched configurations" not in result.output
+    parent = MlflowClient(store).search_runs(
+        [MlflowClient(store).get_experiment_by_name("study-matched").experiment_id],
+        filter_string="tags.`workbench.role` = 'search'",
+    )[0]
+    assert parent.data.params["repeats"] == "3"
+    assert parent.data.tags["workbench.space_continuous"] == ""
+
+
+@pytest.mark.e2e
 def test_hyperband_runs_whole_brackets_and_the_report_compares_the_full_budget(
     tiny_task: Path, workdir: Path, store: str
 ) -> None:
@@ -1049,6 +1092,40 @@ def test_memory_stays_flat_across_trials(tiny_space: Path, store: str, workdir: 
     assert sum(late) / 2 - sum(early) / 2 < 40, recorder.rss
 
 
+def test_a_grid_runs_whole_unless_max_trials_cuts_it(
+    tiny_task: Path, workdir: Path, store: str
+) -> None:
+    from workbench.search import make_search_config
+    from workbench.spaces import parse_space
+    from workbench.tasks import load_task
+
+    space = parse_space({"dimensions": {"cell": ["lstm", "gru"], "units": [2, 3, 4, 5, 6, 7]}})
+    task = load_task(str(tiny_task))
+
+    def config(**options: object):
+        return make_search_config(
+            task=task, space=space, tracking_uri=store, state_root=workdir, **options
+        )
+
+    assert config(tuner="grid").max_trials == 12 and config(tuner="grid").notes == ()
+    assert config(tuner="grid", max_trials=50).max_trials == 12
+    assert config(tuner="random").max_trials == 10  # other tuners: 10 unless given
+    cut = config(tuner="grid", max_trials=10)
+    assert cut.max_trials == 10
+    (note,) = cut.notes
+    assert note.startswith("The grid has 12 configurations; --max-trials 10 runs the first 10")
+    # Said before the search starts.
+    space_file = workdir / "twelve.yaml"
+    space_file.write_text(
+        "name: twelve\ndescription: d\ndimensions:\n  cell: [lstm, gru]\n"
+        "  units: [2, 3, 4, 5, 6, 7]\n  epochs: 1\n"
+    )
+    output = _search(tiny_task, space_file, store, "--tuner", "grid", "--max-trials", "1")
+    assert "Note: The grid has 12 configurations; --max-trials 1 runs the first 1" in " ".join(
+        output.split()
+    )
+
+
 def test_lost_local_state_deletes_nothing_without_overwrite(
     tiny_task: Path, tiny_space: Path, store: str, workdir: Path
 ) -> None:
@@ -1102,7 +1179,7 @@ def test_a_resumed_grid_search_goes_on_with_the_untried_combinations(
     _search(tiny_task, space, store, "--tuner", "grid", "--max-trials", "2")
     output = _search(tiny_task, space, store, "--tuner", "grid", "--max-trials", "6")
     assert "4 of 4 trials completed" in output, output
-    assert "The tuner stopped after 4 of 6 trials" in output
+    assert "Trial 4/4" in output  # a grid of 4: --max-trials 6 cannot run more
     _, trials = _runs(store)
     tried = sorted((r.data.params["cell"], r.data.params["units"]) for r in trials)
     assert tried == [("gru", "4"), ("gru", "6"), ("lstm", "4"), ("lstm", "6")]

@@ -107,3 +107,59 @@ def test_unknown_space_name_lists_the_shipped_ones() -> None:
 def test_missing_space_file() -> None:
     with pytest.raises(WorkbenchError, match="search space file not found: missing.yaml"):
         load_space("missing.yaml")
+
+
+def _grid_trials(space) -> int:
+    """How many trials KerasTuner's own grid oracle creates for ``space``."""
+    import tempfile
+
+    import keras_tuner as kt
+
+    from workbench.search.hypermodel import declare
+
+    hp = kt.HyperParameters()
+    declare(space, hp)
+    oracle = kt.oracles.GridSearchOracle(
+        objective=kt.Objective("score", "min"), hyperparameters=hp
+    )
+    oracle._set_project_dir(tempfile.mkdtemp(), "grid")
+    created = 0
+    while created < 1000:
+        trial = oracle.create_trial("counter")
+        if trial.status == "STOPPED":
+            return created
+        oracle.update_trial(trial.trial_id, {"score": 1.0})
+        oracle.end_trial(trial)
+        created += 1
+    raise AssertionError("the grid did not end")
+
+
+@pytest.mark.parametrize(
+    "dimensions",
+    [
+        {"cell": ["lstm", "gru"], "units": [16, 32]},
+        {  # an integer range without a step (KerasTuner steps it by 1), a log step,
+            # a threshold that exists only with clipping, a float step
+            "cell": ["lstm", "gru"],
+            "depth": {"min": 1, "max": 3},
+            "units": {"min": 8, "max": 64, "step": 2, "sampling": "log"},
+            "clipping": ["none", "norm", "value"],
+            "clip_threshold": [0.5, 1.0],
+            "learning_rate": {"min": 1e-3, "max": 3e-3, "step": 1e-3},
+        },
+        {"cell": ["gru"], "units": {"min": 10, "max": 30, "step": 7}, "clipping": ["none"]},
+    ],
+)
+def test_grid_size_is_what_keras_tuners_grid_runs(dimensions: dict) -> None:
+    from workbench.spaces import parse_space
+
+    space = parse_space({"dimensions": dimensions})
+    assert space.continuous == ()
+    assert space.grid_size == _grid_trials(space)
+
+
+def test_a_range_without_a_step_is_continuous_but_an_integer_linear_one() -> None:
+    space = load_space("default")
+    assert space.continuous == ("learning_rate",)  # depth 1..3 steps by 1
+    assert space.grid_size is None
+    assert load_space("demo").grid_size == 9

@@ -62,7 +62,7 @@ def run_benchmark(
     space: Any,
     out: str | Path,
     tuner: str = "grid",
-    max_trials: int = 10,
+    max_trials: int | None = None,
     epochs: int | None = None,
     seed: int = 0,
     repeats: int = 1,

@@ -267,7 +267,12 @@ def chief(host: str, port: int, workers: int, worker_timeout: float, **options: 
     default="grid",
     show_default=True,
 )
-@click.option("--max-trials", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "--max-trials",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Trials per task (default: the whole grid; 10 with another tuner).",
+)
 @click.option(
     "--epochs", type=click.IntRange(min=1), default=None, help="Fix every trial's epochs."
 )
@@ -300,7 +305,7 @@ def benchmark(
     space_name: str,
     name: str | None,
     tuner: str,
-    max_trials: int,
+    max_trials: int | None,
     epochs: int | None,
     repeats: int,
     folds: int,

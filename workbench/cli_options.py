@@ -58,9 +58,9 @@ SEARCH_OPTIONS = [
     click.option(
         "--max-trials",
         type=click.IntRange(min=1),
-        default=10,
-        show_default=True,
-        help="Trials to run (hyperband runs whole brackets instead: see --hyperband-iterations).",
+        default=None,
+        help="Trials to run (default 10; grid: every configuration of the space; hyperband "
+        "runs whole brackets instead: see --hyperband-iterations).",
     ),
     click.option(
         "--hyperband-iterations",

@@ -69,7 +69,7 @@ class ConsoleReporter:
             f"Space {escape(config.space.name)}, tuner {config.tuner}, {config.max_trials} "
             f"trials, objective {objective} ({direction}), seed {config.seed}"
         )
-        for note in data.notes:
+        for note in (*config.notes, *data.notes):
             self.console.print(f"[yellow]Note:[/] {escape(note)}")
         if resumed:
             self.console.print(

@@ -42,6 +42,16 @@ def resolve_named_file(name_or_path: str, kind: str, noun: str) -> Path:
     )
 
 
+def command_reference(source: str, name: str, kind: str) -> str:
+    """How a command line names a loaded file: its shipped ``name`` where that is the file
+    it came from, else its absolute path."""
+    path = Path(source).expanduser()
+    shipped = data_dir(kind) / f"{name}.yaml"
+    if shipped.is_file() and path.is_file() and shipped.resolve() == path.resolve():
+        return name
+    return str(path.resolve()) if path.is_file() else name
+
+
 def install_extra(extra: str) -> str:
     """The command that adds one of this workbench's extras (``data``, ``text``,
     ``postgres``). Not ``pip install 'workbench[...]'``: that name on PyPI is another

@@ -86,6 +86,18 @@ class Range:
 Dimension = Choice | Range
 
 
+def _count(dim: Dimension) -> int:
+    """How many values a grid takes from ``dim`` (KerasTuner's count for a stepped range)."""
+    if isinstance(dim, Choice):
+        return len(dim.values)
+    if dim.is_fixed:
+        return 1
+    step = 1 if dim.step is None else dim.step  # an integer linear range (see continuous)
+    if dim.sampling == "log":
+        return int(math.log(dim.high / dim.low, step) + 1e-8) + 1
+    return int((dim.high - dim.low) // step + 1)
+
+
 @dataclass(frozen=True)
 class SearchSpace:
     """A validated search space. Build it with :func:`load_space`."""
@@ -100,6 +112,33 @@ class SearchSpace:
             if name == key:
                 return dim
         raise KeyError(key)
+
+    @property
+    def continuous(self) -> tuple[str, ...]:
+        """The ranges ``--tuner grid`` cannot enumerate: without a step, but for integer
+        ranges on a linear scale (KerasTuner steps those by 1)."""
+        return tuple(
+            name
+            for name, dim in self.dimensions
+            if isinstance(dim, Range)
+            and not dim.is_fixed
+            and dim.step is None
+            and not (dim.integer and dim.sampling == "linear")
+        )
+
+    @property
+    def grid_size(self) -> int | None:
+        """The configurations ``--tuner grid`` runs (as KerasTuner's grid enumerates them:
+        ``clip_threshold`` only with clipping); None where a range has no step."""
+        if self.continuous:
+            return None
+        size = 1
+        for name, dim in self.dimensions:
+            if name not in ("clipping", "clip_threshold"):
+                size *= _count(dim)
+        clipping = _count(self["clipping"])
+        clipped = sum(1 for v in self["clipping"].values if v != "none")  # type: ignore[union-attr]
+        return size * (clipping - clipped + clipped * _count(self["clip_threshold"]))
 
     @property
     def max_epochs(self) -> int:

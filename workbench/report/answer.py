@@ -202,12 +202,31 @@ def answer(
         lines.append(
             "This study cannot settle which cell is better: no cells were compared on matched "
             "configurations. A matched comparison (every cell on the same other settings, 3 seeds "
-            f"each) would: `workbench search --task {info['task']} --space {info['space']} "
-            f"--tuner grid --repeats 3 --experiment "
-            f"{shlex.quote(str(info.get('experiment', 'study')) + '-matched')}` "
-            "(grid needs a step on every range)."
+            f"each) would: {_matched_search(info)}"
         )
     return lines
+
+
+def _matched_search(info: dict[str, Any]) -> str:
+    """The grid search that would compare the cells on matched configurations, and what the
+    space needs first where ``--tuner grid`` cannot enumerate it."""
+    task = shlex.quote(str(info.get("task_ref") or info["task"]))
+    space = shlex.quote(str(info.get("space_ref") or info["space"]))
+    experiment = shlex.quote(str(info.get("experiment", "study")) + "-matched")
+    command = (
+        f"`workbench search --task {task} --space {space} --tuner grid --repeats 3 "
+        f"--experiment {experiment}`"
+    )
+    continuous = info.get("space_continuous")
+    if continuous is None:  # a study logged before the search recorded it
+        return f"{command} (grid needs a step on every range)."
+    if not continuous:
+        return f"{command}."
+    names = ", ".join(continuous.split(","))
+    return (
+        f"{command}, on a copy of the space whose continuous ranges ({names}) list their "
+        "values or have a step: grid cannot enumerate them."
+    )
 
 
 def _tested(pairs: pd.DataFrame) -> int:

@@ -86,6 +86,11 @@ def overview(study: Any, trials: pd.DataFrame) -> dict[str, Any]:
         "experiment": study.experiment,
         "task": tags.get("task", params.get("task", "unknown")),
         "space": tags.get("space", params.get("space", "unknown")),
+        # How a command names them again (a path for the user's own files); None before
+        # the search logged it.
+        "task_ref": tags.get("workbench.task_ref"),
+        "space_ref": tags.get("workbench.space_ref"),
+        "space_continuous": tags.get("workbench.space_continuous"),
         "tuner": tags.get("tuner", params.get("tuner", "unknown")),
         "objective": params.get("objective", "score"),
         "direction": direction,

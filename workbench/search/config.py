@@ -85,6 +85,12 @@ class SearchConfig:
     steps_per_execution: int = 1
     #: A distributed search (chief and workers); None: one process runs every trial.
     cluster: ClusterConfig | None = None
+    #: What the user should know about these options before the search starts.
+    notes: tuple[str, ...] = ()
+
+
+#: ``--max-trials`` when not given (a grid runs whole, Hyperband whole brackets).
+DEFAULT_MAX_TRIALS = 10
 
 
 def hyperband_trials(max_epochs: int, iterations: int = 1, factor: int = 3) -> int:

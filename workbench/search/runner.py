@@ -21,7 +21,9 @@ import numpy as np
 
 from workbench import __version__
 from workbench.errors import NoTrialFinished, WorkbenchError
+from workbench.resources import command_reference
 from workbench.search.config import (
+    DEFAULT_MAX_TRIALS,
     MAX_SEED,
     TUNERS,
     ClusterConfig,
@@ -33,7 +35,7 @@ from workbench.search.config import (
     hyperband_trials,
 )
 from workbench.search.folds import fold_indices
-from workbench.spaces import Range, SearchSpace
+from workbench.spaces import SearchSpace
 from workbench.tasks import TaskData, TaskSpec
 
 
@@ -47,7 +49,7 @@ def make_search_config(
     task: TaskSpec,
     space: SearchSpace,
     tuner: str = "random",
-    max_trials: int = 10,
+    max_trials: int | None = None,
     epochs: int | None = None,
     seed: int = 0,
     deterministic: bool = False,
@@ -69,7 +71,7 @@ def make_search_config(
 
     if tuner not in TUNERS:
         raise WorkbenchError(f"Expected --tuner in {', '.join(TUNERS)}. Received: {tuner!r}")
-    if max_trials < 1:
+    if max_trials is not None and max_trials < 1:
         raise WorkbenchError(f"Expected --max-trials >= 1. Received: {max_trials}")
     if keep_checkpoints < 1:
         raise WorkbenchError(f"Expected --keep-checkpoints >= 1. Received: {keep_checkpoints}")
@@ -93,16 +95,28 @@ def make_search_config(
         if epochs < 1:
             raise WorkbenchError(f"Expected --epochs >= 1. Received: {epochs}")
         space = space.with_fixed(epochs=epochs)
-    if tuner == "grid":
-        for name, dim in space.dimensions:
-            if isinstance(dim, Range) and not dim.is_fixed and dim.step is None:
-                raise WorkbenchError(
-                    f"--tuner grid needs every range to have a step; {space.source}: "
-                    f"dimensions.{name} is a continuous range. List its values or add a step."
-                )
+    if tuner == "grid" and space.continuous:
+        raise WorkbenchError(
+            f"--tuner grid needs every range to have a step; {space.source}: "
+            f"dimensions.{space.continuous[0]} is a continuous range. List its values or add "
+            "a step."
+        )
+    notes: tuple[str, ...] = ()
     if tuner == "hyperband":
         # Hyperband runs whole brackets: its size, not --max-trials, ends the search.
         max_trials = hyperband_trials(space.max_epochs, hyperband_iterations)
+    elif tuner == "grid":
+        # A grid is run whole unless asked otherwise (as KerasTuner's own grid search).
+        size = space.grid_size or 1
+        if max_trials is not None and max_trials < size:
+            notes = (
+                f"The grid has {size} configurations; --max-trials {max_trials} runs the "
+                f"first {max_trials} in the space's order (the cells one after another), so "
+                "later cells get fewer or none. Leave --max-trials out to run them all.",
+            )
+        max_trials = size if max_trials is None else min(max_trials, size)
+    elif max_trials is None:
+        max_trials = DEFAULT_MAX_TRIALS
     uri = resolve_tracking_uri(tracking_uri)
     name = experiment or default_experiment(task, space)
     state_dir = Path(state_root).expanduser().resolve() / state_key(uri, name)
@@ -125,6 +139,7 @@ def make_search_config(
         gradient_probe=gradient_probe,
         steps_per_execution=steps_per_execution,
         cluster=cluster,
+        notes=notes,
     )
 
 
@@ -284,6 +299,14 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
             "workbench.task_source": str(Path(config.task.source).resolve())
             if config.task.source
             else "",
+            # How a command names this task and space again (the report suggests searches).
+            "workbench.task_ref": command_reference(
+                config.task.source or "", config.task.name, "datasets"
+            ),
+            "workbench.space_ref": command_reference(
+                config.space.source, config.space.name, "search_spaces"
+            ),
+            "workbench.space_continuous": ",".join(config.space.continuous),
             "mlflow.note.content": config.space.description,
             # The task's trivial predictor, so a report can read scores against it.
             **(
