@@ -71,6 +71,18 @@ def test_an_overwrite_cut_short_never_resumes_the_old_search(
     assert client.get_run(trial.run_id).info.lifecycle_stage == "deleted"
 
 
+def test_a_fresh_study_deletes_only_the_workbenchs_own_runs(store: str) -> None:
+    client = MlflowClient(store)
+    experiment = client.create_experiment("exp")
+    theirs = client.create_run(experiment, run_name="a hand-written baseline")
+    client.set_terminated(theirs.info.run_id)
+    first = _study(store)  # a new study in an experiment that holds someone else's run
+    first.end_search("FINISHED")
+    _study(store)  # --overwrite: the workbench's earlier search goes
+    assert client.get_run(first.parent_run_id).info.lifecycle_stage == "deleted"
+    assert client.get_run(theirs.info.run_id).info.lifecycle_stage == "active"
+
+
 def test_resume_reuses_parent_and_kills_trials_left_running(store: str) -> None:
     first = _study(store)
     left = first.start_trial("0", {}, {}, "left running by a killed process")

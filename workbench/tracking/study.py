@@ -224,7 +224,8 @@ class Study:
         are ended KILLED unless ``kill_running`` is False (a distributed search: their
         workers may still be training, and come back to the restarted chief). Without
         ``resume`` the experiment's earlier runs are deleted (MLflow keeps them restorable);
-        with it but no search run to reuse, the trial runs left without theirs.
+        with it but no search run to reuse, the trial runs left without theirs. Runs the
+        workbench did not log (no ``workbench.role`` tag) are never deleted.
         """
         self.experiment_id = self._get_or_create_experiment(tags)
         previous = self._search_runs(f"tags.`{ROLE}` = 'search'")
@@ -240,6 +241,8 @@ class Study:
         # Search runs first: a deletion cut short never leaves one to resume over its deleted
         # trials (a trial run is only reused under its own search run).
         earlier = self._search_runs("" if not resume else f"tags.`{ROLE}` = 'trial'")
+        # Only the workbench's own runs: a run someone else logged in the experiment stays.
+        earlier = [r for r in earlier if r.data.tags.get(ROLE) in ("search", "trial")]
         for run in sorted(earlier, key=lambda r: r.data.tags.get(ROLE) != "search"):
             self._client.delete_run(run.info.run_id)
         from mlflow.entities import Param
