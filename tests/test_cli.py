@@ -224,6 +224,10 @@ _BAD_INPUT = [
     (["--task", "adding", "--space", "space_negative_dropout.yaml"], "expected 0 <= dropout < 1"),
     (["--task", "adding", "--tuner", "grid"], "--tuner grid needs every range to have a step"),
     (["--task", "adding", "--tuner", "annealing"], "Invalid value for '--tuner'"),
+    (
+        ["--task", "adding", "--tuner", "hyperband", "--folds", "3"],
+        "Expected --folds 1 (or none) with --tuner hyperband",
+    ),
     (["--task", "adding", "--nope"], "No such option '--nope'."),
     (["--task", "adding", "--task-option", "seed=-1"], "options.seed: expected 0 to 4294967295"),
     (

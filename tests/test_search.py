@@ -1126,6 +1126,35 @@ def test_a_grid_runs_whole_unless_max_trials_cuts_it(
     )
 
 
+def test_hyperband_keeps_one_validation_part_and_per_step_tasks_no_readout(
+    tiny_task: Path, workdir: Path, store: str
+) -> None:
+    from workbench.search import make_search_config
+    from workbench.search.runner import fit_to_data
+    from workbench.spaces import load_space
+    from workbench.tasks import load_task
+
+    task = load_task(str(tiny_task))  # 16 validation samples: 5 folds unless Hyperband
+    options = {"task": task, "space": load_space("small"), "tracking_uri": store}
+    data = task.load()
+    random, _ = fit_to_data(make_search_config(**options, state_root=workdir), data)
+    assert random.folds == 5
+    hyperband, validated = fit_to_data(
+        make_search_config(**options, tuner="hyperband", state_root=workdir), data
+    )
+    assert hyperband.folds == 1 and validated == 0
+    assert any("Hyperband trains its later rounds on" in note for note in hyperband.notes)
+    # copy_memory predicts every step: readout last and mean would be one model twice.
+    per_step = load_task("copy_memory").with_options(n_train=8, n_val=4, n_test=4)
+    config = make_search_config(
+        task=per_step, space=load_space("default"), tracking_uri=store, state_root=workdir
+    )
+    assert not config.space["readout"].is_fixed
+    fitted, _ = fit_to_data(config, per_step.load())
+    assert fitted.space["readout"].values == ("last",)
+    assert any("readout does not apply" in note for note in fitted.notes)
+
+
 def test_lost_local_state_deletes_nothing_without_overwrite(
     tiny_task: Path, tiny_space: Path, store: str, workdir: Path
 ) -> None:

@@ -147,7 +147,8 @@ def _grid_trials(space) -> int:
             "clip_threshold": [0.5, 1.0],
             "learning_rate": {"min": 1e-3, "max": 3e-3, "step": 1e-3},
         },
-        {"cell": ["gru"], "units": {"min": 10, "max": 30, "step": 7}, "clipping": ["none"]},
+        {"cell": ["gru"], "units": {"min": 10, "max": 30, "step": 10}, "clipping": ["none"]},
+        {"dropout": {"min": 0.0, "max": 0.3, "step": 0.1}, "clipping": ["none"]},
     ],
 )
 def test_grid_size_is_what_keras_tuners_grid_runs(dimensions: dict) -> None:
@@ -163,3 +164,22 @@ def test_a_range_without_a_step_is_continuous_but_an_integer_linear_one() -> Non
     assert space.continuous == ("learning_rate",)  # depth 1..3 steps by 1
     assert space.grid_size is None
     assert load_space("demo").grid_size == 9
+
+
+def test_a_stepped_range_reaches_its_max_or_is_refused() -> None:
+    from workbench.spaces import parse_space
+
+    def dim(spec: dict, key: str = "dropout"):
+        return parse_space({"dimensions": {key: spec}})[key]
+
+    # Floor division in KerasTuner dropped 0.3 (and logged 0.30000000000000004).
+    assert dim({"min": 0.0, "max": 0.3, "step": 0.1}).values == (0.0, 0.1, 0.2, 0.3)
+    rates = dim({"min": 1e-4, "max": 1e-2, "step": 10, "sampling": "log"}, "learning_rate")
+    assert rates.values == (1e-4, 1e-3, 1e-2)
+    assert dim({"min": 16, "max": 128, "step": 16}, "units") == Range(16, 128, True, 16)
+    linear = "max 100 is not reached from min 10 in steps of 20: the values would stop at 90"
+    with pytest.raises(WorkbenchError, match=linear + ". Expected a max on the steps, e.g. 90 or"):
+        dim({"min": 10, "max": 100, "step": 20}, "units")
+    factor = r"steps of 2 \(a factor\): the values would stop at 80"
+    with pytest.raises(WorkbenchError, match=factor):
+        dim({"min": 10, "max": 100, "step": 2, "sampling": "log"}, "units")

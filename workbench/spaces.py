@@ -307,7 +307,7 @@ def _as_float(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _parse_range(key: str, raw: Mapping[str, Any], label: str) -> Range:
+def _parse_range(key: str, raw: Mapping[str, Any], label: str) -> Dimension:
     if key in ("cell", "clipping", "bidirectional", "readout"):
         raise WorkbenchError(
             f"{label}: a range ({{min, max}}) only fits numeric dimensions; "
@@ -345,4 +345,35 @@ def _parse_range(key: str, raw: Mapping[str, Any], label: str) -> Range:
                 f"Received: {step!r}"
             )
         step = int(step_value) if isinstance(low, int) else step_value
+        return _stepped(Range(low, high, isinstance(low, int), step, sampling), label)
     return Range(low=low, high=high, integer=isinstance(low, int), step=step, sampling=sampling)
+
+
+def _stepped(dim: Range, label: str) -> Dimension:
+    """A range with a step, checked to reach its max. On a float range, the values as a
+    choice: KerasTuner counts a float range's values by floor division, which drops the max
+    to rounding (0 to 0.3 by 0.1 gave 0, 0.1, 0.2) and logs sums like 0.30000000000000004."""
+    assert dim.step is not None
+    if dim.sampling == "log":
+        steps = math.log(dim.high / dim.low) / math.log(dim.step)
+    else:
+        steps = (dim.high - dim.low) / dim.step
+    whole = round(steps)
+    if abs(steps - whole) > 1e-9 * max(1.0, steps):
+        below = _nth(dim, math.floor(steps + 1e-9))
+        raise WorkbenchError(
+            f"{label}: max {dim.high:g} is not reached from min {dim.low:g} in steps of "
+            f"{dim.step:g}{' (a factor)' if dim.sampling == 'log' else ''}: the values would "
+            f"stop at {below:g}. Expected a max on the steps, e.g. {below:g} or "
+            f"{_nth(dim, math.floor(steps + 1e-9) + 1):g}"
+        )
+    if dim.integer:
+        return dim
+    return Choice(tuple(float(f"{_nth(dim, i):.12g}") for i in range(whole + 1)))
+
+
+def _nth(dim: Range, index: int) -> float:
+    assert dim.step is not None
+    if dim.sampling == "log":
+        return dim.low * dim.step**index
+    return dim.low + index * dim.step

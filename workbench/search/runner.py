@@ -23,6 +23,7 @@ from workbench import __version__
 from workbench.errors import NoTrialFinished, WorkbenchError
 from workbench.resources import command_reference
 from workbench.search.config import (
+    AUTO_FOLDS,
     DEFAULT_MAX_TRIALS,
     MAX_SEED,
     TUNERS,
@@ -224,9 +225,19 @@ def fit_to_data(config: SearchConfig, data: TaskData) -> tuple[SearchConfig, int
     without). What a benchmark checks for every task before its first search.
 
     Raises:
-        WorkbenchError: a readout the data cannot use, or more folds than they allow.
+        WorkbenchError: a readout the data cannot use, more folds than they allow, or
+            folds with Hyperband.
     """
+    notes = list(config.notes)
     readout = config.space["readout"]
+    if data.sequence_output and not readout.is_fixed:
+        # Every step is predicted: the readout is not used, and its values would only
+        # train each configuration again under another name.
+        config = dataclasses.replace(config, space=config.space.with_fixed(readout="last"))
+        notes.append(
+            f"{config.task.name} predicts every time step, so the space's readout does not "
+            "apply: fixed (logged as last) instead of training each configuration again."
+        )
     if (data.masked or data.text is not None) and "max" in getattr(readout, "values", ()):
         raise WorkbenchError(
             f"{config.space.source or config.space.name}: dimensions.readout: max cannot "
@@ -237,9 +248,22 @@ def fit_to_data(config: SearchConfig, data: TaskData) -> tuple[SearchConfig, int
     if data.problem == "classification" and not data.sequence_output:
         pool = np.concatenate([data.y_train, data.y_val]).reshape(-1)
         smallest = int(np.bincount(pool.astype(int)).min(initial=len(pool)) or 1)
+    if config.tuner == "hyperband" and config.folds > 1:
+        raise WorkbenchError(
+            f"Expected --folds 1 (or none) with --tuner hyperband: its later rounds train on "
+            "from an earlier round's weights, which with folds were trained on each fold's "
+            f"validation rows. Received: --folds {config.folds}"
+        )
     folds = folds_for(config.folds, len(data.x_val), smallest, data.time_ordered)
+    if config.tuner == "hyperband" and folds > 1:
+        folds = 1
+        notes.append(
+            f"Hyperband trains its later rounds on from earlier rounds' weights, so no "
+            f"cross-validation: scores rest on the validation part of {len(data.x_val)} "
+            f"samples (with --tuner random or bayesian, {AUTO_FOLDS} folds)."
+        )
     validated = sum(len(v) for _, v in fold_indices(data, folds, config.seed)) if folds > 1 else 0
-    return dataclasses.replace(config, folds=folds), validated
+    return dataclasses.replace(config, folds=folds, notes=tuple(notes)), validated
 
 
 def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any) -> SearchResult:
