@@ -83,6 +83,28 @@ def test_a_fresh_study_deletes_only_the_workbenchs_own_runs(store: str) -> None:
     assert client.get_run(theirs.info.run_id).info.lifecycle_stage == "active"
 
 
+def test_an_interrupted_chief_leaves_its_remote_workers_trials_to_them(store: str) -> None:
+    def chief(resume: bool) -> Study:
+        study = Study(store, "exp")
+        study.open_search(
+            params={"task": "t"}, tags={"task": "t"}, resume=resume, run_name="search",
+            kill_running=False,
+        )  # fmt: skip
+        return study
+
+    first = chief(resume=False)
+    worker = Study(store, "exp")
+    worker.attach(first.experiment_id, first.parent_run_id)
+    trial = worker.start_trial("0", {"cell": "gru"}, {"cell": "gru"}, "on a remote worker")
+    first.end_search("KILLED")  # Ctrl-C on the chief; the worker trains on
+    client = MlflowClient(store)
+    assert client.get_run(trial.run_id).info.status == "RUNNING"
+    trial.finish({"score": 0.5})
+    restarted = chief(resume=True)
+    assert restarted.finished_trial("0") == (trial.run_id, {"score": 0.5})
+    assert "workbench.finished_late" not in client.get_run(trial.run_id).data.tags
+
+
 def test_resume_reuses_parent_and_kills_trials_left_running(store: str) -> None:
     first = _study(store)
     left = first.start_trial("0", {}, {}, "left running by a killed process")

@@ -203,6 +203,8 @@ class Study:
         self.tracking_uri = tracking_uri
         self.experiment = experiment
         self._client = _Guarded(client(tracking_uri), tracking_uri)
+        # A distributed search leaves its workers' trial runs to them (see open_search).
+        self._kill_running = True
         self.experiment_id: str | None = None
         self.parent_run_id: str | None = None
         self._search_open = False
@@ -228,6 +230,7 @@ class Study:
         workbench did not log (no ``workbench.role`` tag) are never deleted.
         """
         self.experiment_id = self._get_or_create_experiment(tags)
+        self._kill_running = kill_running
         previous = self._search_runs(f"tags.`{ROLE}` = 'search'")
         if resume and previous:
             run = previous[0]
@@ -306,11 +309,14 @@ class Study:
         self._client.log_artifact(self._parent(), str(path), artifact_path)
 
     def end_search(self, status: str) -> None:
-        """End the parent run (FINISHED, FAILED or KILLED); trial runs left open become KILLED."""
+        """End the parent run (FINISHED, FAILED or KILLED); trial runs left open become KILLED,
+        but a distributed search's (``kill_running=False``): remote workers train on through
+        a chief's restart, and end their runs themselves."""
         if self.parent_run_id is None:
             return
         try:
-            self._kill_stale_trials()
+            if self._kill_running:
+                self._kill_stale_trials()
         finally:
             self._search_open = False
             self._client.set_terminated(self.parent_run_id, status=status)
