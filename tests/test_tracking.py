@@ -42,6 +42,37 @@ def test_trial_runs_end_finished_failed_or_killed(store: str) -> None:
     assert study.finished_trial("1") is None
 
 
+def test_an_epoch_write_the_store_failed_is_tried_again_or_the_run_is_not_kept(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench.tracking import StoreFailed
+
+    real, failures = MlflowClient.log_batch, {"left": 1}
+
+    def blinking(self, run_id, metrics=(), params=(), tags=()):  # type: ignore[no-untyped-def]
+        if metrics and any(m.key == "loss" for m in metrics) and failures["left"]:
+            failures["left"] -= 1
+            raise ConnectionError("503 Service Unavailable")
+        return real(self, run_id, metrics=metrics, params=params, tags=tags)
+
+    monkeypatch.setattr(MlflowClient, "log_batch", blinking)
+    study = _study(store)
+    client = MlflowClient(store)
+    blinked = study.start_trial("0", {"cell": "gru"}, {"cell": "gru"}, "a")
+    for epoch in range(3):
+        blinked.log_epoch(epoch, {"loss": 1.0 - epoch / 10})
+    blinked.finish({"score": 0.5})  # the first epoch's write failed once, then landed
+    assert [m.step for m in client.get_metric_history(blinked.run_id, "loss")] == [0, 1, 2]
+    assert client.get_run(blinked.run_id).info.status == "FINISHED"
+    failures["left"] = 2  # failed twice: the run is not kept as FINISHED
+    lost = study.start_trial("1", {"cell": "gru"}, {"cell": "gru"}, "b")
+    lost.log_epoch(0, {"loss": 1.0})
+    with pytest.raises(StoreFailed, match="failed \\(log_batch\\): 503"):
+        lost.finish({"score": 0.4})
+    assert client.get_run(lost.run_id).info.status == "KILLED"
+    assert study.finished_trial("1") is None
+
+
 def test_an_overwrite_cut_short_never_resumes_the_old_search(
     store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

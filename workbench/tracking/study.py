@@ -107,7 +107,7 @@ class TrialRun:
         self._client = mlflow_client
         self.run_id = run_id
         self.ended = False
-        self._pending: list[Any] = []
+        self._pending: list[tuple[list[Any], Any]] = []  # (metrics, their write)
 
     def log_epoch(self, step: int, metrics: Mapping[str, Any]) -> None:
         """Log one epoch's metrics at ``step`` (the epoch index).
@@ -122,15 +122,22 @@ class TrialRun:
         now = int(time.time() * 1000)
         batch = [Metric(k, v, now, step) for k, v in _finite(metrics).items()]
         if batch:
-            self._pending.append(
-                _writer().submit(self._client.log_batch, self.run_id, metrics=batch)
-            )
+            write = _writer().submit(self._client.log_batch, self.run_id, metrics=batch)
+            self._pending.append((batch, write))
 
     def flush(self) -> None:
-        """Wait until every epoch logged so far is in the store."""
+        """Wait until every epoch logged so far is in the store; a write that failed is
+        tried once more (a server that blinked mid-trial is back by its end).
+
+        Raises:
+            StoreFailed: the store failed that write twice.
+        """
         pending, self._pending = self._pending, []
-        for write in pending:
-            write.result()
+        for batch, write in pending:
+            try:
+                write.result()
+            except StoreFailed:
+                self._client.log_batch(self.run_id, metrics=batch)
 
     def log_checkpoint(self, path: str | Path) -> str:
         """Copy the trial's best-epoch weights to its artifacts (any host that reaches the
@@ -192,8 +199,12 @@ class TrialRun:
             self.ended = True
             try:
                 self.flush()
-            finally:
-                self._client.set_terminated(self.run_id, status=status)
+            except BaseException:
+                # Epochs missing: not a run to keep as FINISHED (a resume runs it again).
+                with contextlib.suppress(StoreFailed):
+                    self._client.set_terminated(self.run_id, status="KILLED")
+                raise
+            self._client.set_terminated(self.run_id, status=status)
 
 
 class Study:
