@@ -1155,6 +1155,23 @@ def test_hyperband_keeps_one_validation_part_and_per_step_tasks_no_readout(
     assert any("readout does not apply" in note for note in fitted.notes)
 
 
+def test_an_answer_the_store_cannot_give_back_leaves_the_search_finished(
+    tiny_task: Path, tiny_space: Path, store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import workbench.report
+    from workbench.errors import WorkbenchError
+
+    def unreadable(*args: object) -> list[str]:
+        raise WorkbenchError("Cannot read experiment 'study' from the store: 503")
+
+    monkeypatch.setattr(workbench.report, "study_answer", unreadable)
+    output = _search(tiny_task, tiny_space, store, "--max-trials", "1")
+    assert "The answer could not be read back (Cannot read experiment" in output
+    assert "workbench report --experiment study" in output
+    parents, _ = _runs(store)
+    assert parents[0].info.status == "FINISHED"
+
+
 def test_lost_local_state_deletes_nothing_without_overwrite(
     tiny_task: Path, tiny_space: Path, store: str, workdir: Path
 ) -> None:

@@ -73,6 +73,49 @@ def test_an_epoch_write_the_store_failed_is_tried_again_or_the_run_is_not_kept(
     assert study.finished_trial("1") is None
 
 
+def test_a_server_fails_fast_at_first_and_is_retried_once_it_answered(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from workbench.tracking import TrackingService
+    from workbench.tracking import store as stores
+
+    monkeypatch.setattr(stores, "_patient", False)
+    for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("WORKBENCH_MLFLOW_FAIL_FAST", raising=False)
+    stores.client(store)  # the first contact: no retries, 10 s
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "0"
+    service = TrackingService(store, separate=False)
+    service.check_reachable()  # it answered: MLflow's own retries from here on
+    stores.client(store)
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ
+    assert "MLFLOW_HTTP_REQUEST_TIMEOUT" not in os.environ
+    # A user's own setting stays.
+    monkeypatch.setattr(stores, "_patient", False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    stores.client(store)
+    service.check_reachable()
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "0"
+
+
+def test_a_store_that_fails_while_a_study_is_read_is_one_line(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench.tracking.reader import _client_study_rows
+
+    _study(store).end_search("FINISHED")
+
+    def reset(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("Connection reset by peer")
+
+    monkeypatch.setattr(MlflowClient, "search_runs", reset)
+    with pytest.raises(WorkbenchError, match="Cannot read experiment 'exp' from the MLflow "
+                       "tracking store at .*: Connection reset by peer$"):  # fmt: skip
+        _client_study_rows(store, "exp")
+
+
 def test_an_overwrite_cut_short_never_resumes_the_old_search(
     store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -100,7 +100,7 @@ def study_answer(tracking_uri: str, experiment: str) -> list[str]:
     """
     from workbench.tracking import load_study
 
-    study = load_study(tracking_uri, experiment)
+    study = load_study(tracking_uri, experiment, histories=False)  # the answer needs no curves
     trials = trials_frame(study)
     info = overview(study, trials)
     compared = full_budget(trials, info["tuner"], info["max_epochs"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import shlex
 import shutil
 import sys
 from collections.abc import Iterator
@@ -373,7 +374,14 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
         if completed:
             from workbench.report import study_answer
 
-            answer = tuple(study_answer(config.tracking_uri, config.experiment))
+            try:
+                answer = tuple(study_answer(config.tracking_uri, config.experiment))
+            except WorkbenchError as exc:  # every trial is recorded: the search stands
+                answer = (
+                    f"The answer could not be read back ({exc}); "
+                    f"`workbench report --experiment {shlex.quote(config.experiment)}` "
+                    "gives it once the store answers.",
+                )
             # The MLflow UI shows a run's description: the short answer, then the space's.
             best_tags["mlflow.note.content"] = "\n\n".join(
                 [*answer, f"Search space: {config.space.description}"]

@@ -394,6 +394,16 @@ def _client_study_rows(
 ) -> tuple[str, list[dict[str, Any]]]:
     mlflow_client = client(tracking_uri)
     found = _experiment(mlflow_client, tracking_uri, experiment)
+    try:
+        return found.experiment_id, _client_runs(mlflow_client, found, histories)
+    except Exception as exc:  # noqa: BLE001 - a store that failed mid-read: one line
+        raise WorkbenchError(
+            f"Cannot read experiment {experiment!r} from the MLflow tracking store at "
+            f"{tracking_uri}: {first_line(exc)}"
+        ) from None
+
+
+def _client_runs(mlflow_client: Any, found: Any, histories: bool) -> list[dict[str, Any]]:
     runs = []
     for run in _all_runs(mlflow_client, found.experiment_id, ""):
         series = {}
@@ -417,4 +427,4 @@ def _client_study_rows(
                 "histories": series,
             }
         )
-    return found.experiment_id, runs
+    return runs

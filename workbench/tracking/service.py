@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
-from workbench.tracking.store import check_reachable
+from workbench.tracking.store import check_reachable, patient_requests
 from workbench.tracking.study import StoreFailed, Study, TrialRun, wait_for_writes
 
 #: How long closing waits for the child's last writes before stopping it.
@@ -78,6 +78,7 @@ class TrackingService:
             check_reachable(self.tracking_uri)
         else:
             self._link.request("reachable")
+        patient_requests()  # this process's later reads and writes: retried through blips
 
     def study(self, experiment: str) -> Study:
         """The study of ``experiment`` (its methods run wherever the service writes)."""
@@ -238,6 +239,7 @@ def _serve(connection: Any, tracking_uri: str) -> None:
     try:
         check_reachable(tracking_uri)
         unreachable: BaseException | None = None
+        patient_requests()  # the search's writes from here on: retried through blips
     except Exception as exc:  # noqa: BLE001 - given to the search when it asks
         unreachable = exc
     objects: dict[int, Any] = {}

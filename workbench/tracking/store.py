@@ -56,12 +56,25 @@ def state_key(tracking_uri: str, experiment: str) -> str:
     return f"{slug}-{hashlib.sha1(tracking_uri.encode()).hexdigest()[:8]}"
 
 
+#: Until :func:`patient_requests`: an unreachable server is one line at once, not minutes
+#: of MLflow's retries (7, with backoff) first.
+_FAIL_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+_patient = False
+#: The names of the _FAIL_FAST variables the workbench set (not the user), for the
+#: processes it starts too.
+_SET_BY_WORKBENCH = "WORKBENCH_MLFLOW_FAIL_FAST"
+
+
 def _quiet_mlflow() -> None:
     for name in ("mlflow", "alembic", "alembic.runtime.migration"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    # Fail fast on an unreachable server instead of retrying for minutes.
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    if not _patient:
+        ours = set(filter(None, os.environ.get(_SET_BY_WORKBENCH, "").split(",")))
+        for name, value in _FAIL_FAST.items():
+            if name not in os.environ:
+                os.environ[name] = value
+                ours.add(name)
+        os.environ[_SET_BY_WORKBENCH] = ",".join(sorted(ours))
     # MLflow 3 sends usage telemetry from logging calls; the workbench runs offline.
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
@@ -138,6 +151,17 @@ def _connect_once(database_uri: str) -> None:
             pass
     finally:
         engine.dispose()
+
+
+def patient_requests() -> None:
+    """From here on, this process's requests to an MLflow server ride out its blips with
+    MLflow's own retries (what a long search's writes need once the server answered),
+    unless the user set them."""
+    global _patient
+    _patient = True
+    for name in os.environ.pop(_SET_BY_WORKBENCH, "").split(","):
+        if name in _FAIL_FAST:
+            os.environ.pop(name, None)
 
 
 def check_reachable(tracking_uri: str) -> None:
