@@ -65,6 +65,53 @@ def store(workdir: Path, migrated_store: Path) -> str:
 
 
 @pytest.fixture()
+def mlflow_server(workdir: Path, migrated_store: Path):  # type: ignore[no-untyped-def]
+    """An ``mlflow server`` on loopback (SQLite behind it, artifacts served as
+    ``mlflow-artifacts:``, as a team's server does): its URL. Stopped after the test."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    folder = workdir / "server"
+    folder.mkdir()
+    shutil.copyfile(migrated_store, folder / "mlflow.db")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+        "--workers", "1", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+        "--artifacts-destination", str(folder / "artifacts"),
+    ]  # fmt: skip
+    log = open(folder / "server.log", "w")  # noqa: SIM115 - open while the server runs
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=2).read()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        "mlflow server did not start: " + (folder / "server.log").read_text()
+                    ) from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@pytest.fixture()
 def tiny_task(workdir: Path) -> Path:
     """A task file: the adding problem on tens of samples of 10 steps."""
     path = workdir / "tiny_adding.yaml"

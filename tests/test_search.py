@@ -498,6 +498,38 @@ def test_the_matched_search_the_answer_suggests_runs(
 
 
 @pytest.mark.e2e
+def test_a_search_on_an_mlflow_server_prunes_its_weights_there_and_links_its_ui(
+    tiny_task: Path, workdir: Path, mlflow_server: str
+) -> None:
+    space = workdir / "four.yaml"
+    space.write_text(
+        "name: four\ndescription: d\ndimensions:\n  cell: [lstm, gru]\n  units: [2, 3]\n"
+        "  epochs: 1\n"
+    )
+    output = _search(
+        tiny_task, space, mlflow_server, "--tuner", "grid", "--keep-checkpoints", "1"
+    )
+    assert "Trial 4/4" in output
+    assert f"Open the MLflow UI: the server's own UI at {mlflow_server}, then:" in output
+    assert f"Runs:    {mlflow_server}/#/experiments/" in output
+    client = MlflowClient(mlflow_server)
+    _, trials = _runs(mlflow_server)
+    kept = [t for t in trials if t.data.tags["checkpoint"] != "deleted"]
+    assert len(trials) == 4 and len(kept) == 1  # --keep-checkpoints 1
+    for trial in trials:  # the served artifacts (mlflow-artifacts:) pruned with the tag
+        logged = [a.path for a in client.list_artifacts(trial.info.run_id)]
+        assert ("checkpoint" in logged) == (trial in kept), (trial.data.tags, logged)
+    # The report reads the study back through the server (a history call per metric).
+    report = CliRunner().invoke(
+        main,
+        ["report", "--experiment", "study", "--tracking-uri", mlflow_server, "--out", "r"],
+        catch_exceptions=False,
+    )
+    assert report.exit_code == 0, report.output
+    assert (workdir / "r" / "report.html").is_file()
+
+
+@pytest.mark.e2e
 def test_hyperband_runs_whole_brackets_and_the_report_compares_the_full_budget(
     tiny_task: Path, workdir: Path, store: str
 ) -> None:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from workbench.tracking import resolve_tracking_uri
+from workbench.tracking import resolve_tracking_uri, served_ui
 
 
 def format_values(values: dict[str, Any]) -> str:
@@ -175,6 +175,8 @@ def print_search_result(console: Console, result: Any) -> None:
     hint = "workbench ui"
     if result.tracking_uri != resolve_tracking_uri(None):
         hint += f" --tracking-uri {shlex.quote(result.tracking_uri)}"
+    if served_ui(result.tracking_uri):  # an MLflow server shows the study in its own UI
+        hint = f"the server's own UI at {served_ui(result.tracking_uri)}"
     console.print(f"Open the MLflow UI: {hint}, then:", markup=False, soft_wrap=True)
     for line in result.links:
         console.print(f"  {line}", markup=False, soft_wrap=True)

@@ -410,6 +410,7 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
                     str(study.experiment_id),
                     [t.run_id for t in completed if t.run_id],
                     direction,
+                    base=tracking.served_ui(config.tracking_uri),  # a server's own UI
                 ).lines()
             ),
         )

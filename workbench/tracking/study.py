@@ -402,7 +402,8 @@ class Study:
 
         uri = self._client.get_run(run_id).info.artifact_uri
         try:
-            get_artifact_repository(uri).delete_artifacts(CHECKPOINT_DIR)
+            repository = get_artifact_repository(uri, tracking_uri=self.tracking_uri)
+            repository.delete_artifacts(CHECKPOINT_DIR)
         except FileNotFoundError:
             return True
         except Exception:  # noqa: BLE001 - pruning old weights must not stop the search
