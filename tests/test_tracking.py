@@ -116,6 +116,54 @@ def test_a_store_that_fails_while_a_study_is_read_is_one_line(
         _client_study_rows(store, "exp")
 
 
+def test_a_run_started_while_a_study_is_read_does_not_break_the_read(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from workbench.tracking.reader import _sqlite_study_rows
+
+    study = _study(store)
+    study.start_trial("0", {"cell": "gru"}, {"cell": "gru"}, "a").finish({"score": 0.5})
+    study.end_search("FINISHED")
+    db = store.removeprefix("sqlite:///")
+    real = sqlite3.connect
+
+    class Racing:  # the reader's connection; a search writes after its first query
+        def __init__(self, connection: sqlite3.Connection) -> None:
+            self._connection = connection
+
+        def execute(self, sql: str, *args: object) -> object:
+            if sql.startswith("select run_uuid, key, value from tags"):
+                _start_a_run(db)  # between the runs query and the tags query
+            return self._connection.execute(sql, *args)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._connection, name)
+
+    monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: Racing(real(*a, **k)))
+    experiment_id, runs = _sqlite_study_rows(Path(db), store, "exp")  # no KeyError
+    for run in runs:  # each run read whole: its tags with it
+        assert run["tags"], run["run_id"]
+
+
+def _start_a_run(db: str) -> None:
+    """Another process starts a run: a copy of the newest run's row and one tag."""
+    import sqlite3
+
+    writer = sqlite3.connect(db, timeout=0.2)
+    try:
+        columns = [row[1] for row in writer.execute("pragma table_info(runs)")]
+        chosen = ", ".join("'newrun'" if c == "run_uuid" else c for c in columns)
+        writer.execute(f"insert into runs ({', '.join(columns)}) select {chosen} from runs limit 1")
+        writer.execute("insert into tags (key, value, run_uuid) values ('x', 'y', 'newrun')")
+        writer.commit()
+    except sqlite3.OperationalError as exc:  # the read holds the store: the writer waits
+        assert "locked" in str(exc)
+    finally:
+        writer.close()
+
+
 def test_an_overwrite_cut_short_never_resumes_the_old_search(
     store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -328,10 +328,15 @@ def _sqlite_study_rows(
     import sqlite3
 
     try:
-        connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=60)
+        connection = sqlite3.connect(
+            f"file:{db}?mode=ro", uri=True, timeout=60, isolation_level=None
+        )
     except sqlite3.Error:
         return None
     try:
+        # One read transaction: a search writing meanwhile (a trial run started between
+        # two of these queries) is seen in all of them or in none.
+        connection.execute("BEGIN")
         found = connection.execute(
             "select experiment_id, lifecycle_stage from experiments where name = ?", (experiment,)
         ).fetchone()
