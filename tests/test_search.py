@@ -1231,6 +1231,26 @@ def test_lost_local_state_deletes_nothing_without_overwrite(
 
 
 @pytest.mark.e2e
+def test_local_state_whose_runs_are_gone_is_refused_not_counted_failed(
+    tiny_task: Path, tiny_space: Path, workdir: Path, store: str
+) -> None:
+    _search(tiny_task, tiny_space, store, "--max-trials", "1")
+    (workdir / "store" / "mlflow.db").unlink()  # the store cleaned, the state folder kept
+    # A new process, as a user's next command (this one holds the deleted store open).
+    args = [sys.executable, "-m", "workbench.cli", *_search_args(tiny_task, tiny_space, store, 1)]
+    refused = subprocess.run(args, capture_output=True, text=True, env=_subprocess_env())
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "has 1 trials in its search state folder" in refused.stderr
+    assert "holds none of its runs" in refused.stderr and "--overwrite" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    fresh = subprocess.run(
+        [*args, "--overwrite"], capture_output=True, text=True, env=_subprocess_env()
+    )
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    assert "1 of 1 trials completed" in fresh.stdout
+
+
+@pytest.mark.e2e
 def test_a_second_uncoordinated_search_on_a_running_study_is_refused(
     tiny_task: Path, tiny_space: Path, store: str
 ) -> None:

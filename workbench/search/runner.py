@@ -290,6 +290,8 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
         _refuse_lost_state(config, study.recorded_runs())
     digest = data.digest()  # hashes every array: once, for the study's identity and MLflow
     resume = _prepare_state_dir(config, data, digest)
+    if resume:
+        _refuse_lost_runs(config, study.recorded_runs())
 
     objective, direction = data.objective
     resumed = study.open_search(
@@ -436,6 +438,19 @@ def _refuse_lost_state(config: SearchConfig, recorded: int) -> None:
             "folder or host, or .workbench/ was cleaned). Run from the folder that holds it "
             "(or pass its --state-dir), pick another --experiment, or add --overwrite to "
             "start afresh (the earlier runs are deleted; MLflow keeps them restorable)."
+        )
+
+
+def _refuse_lost_runs(config: SearchConfig, recorded: int) -> None:
+    """Local state with trials but no runs in MLflow: resuming would skip the trials as
+    done and then find none of them recorded."""
+    trials = len(list((config.state_dir / "tuner").glob("trial_*")))
+    if trials and not recorded:
+        raise WorkbenchError(
+            f"Study {config.experiment!r} has {trials} trials in its search state folder "
+            f"{config.state_dir}, but {config.tracking_uri} holds none of its runs (that store "
+            "was deleted or cleaned, or it was recorded in another). Pass the store it was "
+            "recorded in as --tracking-uri, or add --overwrite to start afresh."
         )
 
 
