@@ -250,3 +250,25 @@ def test_published_results_are_shown_beside_what_this_study_ran() -> None:
     line = next(row for row in text.splitlines() if row.startswith("- adding: "))
     assert "T=600" in line  # theirs (Bai et al. 2018) ...
     assert line.endswith('Ours: loader options {"length": 50}, measured by test_loss')
+
+
+def test_the_benchmark_run_lands_beside_the_store_even_after_a_deletion(
+    workdir: Path, store: str
+) -> None:
+    from workbench.tracking.benchmark import log_benchmark
+
+    summary = workdir / "summary.md"
+    summary.write_text("# cells\n")
+    first = log_benchmark(store, "cells", ["adding"], [summary], "one task")
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name("cells")
+    folder = Path(store.removeprefix("sqlite:///")).parent
+    # The artifacts beside the database, as a study's, not in the current folder.
+    assert client.get_run(first).info.artifact_uri.startswith(folder.as_uri())
+    assert not (workdir / "mlruns").exists()
+    client.delete_experiment(experiment.experiment_id)  # in the UI
+    again = log_benchmark(store, "cells", ["adding"], [summary], "one task")
+    assert client.get_experiment_by_name("cells").lifecycle_stage == "active"
+    assert [a.path for a in client.list_artifacts(again, "benchmark")] == [
+        "benchmark/summary.md"
+    ]

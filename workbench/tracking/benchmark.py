@@ -6,7 +6,7 @@ from pathlib import Path
 
 from workbench.errors import WorkbenchError
 from workbench.tracking.store import ROLE, _all_runs, client
-from workbench.tracking.study import EXPERIMENT_KIND, MODEL_TRAINING, NOTE
+from workbench.tracking.study import NOTE, open_experiment
 
 #: The benchmark run's tag listing its tasks, comma-separated, in order.
 TASKS = "workbench.benchmark_tasks"
@@ -22,13 +22,7 @@ def log_benchmark(
     rebuilding the report or resuming the benchmark leaves one run, not one per call.
     """
     mlflow_client = client(tracking_uri)
-    existing = mlflow_client.get_experiment_by_name(name)
-    if existing is None:
-        experiment_id = mlflow_client.create_experiment(
-            name, tags={EXPERIMENT_KIND: MODEL_TRAINING, ROLE: "benchmark"}
-        )
-    else:
-        experiment_id = existing.experiment_id
+    experiment_id = open_experiment(mlflow_client, tracking_uri, name, {ROLE: "benchmark"})
     listed = ",".join(tasks)
     earlier = [
         run

@@ -76,8 +76,7 @@ class _Guarded:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure of the store, named
                 raise StoreFailed(
-                    f"The MLflow tracking store at {self._uri} failed ({name}): "
-                    f"{first_line(exc)}"
+                    f"The MLflow tracking store at {self._uri} failed ({name}): {first_line(exc)}"
                 ) from exc
 
         return call
@@ -423,24 +422,7 @@ class Study:
         return self.parent_run_id
 
     def _get_or_create_experiment(self, tags: Mapping[str, Any]) -> str:
-        existing = self._client.get_experiment_by_name(self.experiment)
-        if existing is not None:
-            if existing.lifecycle_stage == "deleted":
-                self._client.restore_experiment(existing.experiment_id)
-            if existing.tags.get(EXPERIMENT_KIND) != MODEL_TRAINING:
-                self._client.set_experiment_tag(
-                    existing.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING
-                )
-            return existing.experiment_id
-        root = artifact_root(self.tracking_uri)
-        location = None
-        if root is not None:
-            location = (root / state_key(self.tracking_uri, self.experiment)).as_uri()
-        return self._client.create_experiment(
-            self.experiment,
-            artifact_location=location,
-            tags=_str({**tags, EXPERIMENT_KIND: MODEL_TRAINING}),
-        )
+        return open_experiment(self._client, self.tracking_uri, self.experiment, tags)
 
     def _search_runs(self, filter_string: str) -> list[Any]:
         return _all_runs(self._client, self.experiment_id, filter_string, newest_first=True)
@@ -453,6 +435,30 @@ class Study:
             TrialRun(self._client, run.info.run_id).fail(
                 "interrupted", "the search process stopped while this trial ran", status="KILLED"
             )
+
+
+def open_experiment(
+    mlflow_client: Any, tracking_uri: str, name: str, tags: Mapping[str, Any]
+) -> str:
+    """The id of the model-training experiment ``name``: restored if it was deleted,
+    created with ``tags`` if missing (on an embedded store, its artifacts beside the
+    database, not in the current folder)."""
+    existing = mlflow_client.get_experiment_by_name(name)
+    if existing is not None:
+        if existing.lifecycle_stage == "deleted":
+            mlflow_client.restore_experiment(existing.experiment_id)
+        if existing.tags.get(EXPERIMENT_KIND) != MODEL_TRAINING:
+            mlflow_client.set_experiment_tag(
+                existing.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING
+            )
+        return existing.experiment_id
+    root = artifact_root(tracking_uri)
+    location = None
+    if root is not None:
+        location = (root / state_key(tracking_uri, name)).as_uri()
+    return mlflow_client.create_experiment(
+        name, artifact_location=location, tags=_str({**tags, EXPERIMENT_KIND: MODEL_TRAINING})
+    )
 
 
 def _str(tags: Mapping[str, Any]) -> dict[str, str]:
