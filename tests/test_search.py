@@ -647,8 +647,14 @@ def test_default_store_is_sqlite_under_mlruns(
 
 
 def test_unreachable_tracking_server_fails_before_training(
-    tiny_task: Path, tiny_space: Path
+    tiny_task: Path, tiny_space: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from workbench.tasks.spec import TaskSpec
+
+    def never(self: object) -> None:  # a large file would load for minutes first
+        raise AssertionError("the data was loaded before the store was checked")
+
+    monkeypatch.setattr(TaskSpec, "load", never)
     result = CliRunner().invoke(
         main,
         [

@@ -281,10 +281,12 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
     from workbench.search import tuner as _tuner
 
     _tuner.check_keras_tuner()
+    # The store's answer is in by now (its process started with TensorFlow's import):
+    # an unreachable store is said before the data load, which may take long.
+    service.check_reachable()
 
     data = config.task.load()
     config, validated = fit_to_data(config, data)
-    service.check_reachable()
     study = service.study(config.experiment)
     if not config.overwrite and not (config.state_dir / "study.json").is_file():
         _refuse_lost_state(config, study.recorded_runs())

@@ -137,8 +137,8 @@ def _work(
         tf.config.experimental.enable_op_determinism()
 
     _tuner.check_keras_tuner()
+    service.check_reachable()  # before the data load, which may take long
     data = config.task.load()
-    service.check_reachable()
     try:
         config.state_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
