@@ -84,6 +84,37 @@ def test_probe_of_a_recurrent_model_matches_an_eager_gradient(cell: str) -> None
     assert values["grad_input_late"] == pytest.approx(float(tf.norm(dx[:, -3:])), rel=1e-5)
 
 
+def test_on_padded_sequences_early_and_late_are_each_sequences_own_quarters() -> None:
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(4)
+    model = keras.Sequential(
+        [keras.Input((12, 2)), keras.layers.Masking(mask_value=-9.0), keras.layers.GRU(6),
+         keras.layers.Dense(1)]
+    )  # fmt: skip
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    rng = np.random.default_rng(2)
+    lengths = [12, 8, 5, 4]
+    x = rng.normal(size=(4, 12, 2)).astype("float32")
+    for row, length in enumerate(lengths):
+        x[row, length:] = -9.0  # right-padded, as the loaders pad
+    y = rng.normal(size=(4, 1)).astype("float32")
+
+    values = _probe(model, x, y)
+
+    tx = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(tx)
+        loss = keras.losses.MeanSquaredError()(y, model(tx, training=False))
+    dx = tape.gradient(loss, tx).numpy()
+    early = [dx[i, : max(1, n // 4)] for i, n in enumerate(lengths)]
+    late = [dx[i, n - max(1, n // 4) : n] for i, n in enumerate(lengths)]
+    norm = lambda parts: float(np.sqrt(sum((p**2).sum() for p in parts)))  # noqa: E731
+    assert values["grad_input_early"] == pytest.approx(norm(early), rel=1e-5)
+    assert values["grad_input_late"] == pytest.approx(norm(late), rel=1e-5)
+    assert values["grad_input_late"] > 0  # the padded array's last quarter is all padding
+
+
 def test_under_mixed_precision_the_probe_measures_in_float32() -> None:
     """float16 has no room for a vanishing gradient (below about 6e-8 it is 0), and the
     probe's loss is not loss-scaled: it measures the same weights in float32."""

@@ -425,6 +425,10 @@ class GradientProbe(keras.callbacks.Callback):
         float_input = self._x.dtype.is_floating and self._x.shape.rank == 3
         steps = int(self._x.shape[1]) if float_input else 0
         quarter = max(1, steps // 4)
+        # Padded (masked) sequences: early and late are the quarters of each sequence's
+        # own steps, not of the padded array, whose last quarter is padding (gradient 0).
+        masking = [layer for layer in model.layers if isinstance(layer, keras.layers.Masking)]
+        mask_value = float(masking[0].mask_value) if masking else None
 
         # No AutoGraph: the body has no tensor-dependent Python control flow (as Keras' own
         # train step, which is not converted either); it saves part of the tracing.
@@ -462,10 +466,20 @@ class GradientProbe(keras.callbacks.Callback):
                     [tf.cast(tf.norm(g) > threshold, tf.float32) for g in weight_grads]
                 )
                 out["grad_clipped"] = above / float(max(len(weight_grads), 1))
-            if float_input:
+            if float_input and mask_value is None:
                 dx = grads[-1]
                 out["grad_input_early"] = tf.norm(dx[:, :quarter, :])
                 out["grad_input_late"] = tf.norm(dx[:, -quarter:, :])
+            elif float_input:
+                dx = grads[-1]
+                real = tf.reduce_any(tf.not_equal(x, mask_value), axis=-1)  # right-padded
+                length = tf.reduce_sum(tf.cast(real, tf.int32), axis=1, keepdims=True)
+                own = tf.maximum(1, length // 4)
+                step = tf.range(steps)[None, :]
+                early = tf.cast((step < own) & (step < length), dx.dtype)[..., None]
+                late = tf.cast((step >= length - own) & (step < length), dx.dtype)[..., None]
+                out["grad_input_early"] = tf.norm(dx * early)
+                out["grad_input_late"] = tf.norm(dx * late)
             return out
 
         return probe
