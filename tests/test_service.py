@@ -154,3 +154,37 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+def test_ctrl_c_during_a_message_waits_until_it_is_whole() -> None:
+    import subprocess
+    import sys
+
+    # In a fresh interpreter, with a second thread alive (as TensorFlow's): the kernel
+    # hands a signal the main thread blocks to that thread, and Python still raises it.
+    script = """
+import os, signal, threading, time
+from workbench.tracking.service import _signals_blocked
+stop = threading.Event()
+other = threading.Thread(target=stop.wait)
+other.start()
+try:
+    with _signals_blocked():
+        os.kill(os.getpid(), signal.SIGINT)
+        deadline = time.monotonic() + 1
+        while time.monotonic() < deadline:  # where the message would be written
+            pass
+        print("the block ran to its end", flush=True)
+except KeyboardInterrupt:
+    print("interrupted after it", flush=True)
+stop.set()
+other.join()
+"""
+    root = str(Path(__file__).resolve().parents[1])
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": root},
+    )  # fmt: skip
+    assert done.stdout.splitlines() == ["the block ran to its end", "interrupted after it"], (
+        done.stdout + done.stderr
+    )

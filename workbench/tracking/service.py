@@ -328,8 +328,29 @@ def _signals_ignored() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _signals_blocked() -> Iterator[None]:
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    """Ctrl-C and SIGTERM wait until the block is done (a message is read or written
+    whole), then take effect as if they came then.
+
+    Not a signal mask: the kernel hands the signal to another thread (TensorFlow's), and
+    Python still raises it in this one. Python runs handlers in the main thread only, so
+    a block in another thread needs nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[tuple[int, Any]] = []
+    previous = {
+        signum: signal.signal(signum, lambda signum, frame: caught.append((signum, frame)))
+        for signum in _SIGNALS
+    }
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum, frame in caught:
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, frame)
+            elif handler == signal.SIG_DFL:
+                os.kill(os.getpid(), signum)
