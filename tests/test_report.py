@@ -807,3 +807,80 @@ def test_an_unsettled_matched_study_asks_for_configurations_not_seeds() -> None:
     (advice,) = [n for n in notes if n.startswith("This study cannot settle")]
     assert "no cells were compared on matched configurations" in advice
     assert "--tuner grid --repeats 3" in advice
+
+
+def test_diverged_trials_left_out_of_the_comparison_are_said_per_cell() -> None:
+    trials, number = [], 0
+    for units in (8, 16, 32, 64):
+        for cell, score, rate in (
+            ("lstm", 0.80, "0.001"), ("gru", 0.81, "0.001"), ("lstm", None, "0.01"),
+            ("gru", 0.88, "0.01"),
+        ):  # fmt: skip
+            number += 1
+            failed = {"status": "FAILED", "tags": {"failure": "diverged"}} if score is None else {}
+            value = None if score is None else score + units / 1000 + number / 10000
+            trials.append(
+                _trial(number, value, cell=cell, units=units, learning_rate=rate, **failed)
+            )
+    notes = reports.build_report(_study(trials)).sections[0].notes
+    (line,) = [n for n in notes if n.startswith("Not in these comparisons")]
+    assert "lstm diverged in 4 of its 8 trials; gru diverged in 0 of its 8 trials" in line
+
+
+def test_without_a_test_part_the_baseline_is_read_on_validation_first() -> None:
+    study = _baseline_study([math.nan] * 4, baseline=0.1)  # val_loss 0.15-0.18, no test
+    first = reports.build_report(study).sections[0].notes[0]
+    assert first.startswith(
+        "**The best trial (1) does not beat the task's trivial baseline on validation** (no "
+        "test part; validation also chose it, so this reads optimistic): 0.15 against 0.1"
+    )
+    beaten = reports.build_report(_baseline_study([math.nan] * 4, baseline=0.3))
+    assert any(
+        n.startswith("The best trial (1) beats the task's trivial baseline on validation")
+        for n in beaten.sections[0].notes
+    )
+
+
+def test_cells_that_score_the_same_everywhere_are_said_identical_not_unsettled() -> None:
+    trials = [
+        _trial(i + 1, 0.6, cell=cell, units=units)
+        for i, (cell, units) in enumerate(
+            (c, u) for u in (8, 16, 32) for c in ("lstm", "gru")
+        )
+    ]
+    notes = " ".join(reports.build_report(_study(trials)).sections[0].notes)
+    assert "lstm vs gru on validation val_accuracy" in notes
+    assert "the same score in each of the 3 matched configurations" in notes
+    assert "cannot settle" not in notes
+
+
+def test_no_ratio_of_negative_skills_for_the_bidirectional_claim() -> None:
+    trials = [
+        _trial(i + 1, 0.4 - 0.04 * bi, cell=cell, units=units, bidirectional=bool(bi),
+               test_loss=0.4 - 0.04 * bi + i / 1000)
+        for i, (cell, units, bi) in enumerate(
+            (c, u, b) for u in (8, 16) for c in ("lstm", "gru") for b in (0, 1)
+        )
+    ]  # fmt: skip
+    study = _study(trials, "min")
+    tags = {**study.parent_tags, "baseline_value": "0.2", "baseline": "mean"}
+    study = dataclasses.replace(study, parent_tags=tags)
+    row = reports.build_report(study).frames["claims"].iloc[2]
+    assert row["verdict"] == "not enough data"
+    assert "the bidirectional or the one-way model is not better than the task's baseline" in (
+        row["why"]
+    )
+
+
+def test_too_few_updates_counts_one_models_training_not_its_repeats_and_folds() -> None:
+    trials = [
+        _trial(1, 0.19, cell="lstm", units=8, test_loss=0.19, optimizer_steps=375),
+        _trial(2, 0.20, cell="gru", units=8, test_loss=0.2, optimizer_steps=375),
+    ]
+    study = _study(trials, "min")
+    tags = {**study.parent_tags, "baseline_value": "0.184", "baseline": "always predict 1"}
+    params = {**study.parent_params, "folds": "5"}  # 5 folds x 3 repeats: 25 steps each
+    trials = [dataclasses.replace(t, params={**t.params, "repeats": "3"}) for t in trials]
+    study = dataclasses.replace(study, trials=tuple(trials), parent_tags=tags, parent_params=params)
+    first = reports.build_report(study).sections[0].notes[0]
+    assert "too few updates (at most 25 optimizer steps in a model's training" in first

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.report.frames import _config_of, finished
+from workbench.report.frames import CELL_ORDER, _config_of, finished
 from workbench.report.statistics import head_to_head
 
 
@@ -55,6 +55,22 @@ def baseline_check(
         "baseline": baseline,
         "beats": None,
     }
+    if not np.isfinite(test) and np.isfinite(baseline):
+        # No test part: the baseline was measured on validation; so is the trial, which
+        # validation also chose (an optimistic reading).
+        score = float(best["score"])
+        beats = beats_baseline(score, baseline, direction)
+        out.update(beats=beats, test=score, metric="validation score")
+        about = f" ({baseline_text})" if baseline_text else ""
+        claim = (
+            f"The best trial ({best['trial']}) {'beats' if beats else 'does not beat'} the "
+            "task's trivial baseline on validation"
+        )
+        out["text"] = (
+            f"{claim if beats else f'**{claim}**'} (no test part; validation also chose it, so "
+            f"this reads optimistic): {score:.4g} against {baseline:.4g}{about}."
+        )
+        return out
     if not np.isfinite(test):
         out["text"] = f"The best trial ({best['trial']}) has no {metric}: no test part."
         return out
@@ -98,6 +114,15 @@ def _others_against_baseline(
     )
 
 
+def _identical(row: Any) -> bool:
+    """A paired comparison whose every matched configuration scored the same for both."""
+    return (
+        row["comparison"] == "paired"
+        and "no spread to test against" in str(row["note"])
+        and abs(float(row["mean_diff"])) <= 1e-7  # float32 scores: equal to their digits
+    )
+
+
 def _pair_sentence(row: Any, measure: str, family: int = 1) -> str:
     first, second = row["cell_a"], row["cell_b"]
     if row["comparison"] == "none":
@@ -115,6 +140,11 @@ def _pair_sentence(row: Any, measure: str, family: int = 1) -> str:
         f"[{row['ci_low']:.4g}, {row['ci_high']:.4g}], {p}; {test}"
     )
     better = str(row["better"])
+    if _identical(row):
+        return (
+            f"{first} vs {second} on {measure}: the same score in each of the {row['n']} "
+            "matched configurations (no difference to test)."
+        )
     if row["comparison"] == "paired" and "no spread to test against" in str(row["note"]):
         ahead = better.split(" ")[0]
         return (
@@ -172,9 +202,11 @@ def answer(
             sentence += " On test: " + _pair_sentence(test, metric, _tested(on_test))
         lines.append(sentence)
         paired |= row["comparison"] == "paired"
-        if row["comparison"] != "paired" or row["better"] not in (row["cell_a"], row["cell_b"]):
+        decided = row["better"] in (row["cell_a"], row["cell_b"]) or _identical(row)
+        if row["comparison"] != "paired" or not decided:
             open_pairs.append(f"{row['cell_a']} vs {row['cell_b']}")
     settled = not open_pairs
+    lines += _lost_trials(info.get("lost", {}))
     if check["beats"] is not False:
         lines.append(check["text"])
     lines += _cells_against_baseline(trials, direction, info.get("baseline_value", math.nan))
@@ -264,6 +296,22 @@ def _validation_size(trials: pd.DataFrame, direction: str, info: dict[str, Any])
     return lines
 
 
+def _lost_trials(lost: dict[str, tuple[int, int, int]]) -> list[str]:
+    """Which cells lost trials to divergence or failure: the comparisons leave them out."""
+    if not any(diverged or failed for _, diverged, failed in lost.values()):
+        return []
+    parts = []
+    for cell in sorted(lost, key=lambda c: CELL_ORDER.index(c) if c in CELL_ORDER else 9):
+        total, diverged, failed = lost[cell]
+        part = f"{cell} diverged in {diverged} of its {total} trials"
+        parts.append(part + (f" and failed in {failed}" if failed else ""))
+    return [
+        "Not in these comparisons, which use finished trials only: " + "; ".join(parts) + ". "
+        "A cell that diverges at some settings is less robust there, whatever its finished "
+        "trials score."
+    ]
+
+
 #: Fewer optimizer steps than this in a trial's training and it is called short.
 FEW_STEPS = 300
 
@@ -274,16 +322,23 @@ def _likely_reasons(trials: pd.DataFrame, info: dict[str, Any]) -> str:
     reasons = []
     done = trials[trials["outcome"] == "completed"]
     if "optimizer_steps" in done.columns and done["optimizer_steps"].notna().any():
-        steps = float(done["optimizer_steps"].astype(float).max())
+        # A trial's steps add up its repeats' and folds' fits, each from fresh weights:
+        # the updates one model got are one fit's.
+        fits = max(1, int(info.get("repeats") or 1)) * max(1, int(info.get("folds") or 1))
+        steps = float(done["optimizer_steps"].astype(float).max()) / fits
         if steps < FEW_STEPS:
             reasons.append(
-                f"too few updates (at most {int(steps)} optimizer steps in a trial; raise the "
-                "space's epochs or lower its batch size)"
+                f"too few updates (at most {int(steps)} optimizer steps in a model's training; "
+                "raise the space's epochs or lower its batch size)"
             )
-    diverged = int((trials["outcome"] == "diverged").sum())
-    if diverged:
+    lost = info.get("lost") or {}
+    diverged = sum(d for _, d, _ in lost.values()) if lost else int(
+        (trials["outcome"] == "diverged").sum()
+    )
+    total = sum(n for n, _, _ in lost.values()) if lost else len(trials)
+    if diverged:  # over every trial: Hyperband's early rounds diverge too
         reasons.append(
-            f"{diverged} of {len(trials)} trials diverged (lower the learning rate or add clipping)"
+            f"{diverged} of {total} trials diverged (lower the learning rate or add clipping)"
         )
     samples = info.get("val_samples", math.nan)
     if np.isfinite(samples) and samples < 50 and info.get("folds", 1) <= 1:

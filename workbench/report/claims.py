@@ -131,15 +131,21 @@ def _verdict(measure: dict[str, Any], low: float, high: float) -> tuple[str, str
     return "not enough data", f"{interval} reaches across the range [{low:g}, {high:g}]"
 
 
-def _without_skill(frame: pd.DataFrame, measure: dict[str, Any]) -> dict[str, Any]:
-    """No ratio of skills where a cell is not better than the baseline (skill <= 0): there
-    a ratio means nothing (two negative skills give a ratio below 1 for the better cell)."""
-    pairs = _pairs(frame, "cell", "lstm", "gru", "score")
+def _without_skill(
+    frame: pd.DataFrame,
+    measure: dict[str, Any],
+    factor: str = "cell",
+    levels: tuple[Any, Any] = ("lstm", "gru"),
+    named: str = "LSTM or GRU",
+) -> dict[str, Any]:
+    """No ratio of skills where a side is not better than the baseline (skill <= 0): there
+    a ratio means nothing (two negative skills give a ratio below 1 for the better side)."""
+    pairs = _pairs(frame, factor, *levels, "score")
     if len(pairs):
         worse, n = int(((pairs["a"] <= 0) | (pairs["b"] <= 0)).sum()), len(pairs)
         where = f"{worse} of {n} matched configurations"
     else:
-        xa, xb = _group_means(frame, "cell", "lstm", "gru", "score")
+        xa, xb = _group_means(frame, factor, *levels, "score")
         worse = int(any(len(x) and x.mean() <= 0 for x in (xa, xb)))
         where = "the group means"
     if not worse:
@@ -149,7 +155,7 @@ def _without_skill(frame: pd.DataFrame, measure: dict[str, Any]) -> dict[str, An
         "ci_low": math.nan,
         "ci_high": math.nan,
         "n": 0,
-        "basis": f"in {where} LSTM or GRU is not better than the task's baseline "
+        "basis": f"in {where} {named} is not better than the task's baseline "
         "(skill <= 0), where a ratio of skills means nothing",
     }
 
@@ -290,6 +296,10 @@ def claims(
         if regression_unscored
         else _measure(frame, "bidirectional", True, False, "score", gain)
     )
+    if not classification and not regression_unscored:
+        g = _without_skill(
+            frame, g, "bidirectional", (True, False), "the bidirectional or the one-way model"
+        )
     g_verdict, g_why = _verdict(g, bi_claim.low, bi_claim.high)
     rows.append(
         [

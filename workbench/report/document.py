@@ -112,7 +112,22 @@ def overview(study: Any, trials: pd.DataFrame) -> dict[str, Any]:
         "fold_scheme": params.get("fold_scheme", "shuffled"),
         # The space's largest epoch budget (Hyperband's full budget); nan before it was logged.
         "max_epochs": _number(params.get("max_epochs")),
+        # Per cell over every trial (Hyperband's early rounds too): trials, diverged, failed
+        # otherwise; the comparisons use finished trials only.
+        "lost": _lost_by_cell(trials),
     }
+
+
+def _lost_by_cell(trials: pd.DataFrame) -> dict[str, tuple[int, int, int]]:
+    if trials.empty or "cell" not in trials:
+        return {}
+    lost = {}
+    for cell, rows in trials.groupby("cell"):
+        outcome = rows["outcome"]
+        diverged = int((outcome == "diverged").sum())
+        failed = int((~outcome.isin(("completed", "interrupted", "diverged"))).sum())
+        lost[str(cell)] = (len(rows), diverged, failed)
+    return lost
 
 
 def budget_note(trials: pd.DataFrame, compared: pd.DataFrame, info: dict[str, Any]) -> list[str]:
