@@ -884,3 +884,20 @@ def test_too_few_updates_counts_one_models_training_not_its_repeats_and_folds() 
     study = dataclasses.replace(study, trials=tuple(trials), parent_tags=tags, parent_params=params)
     first = reports.build_report(study).sections[0].notes[0]
     assert "too few updates (at most 25 optimizer steps in a model's training" in first
+
+
+def test_the_expected_best_table_compares_cells_at_equal_n() -> None:
+    scores = {"lstm": [0.70, 0.75, 0.80, 0.90], "gru": [0.78, 0.80]}
+    trials = [
+        _trial(i + 1, score, cell=cell, units=8 * (j + 1))
+        for i, (cell, j, score) in enumerate(
+            (c, j, v) for c, values in scores.items() for j, v in enumerate(values)
+        )
+    ]
+    report = reports.build_report(_study(trials))
+    (table,) = [t for title, t in report.sections[3].tables if title.startswith("Expected best")]
+    row = table.set_index("cell")
+    # lstm at n = 2 from its 4 trials: sum_i v_i ((i/4)^2 - ((i-1)/4)^2) = 0.828125
+    assert row.loc["lstm", "expected best at n = 2 (equal)"] == pytest.approx(0.828125)
+    assert row.loc["lstm", "trials"] == 4 and row.loc["gru", "trials"] == 2
+    assert row.loc["lstm", "expected best at its own trials"] > 0.828125

@@ -285,9 +285,17 @@ def build_report(study: Any) -> Report:
             "'Show Your Work'): cells that got unequal numbers of trials compare at equal n."
         )
         curves = frames["expected_best"]
-        s.tables.append(
-            ("Expected best after n trials (last point per cell)", curves.groupby("cell").tail(1))
-        )
+        common = int(curves.groupby("cell")["trials"].max().min())
+        at_common = curves[curves["trials"] == common].set_index("cell")["expected_best"]
+        last = curves.groupby("cell").tail(1).set_index("cell")
+        table = pd.DataFrame(
+            {
+                f"expected best at n = {common} (equal)": at_common,
+                "trials": last["trials"],
+                "expected best at its own trials": last["expected_best"],
+            }
+        ).reset_index()
+        s.tables.append((f"Expected best: at equal n = {common}, and at each cell's own", table))
         s.figures.append("expected_best.png")
     sections.append(s)
 
