@@ -227,6 +227,40 @@ def test_a_benchmark_over_accuracy_and_mse_tasks_compares_pairs_by_the_sign_test
     assert [p.test for p in benchmark_frames(mixed)["pairs"]] == ["sign"]
     same = {"a": study("max", accuracy), "b": study("max", {"lstm": 0.7, "gru": 0.6})}
     assert [p.test for p in benchmark_frames(same)["pairs"]] == ["Wilcoxon"]
+    # Two MSE tasks are in their own targets' units: no ranking of one against the other.
+    losses = {
+        "a": study("min", {"lstm": 0.1, "gru": 0.3}),
+        "b": study("min", {"lstm": 5, "gru": 2}),
+    }
+    assert [p.test for p in benchmark_frames(losses)["pairs"]] == ["sign"]
+
+
+def test_cells_with_unequal_trials_are_ranked_on_equal_n() -> None:
+    from workbench.report.benchmark import _markdown, benchmark_frames
+    from workbench.tracking import StudyRecord, StudyTrial
+
+    scores = [("lstm", 0.70), ("lstm", 0.75), ("lstm", 0.80), ("lstm", 0.90), ("gru", 0.85),
+              ("gru", 0.80)]  # fmt: skip
+    trials = [
+        StudyTrial(f"r{i}", i, "FINISHED", {"cell": cell, "units": str(8 * (i + 1))},
+                   {"score": score}, {}, {"cell": cell}, 0, 1)
+        for i, (cell, score) in enumerate(scores)
+    ]  # fmt: skip
+    study = StudyRecord(
+        tracking_uri="sqlite:///unused.db", experiment="b", experiment_id="1",
+        parent_run_id="p", parent_params={"direction": "max", "objective": "val_accuracy"},
+        parent_tags={"tuner": "random"}, parent_metrics={}, parent_start=0.0, parent_end=1.0,
+        trials=tuple(trials),
+    )  # fmt: skip
+    frames = benchmark_frames({"t": study})
+    row = frames["table"].loc["t"]
+    # Best of 4 (0.90) against best of 2 (0.85) favoured lstm for its draws; at n = 2
+    # lstm expects 0.828125, gru 0.8375.
+    assert row["lstm"] == pytest.approx(0.828125) and row["gru"] == pytest.approx(0.8375)
+    assert frames["unequal"] == ["t (2 of 4)"]
+    assert "as many trials as the fewest got (Dodge et al. 2019): t (2 of 4)" in " ".join(
+        _markdown("b", frames, {"t": []}).split()
+    )
 
 
 def test_published_results_are_shown_beside_what_this_study_ran() -> None:

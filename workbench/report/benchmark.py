@@ -30,7 +30,7 @@ from workbench.report.ranking import (
     nemenyi_critical_difference,
     pairwise_wilcoxon,
 )
-from workbench.report.statistics import head_to_head
+from workbench.report.statistics import expected_best, head_to_head
 
 
 def _margin(pairs: pd.DataFrame, winner: str, runner_up: str) -> dict[str, Any]:
@@ -92,7 +92,7 @@ def benchmark_frames(
     published results (``{task: (Published, ...)}``, shown beside the task's row).
     ``not_better`` lists the tasks whose best trial does not beat the trivial baseline on
     test."""
-    tasks, best_by_cell, verdicts = [], {}, {}
+    tasks, best_by_cell, verdicts, unequal = [], {}, {}, []
     for task, study in studies.items():
         params, tags = study.parent_params, study.parent_tags
         direction = params.get("direction", "min")
@@ -118,7 +118,16 @@ def benchmark_frames(
                 }
             )
             per_cell = done.groupby("cell")["score"].agg("min" if direction == "min" else "max")
-            best_by_cell[task] = (-per_cell if direction == "min" else per_cell).to_dict()
+            counts = done.groupby("cell").size()
+            ranked = per_cell
+            if counts.nunique() > 1:
+                # A cell's best of 8 trials against another's best of 2 favours the first
+                # for its draws: rank on the expected best of equally many (Dodge et al.).
+                curves = expected_best(done, direction)
+                common = curves[curves["trials"] == int(counts.min())]
+                ranked = common.set_index("cell")["expected_best"]
+                unequal.append(f"{task} ({int(counts.min())} of {int(counts.max())})")
+            best_by_cell[task] = (-ranked if direction == "min" else ranked).to_dict()
             pairs = head_to_head(done, direction)
             order = per_cell.sort_values(ascending=direction == "min").index.tolist()
             others = [cell for cell in order if cell != best["cell"]]
@@ -136,6 +145,8 @@ def benchmark_frames(
     frames: dict[str, Any] = {
         "tasks": pd.DataFrame(tasks),
         "table": table,
+        # Tasks whose cells got unequal numbers of trials: ranked on equal n.
+        "unequal": unequal,
         "verdicts": verdicts,
         "not_better": [
             r["task"]
@@ -152,8 +163,12 @@ def benchmark_frames(
         frames["critical_difference"] = nemenyi_critical_difference(
             complete.shape[1], len(complete)
         )
-        # Differences of accuracies and of MSEs cannot be ranked together (Demsar 2006).
-        units = {r["task"]: r["objective"] for r in tasks}
+        # Differences of accuracies and of MSEs cannot be ranked together (Demsar 2006),
+        # nor one task's MSE against another's (each in its own target's units).
+        units = {
+            r["task"]: r["objective"] if r["direction"] == "max" else f"{r['task']}: MSE"
+            for r in tasks
+        }
         frames["pairs"] = pairwise_wilcoxon(table, "max", units)
     return frames
 
@@ -189,6 +204,13 @@ def _markdown(name: str, frames: dict[str, Any], answers: dict[str, list[str]]) 
         return "\n".join(lines)
     ranks = frames["average_ranks"]
     used = len(frames["table"].dropna())
+    if frames.get("unequal"):
+        lines += [
+            "Each cell's score per task is its best trial's, but where the cells got unequal "
+            "numbers of trials, the expected best of as many trials as the fewest got (Dodge "
+            f"et al. 2019): {', '.join(frames['unequal'])}.",
+            "",
+        ]
     lines += [
         f"Average rank over {used} tasks with every cell (1 = best): "
         + ", ".join(f"{cell} {rank:.2f}" for cell, rank in ranks.items())
