@@ -628,3 +628,41 @@ def test_export_on_another_host_loads_the_weights_logged_in_mlflow(
         away.rename(local)
     assert not result.retrained and result.run_id == exported.result.run_id
     assert result.checks and all(c.matches is True for c in result.checks), result.lines()
+
+
+def test_a_forecast_over_several_columns_reads_its_series_by_name(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    steps = np.arange(80)
+    price = 10 + rng.normal(size=80).cumsum()
+    sales = 100 + 5 * np.sin(steps / 4) - 2 * price + rng.normal(size=80)
+    lines = [f"{p:.6f},{s:.6f}" for p, s in zip(price, sales, strict=True)]
+    table = tmp_path / "sales.csv"
+    table.write_text("price,sales\n" + "\n".join(lines) + "\n")
+    task = tmp_path / "sales.yaml"
+    task.write_text(
+        "name: sales\nloader: csv_forecast\noptions: {path: sales.csv, target_column: sales, "
+        "value_columns: [price], window: 6, horizon: 1, n_val: 12, n_test: 12}\n"
+    )
+    store = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    _search(tmp_path, store, task, "sales", trials=1)
+    result = export_best("sales", tmp_path / "model", tracking_uri=store)
+    card = (tmp_path / "model" / "MODEL_CARD.md").read_text()
+    assert "the features in this order: sales, price" in card
+    by_name = predict_file(tmp_path / "model", table)  # the file's order: price, sales
+    swapped = tmp_path / "swapped.csv"
+    swapped.write_text(
+        "sales,price\n" + "\n".join(",".join(line.split(",")[::-1]) for line in lines) + "\n"
+    )
+    assert predict_file(tmp_path / "model", swapped).csv_text == by_name.csv_text
+    import keras
+
+    model = keras.saving.load_model(result.out_dir / "model.keras", safe_mode=True)
+    window = np.stack([sales[:6], price[:6]], axis=-1)[None].astype("float32")
+    first = by_name.csv_text.strip().splitlines()[1].split(",")
+    expected = float(model.predict(window, verbose=0)[0, 0])
+    assert float(first[1]) == pytest.approx(expected, rel=1e-4)
+    headless = tmp_path / "headless.csv"
+    headless.write_text("\n".join(lines) + "\n")
+    with pytest.raises(WorkbenchError, match="expected a header naming the series' columns "
+                       "sales, price"):  # fmt: skip
+        predict_file(tmp_path / "model", headless)

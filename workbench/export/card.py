@@ -48,6 +48,8 @@ def _interface(data: Any, shape: tuple[int | None, ...], dtype: str) -> dict[str
         "sequence_output": data.sequence_output,
         "class_names": classes,
         "forecast": data.target_scale is not None,
+        # The features per step by name, in the model's order (a forecast over columns).
+        "features": list(data.feature_names) or None,
         "masked": data.masked,
         "pad_value": data.mask_value if data.masked else None,
         "text": None
@@ -237,9 +239,13 @@ Measured on the exported weights; "logged" is what the search recorded in MLflow
 
 
 def _input_layout(data: Any) -> str:
-    return (
-        "(batch: one raw text per sample)" if data.text is not None else "(batch, steps, features)"
-    )
+    if data.text is not None:
+        return "(batch: one raw text per sample)"
+    if len(data.feature_names) > 1:
+        return (
+            f"(batch, steps, features); the features in this order: {', '.join(data.feature_names)}"
+        )
+    return "(batch, steps, features)"
 
 
 def _output_text(data: Any) -> str:

@@ -172,15 +172,27 @@ def _read_csv(
     if values.ndim != 2:
         raise WorkbenchError(f"{path}: expected the same number of columns in every row")
     steps, features = shape[1], shape[2]
-    if interface.get("forecast") and features == 1 and values.shape[1] == 1 and steps:
-        series = values[:, 0]
-        if len(series) < steps:
+    named = list(interface.get("features") or [])
+    series = bool(interface.get("forecast") and steps and values.shape[1] != steps * features)
+    if series and features > 1:
+        # A series over several columns: read by name, in the model's order (a file's own
+        # column order would silently feed one column's values as another's).
+        if not (headed and named and set(named) <= set(names)):
+            raise WorkbenchError(
+                f"{path}: expected a header naming the series' columns "
+                f"{', '.join(named) or '(not recorded by this export)'}, or rows of "
+                f"{steps * features} values ({steps} steps x {features} features). Received "
+                f"columns: {', '.join(names) or 'none (no header)'}"
+            )
+        values = values[:, [names.index(name) for name in named]]
+    if series and values.shape[1] == features:
+        if len(values) < steps:
             raise WorkbenchError(
                 f"{path}: expected a series of at least {steps} values (the model's window). "
-                f"Received: {len(series)} values"
+                f"Received: {len(values)} values"
             )
-        windows = np.stack([series[i - steps : i] for i in range(steps, len(series) + 1)])
-        return windows[..., None], list(range(steps, len(series) + 1)), notes
+        windows = np.stack([values[i - steps : i] for i in range(steps, len(values) + 1)])
+        return windows, list(range(steps, len(values) + 1)), notes
     if steps is None:
         raise WorkbenchError(
             f"{path}: this model takes variable-length series; give them as an .npz array "

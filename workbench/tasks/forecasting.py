@@ -70,6 +70,7 @@ def _forecast_task(
     cut: _Windows,
     source: str,
     notes: tuple[str, ...] = (),
+    names: tuple[str, ...] = (),
 ) -> TaskData:
     """Windows over ``values`` (steps, columns), split in time order, scaled on train only.
 
@@ -144,6 +145,7 @@ def _forecast_task(
         input_scale=(tuple(float(m) for m in mean), tuple(float(s) for s in std)),
         notes=notes,
         time_ordered=True,
+        feature_names=names,
     )
 
 
@@ -266,4 +268,6 @@ def _load_csv_forecast(spec: TaskSpec) -> TaskData:
         notes += gap_notes
     values = frame[columns].to_numpy(dtype="float64")
     source = f"{path} ({len(values)} rows; target {target})"
-    return _forecast_task(spec, values, columns.index(target), cut, source, notes)
+    return _forecast_task(
+        spec, values, columns.index(target), cut, source, notes, tuple(columns)
+    )

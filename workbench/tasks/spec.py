@@ -115,6 +115,9 @@ class TaskData:
     #: The samples are windows over one series, in time order, each predicting the next
     #: ``n_outputs`` steps (forecasting): cross-validation must train on the past only.
     time_ordered: bool = False
+    #: The input features per step by name, in the model's order, where the loader knows
+    #: them (a forecast over several columns): what ``predict`` reads a series by.
+    feature_names: tuple[str, ...] = ()
 
     @property
     def metric(self) -> str:
