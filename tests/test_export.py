@@ -260,6 +260,12 @@ def test_predict_writes_one_row_per_input(exported: Exported) -> None:
     values = [float(v) for v in from_csv.csv_text.strip().splitlines()[1:]]
     np.testing.assert_allclose(values, expected, rtol=1e-5)
     assert from_csv.notes == ()
+    # Every digit float32 holds (and two more): nothing rounded away in the CSV.
+    assert all(len(v.replace(".", "").lstrip("-0")) >= 8 for v in from_csv.csv_text.split()[1:])
+    # The (samples, steps) arrays a one-feature search takes are not for a two-feature model.
+    np.savez(data, x=x[..., 0])
+    with pytest.raises(WorkbenchError, match=r"Received: x.shape=\(5, 10\)"):
+        predict_file(model_dir, data)
     # Without a header row the first row is an input too, not lost as column names ...
     table.write_text(rows + "\n")
     headless = predict_file(model_dir, table)
@@ -350,6 +356,23 @@ def test_bad_inputs_give_one_clear_line(exported: Exported) -> None:
         assert result.exit_code == 2, result.output
         assert result.output.strip().splitlines()[-1].endswith(message), result.output
         assert "Traceback" not in result.output
+    # A file that is no .npz (empty, cut short), and a data row with a missing value where
+    # a header would be: one line each, nothing predicted.
+    empty, cut = exported.root / "empty.npz", exported.root / "cut.npz"
+    empty.write_bytes(b"")
+    np.savez(cut, x=np.zeros((5, 10, 2), "float32"))
+    cut.write_bytes(cut.read_bytes()[:40])
+    row = ",".join(["0.5"] * 19)
+    missing = exported.root / "missing.csv"
+    missing.write_text(row + ",\n" + row + ",0.5\n")
+    for path, message in (
+        (empty, "not a readable .npz file"),
+        (cut, "not a readable .npz file"),
+        (missing, "line 1 is neither a header (names only) nor a row of numbers"),
+    ):
+        result = CliRunner().invoke(main, ["predict", "--model", model_dir, "--data", str(path)])
+        assert result.exit_code == 2, result.output
+        assert message in result.output and len(result.output.strip().splitlines()) == 1
 
 
 def _all_layers(model: Any) -> list[Any]:
@@ -500,6 +523,24 @@ def test_forecast_export_takes_and_returns_original_units(tmp_path: Path) -> Non
     assert first == [6, pytest.approx(float(predicted[0, 0]), rel=1e-4)]
     table.write_text("\n".join(f"{v:.9g}" for v in series) + "\n")  # no header: the same
     assert predict_file(tmp_path / "model", table).csv_text == output.csv_text
+    # The (samples, steps) arrays a search takes for one feature: the same predictions.
+    arrays = tmp_path / "windows.npz"
+    np.savez(arrays, x=raw[..., 0])
+    flat = predict_file(tmp_path / "model", arrays).csv_text.strip().splitlines()
+    assert float(flat[1]) == pytest.approx(float(predicted[0, 0]), rel=1e-4)
+
+
+def test_predict_refuses_a_sample_that_is_all_padding() -> None:
+    from workbench.export.predictor import _check_inputs
+
+    interface = {"input_shape": [None, 5, 2], "input_dtype": "float32", "masked": True,
+                 "pad_value": -1000.0}  # fmt: skip
+    x = np.full((3, 5, 2), -1000.0, "float32")
+    x[0, :2], x[2, :4] = 1.0, 2.0
+    with pytest.raises(WorkbenchError, match=r"Received: x\[1\] is all padding \(-1000\)"):
+        _check_inputs(x, interface)
+    x[1, 0] = 0.5
+    _check_inputs(x, interface)  # a real step each: fine
 
 
 @pytest.mark.e2e

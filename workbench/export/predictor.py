@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,9 +115,15 @@ def _read_inputs(
                         f"{path}: expected an array named 'x' or 'x_test'. "
                         f"Received keys: {', '.join(keys) or 'none'}"
                     )
-                return np.asarray(archive[key]), None, ()
-        except (OSError, ValueError) as exc:
-            raise WorkbenchError(f"{path}: not a readable .npz file ({exc})") from None
+                x = np.asarray(archive[key])
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise WorkbenchError(
+                f"{path}: not a readable .npz file ({exc or type(exc).__name__})"
+            ) from None
+        shape = interface["input_shape"]
+        if x.ndim == 2 and len(shape) == 3 and shape[2] == 1:
+            x = x[..., None]  # (samples, steps) of a one-feature model, as training takes it
+        return x, None, ()
     if suffix == ".csv":
         return _read_csv(path, interface, header)
     raise WorkbenchError(f"Expected --data to be a .npz or .csv file. Received: {path}")
@@ -142,6 +149,16 @@ def _read_csv(
         notes = (
             f"{path}: its first row is all numbers, read as the first input; "
             "--header reads it as column names",
+        )
+    elif header is None and not text and rows and not all(
+        v.strip() and not _is_number(v) for v in rows[0]
+    ):
+        # Numbers beside an empty or text cell: a data row with a missing value, most
+        # likely; read as a header it would shift every output against its input.
+        raise WorkbenchError(
+            f"{path}: line 1 is neither a header (names only) nor a row of numbers: "
+            f"{', '.join(repr(v) for v in rows[0][:5])}. Fill its missing values, or "
+            "pass --header if it is the header"
         )
     if len(rows) < 1 + headed:
         expected = "a header row and at least one data row" if headed else "a data row"
@@ -246,6 +263,14 @@ def _check_inputs(x: np.ndarray, interface: Mapping[str, Any]) -> None:
             raise WorkbenchError(
                 f"Expected finite numbers. Received: NaN or infinite value in x[{row}]"
             )
+    if interface.get("masked") and x.ndim == 3:
+        pad = interface["pad_value"]
+        empty = np.flatnonzero(~np.any(x != pad, axis=(1, 2)))
+        if empty.size:  # the search refuses these too: no step to read (cuDNN fails on it)
+            raise WorkbenchError(
+                f"Expected at least one real step per sample. Received: x[{int(empty[0])}] "
+                f"is all padding ({pad:g})"
+            )
 
 
 def _prediction_rows(
@@ -265,10 +290,11 @@ def _prediction_rows(
             columns = tuple(f"class_t{t}" for t in range(steps))
             return columns, [list(classes[i]) for i in range(n)]
         columns = ("class", *(f"p_{name}" for name in names))
-        return columns, [[classes[i], *(f"{p:.6g}" for p in probs[i])] for i in range(n)]
+        return columns, [[classes[i], *(f"{p:.9g}" for p in probs[i])] for i in range(n)]
     flat = predictions.reshape(n, -1)
     if flat.shape[1] == 1:
         columns: tuple[str, ...] = ("y",)
     else:
         columns = tuple(f"y_{k + 1}" for k in range(flat.shape[1]))
-    return columns, [[f"{v:.6g}" for v in flat[i]] for i in range(n)]
+    # float32's 7 significant digits, and 2 more, so no figure is rounded away.
+    return columns, [[f"{v:.9g}" for v in flat[i]] for i in range(n)]
