@@ -296,6 +296,22 @@ def test_csv_text_is_a_seeded_stratified_split_with_a_train_only_vocabulary(
     assert load_task(_text_task(tmp_path, seed=4)).load().digest() != data.digest()
 
 
+def test_texts_that_read_like_missing_values_are_texts(
+    tmp_path: Path, reviews_csv: Path
+) -> None:
+    lines = reviews_csv.read_text().splitlines()
+    header = lines[0].split(",")
+    column = header.index("review")
+    for row, word in ((1, "NA"), (2, "null"), (3, "None")):
+        cells = lines[row].split(",")
+        cells[column] = word
+        lines[row] = ",".join(cells)
+    reviews_csv.write_text("\n".join(lines) + "\n")
+    data = load_task(_text_task(tmp_path, seed=3)).load()
+    texts = {*data.x_train, *data.x_val, *data.x_test}
+    assert {"NA", "null", "None"} <= texts
+
+
 def test_a_class_too_small_to_split_three_ways_is_named_as_in_the_file(tmp_path: Path) -> None:
     import pandas as pd
 
@@ -426,6 +442,11 @@ def test_csv_forecast_reports_gaps_and_dropped_rows_as_notes(tmp_path: Path) -> 
     assert "has 2 gap(s)" in data.notes[1] and "'2001-01' and '2001-03'" in data.notes[1]
     with pytest.raises(WorkbenchError, match=r"column 'price', line 3: missing or infinite"):
         spec.with_options(drop_missing=False).load()
+    # Lines as the file counts them: a blank line before the bad cell moves it down one.
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([*lines[:2], "", *lines[2:]]) + "\n")
+    with pytest.raises(WorkbenchError, match=r"column 'price', line 4: missing or infinite"):
+        spec.with_options(drop_missing=False).load()
 
 
 def _long_table(tmp_path: Path, n_series: int = 24, split: bool = False) -> Path:
@@ -505,6 +526,9 @@ def test_npz_regression_with_test_split_and_dropped_samples(tmp_path: Path) -> N
     assert "training mean: test MSE" in data.baseline.description
     with pytest.raises(WorkbenchError, match="sample 3 of x_train/y_train .* NaN or infinite"):
         spec.with_options(drop_missing=False).load()
+    np.savez(tmp_path / "e.npz", x_train=x, y_train=np.zeros(20), x_test=x[:0], y_test=y[:0])
+    with pytest.raises(WorkbenchError, match="x_test has no samples. Expected at least one"):
+        _task(tmp_path, "npz", path="e.npz").load()
 
 
 def test_quick_path_writes_an_equivalent_task_file_only_for_good_data(tmp_path: Path) -> None:

@@ -260,6 +260,8 @@ def _load_npz(spec: TaskSpec) -> TaskData:
                 f"{path}: x_{split} has {len(x)} samples and y_{split} {len(y)}. "
                 "Expected one target per sample"
             )
+        if len(x) == 0:
+            raise WorkbenchError(f"{path}: x_{split} has no samples. Expected at least one")
         if x.shape[1:] != xs.get("train", x).shape[1:]:
             raise WorkbenchError(
                 f"{path}: x_{split} has steps x features {x.shape[1:]}, x_train "

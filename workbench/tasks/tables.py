@@ -27,8 +27,12 @@ def _data_path(spec: TaskSpec, value: Any, key: str = "path") -> Path:
     return path
 
 
-def _read_table(spec: TaskSpec, path: Path, columns: Sequence[str]) -> Any:
-    """Read a CSV or Parquet file into a pandas DataFrame holding ``columns``.
+def _read_table(
+    spec: TaskSpec, path: Path, columns: Sequence[str], texts: Sequence[str] = ()
+) -> Any:
+    """Read a CSV or Parquet file into a pandas DataFrame holding ``columns``; the
+    ``texts`` columns as the file's own strings (a review reading "NA" or "null" is text,
+    not a missing value).
 
     Raises:
         WorkbenchError: for an unreadable or empty file, or a missing column.
@@ -40,7 +44,7 @@ def _read_table(spec: TaskSpec, path: Path, columns: Sequence[str]) -> Any:
             _require(spec, "pyarrow")
             frame = pd.read_parquet(path)
         else:
-            frame = pd.read_csv(path)
+            frame = pd.read_csv(path, converters={column: str for column in texts})
     except WorkbenchError:
         raise
     except pd.errors.EmptyDataError:
@@ -68,10 +72,31 @@ def _shown(value: Any) -> str:
 
 
 def _row(path: Path, index: Any) -> str:
-    """Where row ``index`` (0-based, as read) sits: a line of a CSV (header is line 1)."""
+    """Where row ``index`` (0-based, as read) sits: a line of a CSV (header is line 1),
+    counted as the file has them (blank lines, which pandas skips, and quoted line breaks)."""
     if path.suffix.lower() in (".parquet", ".pq"):
         return f"row {int(index) + 1}"
-    return f"line {int(index) + 2}"
+    starts = _record_lines(path)
+    if int(index) < len(starts):
+        return f"line {starts[int(index)]}"
+    return f"data row {int(index) + 1}"
+
+
+def _record_lines(path: Path) -> list[int]:
+    """The line each data record of a CSV starts on, header and blank lines left out."""
+    import csv
+
+    starts, line = [], 1
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            for number, record in enumerate(reader):
+                if record and number:  # not the header, not a blank line
+                    starts.append(line)
+                line = reader.line_num + 1
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+    return starts
 
 
 def _numeric(path: Path, frame: Any, column: str) -> Any:

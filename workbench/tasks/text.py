@@ -181,7 +181,9 @@ def _load_csv_text(spec: TaskSpec) -> TaskData:
     text_col = _text_option(spec, opts, "text_column")
     label_col = _text_option(spec, opts, "label_column")
     split_col = _text_option(spec, opts, "split_column", required=False)
-    frame = _read_table(spec, path, [c for c in (text_col, label_col, split_col) if c])
+    frame = _read_table(
+        spec, path, [c for c in (text_col, label_col, split_col) if c], texts=[text_col]
+    )
     texts, labels = frame[text_col], frame[label_col]
     for i, (text, label) in enumerate(zip(texts.tolist(), labels.tolist(), strict=True)):
         if label is None or (isinstance(label, float) and np.isnan(label)) or str(label) == "":
