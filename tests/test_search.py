@@ -1210,6 +1210,54 @@ def test_an_answer_the_store_cannot_give_back_leaves_the_search_finished(
     assert parents[0].info.status == "FINISHED"
 
 
+def test_a_study_whose_experiment_was_deleted_in_the_ui_resumes(
+    tiny_task: Path, tiny_space: Path, store: str
+) -> None:
+    _search(tiny_task, tiny_space, store, "--max-trials", "1")
+    client = MlflowClient(store)
+    client.delete_experiment(client.get_experiment_by_name("study").experiment_id)
+    output = _search(tiny_task, tiny_space, store, "--max-trials", "2")
+    assert "Resuming: 1 trial(s) already done" in output and "2 of 2 trials completed" in output
+    assert client.get_experiment_by_name("study").lifecycle_stage == "active"
+
+
+def test_a_per_step_task_on_a_grid_counts_the_grid_without_readout(
+    workdir: Path, store: str
+) -> None:
+    from workbench.search import make_search_config
+    from workbench.search.runner import fit_to_data
+    from workbench.spaces import parse_space
+    from workbench.tasks import load_task
+
+    space = parse_space(
+        {"dimensions": {"cell": ["lstm", "gru"], "units": [2, 4], "readout": ["last", "mean"]}}
+    )
+    task = load_task("copy_memory").with_options(length=3, n_train=8, n_val=4, n_test=4)
+    data = task.load()
+    for asked, trials in ((None, 4), (6, 4), (3, 3)):
+        config = make_search_config(
+            task=task, space=space, tuner="grid", max_trials=asked, tracking_uri=store,
+            state_root=workdir,
+        )  # fmt: skip
+        fitted, _ = fit_to_data(config, data)
+        assert fitted.max_trials == trials, asked
+        grid = [n for n in fitted.notes if n.startswith("The grid has")]
+        assert grid == ([] if asked != 3 else [grid[0]]) and (asked != 3 or "has 4 " in grid[0])
+
+
+def test_hyperband_with_folds_is_refused_before_anything_loads(store: str) -> None:
+    from workbench.errors import WorkbenchError
+    from workbench.search import make_search_config
+    from workbench.spaces import load_space
+    from workbench.tasks import load_task
+
+    with pytest.raises(WorkbenchError, match="Expected --folds 1 .or none. with --tuner hyperband"):
+        make_search_config(
+            task=load_task("adding"), space=load_space("small"), tuner="hyperband", folds=3,
+            tracking_uri=store,
+        )  # fmt: skip
+
+
 def test_lost_local_state_deletes_nothing_without_overwrite(
     tiny_task: Path, tiny_space: Path, store: str, workdir: Path
 ) -> None:

@@ -92,7 +92,22 @@ def test_a_server_fails_fast_at_first_and_is_retried_once_it_answered(
     stores.client(store)
     assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ
     assert "MLFLOW_HTTP_REQUEST_TIMEOUT" not in os.environ
-    # A user's own setting stays.
+    # A check still fails fast (one line in seconds, not minutes of retries).
+    seen = {}
+    real = stores._check_reachable
+    monkeypatch.setattr(
+        stores, "_check_reachable",
+        lambda uri: seen.update(os.environ) or real(uri),
+    )  # fmt: skip
+    stores.check_reachable(store)
+    assert seen["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "0"
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ  # and patient again after
+    service.close()  # the search is over: a later command in this process fails fast again
+    stores.client(store)
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "0"
+    # A user's own setting stays (a fresh process whose user set it).
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
+    monkeypatch.delenv("WORKBENCH_MLFLOW_FAIL_FAST")
     monkeypatch.setattr(stores, "_patient", False)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     stores.client(store)

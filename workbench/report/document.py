@@ -125,7 +125,7 @@ def _lost_by_cell(trials: pd.DataFrame) -> dict[str, tuple[int, int, int]]:
     for cell, rows in trials.groupby("cell"):
         outcome = rows["outcome"]
         diverged = int((outcome == "diverged").sum())
-        failed = int((~outcome.isin(("completed", "interrupted", "diverged"))).sum())
+        failed = int((~outcome.isin(("completed", "interrupted", "diverged", "running"))).sum())
         lost[str(cell)] = (len(rows), diverged, failed)
     return lost
 

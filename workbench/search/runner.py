@@ -89,6 +89,12 @@ def make_search_config(
         )
     if cluster is not None:
         _check_cluster(cluster)
+    if tuner == "hyperband" and folds > 1:
+        raise WorkbenchError(
+            f"Expected --folds 1 (or none) with --tuner hyperband: its later rounds train on "
+            "from an earlier round's weights, which with folds were trained on each fold's "
+            f"validation rows. Received: --folds {folds}"
+        )
     if hyperband_iterations < 1:
         raise WorkbenchError(
             f"Expected --hyperband-iterations >= 1. Received: {hyperband_iterations}"
@@ -110,12 +116,7 @@ def make_search_config(
     elif tuner == "grid":
         # A grid is run whole unless asked otherwise (as KerasTuner's own grid search).
         size = space.grid_size or 1
-        if max_trials is not None and max_trials < size:
-            notes = (
-                f"The grid has {size} configurations; --max-trials {max_trials} runs the "
-                f"first {max_trials} in the space's order (the cells one after another), so "
-                "later cells get fewer or none. Leave --max-trials out to run them all.",
-            )
+        notes = _grid_notes(size, max_trials)
         max_trials = size if max_trials is None else min(max_trials, size)
     elif max_trials is None:
         max_trials = DEFAULT_MAX_TRIALS
@@ -226,8 +227,7 @@ def fit_to_data(config: SearchConfig, data: TaskData) -> tuple[SearchConfig, int
     without). What a benchmark checks for every task before its first search.
 
     Raises:
-        WorkbenchError: a readout the data cannot use, more folds than they allow, or
-            folds with Hyperband.
+        WorkbenchError: a readout the data cannot use, or more folds than they allow.
     """
     notes = list(config.notes)
     readout = config.space["readout"]
@@ -235,6 +235,12 @@ def fit_to_data(config: SearchConfig, data: TaskData) -> tuple[SearchConfig, int
         # Every step is predicted: the readout is not used, and its values would only
         # train each configuration again under another name.
         config = dataclasses.replace(config, space=config.space.with_fixed(readout="last"))
+        if config.tuner == "grid":  # half the grid, or less, is left
+            size = config.space.grid_size or 1
+            asked = config.max_trials if any(n.startswith(_GRID_NOTE) for n in notes) else None
+            notes = [n for n in notes if not n.startswith(_GRID_NOTE)]
+            notes += _grid_notes(size, asked)
+            config = dataclasses.replace(config, max_trials=min(config.max_trials, size))
         notes.append(
             f"{config.task.name} predicts every time step, so the space's readout does not "
             "apply: fixed (logged as last) instead of training each configuration again."
@@ -249,12 +255,6 @@ def fit_to_data(config: SearchConfig, data: TaskData) -> tuple[SearchConfig, int
     if data.problem == "classification" and not data.sequence_output:
         pool = np.concatenate([data.y_train, data.y_val]).reshape(-1)
         smallest = int(np.bincount(pool.astype(int)).min(initial=len(pool)) or 1)
-    if config.tuner == "hyperband" and config.folds > 1:
-        raise WorkbenchError(
-            f"Expected --folds 1 (or none) with --tuner hyperband: its later rounds train on "
-            "from an earlier round's weights, which with folds were trained on each fold's "
-            f"validation rows. Received: --folds {config.folds}"
-        )
     folds = folds_for(config.folds, len(data.x_val), smallest, data.time_ordered)
     if config.tuner == "hyperband" and folds > 1:
         folds = 1
@@ -293,7 +293,7 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
     digest = data.digest()  # hashes every array: once, for the study's identity and MLflow
     resume = _prepare_state_dir(config, data, digest)
     if resume:
-        _refuse_lost_runs(config, study.recorded_runs())
+        _refuse_lost_runs(config, study.recorded_runs(deleted=True))
 
     objective, direction = data.objective
     resumed = study.open_search(
@@ -381,9 +381,10 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
             try:
                 answer = tuple(study_answer(config.tracking_uri, config.experiment))
             except WorkbenchError as exc:  # every trial is recorded: the search stands
+                store = f" --tracking-uri {shlex.quote(config.tracking_uri)}"
                 answer = (
                     f"The answer could not be read back ({exc}); "
-                    f"`workbench report --experiment {shlex.quote(config.experiment)}` "
+                    f"`workbench report --experiment {shlex.quote(config.experiment)}{store}` "
                     "gives it once the store answers.",
                 )
             # The MLflow UI shows a run's description: the short answer, then the space's.
@@ -443,6 +444,20 @@ def _refuse_lost_state(config: SearchConfig, recorded: int) -> None:
         )
 
 
+_GRID_NOTE = "The grid has "
+
+
+def _grid_notes(size: int, max_trials: int | None) -> tuple[str, ...]:
+    """What a --max-trials below the grid's size leaves out, said before the search."""
+    if max_trials is None or max_trials >= size:
+        return ()
+    return (
+        f"{_GRID_NOTE}{size} configurations; --max-trials {max_trials} runs the first "
+        f"{max_trials} in the space's order (the cells one after another), so later cells "
+        "get fewer or none. Leave --max-trials out to run them all.",
+    )
+
+
 def _refuse_lost_runs(config: SearchConfig, recorded: int) -> None:
     """Local state with trials but no runs in MLflow: resuming would skip the trials as
     done and then find none of them recorded."""
@@ -460,6 +475,11 @@ def _refuse_lost_runs(config: SearchConfig, recorded: int) -> None:
 _CHANGED = {
     "data": "; the task's data or its loader changed since: e.g. adding and copy_memory "
     "draw their validation and test parts apart from the training part since 2026-12-07",
+    "space": "; the space as searched may have changed with the workbench since 2026-12-07: "
+    "a float range with a step is searched as its list of values, and a task that predicts "
+    "every step fixes readout",
+    "hyperband_folds": "; Hyperband no longer cross-validates since 2026-12-07: its later "
+    "rounds trained on from weights that had seen each fold's validation rows",
     "fold_scheme": "; forecasting tasks no longer switch to shuffled folds, which trained "
     "on the future: they keep their time-ordered validation part, and --folds K cuts "
     "rolling origins, which cannot continue a study scored on shuffled folds",
@@ -509,6 +529,8 @@ def _prepare_state_dir(config: SearchConfig, data: TaskData, digest: str) -> boo
             why = _CHANGED.get(key, "")
             if key in ("folds", "fold_scheme") and data.time_ordered:
                 why = _CHANGED["fold_scheme"]
+            elif key == "folds" and config.tuner == "hyperband":
+                why = _CHANGED["hyperband_folds"]
             raise WorkbenchError(
                 f"Study {config.experiment!r} was started with other settings ({key}: "
                 f"{before[key]!r}, now {identity[key]!r}{why}). Rerun with the same options "

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
-from workbench.tracking.store import check_reachable, patient_requests
+from workbench.tracking.store import check_reachable, impatient_requests, patient_requests
 from workbench.tracking.study import StoreFailed, Study, TrialRun, wait_for_writes
 
 #: How long closing waits for the child's last writes before stopping it.
@@ -90,9 +90,12 @@ class TrackingService:
     def close(self) -> None:
         """End a search run left open (KILLED), wait for the last writes, let the child exit."""
         link, self._link = self._link, None
-        if link is not None:
-            link.close()
-        _end_open_searches(self._studies)
+        try:
+            if link is not None:
+                link.close()
+            _end_open_searches(self._studies)
+        finally:
+            impatient_requests()
 
     def __enter__(self) -> TrackingService:
         return self

@@ -154,9 +154,9 @@ def _connect_once(database_uri: str) -> None:
 
 
 def patient_requests() -> None:
-    """From here on, this process's requests to an MLflow server ride out its blips with
-    MLflow's own retries (what a long search's writes need once the server answered),
-    unless the user set them."""
+    """From here on (until :func:`impatient_requests`), this process's requests to an
+    MLflow server ride out its blips with MLflow's own retries (what a long search's writes
+    need once the server answered), unless the user set them."""
     global _patient
     _patient = True
     for name in os.environ.pop(_SET_BY_WORKBENCH, "").split(","):
@@ -164,8 +164,39 @@ def patient_requests() -> None:
             os.environ.pop(name, None)
 
 
+def impatient_requests() -> None:
+    """Back to failing fast (the search is over: a later command in this process, say a
+    report on a server that is down, is one line in seconds)."""
+    global _patient
+    _patient = False
+
+
+@contextlib.contextmanager
+def _failing_fast() -> Iterator[None]:
+    """No retries and a short timeout for the block (the user's own settings stay), even
+    after :func:`patient_requests`: a check answers in seconds, not minutes."""
+    ours = set(os.environ.get(_SET_BY_WORKBENCH, "").split(","))
+    saved = {name: os.environ.get(name) for name in _FAIL_FAST}
+    for name, value in _FAIL_FAST.items():
+        if saved[name] is None or name in ours:
+            os.environ[name] = value
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def check_reachable(tracking_uri: str) -> None:
     """Fail with one clear line when the tracking store cannot be used (before any training)."""
+    with _failing_fast():
+        _check_reachable(tracking_uri)
+
+
+def _check_reachable(tracking_uri: str) -> None:
     try:
         if tracking_uri.startswith(("postgresql", "mysql", "mssql")):
             _connect_once(tracking_uri)
@@ -180,15 +211,23 @@ def check_reachable(tracking_uri: str) -> None:
 
 
 def _all_runs(
-    mlflow_client: Any, experiment_id: str, filter_string: str, newest_first: bool = False
+    mlflow_client: Any,
+    experiment_id: str,
+    filter_string: str,
+    newest_first: bool = False,
+    deleted: bool = False,
 ) -> list[Any]:
-    """Every run matching ``filter_string``, page by page, ordered by start time."""
+    """Every run matching ``filter_string``, page by page, ordered by start time (with
+    ``deleted``, the deleted runs too)."""
+    from mlflow.entities import ViewType
+
     runs: list[Any] = []
     token = None
     while True:
         page = mlflow_client.search_runs(
             [experiment_id],
             filter_string=filter_string,
+            run_view_type=ViewType.ALL if deleted else ViewType.ACTIVE_ONLY,
             max_results=1000,
             order_by=[f"attributes.start_time {'DESC' if newest_first else 'ASC'}"],
             page_token=token,

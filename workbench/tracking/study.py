@@ -276,15 +276,25 @@ class Study:
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
 
-    def recorded_runs(self) -> int:
-        """How many workbench runs (searches and trials) the study's experiment holds."""
+    def recorded_runs(self, deleted: bool = False) -> int:
+        """How many workbench runs (searches and trials) the study's experiment holds; with
+        ``deleted``, those of an experiment deleted in the UI too (restored when the study
+        opens)."""
         existing = self._client.get_experiment_by_name(self.experiment)
-        if existing is None or existing.lifecycle_stage == "deleted":
+        if existing is None:
             return 0
+        if existing.lifecycle_stage == "deleted" and not deleted:
+            return 0
+        deleted = existing.lifecycle_stage == "deleted"
         return sum(
-            len(_all_runs(self._client, existing.experiment_id, f"tags.`{ROLE}` = '{role}'"))
+            len(
+                _all_runs(
+                    self._client, existing.experiment_id, f"tags.`{ROLE}` = '{role}'",
+                    deleted=deleted,
+                )
+            )
             for role in ("search", "trial")
-        )
+        )  # fmt: skip
 
     def log_search_summary(self, metrics: Mapping[str, Any], tags: Mapping[str, Any]) -> None:
         """Metrics and tags on the parent run (best score, counts, best hyperparameters)."""
