@@ -281,20 +281,17 @@ class Study:
         ``deleted``, those of an experiment deleted in the UI too (restored when the study
         opens)."""
         existing = self._client.get_experiment_by_name(self.experiment)
-        if existing is None:
+        in_bin = existing is not None and existing.lifecycle_stage == "deleted"
+        if existing is None or (in_bin and not deleted):
             return 0
-        if existing.lifecycle_stage == "deleted" and not deleted:
-            return 0
-        deleted = existing.lifecycle_stage == "deleted"
         return sum(
             len(
                 _all_runs(
-                    self._client, existing.experiment_id, f"tags.`{ROLE}` = '{role}'",
-                    deleted=deleted,
+                    self._client, existing.experiment_id, f"tags.`{ROLE}` = '{r}'", False, in_bin
                 )
             )
-            for role in ("search", "trial")
-        )  # fmt: skip
+            for r in ("search", "trial")
+        )
 
     def log_search_summary(self, metrics: Mapping[str, Any], tags: Mapping[str, Any]) -> None:
         """Metrics and tags on the parent run (best score, counts, best hyperparameters)."""
