@@ -172,6 +172,33 @@ def test_a_worker_without_a_chief_says_so_in_one_line(
     assert gone.exit_code == 2, gone.output
     assert "Cannot reach the chief at 127.0.0.1:" in gone.output
     assert len(gone.output.strip().splitlines()) == 1
+    # KerasTuner takes any id holding "chief" for the chief: refused, and a host so named
+    # is written otherwise as the default id.
+    named = CliRunner().invoke(
+        main, ["worker", "--chief", "127.0.0.1:1", "--worker-id", "gpu-chief-1"]
+    )
+    assert named.exit_code == 2 and "without the word 'chief'" in named.output
+    monkeypatch.setattr(worker.socket, "gethostname", lambda: "ml-chief-2")
+    assert "chief" not in worker.default_worker_id()
+
+
+def test_a_second_chief_on_a_port_in_use_is_refused(tmp_path: Path) -> None:
+    import keras_tuner as kt
+
+    from workbench.errors import WorkbenchError
+    from workbench.search.chief import ChiefServer
+    from workbench.search.config import ClusterConfig
+
+    oracle = kt.oracles.RandomSearchOracle(kt.Objective("score", "min"), max_trials=1)
+    oracle._set_project_dir(str(tmp_path), "study")
+    cluster = ClusterConfig(host="127.0.0.1", port=_free_port())
+    first = ChiefServer(oracle, b"", cluster)
+    first.server.start()
+    try:  # gRPC's SO_REUSEPORT let it bind too, and split the workers between two studies
+        with pytest.raises(WorkbenchError, match="The chief cannot listen on 127.0.0.1:"):
+            ChiefServer(oracle, b"", cluster)
+    finally:
+        first.server.stop(0)
 
 
 def test_local_workers_get_a_gpu_each_or_a_share_of_the_cores(

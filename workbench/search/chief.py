@@ -132,7 +132,12 @@ class ChiefServer:
         self.servicer = _Servicer(oracle)
         self.last_seen: dict[str, float] = {}
         self._assignment = assignment
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=SERVER_THREADS))
+        # No SO_REUSEPORT (gRPC's default): a second chief on the same port would bind too
+        # and split the workers between two studies without a word.
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=SERVER_THREADS),
+            options=[("grpc.so_reuseport", 0)],
+        )
         protos.get_service_grpc().add_OracleServicer_to_server(self.servicer, self.server)
         handlers = {
             "Join": grpc.unary_unary_rpc_method_handler(self._join),
