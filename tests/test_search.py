@@ -41,6 +41,14 @@ def _search(task: Path, space: Path, store: str, *extra: str) -> str:
     return result.output
 
 
+def _space_file(folder: Path, name: str, *dimensions: str) -> Path:
+    """A space file ``<name>.yaml`` in ``folder``, one dimension a line."""
+    path = folder / f"{name}.yaml"
+    lines = "".join(f"  {d}\n" for d in dimensions)
+    path.write_text(f"name: {name}\ndescription: d\ndimensions:\n{lines}")
+    return path
+
+
 def _experiment_names(store: str) -> list[str]:
     names = [e.name for e in MlflowClient(store).search_experiments()]
     return [name for name in names if name != "Default"]
@@ -461,11 +469,11 @@ def test_the_matched_search_the_answer_suggests_runs(
     import re
     import shlex
 
-    space = workdir / "unmatched.yaml"
-    space.write_text(
-        "name: unmatched\ndescription: d\ndimensions:\n  cell: [lstm, gru]\n  units: [2, 4]\n"
-        "  learning_rate: {min: 1e-3, max: 1e-1, sampling: log}\n  epochs: 1\n"
-    )
+    space = _space_file(
+        workdir, "unmatched",
+        "cell: [lstm, gru]", "units: [2, 4]",
+        "learning_rate: {min: 1e-3, max: 1e-1, sampling: log}", "epochs: 1",
+    )  # fmt: skip
     # Seed 1 samples an LSTM and a GRU (another seed may sample one cell twice).
     output = _search(
         tiny_task, space, store, "--tuner", "random", "--max-trials", "2", "--seed", "1"
@@ -501,11 +509,7 @@ def test_the_matched_search_the_answer_suggests_runs(
 def test_a_search_on_an_mlflow_server_prunes_its_weights_there_and_links_its_ui(
     tiny_task: Path, workdir: Path, mlflow_server: str
 ) -> None:
-    space = workdir / "four.yaml"
-    space.write_text(
-        "name: four\ndescription: d\ndimensions:\n  cell: [lstm, gru]\n  units: [2, 3]\n"
-        "  epochs: 1\n"
-    )
+    space = _space_file(workdir, "four", "cell: [lstm, gru]", "units: [2, 3]", "epochs: 1")
     output = _search(
         tiny_task, space, mlflow_server, "--tuner", "grid", "--keep-checkpoints", "1"
     )
@@ -1153,10 +1157,8 @@ def test_a_grid_runs_whole_unless_max_trials_cuts_it(
     (note,) = cut.notes
     assert note.startswith("The grid has 12 configurations; --max-trials 10 runs the first 10")
     # Said before the search starts.
-    space_file = workdir / "twelve.yaml"
-    space_file.write_text(
-        "name: twelve\ndescription: d\ndimensions:\n  cell: [lstm, gru]\n"
-        "  units: [2, 3, 4, 5, 6, 7]\n  epochs: 1\n"
+    space_file = _space_file(
+        workdir, "twelve", "cell: [lstm, gru]", "units: [2, 3, 4, 5, 6, 7]", "epochs: 1"
     )
     output = _search(tiny_task, space_file, store, "--tuner", "grid", "--max-trials", "1")
     assert "Note: The grid has 12 configurations; --max-trials 1 runs the first 1" in " ".join(
