@@ -493,3 +493,55 @@ def test_a_restarted_chief_keeps_each_running_trial_for_its_worker(tmp_path: Pat
     assert {w: t.trial_id for w, t in after.ongoing_trials.items()} == running
     # The worker that comes back gets its own trial again, not the other's.
     assert after.create_trial("worker-1").trial_id == running["worker-1"]
+
+
+def test_a_restarted_chief_does_not_hand_out_a_trial_that_had_ended(tmp_path: Path) -> None:
+    import keras_tuner as kt
+
+    from workbench.search.oracles import keep_running_trials
+
+    def oracle() -> kt.Oracle:
+        made = kt.oracles.RandomSearchOracle(kt.Objective("score", "min"), max_trials=2, seed=1)
+        made._set_project_dir(str(tmp_path), "study")
+        hp = kt.HyperParameters()
+        hp.Int("units", 1, 1000)
+        made.update_space(hp)
+        return made
+
+    before = oracle()
+    for worker, status in (("worker-0", "COMPLETED"), ("worker-1", "FAILED")):
+        trial = before.create_trial(worker)
+        trial.status = status
+        if status == "COMPLETED":
+            before.update_trial(trial.trial_id, {"score": 1.0})
+        before.end_trial(trial)  # KerasTuner saves its state before it lets go of the trial
+    after = oracle()
+    after.reload()
+    keep_running_trials(after)
+    # The study is over: a rerun's worker is told so, not handed the failed trial again.
+    assert after.create_trial("worker-0").status == "STOPPED"
+
+
+def test_a_chief_hands_out_the_trial_a_stopped_plain_search_was_running(
+    tmp_path: Path,
+) -> None:
+    import keras_tuner as kt
+
+    from workbench.search.oracles import keep_running_trials
+
+    def oracle() -> kt.Oracle:
+        made = kt.oracles.RandomSearchOracle(kt.Objective("score", "min"), max_trials=1, seed=1)
+        made._set_project_dir(str(tmp_path), "study")
+        hp = kt.HyperParameters()
+        hp.Int("units", 1, 1000)
+        made.update_space(hp)
+        return made
+
+    before = oracle()
+    running = before.create_trial("tuner0").trial_id  # a plain search, killed mid-trial
+    before.save()
+    after = oracle()
+    after.reload()
+    keep_running_trials(after)  # the same study, now run with --workers
+    # Held for tuner0, which never asks a chief, every worker was told "stopped".
+    assert after.create_trial("worker-0").trial_id == running

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+#: The tuner id KerasTuner gives a search that runs without a chief.
+PLAIN_SEARCH_ID = "tuner0"
+
 
 def restore_grid_order(oracle: Any) -> None:
     """Give a reloaded grid oracle back the order of its tried combinations.
@@ -37,6 +40,11 @@ def keep_running_trials(oracle: Any) -> None:
     in the queue to be handed out again. Back with their workers (from the saved state's
     ``ongoing_trials``), a worker that comes back carries on with its trial; one that does
     not is lost after the worker timeout, as a worker lost while the chief ran.
+
+    KerasTuner saves its state before it lets go of an ended trial, so the last trial of
+    a finished study was queued too (a failed one trained again): only running trials
+    stay queued. A trial a plain search (``tuner0``, which never asks a chief) was running
+    when it stopped stays queued for the first worker.
     """
     import json
     from pathlib import Path
@@ -45,9 +53,14 @@ def keep_running_trials(oracle: Any) -> None:
     if not saved.is_file():
         return
     held = json.loads(saved.read_text()).get("ongoing_trials", {})
+    oracle._retry_queue[:] = [
+        trial_id
+        for trial_id in oracle._retry_queue
+        if trial_id in oracle.trials and oracle.trials[trial_id].status == "RUNNING"
+    ]
     for tuner_id, trial_id in held.items():
         trial = oracle.trials.get(trial_id)
-        if trial is None or trial.status != "RUNNING":
+        if trial is None or trial.status != "RUNNING" or tuner_id == PLAIN_SEARCH_ID:
             continue
         oracle.ongoing_trials[tuner_id] = trial
         oracle.tuner_ids.add(tuner_id)
