@@ -32,6 +32,7 @@ from workbench.search import stopping
 from workbench.search.backend import cudnn_ran_tag, released_graphs
 from workbench.search.config import (
     PARAM_NAMES,
+    QuietReporter,
     SearchConfig,
     SearchReporter,
     TrialResult,
@@ -137,18 +138,6 @@ class _Tracked:
             self._search.prune_checkpoints(self)
 
 
-class _QuietReporter:
-    def search_started(self, *args: Any) -> None: ...
-
-    def trial_started(self, *args: Any) -> None: ...
-
-    def epoch_ended(self, *args: Any) -> None: ...
-
-    def trial_ended(self, *args: Any) -> None: ...
-
-    def chief_started(self, *args: Any) -> None: ...
-
-
 class Search:
     """One search: the tuner, the data, the MLflow study and the progress reporter."""
 
@@ -168,7 +157,7 @@ class Search:
         #: What every trial's model must fit (input statistics computed once, not per trial).
         self.signature = ModelSignature.from_task(data)
         self.study = study
-        self.reporter = reporter or _QuietReporter()
+        self.reporter = reporter or QuietReporter()
         #: This process's worker id in a distributed search ("" otherwise).
         self.worker = worker
         #: Trials whose weights this process has already pruned.
