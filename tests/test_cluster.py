@@ -265,6 +265,68 @@ def test_two_local_workers_run_each_trial_once_under_one_parent(
     assert "4 of 4 trials completed" in result.output
 
 
+def _local_worker(chief: int, worker: str) -> int:
+    """The process id of the chief's local worker ``worker``."""
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == chief and worker.encode() in command:
+            return int(entry.name)
+    raise AssertionError(f"no local worker {worker} under {chief}")
+
+
+@pytest.mark.e2e
+def test_a_local_worker_that_crashes_fails_its_trial_and_remote_workers_finish(
+    task_and_space: tuple[Path, Path], store: str, workdir: Path
+) -> None:
+    task, space = task_and_space
+    port = _free_port()
+    args = ["chief", *_search_args(task, space, store, 4), "--workers", "1", "--port", str(port)]
+    chief = _cli(*args, log=workdir / "chief.log")
+    remote = _cli(
+        "worker", "--chief", f"127.0.0.1:{port}", "--worker-id", "remote", log=workdir / "remote"
+    )
+    try:
+        _wait_for_running(store, "remote")
+        held = _wait_for_running(store, "worker-0")
+        os.kill(_local_worker(chief.pid, "worker-0"), signal.SIGKILL)
+        # The chief used to give up here ("All 1 workers stopped") with a live remote worker.
+        assert _finish(remote) == 0, (workdir / "remote").read_text()
+        assert _finish(chief, timeout=120) == 0, (workdir / "chief.log").read_text()
+    finally:
+        for process in (chief, remote):
+            process.kill()
+    runs = _trial_runs(store)
+    of_held = [r for r in runs if r.data.tags["workbench.trial_id"] == held]
+    # Failed at once (its worker is gone), not after the worker timeout, not left RUNNING.
+    assert [r.info.status for r in of_held] == ["KILLED"]
+    assert of_held[0].data.tags["failure"] == "worker_exited"
+    assert sum(r.info.status == "FINISHED" for r in runs) == 3
+    output = (workdir / "chief.log").read_text()
+    assert "worker worker-0 was killed by SIGKILL while it ran the trial" in output, output
+    assert "3 of 4 trials completed (1 failed)" in output, output
+
+
+@pytest.mark.e2e
+def test_the_chief_prints_why_a_worker_failed_a_trial(
+    tiny_task: Path, store: str, workdir: Path
+) -> None:
+    space = workdir / "oom.yaml"
+    # 150,000 LSTM units: a real allocation failure (ResourceExhaustedError) in the worker.
+    space.write_text("dimensions: {cell: lstm, units: [4, 150000], epochs: 1}\n")
+    args = [*_search_args(tiny_task, space, store, 2), "--workers", "1"]
+    result = CliRunner().invoke(main, ["search", *args])
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    # KerasTuner's wire carries no reason: the console printed "FAILED (0.0 s)".
+    assert "-> OOM ResourceExhaustedError: " in output and "(0.0 s)" not in output, output
+    assert "1 of 2 trials completed (1 failed)" in output, output
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("host", ["127.0.0.2", "0.0.0.0"])
 def test_a_chief_on_one_address_or_every_one_reaches_its_local_workers(
@@ -362,11 +424,20 @@ def test_a_chief_killed_and_started_again_resumes_the_study(
     args = ["search", *_search_args(task, space, store, 4), "--workers", "2"]
     chief = _cli(*args, log=workdir / "first.log")
     try:
-        _wait_for_running(store, "worker-0")
+        held = _wait_for_running(store, "worker-0")
         chief.send_signal(signal.SIGKILL)
         chief.wait(timeout=30)
+        # Its local workers stop with it and end their trials' runs (not left RUNNING).
+        deadline = time.monotonic() + 60
+        while any(r.info.status == "RUNNING" for r in _trial_runs(store)):
+            assert time.monotonic() < deadline, [r.info.status for r in _trial_runs(store)]
+            time.sleep(0.5)
     finally:
         chief.kill()
+    (interrupted,) = [
+        r for r in _trial_runs(store) if r.data.tags["workbench.trial_id"] == held
+    ]
+    assert interrupted.info.status == "KILLED"
     again = _cli(*args, log=workdir / "second.log")
     assert _finish(again) == 0, (workdir / "second.log").read_text()
     runs = _exactly_once(store, 4)

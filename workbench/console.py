@@ -111,9 +111,9 @@ class ConsoleReporter:
             self._status.stop()
             self._status = None
         if self._t0:
-            seconds = time.perf_counter() - self._t0
-        else:  # ended by a worker: its own training time
-            seconds = result.metrics.get("fit_seconds", 0.0)
+            seconds: float | None = time.perf_counter() - self._t0
+        else:  # ended by a worker: its own training time (none known for a failed trial)
+            seconds = result.metrics.get("fit_seconds")
         self._t0 = 0.0
         if result.status == "completed":
             outcome = f"{self._objective} [bold]{result.score:.4g}[/]"
@@ -122,10 +122,13 @@ class ConsoleReporter:
             # printed as it is, never read as markup.
             outcome = f"[red]{result.status.upper()}[/] {escape(result.failure or '')}".rstrip()
         worker = escape(f" [{result.worker}]") if result.worker else ""
-        took = "recorded before the stop: not run again" if result.reused else f"{seconds:.1f} s"
+        if result.reused:
+            took = " (recorded before the stop: not run again)"
+        else:
+            took = "" if seconds is None else f" ({seconds:.1f} s)"
         self.console.print(
             f"Trial {result.number}/{self._total}{worker} {escape(format_values(result.values))} "
-            f"-> {outcome} ({took})",
+            f"-> {outcome}{took}",
         )
 
 

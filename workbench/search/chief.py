@@ -11,7 +11,9 @@ this chief serves the same ``OracleServicer`` and adds what a study needs around
 - the trials reported on the console as the workers end them;
 - the local workers of ``--workers N``: one per GPU when GPUs are present (memory growth
   on), else the CPU cores shared out (TensorFlow's intra-op threads per worker); they
-  write their output to ``<state folder>/workers/<id>.log`` and stop with the chief.
+  write their output to ``<state folder>/workers/<id>.log`` and stop with the chief. A
+  local worker that exits while it runs a trial fails that trial at once; when every
+  local worker has exited, the search goes on while remote workers are alive.
 """
 
 from __future__ import annotations
@@ -184,6 +186,16 @@ class ChiefServer:
         self.seen(json.loads(request)["worker"])
         return b"{}"
 
+    def forget(self, worker: str) -> Any:
+        """A worker known to be gone: the trial it held (or None), no longer waited for."""
+        self.last_seen.pop(worker, None)
+        self.oracle.tuner_ids.discard(worker)
+        return self.oracle.ongoing_trials.pop(worker, None)
+
+    def others_alive(self, workers: set[str]) -> bool:
+        """Whether a worker outside ``workers`` was heard from within the worker timeout."""
+        return any(worker not in workers for worker in self.last_seen)
+
     def lost_workers(self) -> list[tuple[str, Any]]:
         """Workers silent past the timeout, with the trial each held (or None); the
         oracle forgets them, so the search can end without them."""
@@ -192,10 +204,7 @@ class ChiefServer:
         for worker, seen in list(self.last_seen.items()):
             if seen >= deadline:
                 continue
-            del self.last_seen[worker]
-            trial = self.oracle.ongoing_trials.pop(worker, None)
-            self.oracle.tuner_ids.discard(worker)
-            lost.append((worker, trial))
+            lost.append((worker, self.forget(worker)))
         return lost
 
     def finished(self) -> bool:
@@ -226,7 +235,9 @@ def serve(search: Any, tuner: Any) -> list[TrialResult]:
     server.start()
     search.reporter.chief_started(server.address, cluster.local_workers)
     reported = {t for t, trial in oracle.trials.items() if trial.status in ENDED}
-    workers: list[subprocess.Popen] = []
+    logs = config.state_dir / "workers"
+    workers: dict[str, subprocess.Popen] = {}
+    exited: set[str] = set()
     try:
         workers = _start_local_workers(config, wire.local(cluster.host, server.port))
         while not server.finished():
@@ -234,44 +245,70 @@ def serve(search: Any, tuner: Any) -> list[TrialResult]:
             time.sleep(TICK_SECONDS)
             for worker, trial in server.lost_workers():
                 if trial is not None:
-                    _record_lost(search, oracle, worker, trial, cluster.worker_timeout)
+                    timeout = cluster.worker_timeout
+                    message = (
+                        f"worker {worker} was lost (no heartbeat for {timeout:g} s) while it "
+                        "ran the trial"
+                    )
+                    _record_lost(search, oracle, trial, "worker_lost", message)
+            for worker, process in workers.items():
+                if worker in exited or process.poll() is None:
+                    continue
+                exited.add(worker)
+                trial = server.forget(worker)
+                if trial is not None:  # it ended its trial before it exited, unless it crashed
+                    message = (
+                        f"worker {worker} {_exit_reason(process.returncode)} while it ran "
+                        f"the trial; its output: {logs / f'{worker}.log'}"
+                    )
+                    _record_lost(search, oracle, trial, "worker_exited", message)
             for trial_id, trial in list(oracle.trials.items()):
                 if trial_id not in reported and trial.status in ENDED:
                     reported.add(trial_id)
                     search.report_ended(trial)
-            if workers and all(w.poll() is not None for w in workers):
-                if server.finished():
-                    break
-                logs = config.state_dir / "workers"
+            # Remote workers may still hold trials (or take those left) after the local
+            # ones were told there was none left for them.
+            alone = workers and len(exited) == len(workers) and not server.others_alive(exited)
+            if alone and not server.finished():
                 raise WorkbenchError(
                     f"All {len(workers)} workers stopped before the search ended; their "
                     f"output is in {logs}. Run the same command again to resume."
                 )
         # The oracle is done: the workers are on their way out; let them end by themselves.
-        _wait_for(workers, WORKER_EXIT_SECONDS)
+        _wait_for(list(workers.values()), WORKER_EXIT_SECONDS)
     finally:
-        _stop_workers(workers)
+        _stop_workers(workers, search, oracle)
         server.stop()
     return search.collect(tuner)
 
 
-def _record_lost(search: Any, oracle: Any, worker: str, trial: Any, timeout: float) -> None:
-    message = f"worker {worker} was lost (no heartbeat for {timeout:g} s) while it ran the trial"
-    search.study.kill_trial_runs(trial.trial_id, "worker_lost", message)
+def _record_lost(search: Any, oracle: Any, trial: Any, failure: str, message: str) -> None:
+    search.study.kill_trial_runs(trial.trial_id, failure, message)
     trial.status = "FAILED"
     trial.message = message
     oracle.end_trial(trial)
 
 
-def _start_local_workers(config: SearchConfig, chief: str) -> list[subprocess.Popen]:
+def _exit_reason(code: int) -> str:
+    import signal
+
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def _start_local_workers(config: SearchConfig, chief: str) -> dict[str, subprocess.Popen]:
     cluster = config.cluster
     assert cluster is not None
     if not cluster.local_workers:
-        return []
+        return {}
     logs = config.state_dir / "workers"
     logs.mkdir(parents=True, exist_ok=True)
     state_root = config.state_dir.parent
-    started = []
+    started = {}
     for k, env in enumerate(worker_environments(cluster.local_workers)):
         worker = f"worker-{k}"
         command = [
@@ -299,10 +336,8 @@ def _start_local_workers(config: SearchConfig, chief: str) -> list[subprocess.Po
             "WORKBENCH_CHIEF_PID": str(os.getpid()),
         }
         log = (logs / f"{worker}.log").open("a")
-        started.append(
-            subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, env=environment, close_fds=True
-            )
+        started[worker] = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=environment, close_fds=True
         )
         log.close()
     return started
@@ -317,16 +352,29 @@ def _wait_for(workers: list[subprocess.Popen], seconds: float) -> None:
             return
 
 
-def _stop_workers(workers: list[subprocess.Popen]) -> None:
+def _stop_workers(workers: dict[str, subprocess.Popen], search: Any, oracle: Any) -> None:
+    import contextlib
     import signal
 
-    for process in workers:
+    from workbench.tracking import StoreFailed
+
+    for process in workers.values():
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)  # each ends its running trial's run KILLED
-    deadline = time.monotonic() + 30
-    for process in workers:
+    deadline = time.monotonic() + WORKER_EXIT_SECONDS
+    for worker, process in workers.items():
         try:
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+            trial = oracle.ongoing_trials.get(worker)
+            if trial is not None:
+                # Its run would stay RUNNING until a restart; the trial stays the worker's.
+                with contextlib.suppress(StoreFailed):
+                    search.study.kill_trial_runs(
+                        trial.trial_id,
+                        "interrupted",
+                        f"worker {worker} did not stop within {WORKER_EXIT_SECONDS:g} s of "
+                        "the chief's stop and was killed",
+                    )

@@ -21,7 +21,7 @@ from typing import Any
 import keras
 import keras_tuner as kt
 
-from workbench.errors import WorkbenchError, first_line
+from workbench.errors import WorkbenchError, failure_reason, first_line
 from workbench.models import (
     ModelConfig,
     ModelSignature,
@@ -260,7 +260,7 @@ class Search:
         values = self._values(trial.hyperparameters)
         number = int(trial.trial_id) + 1
         recorded = self.study.finished_trial(trial.trial_id)
-        worker = self.study.trial_worker(trial.trial_id)
+        worker, failure, detail = self.study.trial_ending(trial.trial_id)
         if trial.status == "COMPLETED" and recorded is not None:
             run_id, metrics = recorded
             result = TrialResult(
@@ -268,10 +268,15 @@ class Search:
                 worker=worker,
             )
         else:
-            reason = first_line(trial.message) if trial.message else None
+            # KerasTuner's wire carries a trial's status, not its message: the worker's
+            # reason is in its run.
+            kind = failure if failure in ("diverged", "oom", "error") else "failed"
+            reason = first_line(trial.message) if trial.message else failure_reason(detail)
             result = TrialResult(
-                trial.trial_id, number, values, "failed", failure=reason, worker=worker
+                trial.trial_id, number, values, kind, failure=reason, worker=worker
             )
+        # What the closing summary and the pruning read, as for a trial this process ran.
+        self._outcomes[trial.trial_id] = result
         self.reporter.trial_ended(result)
 
     def prune_checkpoints(self, tuner: Any) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import threading
 import time
@@ -24,6 +25,8 @@ from workbench.search.config import SearchReporter, TrialResult
 
 #: How long a worker waits for its chief to answer the first time.
 JOIN_TIMEOUT_SECONDS = 60.0
+#: How long a local worker whose chief died gets to end its trial's run before it exits.
+ORPHAN_EXIT_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,12 @@ class _Heartbeat(threading.Thread):
         next_beat = 0.0
         while not self._stopped.wait(tick):
             if self._chief_pid is not None and os.getppid() != self._chief_pid:
-                os._exit(3)  # the chief died: its restart hands this trial out again
+                # The chief died: stop as on its SIGTERM (the trial's run ends KILLED; the
+                # chief's restart hands the trial out again), for certain if that is stuck.
+                os.kill(os.getpid(), signal.SIGTERM)
+                if not self._stopped.wait(ORPHAN_EXIT_SECONDS):
+                    os._exit(3)
+                return
             if time.monotonic() < next_beat:
                 continue
             next_beat = time.monotonic() + self._seconds

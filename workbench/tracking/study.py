@@ -381,12 +381,15 @@ class Study:
                 return run.info.run_id, dict(run.data.metrics)
         return None
 
-    def trial_worker(self, trial_id: str) -> str:
-        """The worker that ran the trial's latest run ("" when not distributed)."""
+    def trial_ending(self, trial_id: str) -> tuple[str, str, str]:
+        """How the trial's latest run in this search ended: ``(worker, failure, detail)``,
+        the worker "" when not distributed, the failure and its detail "" unless it failed
+        (the ``failure`` tag: diverged, oom, error, worker_lost, ...)."""
         runs = self._search_runs(
             f"tags.`{TRIAL_ID}` = '{trial_id}' and tags.`{PARENT}` = '{self._parent()}'"
         )
-        return runs[0].data.tags.get(WORKER, "") if runs else ""
+        tags = runs[0].data.tags if runs else {}
+        return tags.get(WORKER, ""), tags.get("failure", ""), tags.get("failure_detail", "")
 
     def kill_trial_runs(self, trial_id: str, failure: str, detail: str) -> int:
         """End this trial's runs still RUNNING as KILLED (tag ``failure``); how many."""
