@@ -201,6 +201,54 @@ def test_a_second_chief_on_a_port_in_use_is_refused(tmp_path: Path) -> None:
         first.server.stop(0)
 
 
+def test_a_second_worker_with_a_live_workers_id_is_refused(
+    tmp_path: Path, workdir: Path
+) -> None:
+    import threading
+
+    import grpc
+    import keras_tuner as kt
+
+    from workbench.search import wire
+    from workbench.search.chief import ChiefServer
+    from workbench.search.config import ClusterConfig
+
+    oracle = kt.oracles.RandomSearchOracle(kt.Objective("score", "min"), max_trials=1)
+    oracle._set_project_dir(str(tmp_path), "study")
+    cluster = ClusterConfig(host="127.0.0.1", port=0, heartbeat_seconds=0.5)
+    server = ChiefServer(oracle, b'{"version": 0}', cluster)
+    server.start()
+    address = f"127.0.0.1:{server.port}"
+    alive = threading.Event()
+    alive.set()
+
+    def first_worker() -> None:  # beats as a live worker "w" does
+        with grpc.insecure_channel(address) as channel:
+            beat = channel.unary_unary(wire.HEARTBEAT)
+            while alive.is_set():
+                beat(json.dumps({"worker": "w"}).encode(), timeout=5)
+                time.sleep(0.2)
+
+    thread = threading.Thread(target=first_worker, daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.5)
+        # Joined, it trained every trial the other trained (one id, one trial at a time).
+        twin = CliRunner().invoke(main, ["worker", "--chief", address, "--worker-id", "w"])
+        assert twin.exit_code == 2, twin.output
+        assert "Another worker with --worker-id 'w' is working for the chief" in twin.output
+        assert len(twin.output.strip().splitlines()) == 1
+        alive.clear()
+        thread.join()
+        # The same id once the first is gone (a restarted worker): let in, and told of
+        # the chief's version, which this stand-in chief gets wrong on purpose.
+        again = CliRunner().invoke(main, ["worker", "--chief", address, "--worker-id", "w"])
+        assert "The chief speaks wire version 0" in again.output, again.output
+    finally:
+        alive.clear()
+        server.stop()
+
+
 def test_local_workers_get_a_gpu_each_or_a_share_of_the_cores(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -19,6 +19,7 @@ this chief serves the same ``OracleServicer`` and adds what a study needs around
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -38,6 +39,9 @@ TICK_SECONDS = 0.5
 #: answer heartbeats while the oracle thinks (a Bayesian oracle refits between trials).
 SERVER_THREADS = 4
 ENDED = ("COMPLETED", "FAILED", "INVALID")
+#: Heartbeat intervals within which a worker of the same id is taken to be alive: a
+#: second worker joining with that id is refused.
+DUPLICATE_BEATS = 3
 #: How long finished local workers get to exit before they are stopped.
 WORKER_EXIT_SECONDS = 30.0
 
@@ -133,6 +137,8 @@ class ChiefServer:
         self.cluster = cluster
         self.servicer = _Servicer(oracle)
         self.last_seen: dict[str, float] = {}
+        #: When each worker's last heartbeat came (only a live worker process sends them).
+        self.last_beat: dict[str, float] = {}
         self._assignment = assignment
         # No SO_REUSEPORT (gRPC's default): a second chief on the same port would bind too
         # and split the workers between two studies without a word.
@@ -179,11 +185,24 @@ class ChiefServer:
         self.last_seen[worker] = time.monotonic()
 
     def _join(self, request: bytes, context: Any) -> bytes:
-        self.seen(json.loads(request)["worker"])
+        import grpc
+
+        worker = json.loads(request)["worker"]
+        window = DUPLICATE_BEATS * self.cluster.heartbeat_seconds
+        ago = time.monotonic() - self.last_beat.get(worker, -math.inf)
+        if ago < window:
+            # A worker of that id is alive: two would train every trial twice. One that
+            # was restarted is let in once its old heartbeats have stopped for the window.
+            context.abort(
+                grpc.StatusCode.ALREADY_EXISTS, json.dumps({"ago": ago, "window": window})
+            )
+        self.seen(worker)
         return self._assignment
 
     def _heartbeat(self, request: bytes, context: Any) -> bytes:
-        self.seen(json.loads(request)["worker"])
+        worker = json.loads(request)["worker"]
+        self.last_beat[worker] = time.monotonic()
+        self.seen(worker)
         return b"{}"
 
     def forget(self, worker: str) -> Any:

@@ -27,6 +27,8 @@ from workbench.search.config import SearchReporter, TrialResult
 JOIN_TIMEOUT_SECONDS = 60.0
 #: How long a local worker whose chief died gets to end its trial's run before it exits.
 ORPHAN_EXIT_SECONDS = 20.0
+#: The longest a worker waits before it tries to reach its chief again.
+RECONNECT_MS = 5000
 
 
 @dataclass(frozen=True)
@@ -84,19 +86,12 @@ def run_worker(
 
     # An IPv6 address goes in brackets before its port, for gRPC and for KerasTuner.
     bracketed = wire.bracketed(host)
-    channel = grpc.insecure_channel(f"{bracketed}:{port}")
-    try:
-        payload = channel.unary_unary(wire.JOIN)(
-            json.dumps({"worker": worker_id}).encode(),
-            wait_for_ready=True,
-            timeout=JOIN_TIMEOUT_SECONDS,
-        )
-    except grpc.RpcError as exc:
-        raise WorkbenchError(
-            f"Cannot reach the chief at {host}:{port} within {JOIN_TIMEOUT_SECONDS:g} s "
-            f"({exc.code().name}). Start it first (workbench chief ...) and check the address."
-        ) from None
-    assignment = wire.decode_assignment(payload, state_root)
+    # Reconnect soon after a chief's restart (gRPC backs off up to 120 s by default, the
+    # default worker timeout: a live worker could be declared lost meanwhile).
+    channel = grpc.insecure_channel(
+        f"{bracketed}:{port}", options=[("grpc.max_reconnect_backoff_ms", RECONNECT_MS)]
+    )
+    assignment = wire.decode_assignment(_join(channel, worker_id, host, port), state_root)
     # KerasTuner reads its distributed mode from the environment when a tuner is built.
     os.environ.update(
         {
@@ -159,6 +154,38 @@ def _work(
 
     with precision(config.mixed_precision), frozen_garbage_collector():
         return search.run_worker()
+
+
+def _join(channel: Any, worker_id: str, host: str, port: int) -> bytes:
+    """The chief's assignment; a worker restarted with its id waits until the chief no
+    longer hears the old one."""
+    import grpc
+
+    deadline = None
+    while True:
+        try:
+            return channel.unary_unary(wire.JOIN)(  # type: ignore[no-any-return]
+                json.dumps({"worker": worker_id}).encode(),
+                wait_for_ready=True,
+                timeout=JOIN_TIMEOUT_SECONDS,
+            )
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.ALREADY_EXISTS:
+                raise WorkbenchError(
+                    f"Cannot reach the chief at {host}:{port} within "
+                    f"{JOIN_TIMEOUT_SECONDS:g} s ({exc.code().name}). Start it first "
+                    "(workbench chief ...) and check the address."
+                ) from None
+            refusal = json.loads(exc.details())
+        now = time.monotonic()
+        deadline = deadline if deadline is not None else now + refusal["window"] + 1.0
+        if now >= deadline:
+            raise WorkbenchError(
+                f"Another worker with --worker-id {worker_id!r} is working for the chief at "
+                f"{host}:{port} (its last heartbeat {refusal['ago']:.0f} s ago). Expected one "
+                "--worker-id per worker: give each worker on a host its own."
+            )
+        time.sleep(0.5)
 
 
 class _Heartbeat(threading.Thread):
