@@ -249,6 +249,24 @@ def test_a_second_worker_with_a_live_workers_id_is_refused(
         server.stop()
 
 
+def test_a_chief_on_a_busy_port_is_refused_before_anything_is_recorded(
+    task_and_space: tuple[Path, Path], store: str
+) -> None:
+    task, space = task_and_space
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        args = ["chief", *_search_args(task, space, store, 2), "--port", port]
+        result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error: The chief cannot listen on 127.0.0.1:"), result.output
+    # It was said after the study's run had opened: a FAILED search run was left.
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name("study")
+    assert experiment is None or client.search_runs([experiment.experiment_id]) == []
+
+
 def test_local_workers_get_a_gpu_each_or_a_share_of_the_cores(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -118,6 +118,35 @@ def worker_environments(count: int) -> list[dict[str, str]]:
     ]
 
 
+def check_port(cluster: ClusterConfig) -> None:
+    """Refuse a fixed port this host cannot listen on, before anything is recorded.
+
+    Raises:
+        WorkbenchError: the port is in use, or the host is not an address of this host.
+    """
+    import socket
+
+    if not cluster.port:
+        return
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            cluster.host or None, cluster.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            # As gRPC binds: a port whose last connections linger in TIME_WAIT is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError:
+        raise _cannot_listen(cluster) from None
+
+
+def _cannot_listen(cluster: ClusterConfig) -> WorkbenchError:
+    return WorkbenchError(
+        f"The chief cannot listen on {cluster.host}:{cluster.port} (in use, or not an "
+        "address of this host). Expected a free --port, or 0 for any."
+    )
+
+
 class ChiefServer:
     """KerasTuner's ``OracleServicer`` plus ``workbench.Chief`` on one gRPC port."""
 
@@ -160,10 +189,7 @@ class ChiefServer:
         except RuntimeError:
             self.port = 0
         if not self.port:
-            raise WorkbenchError(
-                f"The chief cannot listen on {cluster.host}:{cluster.port} (in use, or not an "
-                "address of this host). Expected a free --port, or 0 for any."
-            )
+            raise _cannot_listen(cluster)
         # Trials the oracle reloaded as running (a restarted chief): their workers get
         # ``worker_timeout`` to come back for them.
         now = time.monotonic()

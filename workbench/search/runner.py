@@ -210,6 +210,10 @@ def run_search(config: SearchConfig, reporter: SearchReporter | None = None) -> 
     from workbench.search.lock import study_lock
 
     with stopping.on_signals(), study_lock(config.state_dir, config.experiment):
+        if config.cluster is not None:
+            from workbench.search.chief import check_port
+
+            check_port(config.cluster)  # a busy port is said before the study's run opens
         return _run_search(config, reporter)
 
 
