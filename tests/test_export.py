@@ -637,10 +637,9 @@ def test_text_model_exports_and_predicts_on_raw_strings(tmp_path: Path, reviews_
     )
     example = mlflow.models.Model.load(local).load_input_example(local)
     assert len(example) == 3 and all(isinstance(text, str) for text in example)
-    # workbench predict reads the empty text as one [UNK] token (an all-padding sequence
-    # fails cuDNN's mask check on a GPU); the raw MLflow Model gets the same repaired text.
-    repaired = [t if t else "[UNK]" for t in texts]
-    p5 = np.asarray(pyfunc.predict(np.array(repaired, dtype=object)))[:, 0]
+    # The empty text reads as one [UNK] token (an all-padding sequence fails cuDNN's mask
+    # check on a GPU) in the model itself: the MLflow Model gives what predict gives.
+    p5 = np.asarray(pyfunc.predict(np.array(texts, dtype=object)))[:, 0]
     np.testing.assert_allclose(p5, [float(row[2]) for row in rows[1:]], atol=1e-5)
     # The SavedModel's copy without cuDNN (written so on a GPU) keeps the vectorizer inside.
     from workbench.export.exporter import portable
@@ -649,7 +648,7 @@ def test_text_model_exports_and_predicts_on_raw_strings(tmp_path: Path, reviews_
     copy = portable(raw, gpu=True)
     gated = [layer for layer in _all_layers(copy) if isinstance(layer, keras.layers.GRU)]
     assert gated and all(layer.use_cudnn is False for layer in gated)  # inside the wrapper
-    strings = np.array(repaired, dtype=object)
+    strings = np.array(texts, dtype=object)
     np.testing.assert_allclose(copy.predict(strings, verbose=0), raw.predict(strings, verbose=0))
 
 

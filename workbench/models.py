@@ -245,11 +245,23 @@ def text_vectorizer(text: TextSettings) -> keras.layers.TextVectorization:
 
 def with_text_input(model: keras.Model, text: TextSettings) -> keras.Model:
     """``model`` (built for token ids) behind :func:`text_vectorizer`: one raw string per
-    sample in, the same outputs (what an exported text model takes)."""
+    sample in, the same outputs (what an exported text model takes).
+
+    A text with no token (empty, or punctuation only) reads as one ``[UNK]``, as the
+    loader reads it for training: an all-padding sequence has no step to read, and cuDNN
+    refuses it on a GPU. In the model, so an MLflow server or pyfunc caller gets the same
+    answer as ``workbench predict``.
+    """
     import keras
 
     inputs = keras.Input(shape=(), dtype="string", name="text")
-    return keras.Model(inputs, model(text_vectorizer(text)(inputs)), name=model.name)
+    ids = text_vectorizer(text)(inputs)
+    empty = keras.ops.all(keras.ops.equal(ids, 0), axis=1, keepdims=True)
+    # 1 ([UNK]) at the first step of an empty row, 0 elsewhere.
+    unknown = keras.ops.pad(
+        keras.ops.cast(empty, ids.dtype), [[0, 0], [0, text.sequence_length - 1]]
+    )
+    return keras.Model(inputs, model(keras.ops.add(ids, unknown)), name=model.name)
 
 
 def make_optimizer(config: ModelConfig) -> keras.optimizers.Optimizer:

@@ -73,6 +73,8 @@ def predict_file(
     if interface["input_dtype"] == "string":
         # Keras takes strings as a 1-D object array (not numpy's fixed-width str dtype).
         texts = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in x]
+        # A text without words reads as [UNK]: the model does so itself since 2026-12-07;
+        # here for models exported before.
         x, _ = repair_texts(np.array(texts, dtype=object))
     from workbench.search import backend
 
