@@ -498,6 +498,27 @@ def test_csv_sequences_pads_masks_and_orders_steps(tmp_path: Path) -> None:
     assert spec.load().digest() == data.digest() != spec.with_options(seed=1).load().digest()
 
 
+def test_a_csv_row_longer_than_its_header(tmp_path: Path) -> None:
+    path = _long_table(tmp_path)
+    lines = path.read_text().splitlines()
+    spec = _task(
+        tmp_path, "csv_sequences", path="long.csv", id_column="sid", label_column="label",
+        time_column="t", val_fraction=0.25, test_fraction=0.25,
+    )  # fmt: skip
+    expected = spec.load()
+    # A spreadsheet's trailing comma on every data row: pandas took the ids for a row index
+    # and shifted every column by one (a traceback here, a silent misread elsewhere).
+    path.write_text("\n".join([lines[0], *(line + "," for line in lines[1:])]) + "\n")
+    assert spec.load().digest() == expected.digest()
+    path.write_text("\n".join([lines[0], *(line + ",7" for line in lines[1:])]) + "\n")
+    with pytest.raises(WorkbenchError, match=r"long.csv: line 2 has 6 fields, the header 5\. "):
+        spec.load()
+    lines[5] += ",7"  # one row: pandas' own message names it
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(WorkbenchError, match=r"long.csv: cannot read .* in line 6, saw 6"):
+        spec.load()
+
+
 def test_csv_sequences_official_split_from_parquet(tmp_path: Path) -> None:
     import pandas as pd
 

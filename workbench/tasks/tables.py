@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -44,9 +45,17 @@ def _read_table(
             _require(spec, "pyarrow")
             frame = pd.read_parquet(path)
         else:
-            frame = pd.read_csv(path, converters={column: str for column in texts})
+            with warnings.catch_warnings():
+                # More fields than the header: pandas would drop them (index_col=False) or
+                # take the first ones for a row index, shifting every column by one.
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                frame = pd.read_csv(
+                    path, converters={column: str for column in texts}, index_col=False
+                )
     except WorkbenchError:
         raise
+    except pd.errors.ParserWarning:
+        raise WorkbenchError(f"{path}: {_longer_row(path)}") from None
     except pd.errors.EmptyDataError:
         raise WorkbenchError(f"{path}: the file is empty. Expected a header row and data") from None
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
@@ -61,6 +70,23 @@ def _read_table(
     if frame.empty:
         raise WorkbenchError(f"{path}: the file has a header but no rows. Expected data rows")
     return frame
+
+
+def _longer_row(path: Path) -> str:
+    """Where a CSV file's first row longer than its header is (a trailing comma aside)."""
+    import csv
+
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        for row in reader:
+            extra = row[len(header) :]
+            if any(value.strip() for value in extra):
+                return (
+                    f"line {reader.line_num} has {len(row)} fields, the header "
+                    f"{len(header)}. Expected one value per column"
+                )
+    return f"a row has more fields than the header's {len(header)}. Expected one per column"
 
 
 def _shown(value: Any) -> str:
