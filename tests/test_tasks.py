@@ -437,6 +437,30 @@ def test_csv_forecast_windows_in_time_order_scaled_on_train(tmp_path: Path) -> N
     assert "seasonal naive (s=12)" in data.baseline.description
 
 
+def test_csv_forecast_times_in_several_zones_or_numbers_among_text(tmp_path: Path) -> None:
+    import pandas as pd
+
+    path = _sales(tmp_path)
+    frame = pd.read_csv(path)
+    spec = _task(
+        tmp_path, "csv_forecast", path="sales.csv", time_column="month", target_column="sales",
+        window=6, n_val=6, n_test=6,
+    )  # fmt: skip
+    expected = spec.load()
+    # Summer time: the same instants written in two offsets (pandas refused: a traceback).
+    instants = pd.date_range("2001-01-01", periods=len(frame), freq="MS", tz="Europe/Berlin")
+    frame["month"] = [t.isoformat() for t in instants]
+    assert {t[-6:] for t in frame["month"]} == {"+01:00", "+02:00"}
+    frame.to_csv(path, index=False)
+    assert spec.load().digest() == expected.digest()
+    frame["month"] = [str(k) for k in range(len(frame) - 1)] + ["x"]
+    frame.to_csv(path, index=False)
+    # It blamed the first row's 0 ("not sortable. Expected a number or a date").
+    expected_error = r"line 41: .* a number, as in its other rows\. Received: 'x'$"
+    with pytest.raises(WorkbenchError, match=expected_error):
+        spec.load()
+
+
 def test_csv_forecast_reports_gaps_and_dropped_rows_as_notes(tmp_path: Path) -> None:
     import pandas as pd
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, first_line
 from workbench.tasks.options import (
     _choice,
     _columns_option,
@@ -201,8 +201,20 @@ def _time_keys(path: Path, frame: Any, column: str) -> tuple[np.ndarray, tuple[s
     numbers = pd.to_numeric(raw, errors="coerce")
     if numbers.notna().all():
         keys = numbers.to_numpy(dtype="float64")
+    elif numbers.notna().any():  # numbers with something else among them: name the latter
+        first = numbers.isna().idxmax()
+        raise WorkbenchError(
+            f"{path}: column {column!r}, {_row(path, first)}: the time column is not "
+            f"sortable. Expected a number, as in its other rows. Received: {_shown(raw[first])}"
+        )
     else:
-        times = pd.to_datetime(raw.astype(str), errors="coerce", format="mixed")
+        try:
+            # Times in several zones (+00:00, +01:00: summer time) compare as instants.
+            times = pd.to_datetime(raw.astype(str), errors="coerce", format="mixed", utc=True)
+        except (ValueError, TypeError) as exc:
+            raise WorkbenchError(
+                f"{path}: column {column!r}: cannot read the times: {first_line(exc)}"
+            ) from None
         if times.isna().any():
             first = times.isna().idxmax()
             raise WorkbenchError(
