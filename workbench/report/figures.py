@@ -219,5 +219,5 @@ def draw_critical_difference(average: Any, difference: float, path: Any) -> None
             level -= 0.12
     ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)

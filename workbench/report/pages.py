@@ -77,7 +77,8 @@ def write_report(report: Report, out: Path) -> list[Path]:
         for figure in section.figures:
             fig = _draw(report, figure.removesuffix(".png"))
             path = out / figure
-            fig.savefig(path, dpi=90)
+            # Tight: a long title or axis label widens the image instead of being cut off.
+            fig.savefig(path, dpi=90, bbox_inches="tight")
             plt.close(fig)
             images[figure] = base64.b64encode(path.read_bytes()).decode("ascii")
             written.append(path)
