@@ -46,7 +46,11 @@ def _draw(report: Report, name: str) -> Any:
             for k, cell in enumerate(cells):
                 sub = part[part["cell"] == cell].set_index("value").reindex(values)
                 x = np.arange(len(values)) + (k - (len(cells) - 1) / 2) * 0.12
-                err = np.vstack([sub["mean"] - sub["ci_low"], sub["ci_high"] - sub["mean"]])
+                # Scores are losses (>= 0) or accuracies ([0, 1]): an interval of 2 trials
+                # reaching past that (e.g. -4 to 5) squashed every other point.
+                low, high = (0.0, 1.0) if report.direction == "max" else (0.0, np.inf)
+                ci_low, ci_high = sub["ci_low"].clip(low, high), sub["ci_high"].clip(low, high)
+                err = np.vstack([sub["mean"] - ci_low, ci_high - sub["mean"]])
                 ax.errorbar(
                     x,
                     sub["mean"],
@@ -56,13 +60,17 @@ def _draw(report: Report, name: str) -> Any:
                     color=_color(cell),
                     label=cell,
                 )
+                # A value with one trial has no interval: drawn hollow, not as exact.
+                alone = sub["ci_low"].isna() & sub["mean"].notna()
+                hollow = x[alone.to_numpy()], sub["mean"][alone]
+                ax.plot(*hollow, "o", color="white", markersize=3.5, zorder=3)
             ax.set_xticks(range(len(values)), values, rotation=20, fontsize=8)
             ax.set_title(param, fontsize=10)
             ax.set_ylabel("score")
         for ax in list(axes.flat)[len(shown) :]:
             ax.axis("off")
         axes.flat[0].legend(fontsize=8)
-        fig.suptitle("Score: mean and 95% CI per value and cell")
+        fig.suptitle("Score: mean and 95% CI per value and cell (hollow: one trial, no CI)")
     elif name == "head_to_head":
         table = frames["head_to_head"].dropna(subset=["mean_diff"])
         fig, ax = plt.subplots(figsize=(6, 0.6 + 0.6 * max(1, len(table))))
