@@ -216,6 +216,23 @@ def test_three_cells_are_judged_after_holms_correction_over_their_pairs() -> Non
     assert advice.startswith("This study cannot settle lstm vs gru: its matched comparisons")
 
 
+def test_a_benchmark_summarizes_each_task_by_every_pair_of_its_cells() -> None:
+    from workbench.report.answer import answer
+    from workbench.report.benchmark import _markdown, benchmark_frames
+
+    study = _three_cells([0.30, 0.32, 0.29, 0.31], [0.01, -0.01, 0.02, -0.005])
+    trials = reports.trials_frame(study)
+    info = reports.overview(study, trials)
+    brief = answer(trials, info, reports.head_to_head(trials, "max"), brief=True)
+    pairs = [("simple_rnn", "lstm"), ("simple_rnn", "gru"), ("lstm", "gru")]
+    assert len(brief) == 3
+    assert all(any(a in s and b in s for s in brief) for a, b in pairs)
+    markdown = _markdown("b", benchmark_frames({"t": study}), {"t": brief})
+    # It showed each task's first two sentences: with three cells, lstm vs gru never.
+    (line,) = [line for line in markdown.splitlines() if line.startswith("- t: ")]
+    assert all(sentence.replace("**", "") in line for sentence in brief)
+
+
 def test_equal_differences_from_averaged_repeats_get_no_test() -> None:
     # Two configurations where GRU is ahead by the same 3/370 of test accuracy, as float32
     # metrics averaged over repeats leave it: unequal in the 7th digit.

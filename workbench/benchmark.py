@@ -145,7 +145,7 @@ def report_benchmark(
     uri = resolve_tracking_uri(tracking_uri)
     tasks = tasks or benchmark_tasks(uri, name)
     studies = {task: load_study(uri, f"{name}-{task}") for task in tasks}
-    answers = {task: study_answer(uri, f"{name}-{task}") for task in tasks}
+    answers = {task: study_answer(uri, f"{name}-{task}", brief=True) for task in tasks}
     frames = benchmark_frames(studies, {task: _published(task) for task in tasks})
     try:
         files = write_benchmark(name, frames, answers, out)

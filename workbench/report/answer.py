@@ -167,11 +167,14 @@ def answer(
     trials: pd.DataFrame,
     info: dict[str, Any],
     head_to_head_val: pd.DataFrame,
+    brief: bool = False,
 ) -> list[str]:
     """The short answer, as sentences (Markdown emphasis allowed).
 
     ``info`` is the report's overview (task, space, tuner, objective, direction, baseline,
     baseline_value, experiment); ``head_to_head_val`` compares cells on validation scores.
+    ``brief``: the verdicts alone (a best trial that does not beat the baseline, then one
+    sentence per pair of cells), as a benchmark's summary shows them per task.
     """
     direction, objective = info["direction"], info["objective"]
     lines = []
@@ -205,6 +208,8 @@ def answer(
         decided = row["better"] in (row["cell_a"], row["cell_b"]) or _identical(row)
         if row["comparison"] != "paired" or not decided:
             open_pairs.append(f"{row['cell_a']} vs {row['cell_b']}")
+    if brief:
+        return lines
     settled = not open_pairs
     lines += _lost_trials(info.get("lost", {}))
     if check["beats"] is not False:

@@ -197,7 +197,7 @@ def _markdown(name: str, frames: dict[str, Any], answers: dict[str, list[str]]) 
             for r in shown
         ] + [""]
     for task, sentences in answers.items():
-        lines += [f"- {task}: " + " ".join(s.replace("**", "") for s in sentences[:2])]
+        lines += [f"- {task}: " + " ".join(s.replace("**", "") for s in sentences)]
     lines += ["", "## Over the tasks", ""]
     if "average_ranks" not in frames:
         lines += ["Fewer than two cells with scores on a common task: no ranking.", ""]

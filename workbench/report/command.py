@@ -92,8 +92,9 @@ def make_report(
     )
 
 
-def study_answer(tracking_uri: str, experiment: str) -> list[str]:
-    """The report's "Answer" section alone, read from MLflow (what ``workbench search`` prints).
+def study_answer(tracking_uri: str, experiment: str, brief: bool = False) -> list[str]:
+    """The report's "Answer" section alone, read from MLflow (what ``workbench search`` prints);
+    ``brief``: its verdicts only (see :func:`~workbench.report.answer.answer`).
 
     Raises:
         WorkbenchError: an unknown experiment or an unreachable store.
@@ -104,7 +105,5 @@ def study_answer(tracking_uri: str, experiment: str) -> list[str]:
     trials = trials_frame(study)
     info = overview(study, trials)
     compared = full_budget(trials, info["tuner"], info["max_epochs"])
-    return [
-        *answer(compared, info, head_to_head(compared, info["direction"])),
-        *budget_note(trials, compared, info),
-    ]
+    verdicts = answer(compared, info, head_to_head(compared, info["direction"]), brief=brief)
+    return verdicts if brief else [*verdicts, *budget_note(trials, compared, info)]
