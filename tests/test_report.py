@@ -38,7 +38,9 @@ def _trial(number: int, score: float | None, status: str = "FINISHED", **params)
     extra = {
         k: params.pop(k)
         for k in list(params)
-        if k in reports.COST_METRICS or k.startswith("test_") or k == "optimizer_steps"
+        if k in reports.COST_METRICS
+        or k.startswith(("test_", "baseline_diff"))
+        or k == "optimizer_steps"
     }
     repeats = params.pop("repeats", None)
     histories = params.pop("histories", {})
@@ -704,6 +706,34 @@ def test_the_answer_says_first_when_the_best_trial_does_not_beat_the_baseline() 
         "Each cell's best trial on test (test_loss; baseline 0.184): lstm 0.186 (not better "
         "than the baseline), gru 0.19 (not better than the baseline)."
     ]
+
+
+def test_the_baseline_verdict_rests_on_the_per_sample_interval() -> None:
+    def study(low: float, high: float) -> StudyRecord:
+        # The best trial: test MSE 0.1499 against 0.1625, a gap of one standard error.
+        diff = {"baseline_diff": -0.0126, "baseline_diff_ci_low": low}
+        trials = [
+            _trial(1, 0.10, cell="lstm", units=8, test_loss=0.1499,
+                   **diff, baseline_diff_ci_high=high),
+            _trial(2, 0.20, cell="gru", units=8, test_loss=0.30, baseline_diff=0.14,
+                   baseline_diff_ci_low=0.1, baseline_diff_ci_high=0.18),
+        ]  # fmt: skip
+        record = _study(trials, "min")
+        tags = {**record.parent_tags, "baseline": "always predict 1", "baseline_value": "0.1625"}
+        return dataclasses.replace(record, parent_tags=tags)
+
+    # Two figures said "beats" (a verdict from a point estimate): the interval holds 0.
+    notes = reports.build_report(study(-0.031, 0.0058)).sections[0].notes
+    assert notes[0].startswith(
+        "**The best trial (1) does not clearly beat (the difference is within the noise) the "
+        "task's trivial baseline on test**: test_loss 0.1499 against 0.1625 (always predict 1); "
+        "difference -0.0126, 95% CI [-0.031, 0.0058] over the test samples"
+    ), notes[0]
+    assert "lstm 0.1499 (not better than the baseline), gru 0.3 (not better" in " ".join(notes)
+    notes = reports.build_report(study(-0.02, -0.005)).sections[0].notes
+    assert not notes[0].startswith("**")
+    (claim,) = [n for n in notes if "beats the task's trivial baseline on test" in n]
+    assert "95% CI [-0.02, -0.005]" in claim
 
 
 def test_a_float32_tie_with_the_baseline_does_not_beat_it() -> None:

@@ -271,6 +271,11 @@ def test_an_error_in_one_trial_fails_that_trial_not_the_search(
         assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
     finished = by_cell["lstm"].data
     assert finished.tags["cudnn_eligible"] == "true" and "score" in finished.metrics
+    # Against the trivial baseline sample by sample: the mean difference of the test MSEs.
+    metrics, baseline = finished.metrics, float(parent.data.tags["baseline_value"])
+    assert metrics["baseline_diff"] == pytest.approx(metrics["test_loss"] - baseline, abs=1e-5)
+    assert metrics["baseline_diff_ci_low"] < metrics["baseline_diff"]
+    assert metrics["baseline_diff"] < metrics["baseline_diff_ci_high"]
     assert {"n_params", "epoch_seconds", "peak_memory_mb"} <= set(finished.metrics)
 
 

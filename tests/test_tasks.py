@@ -265,6 +265,44 @@ def test_a_forecast_is_scored_against_the_stronger_trivial_forecast() -> None:
     assert "(seasonal naive, the stronger of the two here)" in airline.description
 
 
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("adding", {"length": 10}),
+        ("copy_memory", {"length": 5}),
+        ("japanese_vowels", {}),
+        ("shampoo_sales", {"season": 12}),
+        ("airline", {}),
+    ],
+)
+def test_each_baseline_is_scored_on_every_test_sample(name: str, options: dict) -> None:
+    data = load_task(name).with_options(**options).load()
+    per_sample = data.baseline.per_sample
+    assert per_sample.shape == (len(data.y_test),)
+    assert per_sample.mean() == pytest.approx(data.baseline.value, rel=1e-12)
+
+
+def test_a_tie_for_the_most_frequent_class_is_a_random_pick_in_expectation() -> None:
+    data = load_task("japanese_vowels").load()
+    # The 9 classes tie in training: argmax took the first (test accuracy 31/370 = 0.084).
+    assert data.baseline.value == pytest.approx(1 / 9)
+    assert "one of the 9 classes tied for the most frequent" in data.baseline.description
+
+
+def test_a_model_is_scored_per_sample_in_the_objectives_measure() -> None:
+    from workbench.tasks import sample_scores
+
+    y = np.array([[1.0], [2.0]])
+    assert sample_scores("regression", y, [[1.5], [2.0]]).tolist() == [0.25, 0.0]
+    labels = np.array([0, 2])
+    softmax = [[0.7, 0.2, 0.1], [0.5, 0.1, 0.4]]
+    assert sample_scores("classification", labels, softmax).tolist() == [1.0, 0.0]
+    assert sample_scores("classification", np.array([1, 0]), [[0.9], [0.6]]).tolist() == [1, 0]
+    per_step = np.array([[0, 1], [1, 1]])  # two samples of two steps
+    probabilities = np.eye(2)[[[0, 0], [1, 1]]]
+    assert sample_scores("classification", per_step, probabilities).tolist() == [0.5, 1.0]
+
+
 def test_forecast_too_short_for_the_windows() -> None:
     with pytest.raises(WorkbenchError, match="the series has 36 steps; window 30"):
         load_task("shampoo_sales").with_options(window=30).load()

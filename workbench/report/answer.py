@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.report.frames import CELL_ORDER, _config_of, finished
+from workbench.report.frames import BASELINE_DIFF, CELL_ORDER, _config_of, finished
 from workbench.report.statistics import head_to_head
 
 
@@ -30,6 +30,30 @@ def beats_baseline(value: float, baseline: float, direction: str) -> bool:
     if math.isclose(value, baseline, rel_tol=1e-6, abs_tol=1e-9):
         return False
     return value > baseline if direction == "max" else value < baseline
+
+
+def _against(row: Any, direction: str) -> tuple[bool, bool, str] | None:
+    """``(beats, worse, figures)`` from a trial's per-sample comparison with the baseline
+    on test (its 95% interval clear of 0 on one side); None where none was recorded."""
+    diff, low, high = (float(row.get(name, math.nan)) for name in BASELINE_DIFF)
+    if not all(np.isfinite(v) for v in (diff, low, high)):
+        return None
+    beats, worse = (high < 0, low > 0) if direction == "min" else (low > 0, high < 0)
+    figures = (
+        f"difference {diff:+.4g}, 95% CI [{low:.4g}, {high:.4g}] over the test samples, "
+        "each scored for both"
+    )
+    return beats, worse, figures
+
+
+def beats_on_test(row: Any, metric: str, baseline: float, direction: str) -> bool:
+    """Whether a trial beats the trivial baseline on test: by its per-sample interval where
+    it was recorded, else by its test figure (a trial from before)."""
+    against = _against(row, direction)
+    if against is not None:
+        return against[0]
+    value = float(row.get(metric, math.nan))
+    return bool(np.isfinite(value) and beats_baseline(value, baseline, direction))
 
 
 def baseline_check(
@@ -80,18 +104,28 @@ def baseline_check(
             "no trivial baseline to read it against."
         )
         return out
-    beats = beats_baseline(test, baseline, direction)
-    out["beats"] = beats
     about = f" ({baseline_text})" if baseline_text else ""
+    against = _against(best, direction)
+    if against is None:  # two figures only (a trial from before the comparison was logged)
+        beats, worse, figures = beats_baseline(test, baseline, direction), False, ""
+    else:
+        beats, worse, figures = against
+        figures = f"; {figures}"
+    out["beats"] = beats
     if beats:
         out["text"] = (
             f"The best trial ({best['trial']}) beats the task's trivial baseline on test: "
-            f"{metric} {test:.4g} against {baseline:.4g}{about}."
+            f"{metric} {test:.4g} against {baseline:.4g}{about}{figures}."
         )
     else:
+        verdict = (
+            "does not beat"
+            if against is None or worse
+            else "does not clearly beat (the difference is within the noise)"
+        )
         out["text"] = (
-            f"**The best trial ({best['trial']}) does not beat the task's trivial baseline on "
-            f"test**: {metric} {test:.4g} against {baseline:.4g}{about}. "
+            f"**The best trial ({best['trial']}) {verdict} the task's trivial baseline on "
+            f"test**: {metric} {test:.4g} against {baseline:.4g}{about}{figures}. "
             + _others_against_baseline(done, metric, baseline, direction)
         )
     return out
@@ -103,8 +137,8 @@ def _others_against_baseline(
     """Whether any other finished trial beats the baseline on test (not the chosen one)."""
     if metric not in done.columns:
         return "No model of this study learned the task better than the trivial predictor."
-    values = done[metric].astype(float)
-    better = done[[np.isfinite(v) and beats_baseline(v, baseline, direction) for v in values]]
+    rows = done.to_dict("records")
+    better = done[[beats_on_test(row, metric, baseline, direction) for row in rows]]
     if better.empty:
         return "No model of this study learned the task better than the trivial predictor."
     trials = ", ".join(str(int(t)) for t in better["trial"])
@@ -368,7 +402,7 @@ def _cells_against_baseline(trials: pd.DataFrame, direction: str, baseline: floa
         value = float(best[metric])
         if not np.isfinite(value):
             continue
-        beats = beats_baseline(value, baseline, direction)
+        beats = beats_on_test(best, metric, baseline, direction)
         parts.append(f"{cell} {value:.4g}" + ("" if beats else " (not better than the baseline)"))
     if len(parts) < 2:
         return []

@@ -21,6 +21,9 @@ CELL_ORDER = ("simple_rnn", "lstm", "gru")
 #: first fold keeps the plain name).
 RUNS = r"(_r\d+(_f\d+)?|_f\d+)"
 COST_METRICS = ("n_params", "recurrent_macs", "epoch_seconds", "fit_seconds", "peak_memory_mb")
+#: A trial's test scores minus the trivial baseline's, sample by sample: mean and 95% CI
+#: (logged since 2026-12-07; an earlier trial has none).
+BASELINE_DIFF = ("baseline_diff", "baseline_diff_ci_low", "baseline_diff_ci_high")
 NOT_MEASURED = "not measured in this study"
 #: More distinct values than this and a numeric parameter is shown in quantile bins.
 MAX_LEVELS = 6
@@ -90,6 +93,8 @@ def trials_frame(study: Any) -> pd.DataFrame:
         for name, value in metrics.items():
             if name.startswith("test_"):
                 row[name] = value
+        for name in BASELINE_DIFF:  # the test part against the baseline, sample by sample
+            row[name] = metrics.get(name, math.nan)
         row["diverged_epoch"] = trial.tags.get("diverged_epoch")
         diverged_repeat = trial.tags.get("diverged_repeat")
         row["diverged_repeat"] = None if diverged_repeat in (None, "", "none") else diverged_repeat

@@ -44,7 +44,7 @@ from workbench.search.folds import fold_splits
 from workbench.search.hypermodel import RecurrentHyperModel
 from workbench.search.inputs import token_ids
 from workbench.search.meters import PROBE_KEYS, BestEpoch, Diverged, GradientProbe, TrialMeter
-from workbench.tasks import TaskData, forecast_metrics
+from workbench.tasks import TaskData, against_baseline, forecast_metrics
 from workbench.tracking import StoreFailed
 
 #: KerasTuner internals this module relies on; pyproject.toml pins keras-tuner below 1.5.
@@ -487,10 +487,12 @@ class Search:
                 self.data.x_test, self.data.y_test, batch_size=256, verbose=0, return_dict=True
             )
             metrics.update({f"test_{k}": v for k, v in result.items()})
+            predicted = model.predict(self.data.x_test, batch_size=256, verbose=0)
             if self.data.target_scale is not None:  # forecasting: errors in original units
-                predicted = model.predict(self.data.x_test, batch_size=256, verbose=0)
                 units = forecast_metrics(self.data, self.data.y_test, predicted)
                 metrics.update({f"test_{k}": v for k, v in units.items()})
+            # Against the trivial baseline on each test sample: an interval, not two figures.
+            metrics.update(against_baseline(self.data, predicted))
         tags = {
             "checkpoint": checkpoint,
             "cudnn_eligible": eligible,

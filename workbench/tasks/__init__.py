@@ -23,11 +23,13 @@ The rooms, one line each:
 - ``text``: tokens, vocabulary and the text corpora (bbc_news, fine_food_reviews, csv_text).
 - ``files``: the user's sequence files (csv_sequences, npz).
 - ``quick``: ``workbench search --data FILE``, a task file built from a data file and flags.
+- ``scores``: scores per sample; a model against the trivial baseline, sample by sample.
 """
 
 from workbench.tasks import files, forecasting, probes, text, ucr  # noqa: F401 - they register
 from workbench.tasks.forecasting import forecast_metrics
 from workbench.tasks.quick import DataFlags, search_task, task_from_data
+from workbench.tasks.scores import against_baseline, sample_scores
 from workbench.tasks.spec import (
     LOADERS,
     PAD_VALUE,
@@ -51,12 +53,14 @@ __all__ = [
     "TaskData",
     "TaskSpec",
     "TextSettings",
+    "against_baseline",
     "fit_vocabulary",
     "forecast_metrics",
     "list_tasks",
     "load_task",
     "register_loader",
     "repair_texts",
+    "sample_scores",
     "search_task",
     "task_from_data",
     "text_tokens",

@@ -315,8 +315,12 @@ def _load_npz(spec: TaskSpec) -> TaskData:
         baseline = _majority_baseline(ys["train"], ys[evaluated], evaluated)
     else:
         mean = ys["train"].mean(axis=0)
-        mse = float(np.mean((ys[evaluated] - mean) ** 2))
-        baseline = Baseline(mse, f"always predict the training mean: {evaluated} MSE {mse:.4g}")
+        errors = (ys[evaluated] - mean) ** 2
+        squared = errors.reshape(len(errors), -1).mean(axis=1).astype("float64")
+        mse = float(squared.mean())
+        baseline = Baseline(
+            mse, f"always predict the training mean: {evaluated} MSE {mse:.4g}", squared
+        )
     return TaskData(
         name=spec.name,
         problem=problem,

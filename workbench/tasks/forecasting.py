@@ -127,7 +127,8 @@ def _forecast_task(
     label, reference = min(candidates, key=lambda c: float(np.mean((c[1] - truth) ** 2)))
     if len(candidates) > 1:
         label += ", the stronger of the two here"
-    scaled_mse = float(np.mean(((reference - truth) / std[target]) ** 2))
+    squared = (((reference - truth) / std[target]) ** 2).mean(axis=1)
+    scaled_mse = float(squared.mean())
     return TaskData(
         name=spec.name,
         problem="regression",
@@ -142,6 +143,7 @@ def _forecast_task(
             scaled_mse,
             f"{split} MSE {scaled_mse:.4g} in scaled units ({label}); in original units "
             + "; ".join(described),
+            squared,
         ),
         source=source,
         target_scale=(float(mean[target]), float(std[target])),

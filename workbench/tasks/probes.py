@@ -53,7 +53,8 @@ def _load_adding(spec: TaskSpec) -> TaskData:
         y = (values[rows, first] + values[rows, second]).astype("float32").reshape(n, 1)
         splits.append((x, y))
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = splits
-    baseline_mse = float(np.mean((y_test - 1.0) ** 2))
+    squared = ((y_test - 1.0) ** 2).reshape(len(y_test), -1).mean(axis=1).astype("float64")
+    baseline_mse = float(squared.mean())
     return TaskData(
         name=spec.name,
         problem="regression",
@@ -68,6 +69,7 @@ def _load_adding(spec: TaskSpec) -> TaskData:
             baseline_mse,
             f"always predict 1: test MSE {baseline_mse:.3f} "
             "(1/6 = 0.167 in expectation; Arjovsky et al. 2016)",
+            squared,
         ),
         source=spec.source,
     )
@@ -115,6 +117,7 @@ def _load_copy_memory(spec: TaskSpec) -> TaskData:
             float(accuracy),
             f"memoryless (blanks, then a uniform guess): per-step accuracy {accuracy:.3f}, "
             f"cross-entropy 10 ln 8 / (T + 20) = {entropy:.4f} (Arjovsky et al. 2016)",
+            np.full(len(y_test), float(accuracy)),  # the guess's expected accuracy per sample
         ),
         class_names=tuple(str(i) for i in range(8)) + ("blank",),
         source=spec.source,

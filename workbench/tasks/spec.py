@@ -28,10 +28,16 @@ PAD_VALUE = -1000.0
 
 @dataclass(frozen=True)
 class Baseline:
-    """A trivial predictor's score, so a result can be read against it."""
+    """A trivial predictor's score, so a result can be read against it.
+
+    ``per_sample``: its score on each sample of the part it was scored on (test, else
+    validation), in the objective's measure (accuracy, or squared error), so a model's
+    scores on the same samples can be compared pair by pair; ``value`` is their mean.
+    """
 
     value: float
     description: str
+    per_sample: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

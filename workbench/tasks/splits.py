@@ -108,10 +108,19 @@ def _subset(y: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
 
 def _majority_baseline(y_train: np.ndarray, y_eval: np.ndarray, split: str) -> Baseline:
     classes, counts = _class_counts(y_train)
-    majority = classes[int(np.argmax(counts))]
-    accuracy = float(np.mean(y_eval == majority))
+    tied = classes[counts == counts.max()]
+    # Classes tied for the most frequent: one picked at random, in expectation (argmax's
+    # pick, the first, made the figure depend on the classes' order).
+    hits = np.mean([(y_eval == label) for label in tied], axis=0)
+    per_sample = hits.reshape(len(y_eval), -1).mean(axis=1).astype("float64")
+    accuracy = float(per_sample.mean())
+    which = (
+        "the most frequent class"
+        if len(tied) == 1
+        else f"one of the {len(tied)} classes tied for the most frequent (expected)"
+    )
     return Baseline(
-        accuracy, f"always predict the most frequent class: {split} accuracy {accuracy:.3f}"
+        accuracy, f"always predict {which}: {split} accuracy {accuracy:.3f}", per_sample
     )
 
 
