@@ -795,6 +795,12 @@ def test_hyperband_early_rounds_stay_out_of_the_best_trial_cost_and_seed_noise()
     )  # fmt: skip
     note = " ".join(reports.build_report(first_round).sections[0].notes)
     assert "full budget of 9 epochs: scores, costs and seed noise compare the 1 trials" in note
+    # A cell whose every trial an earlier round stopped is named: it was in no comparison.
+    dropped = dataclasses.replace(
+        study, trials=(*study.trials, _trial(4, 0.3, cell="simple_rnn", units=8, epochs=1))
+    )
+    note = " ".join(reports.build_report(dropped).sections[0].notes)
+    assert "Not compared at all: simple_rnn (1 trial), every trial stopped in an earlier" in note
 
 
 def test_a_later_hyperband_round_costs_its_earlier_rounds_too() -> None:

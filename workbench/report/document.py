@@ -19,6 +19,7 @@ from workbench.report.diagnostics import (
     pareto_front,
 )
 from workbench.report.frames import (
+    CELL_ORDER,
     COST_METRICS,
     NOT_MEASURED,
     PARAMS,
@@ -139,18 +140,31 @@ def budget_note(trials: pd.DataFrame, compared: pd.DataFrame, info: dict[str, An
     if not math.isfinite(top):
         return []
     reached, full = int(top), info["max_epochs"]
+    counts = trials.groupby("cell").size()
+    # A cell Hyperband dropped in its earlier rounds is in no comparison: named, not lost.
+    dropped = [
+        f"{cell} ({counts[cell]} trial{'s' if counts[cell] > 1 else ''})"
+        for cell in [*CELL_ORDER, *sorted(set(counts.index) - set(CELL_ORDER))]
+        if cell in counts.index and cell not in set(compared["cell"])
+    ]
+    left_out = (
+        f" Not compared at all: {', '.join(dropped)}, every trial stopped in an earlier round "
+        "(scored worse there at fewer epochs)."
+        if dropped
+        else ""
+    )
     if math.isfinite(full) and reached < full:
         return [
             f"Hyperband stopped before any trial reached the full budget of {int(full)} "
             f"epochs: scores, costs and seed noise compare the {len(compared)} trials "
             f"trained longest ({reached} epochs), not the answer a finished search would "
-            "give. Run the same command again to finish it."
+            f"give. Run the same command again to finish it.{left_out}"
         ]
     if len(compared) < len(trials):
         return [
             f"Hyperband: scores, costs and seed noise compare the {len(compared)} trials "
             f"trained to the full budget of {reached} epochs; its earlier rounds stopped "
-            f"the other {len(trials) - len(compared)} early."
+            f"the other {len(trials) - len(compared)} early.{left_out}"
         ]
     return []
 
