@@ -381,7 +381,9 @@ def build_report(study: Any) -> Report:
     else:
         s.notes.append(
             "Global gradient norm before clipping on a fixed probe batch at each epoch end; "
-            "clipped share = epochs above the clip threshold; early/late = gradient norm "
+            "clipped share = with norm clipping, the share of epochs whose norm was above "
+            "the threshold; with value clipping, the share of gradient elements beyond it "
+            "(mean over epochs); early/late = gradient norm "
             "with respect to the first vs the last time steps' inputs (far below 1: "
             "vanishing). Pascanu et al. 2013: thresholds from half to ten times the average "
             "norm work."
