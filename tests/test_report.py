@@ -779,6 +779,10 @@ def test_hyperband_early_rounds_stay_out_of_the_best_trial_cost_and_seed_noise()
     curves = report.frames["learning_curves"]  # trial 1's one-epoch curve left out too
     assert curves[curves["cell"] == "lstm"]["n"].tolist() == [1, 1]
     assert report.frames["gradients"].set_index("cell").loc["lstm", "max_norm"] == 1.0
+    from workbench.report.figures import _draw  # the figure beside the table: the same trials
+
+    (line,) = _draw(report, "gradients").axes[0].get_lines()
+    assert line.get_label() == "lstm" and line.get_ydata().tolist() == [1.0]  # not 9.0
     assert "compare the 2 trials trained to the full budget of 3 epochs" in " ".join(
         report.sections[0].notes
     )

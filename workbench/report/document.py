@@ -59,6 +59,9 @@ class Report:
     frames: dict[str, pd.DataFrame]
     sections: list[Section]
     study: Any = None  # the records, for figures drawn from per-epoch histories
+    #: The runs the comparisons use (with Hyperband, not its early rounds): what the
+    #: figures drawn from histories draw, as the tables beside them.
+    compared_runs: frozenset[str] = frozenset()
 
 
 def overview(study: Any, trials: pd.DataFrame) -> dict[str, Any]:
@@ -419,4 +422,5 @@ def build_report(study: Any) -> Report:
         frames=frames,
         sections=sections,
         study=study,
+        compared_runs=frozenset(compared["run_id"]) if not compared.empty else frozenset(),
     )

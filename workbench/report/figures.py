@@ -165,7 +165,8 @@ def _draw(report: Report, name: str) -> Any:
     elif name == "gradients":
         fig, ax = plt.subplots(figsize=(6, 4))
         points: dict[str, dict[int, list[float]]] = {}
-        for trial in report.study.trials:
+        # The trials the table beside it reads (not Hyperband's early rounds).
+        for trial in [t for t in report.study.trials if t.run_id in report.compared_runs]:
             for key in [k for k in trial.histories if re.fullmatch(f"grad_norm({RUNS})?", k)]:
                 for step, value in trial.histories[key]:
                     if np.isfinite(value) and value > 0:
