@@ -862,7 +862,7 @@ def test_an_unsettled_matched_study_asks_for_configurations_not_seeds() -> None:
     unmatched = [_trial(1, 0.8, cell="lstm", units=16), _trial(2, 0.7, cell="gru", units=32)]
     notes = reports.build_report(_study(unmatched)).sections[0].notes
     (advice,) = [n for n in notes if n.startswith("This study cannot settle")]
-    assert "no cells were compared on matched configurations" in advice
+    assert "no two cells met on 2 or more matched configurations" in advice
     assert "--tuner grid --repeats 3" in advice
 
 

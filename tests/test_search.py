@@ -483,7 +483,7 @@ def test_the_matched_search_the_answer_suggests_runs(
     output = _search(
         tiny_task, space, store, "--tuner", "random", "--max-trials", "2", "--seed", "1"
     )
-    assert "no cells were compared on matched configurations" in output
+    assert "no two cells met on 2 or more matched configurations" in output
     (command,) = re.findall(r"`(workbench search [^`]+)`", " ".join(output.split()))
     args = shlex.split(command)[1:]  # "search" and its options
     # The user's own files by path (their names are no shipped task or space).
@@ -501,7 +501,7 @@ def test_the_matched_search_the_answer_suggests_runs(
     )
     assert result.exit_code == 0, result.output
     assert "Trial 8/8" in result.output  # 2 cells x 2 units x 2 learning rates
-    assert "no cells were compared on matched configurations" not in result.output
+    assert "no two cells met on 2 or more matched configurations" not in result.output
     parent = MlflowClient(store).search_runs(
         [MlflowClient(store).get_experiment_by_name("study-matched").experiment_id],
         filter_string="tags.`workbench.role` = 'search'",

@@ -271,9 +271,9 @@ def answer(
         )
     elif not settled:
         lines.append(
-            "This study cannot settle which cell is better: no cells were compared on matched "
-            "configurations. A matched comparison (every cell on the same other settings, 3 seeds "
-            f"each) would: {_matched_search(info)}"
+            "This study cannot settle which cell is better: no two cells met on 2 or more "
+            "matched configurations. A matched comparison (every cell on the same other "
+            f"settings, 3 seeds each) would: {_matched_search(info)}"
         )
     return lines
 
