@@ -932,6 +932,11 @@ def test_no_ratio_of_negative_skills_for_the_bidirectional_claim() -> None:
     assert "the bidirectional or the one-way model is not better than the task's baseline" in (
         row["why"]
     )
+    # No bidirectional trial at all: that is the reason, not the one-way trials' skill.
+    one_way = [t for t in study.trials if t.params["bidirectional"] == "False"]
+    row = reports.build_report(dataclasses.replace(study, trials=tuple(one_way)))
+    why = row.frames["claims"].iloc[2]["why"]
+    assert "not better than the task's baseline" not in why, why
 
 
 def test_too_few_updates_counts_one_models_training_not_its_repeats_and_folds() -> None:

@@ -146,7 +146,9 @@ def _without_skill(
         where = f"{worse} of {n} matched configurations"
     else:
         xa, xb = _group_means(frame, factor, *levels, "score")
-        worse = int(any(len(x) and x.mean() <= 0 for x in (xa, xb)))
+        if not len(xa) or not len(xb):  # a side never ran: the measure's own reason stands
+            return measure
+        worse = int(any(x.mean() <= 0 for x in (xa, xb)))
         where = "the group means"
     if not worse:
         return measure
