@@ -289,6 +289,15 @@ def test_a_tie_for_the_most_frequent_class_is_a_random_pick_in_expectation() -> 
     assert "one of the 9 classes tied for the most frequent" in data.baseline.description
 
 
+@pytest.mark.parametrize("name", ["bbc_news", "sequential_digits"])
+def test_a_small_limit_keeps_every_class_in_every_part(name: str) -> None:
+    # 2 per class were kept for a split in three: "class 'business' has 2 samples".
+    data = load_task(name).with_options(limit=10).load()
+    classes = len(data.class_names)
+    for y in (data.y_train, data.y_val, data.y_test):
+        assert len(np.unique(y)) == classes
+
+
 def test_a_model_is_scored_per_sample_in_the_objectives_measure() -> None:
     from workbench.tasks import sample_scores
 

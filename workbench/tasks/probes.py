@@ -134,7 +134,7 @@ def _load_sequential_digits(spec: TaskSpec) -> TaskData:
     x = (digits.images / 16.0).astype("float32")
     y = digits.target.astype("int32")
     rng = np.random.default_rng(opts["seed"])
-    keep = _subset(y, opts["limit"], rng)
+    keep = _subset(y, opts["limit"], rng, per_class=3)
     x, y = x[keep], y[keep]
     where = f"{spec.source}"
     rest, test = _stratified_split(y, opts["test_fraction"], rng, where)

@@ -65,7 +65,7 @@ def _stratified_split(
         raise WorkbenchError(f"{where}: expected at least 2 classes. Received: a single class")
     for label, count in zip(classes, counts, strict=True):
         if count < 2:
-            shown = names[int(label)] if names is not None else label
+            shown = names[int(label)] if names is not None else label.item()
             raise WorkbenchError(
                 f"{where}: class {shown!r} has {count} sample; a stratified split needs at "
                 "least 2 per class"
@@ -94,14 +94,18 @@ def _random_split(
     return np.sort(order[take:]), np.sort(order[:take])
 
 
-def _subset(y: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
-    """A seeded stratified subset of about ``limit`` samples (all when ``limit`` is 0)."""
+def _subset(
+    y: np.ndarray, limit: int, rng: np.random.Generator, per_class: int = 2
+) -> np.ndarray:
+    """A seeded stratified subset of about ``limit`` samples (all when ``limit`` is 0),
+    keeping at least ``per_class`` of each class (where it has them): 2 for a split in
+    two, 3 for training, validation and test parts."""
     if limit <= 0 or limit >= len(y):
         return np.arange(len(y))
     classes, counts = _class_counts(y)
     picked = []
     for label, count in zip(classes, counts, strict=True):
-        take = int(min(max(round(limit * count / len(y)), min(2, count)), count))
+        take = int(min(max(round(limit * count / len(y)), min(per_class, count)), count))
         picked.append(rng.permutation(np.flatnonzero(y == label))[:take])
     return np.sort(np.concatenate(picked))
 

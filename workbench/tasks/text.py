@@ -208,7 +208,7 @@ def _load_csv_text(spec: TaskSpec) -> TaskData:
     where = f"{path}: column {label_col!r}"
     index = {label: i for i, label in enumerate(classes)}
     codes = np.array([index[v] for v in labels_array.tolist()])
-    keep = _subset(codes, opts["limit"], rng)
+    keep = _subset(codes, opts["limit"], rng, per_class=2 if split_col else 3)
     x_all, labels_array, codes = x_all[keep], labels_array[keep], codes[keep]
     if split_col:
         part = _split_parts(path, frame, split_col, keep)
@@ -262,7 +262,7 @@ def _load_bbc_news(spec: TaskSpec) -> TaskData:
     y = np.asarray(labels, dtype=object)
     _, codes = np.unique(y, return_inverse=True)
     rng = np.random.default_rng(opts["seed"])
-    keep = _subset(codes, opts["limit"], rng)
+    keep = _subset(codes, opts["limit"], rng, per_class=3)
     x, y, codes = _texts(texts)[keep], y[keep], codes[keep]
     train, val, test = _three_way_split(y, opts, rng, spec.source)
     splits = {"train": (x[train], y[train]), "val": (x[val], y[val]), "test": (x[test], y[test])}
