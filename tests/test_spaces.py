@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -41,6 +42,24 @@ def test_yaml_exponent_without_dot_is_a_float(tmp_path: Path) -> None:
     # PyYAML (YAML 1.1) would read 1e-4 as the string "1e-4".
     space = load_space(_write(tmp_path, "dimensions: {cell: gru, learning_rate: 1e-4}"))
     assert space["learning_rate"] == Choice((1e-4,))
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        # YAML 1.1: 010 is 8 (octal) and 1:30 is 90 (base 60), silently.
+        ("dimensions: {cell: gru, units: 010}", "Received: '010'"),
+        ("dimensions: {cell: gru, units: 1:30}", "Received: '1:30'"),
+        # PyYAML kept the last of two equal keys.
+        ("dimensions:\n  units: 8\n  units: 16\n", "line 3, column 3): the key 'units' is given"),
+    ],
+)
+def test_yaml_1_1_integers_and_a_key_given_twice_are_refused(
+    tmp_path: Path, body: str, message: str
+) -> None:
+    with pytest.raises(WorkbenchError, match=re.escape(message)):
+        load_space(_write(tmp_path, body))
+    assert load_space(_write(tmp_path, "dimensions: {units: 0x10}"))["units"] == Choice((16,))
 
 
 def test_missing_dimensions_take_defaults(tmp_path: Path) -> None:

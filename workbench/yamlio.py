@@ -1,7 +1,10 @@
 """Reading YAML configuration safely: float literals such as ``1e-4`` stay floats.
 
-PyYAML implements YAML 1.1, where ``1e-4`` (no dot) is a string and ``no`` is False.
-The loader below fixes the first; validators report the second with a hint.
+PyYAML implements YAML 1.1, where ``1e-4`` (no dot) is a string, ``010`` is 8 (octal),
+``1:30`` is 90 (base 60) and ``no`` is False. The loader below reads floats as YAML 1.2
+does, leaves integers with a leading zero or a colon as text (the validators then name
+them), and refuses a key given twice (PyYAML kept the last); validators report ``no``
+with a hint.
 """
 
 from __future__ import annotations
@@ -16,13 +19,30 @@ from workbench.errors import WorkbenchError, first_line
 
 
 class _Loader(yaml.SafeLoader):
-    pass
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str):
+                continue
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
+_NUMBERS = ("tag:yaml.org,2002:float", "tag:yaml.org,2002:int")
 _Loader.yaml_implicit_resolvers = {
-    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:float"]
+    key: [(tag, rx) for tag, rx in resolvers if tag not in _NUMBERS]
     for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?(?:0|[1-9][0-9_]*)|0x[0-9a-fA-F_]+)$"),
+    list("-+0123456789"),
+)
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(
