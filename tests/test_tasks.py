@@ -634,6 +634,22 @@ def test_npz_regression_with_test_split_and_dropped_samples(tmp_path: Path) -> N
         _task(tmp_path, "npz", path="e.npz").load()
 
 
+def test_npz_padding_errors_name_the_files_own_sample(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(20, 6, 2)), rng.integers(0, 2, size=20)
+    x[2, 4:] = PAD_VALUE  # right padding: fine
+    x[5, 2] = PAD_VALUE  # padding inside sample 5
+    np.savez(tmp_path / "p.npz", x_train=x, y_train=y)
+    # Checked after validation was carved off: "sample 4 of x_train", a training-part index.
+    with pytest.raises(WorkbenchError, match="sample 5 of x_train has padding inside the series"):
+        _task(tmp_path, "npz", path="p.npz").load()
+    x[5, 2] = 0.0
+    x[7, :3] = PAD_VALUE  # left padding: moved right, and counted
+    np.savez(tmp_path / "p.npz", x_train=x, y_train=y)
+    data = _task(tmp_path, "npz", path="p.npz").load()
+    assert data.masked and "moved the left padding of 1 sample of x_train" in " ".join(data.notes)
+
+
 def test_quick_path_writes_an_equivalent_task_file_only_for_good_data(tmp_path: Path) -> None:
     from workbench.tasks import DataFlags, task_from_data
 

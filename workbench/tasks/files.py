@@ -277,6 +277,15 @@ def _load_npz(spec: TaskSpec) -> TaskData:
                 "NaN or infinite value. Expected finite numbers, or set options.drop_missing: "
                 "true to drop such samples"
             )
+        if np.all(x == PAD_VALUE, axis=2).any():
+            # Here, before any sample is dropped or carved off: errors name the file's own
+            # sample numbers.
+            x, moved = _right_padded(x, str(path), split)
+            if moved:
+                notes.append(
+                    f"moved the left padding of {moved} sample{'s' if moved > 1 else ''} of "
+                    f"x_{split} to the right (cuDNN reads masks as right padding)"
+                )
         if bad.any():
             notes.append(
                 f"dropped {int(bad.sum())} of {len(x)} samples of {split} with a NaN or "
@@ -302,14 +311,6 @@ def _load_npz(spec: TaskSpec) -> TaskData:
         xs["val"], ys["val"] = xs["train"][picked], ys["train"][picked]
         xs["train"], ys["train"] = xs["train"][rest], ys["train"][rest]
     masked = any(np.all(x == PAD_VALUE, axis=2).any() for x in xs.values())
-    if masked:
-        for split in list(xs):
-            xs[split], moved = _right_padded(xs[split], where, split)
-            if moved:
-                notes.append(
-                    f"moved the left padding of {moved} sample{'s' if moved > 1 else ''} of "
-                    f"x_{split} to the right (cuDNN reads masks as right padding)"
-                )
     evaluated = "test" if "test" in xs else "val"
     if problem == "classification":
         baseline = _majority_baseline(ys["train"], ys[evaluated], evaluated)
