@@ -484,3 +484,22 @@ def test_ui_without_a_store_says_so_in_one_line(workdir: Path) -> None:
     assert result.exit_code == 2
     (line,) = result.output.strip().splitlines()  # no "MLflow UI for ..." line before it
     assert line.startswith(f"Error: No MLflow store at {workdir / 'none' / 'mlflow.db'} yet.")
+
+
+def test_a_sqlite_uri_naming_a_folder_is_one_line_at_once(workdir: Path) -> None:
+    import time
+
+    from click.testing import CliRunner
+
+    from workbench.cli import main
+
+    (workdir / "stores").mkdir()
+    store = f"sqlite:///{workdir / 'stores'}"
+    started = time.monotonic()
+    args = ["report", "--experiment", "x", "--out", "r", "--tracking-uri", store]
+    result = CliRunner().invoke(main, args)
+    # MLflow retried for about 100 s, printing a warning block each time, before it said so.
+    assert time.monotonic() - started < 20
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"Error: The tracking store {store} names a folder, not a database")

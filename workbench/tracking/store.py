@@ -92,6 +92,12 @@ def client(tracking_uri: str):
             ) from None
         if not os.access(db.parent, os.W_OK):
             raise WorkbenchError(f"The tracking store folder {db.parent} is not writable")
+        if db.exists() and not db.is_file():
+            # SQLite cannot open it, and MLflow retries for about 100 s before it says so.
+            raise WorkbenchError(
+                f"The tracking store {tracking_uri} names a folder, not a database file. "
+                f"Expected sqlite:///PATH/TO/FILE.db, e.g. sqlite:///{db / 'mlflow.db'}"
+            )
     from mlflow import MlflowClient
 
     _quiet_mlflow()  # again: importing mlflow resets its loggers to INFO
