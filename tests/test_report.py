@@ -736,6 +736,29 @@ def test_the_baseline_verdict_rests_on_the_per_sample_interval() -> None:
     assert "95% CI [-0.02, -0.005]" in claim
 
 
+def test_a_trial_run_again_after_an_interruption_counts_once() -> None:
+    from workbench.tracking.store import TRIAL_ID
+
+    def run(number: int, score: float | None, status: str, failure: str = "") -> StudyTrial:
+        tags = {TRIAL_ID: str(number - 1), **({"failure": failure} if failure else {})}
+        made = _trial(number, score, status, cell="gru", units=8 * number, tags=tags)
+        return dataclasses.replace(made, run_id=f"run{number}-{status}")
+
+    trials = [
+        run(1, 0.8, "FINISHED"),
+        run(2, None, "KILLED", "interrupted"),  # stopped by Ctrl-C, then run again
+        run(2, 0.7, "FINISHED"),
+        run(3, None, "KILLED", "worker_lost"),  # the chief recorded it failed
+        run(4, None, "KILLED", "interrupted"),  # stopped for good
+    ]
+    report = reports.build_report(_study(trials))
+    assert len(report.trials) == 4 and sorted(report.trials["trial"]) == [1, 2, 3, 4]
+    overview = " ".join(report.sections[1].notes)
+    # It counted runs: "5 run, 2 finished, 0 failed (0 diverged), 3 interrupted".
+    assert "Trials: 4 run, 2 finished, 1 failed (0 diverged), 1 interrupted;" in overview
+    assert "1 interrupted attempt(s) of trials run again on resume are left out" in overview
+
+
 def test_a_float32_tie_with_the_baseline_does_not_beat_it() -> None:
     # 600 of 1000 right, as Keras logs it (float32), against the majority class's 0.6.
     trials = [

@@ -27,6 +27,7 @@ from workbench.report.frames import (
     finished,
     full_budget,
     repeats_frame,
+    superseded,
     trials_frame,
 )
 from workbench.report.importance import MAX_FIT, importance, seed_variance
@@ -103,6 +104,8 @@ def overview(study: Any, trials: pd.DataFrame) -> dict[str, Any]:
         "failed": sum(v for k, v in counts.items() if k not in ("completed", "interrupted")),
         "diverged": counts.get("diverged", 0),
         "interrupted": counts.get("interrupted", 0),
+        # Interrupted attempts of trials a resume ran again: left out of every count.
+        "rerun": len(superseded(study)),
         "repeats": int(trials["repeats"].max()) if len(trials) else 0,
         "best_trial": None if best is None else int(best["trial"]),
         "best_score": math.nan if best is None else float(best["score"]),
@@ -222,7 +225,13 @@ def build_report(study: Any) -> Report:
         f"objective {objective} ({better} is better).",
         f"Trials: {info['trials']} run, {info['completed']} finished, {info['failed']} failed "
         f"({info['diverged']} diverged), {info['interrupted']} interrupted; "
-        f"up to {info['repeats']} repeat(s) per configuration.",
+        f"up to {info['repeats']} repeat(s) per configuration."
+        + (
+            f" {info['rerun']} interrupted attempt(s) of trials run again on resume are left "
+            "out (each trial counts once)."
+            if info["rerun"]
+            else ""
+        ),
         (
             f"Best: trial {info['best_trial']}, score {info['best_score']:.5g} "
             f"({info['best_config']})."

@@ -55,8 +55,28 @@ def _outcome(trial: Any) -> str:
     if trial.status == "FAILED":
         return trial.tags.get("failure", "error")
     if trial.status == "KILLED":
-        return "interrupted"
+        # A worker lost or gone mid-trial: the chief recorded the trial failed.
+        failure = trial.tags.get("failure", "")
+        return failure if failure.startswith("worker_") else "interrupted"
     return trial.status.lower()
+
+
+def superseded(study: Any) -> set[str]:
+    """Run ids of interrupted attempts whose trial was run again (a resumed search trains
+    an interrupted trial anew): one trial, not two, in every count."""
+    by_trial: dict[str, list[Any]] = {}
+    for trial in study.trials:
+        trial_id = trial.tags.get(TRIAL_ID)
+        if trial_id is not None:
+            by_trial.setdefault(trial_id, []).append(trial)
+    return {
+        run.run_id
+        for runs in by_trial.values()
+        if len(runs) > 1
+        for run in runs
+        if _outcome(run) == "interrupted"
+        and any(_outcome(other) != "interrupted" for other in runs)
+    }
 
 
 def _repeat_scores(metrics: Any) -> dict[int, float]:
@@ -71,7 +91,10 @@ def _repeat_scores(metrics: Any) -> dict[int, float]:
 def trials_frame(study: Any) -> pd.DataFrame:
     """One row per trial run: outcome, parsed hyperparameters, score, costs, gradient summary."""
     rows = []
+    again = superseded(study)
     for trial in study.trials:
+        if trial.run_id in again:
+            continue
         metrics = trial.metrics
         repeats = _repeat_scores(metrics)
         declared = trial.params.get("repeats")
