@@ -379,6 +379,8 @@ _BAD_OTHER_INPUT = [
         "Cannot reach the MLflow tracking store at http://127.0.0.1:9",
     ),
     (["report", "--out", "report"], "Expected --experiment NAME or --benchmark NAME"),
+    # The group's own options: click printed its usage block before the error.
+    (["--bogus"], "No such option '--bogus'"),
 ]
 _ALL_BAD_INPUT = [(["search", *args], message) for args, message in _BAD_INPUT] + _BAD_OTHER_INPUT
 
@@ -416,6 +418,21 @@ def test_bad_input_is_one_line_exit_2_and_records_nothing(
     assert not (workdir / "model").exists()  # no export folder either
     assert not (workdir / "report").exists()  # no report folder either
     assert not list(workdir.glob("*.task.yaml"))  # no task file from --data either
+
+
+def test_an_interrupt_promises_a_resume_only_where_there_is_one(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import workbench.report
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(workbench.report, "make_report", interrupted)
+    result = CliRunner().invoke(main, ["report", "--experiment", "x", "--out", "r"])
+    assert result.exit_code == 130
+    # "Finished trials are kept; run the same command again to resume." after a report.
+    assert result.output.strip() == "Interrupted."
 
 
 def test_report_on_an_experiment_without_trials_is_one_line_exit_2(workdir: Path) -> None:

@@ -21,6 +21,16 @@ class _Group(click.Group):
     """Turns :class:`WorkbenchError` and click's own usage errors (a missing option, a value
     out of range) into ``Error: <one line>`` and exit code 2."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # The group's own options (``workbench --bogus``): one line too, not click's usage.
+        try:
+            return super().parse_args(ctx, args)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            click.echo(f"Error: {exc.format_message()} See '{ctx.command_path} --help'.", err=True)
+            ctx.exit(2)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -32,10 +42,9 @@ class _Group(click.Group):
             click.echo(f"Error: {exc.format_message()} See '{where} --help'.", err=True)
             ctx.exit(2)
         except KeyboardInterrupt:
-            click.echo(
-                "\nInterrupted. Finished trials are kept; run the same command again to resume.",
-                err=True,
-            )
+            resumes = ctx.invoked_subcommand in ("search", "chief", "worker", "benchmark")
+            kept = " Finished trials are kept; run the same command again to resume."
+            click.echo("\nInterrupted." + (kept if resumes else ""), err=True)
             ctx.exit(130)
 
 
