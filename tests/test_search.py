@@ -1265,6 +1265,24 @@ def test_hyperband_with_folds_is_refused_before_anything_loads(store: str) -> No
         )  # fmt: skip
 
 
+def test_options_a_tuner_does_not_use_are_said_not_ignored(store: str) -> None:
+    from workbench.errors import WorkbenchError
+    from workbench.search import make_search_config
+    from workbench.spaces import load_space
+    from workbench.tasks import load_task
+
+    common = {"task": load_task("adding"), "space": load_space("small"), "tracking_uri": store}
+    # Taken and ignored: a random search of --max-trials trials, without a word.
+    with pytest.raises(WorkbenchError, match="--hyperband-iterations with --tuner hyperband"):
+        make_search_config(**common, tuner="random", hyperband_iterations=3)
+    config = make_search_config(**common, tuner="hyperband", max_trials=1)
+    assert config.notes == (
+        "--tuner hyperband sets its own number of trials from the space's epochs and "
+        "--hyperband-iterations: --max-trials 1 is not used.",
+    )
+    assert make_search_config(**common, tuner="hyperband").notes == ()
+
+
 def test_lost_local_state_deletes_nothing_without_overwrite(
     tiny_task: Path, tiny_space: Path, store: str, workdir: Path
 ) -> None:

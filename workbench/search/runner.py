@@ -99,6 +99,12 @@ def make_search_config(
         raise WorkbenchError(
             f"Expected --hyperband-iterations >= 1. Received: {hyperband_iterations}"
         )
+    if hyperband_iterations != 1 and tuner != "hyperband":
+        raise WorkbenchError(
+            "Expected --hyperband-iterations with --tuner hyperband only (the other tuners "
+            f"run --max-trials trials). Received: --tuner {tuner} --hyperband-iterations "
+            f"{hyperband_iterations}"
+        )
     if epochs is not None:
         if epochs < 1:
             raise WorkbenchError(f"Expected --epochs >= 1. Received: {epochs}")
@@ -112,6 +118,11 @@ def make_search_config(
     notes: tuple[str, ...] = ()
     if tuner == "hyperband":
         # Hyperband runs whole brackets: its size, not --max-trials, ends the search.
+        if max_trials is not None:
+            notes = (
+                f"--tuner hyperband sets its own number of trials from the space's epochs "
+                f"and --hyperband-iterations: --max-trials {max_trials} is not used.",
+            )
         max_trials = hyperband_trials(space.max_epochs, hyperband_iterations)
     elif tuner == "grid":
         # A grid is run whole unless asked otherwise (as KerasTuner's own grid search).
