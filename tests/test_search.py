@@ -322,6 +322,7 @@ def test_a_stop_asked_for_after_training_keeps_the_trial(
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 0, again.output
     assert "(recorded before the stop: not run again)" in " ".join(again.output.split())
+    assert "Resuming: 1 trial(s) already done" in " ".join(again.output.split())  # said 0
     _, trials = _runs(store)
     ids = sorted(r.data.tags["workbench.trial_id"] for r in trials)
     assert ids == ["0", "1"]  # the kept trial was not trained again

@@ -224,7 +224,10 @@ class Search:
         With ``config.cluster`` this process is the chief: workers run the trials.
         """
         tuner = self.make_tuner()
-        done = sum(1 for t in tuner.oracle.trials.values() if t.status in ("COMPLETED", "FAILED"))
+        trials = tuner.oracle.trials.items()
+        ended = {t for t, trial in trials if trial.status in ("COMPLETED", "FAILED")}
+        # With those recorded FINISHED by a process stopped before KerasTuner saved them.
+        done = len(ended | self.study.finished_trial_ids())
         self.reporter.search_started(self.config, self.data, done > 0, done)
         if self.config.cluster is not None:
             from workbench.search import chief

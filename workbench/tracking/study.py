@@ -381,6 +381,13 @@ class Study:
                 return run.info.run_id, dict(run.data.metrics)
         return None
 
+    def finished_trial_ids(self) -> set[str]:
+        """The trials of this search with a FINISHED run (ended by any process)."""
+        runs = self._search_runs(
+            f"tags.`{PARENT}` = '{self._parent()}' and attributes.status = 'FINISHED'"
+        )
+        return {run.data.tags[TRIAL_ID] for run in runs if TRIAL_ID in run.data.tags}
+
     def trial_ending(self, trial_id: str) -> tuple[str, str, str]:
         """How the trial's latest run in this search ended: ``(worker, failure, detail)``,
         the worker "" when not distributed, the failure and its detail "" unless it failed
