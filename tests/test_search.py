@@ -1282,6 +1282,8 @@ def test_options_a_tuner_does_not_use_are_said_not_ignored(store: str) -> None:
         "--hyperband-iterations: --max-trials 1 is not used.",
     )
     assert make_search_config(**common, tuner="hyperband").notes == ()
+    with pytest.raises(WorkbenchError, match="Expected a name for --experiment"):
+        make_search_config(**common, experiment="  ")  # fell back to the default name
 
 
 def test_lost_local_state_deletes_nothing_without_overwrite(

@@ -95,6 +95,11 @@ def make_search_config(
             "from an earlier round's weights, which with folds were trained on each fold's "
             f"validation rows. Received: --folds {folds}"
         )
+    if experiment is not None and not experiment.strip():
+        # An empty name fell back to the default one without a word.
+        raise WorkbenchError(
+            f"Expected a name for --experiment, or none for the default. Received: {experiment!r}"
+        )
     if hyperband_iterations < 1:
         raise WorkbenchError(
             f"Expected --hyperband-iterations >= 1. Received: {hyperband_iterations}"
