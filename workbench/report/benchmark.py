@@ -186,7 +186,10 @@ def _markdown(name: str, frames: dict[str, Any], answers: dict[str, list[str]]) 
         "## Per task",
         "",
         "Winner: the cell of the best trial (validation score). Margin: the winner minus the "
-        "runner-up cell on validation score, with its 95% interval and the test behind it.",
+        "runner-up cell on validation score, averaged over their configurations (matched "
+        "where they can be), with its 95% interval and the test behind it: a best trial can "
+        "win while its cell is behind on average (a margin below 0 for accuracy, above 0 for "
+        "a loss).",
         "",
         _markdown_table(tasks.drop(columns=["published", "ours"], errors="ignore")),
         "",
