@@ -854,6 +854,21 @@ def test_a_later_hyperband_round_costs_its_earlier_rounds_too() -> None:
     assert rows.loc[2, "optimizer_steps"] == 15 and rows.loc[2, "round_fit_seconds"] == 20.0
 
 
+def test_a_later_hyperband_rounds_curve_starts_with_its_earlier_rounds_epochs() -> None:
+    trials = [  # trial 2 trains on from trial 1's weights: it logged epochs 1-2 only
+        _trial(1, 0.6, cell="lstm", units=8, epochs=1, tags={"workbench.trial_id": "00"},
+               histories={"val_accuracy": ((0, 0.6),)}),
+        _trial(2, 0.8, cell="lstm", units=8, epochs=3, tags={"workbench.trial_id": "01"},
+               histories={"val_accuracy": ((1, 0.7), (2, 0.8))}, **{"tuner/trial_id": "00"}),
+    ]  # fmt: skip
+    study = _study(trials, "max")
+    study = dataclasses.replace(study, parent_tags={**study.parent_tags, "tuner": "hyperband"})
+    curves = reports.build_report(study).frames["learning_curves"]
+    # It started at epoch 1: the first round's epoch was missing from the full-budget curve.
+    assert curves["epoch"].tolist() == [0, 1, 2]
+    assert curves["median"].tolist() == [0.6, 0.7, 0.8]
+
+
 def test_a_best_trial_under_the_baseline_comes_with_the_likely_reasons() -> None:
     trials = [
         _trial(1, 0.19, cell="lstm", units=8, test_loss=0.19, optimizer_steps=40),

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.report.frames import CELL_ORDER, COST_METRICS, RUNS, _outcome, _parse
+from workbench.tracking.store import TRIAL_ID
 
 
 def cost_table(trials: pd.DataFrame) -> pd.DataFrame:
@@ -85,12 +86,22 @@ def learning_curves(
     its trials still train (early stopping leaves a median of the few that did).
     """
     rows = []
+    # Hyperband's later round trains on from an earlier round's weights (``tuner/trial_id``)
+    # and logs its own epochs only: the earlier rounds' epochs come before them.
+    by_id = {t.tags.get(TRIAL_ID): t for t in study.trials if _outcome(t) == "completed"}
     for trial in study.trials:
         if _outcome(trial) != "completed" or (runs is not None and trial.run_id not in runs):
             continue
         cell = trial.params.get("cell")
         for key in _curve_key(objective, trial):
-            for step, value in trial.histories[key]:
+            points = list(trial.histories[key])
+            earlier, chain = by_id.get(trial.params.get("tuner/trial_id")), {trial.run_id}
+            while earlier is not None and points and earlier.run_id not in chain:
+                chain.add(earlier.run_id)
+                first = min(step for step, _ in points)
+                points = [p for p in earlier.histories.get(key, ()) if p[0] < first] + points
+                earlier = by_id.get(earlier.params.get("tuner/trial_id"))
+            for step, value in points:
                 if np.isfinite(value):
                     rows.append((cell, trial.run_id, step, value))
     columns = ["cell", "epoch", "n", "median", "q25", "q75"]
