@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from workbench import __version__
-from workbench.cli_options import search_options
+from workbench.cli_options import parse_task_options, search_options
 from workbench.errors import WorkbenchError
 from workbench.shutdown import skip_final_collection
 
@@ -46,18 +46,6 @@ class _Group(click.Group):
             kept = " Finished trials are kept; run the same command again to resume."
             click.echo("\nInterrupted." + (kept if resumes else ""), err=True)
             ctx.exit(130)
-
-
-def _parse_task_options(pairs: tuple[str, ...]) -> dict[str, Any]:
-    from workbench.yamlio import parse_scalar
-
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise WorkbenchError(f"Expected --task-option KEY=VALUE. Received: {pair!r}")
-        options[key.strip()] = parse_scalar(value)
-    return options
 
 
 @click.group(name="workbench", cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -123,7 +111,7 @@ def _run_search(options: dict[str, Any], cluster: Any = None) -> None:
         o["id_column"],
     )
     task, task_file = search_task(
-        o["task_name"], o["data_file"], flags, _parse_task_options(o["task_options"])
+        o["task_name"], o["data_file"], flags, parse_task_options(o["task_options"])
     )
     if task_file is not None:
         click.echo(f"Task file {task_file} (reuse it: workbench search --task {task_file})")
@@ -355,7 +343,7 @@ def benchmark(
             seed=seed,
             repeats=repeats,
             folds=folds,
-            task_options=_parse_task_options(task_options),
+            task_options=parse_task_options(task_options),
             tracking_uri=tracking_uri,
             state_root=state_dir,
             overwrite=overwrite,

@@ -7,6 +7,20 @@ from typing import Any
 import click
 
 
+def parse_task_options(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``--task-option KEY=VALUE`` pairs as a mapping, each value read as YAML reads it."""
+    from workbench.errors import WorkbenchError
+    from workbench.yamlio import parse_scalar
+
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise WorkbenchError(f"Expected --task-option KEY=VALUE. Received: {pair!r}")
+        options[key.strip()] = parse_scalar(value)
+    return options
+
+
 def search_options(command: Any) -> Any:
     """The options of a search, shared by ``search`` and ``chief``."""
     for option in reversed(SEARCH_OPTIONS):
