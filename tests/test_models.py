@@ -274,3 +274,32 @@ def test_inputs_are_scaled_in_float32_under_mixed_precision() -> None:
     fine = np.full((1, STEPS, 1), 5000.3, dtype="float32")
     scaled = np.asarray(keras.Model(model.input, scale.output)(fine))
     np.testing.assert_allclose(scaled, (fine - 5000.0) / 1000.0, rtol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("problem", "n_outputs", "sequence_output"),
+    [("regression", 3, False), ("classification", 2, False), ("classification", 4, False),
+     ("classification", 4, True)],
+)  # fmt: skip
+def test_test_metrics_from_one_prediction_match_keras_evaluate(
+    problem: str, n_outputs: int, sequence_output: bool
+) -> None:
+    from workbench.tasks import test_metrics
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(70, 5, 2)).astype("float32")
+    if problem == "regression":
+        y = rng.normal(size=(70, n_outputs)).astype("float32")
+    else:
+        y = rng.integers(0, n_outputs, size=(70, 5) if sequence_output else (70,))
+    signature = ModelSignature(
+        5, 2, problem=problem, n_outputs=n_outputs, sequence_output=sequence_output
+    )
+    model = build_model(ModelConfig(cell="gru", units=4), signature)
+    model.fit(x, y, epochs=1, verbose=0)  # not the initial weights' near-uniform outputs
+    expected = model.evaluate(x, y, batch_size=256, verbose=0, return_dict=True)
+    measured = test_metrics(problem, y, model.predict(x, verbose=0))
+    assert measured.keys() == expected.keys()
+    for name, value in expected.items():
+        assert measured[name] == pytest.approx(value, rel=1e-5, abs=1e-7), name
+

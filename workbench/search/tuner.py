@@ -44,7 +44,7 @@ from workbench.search.folds import fold_splits
 from workbench.search.hypermodel import RecurrentHyperModel
 from workbench.search.inputs import token_ids
 from workbench.search.meters import PROBE_KEYS, BestEpoch, Diverged, GradientProbe, TrialMeter
-from workbench.tasks import TaskData, against_baseline, forecast_metrics
+from workbench.tasks import TaskData, against_baseline, forecast_metrics, test_metrics
 from workbench.tracking import StoreFailed
 
 #: KerasTuner internals this module relies on; pyproject.toml pins keras-tuner below 1.5.
@@ -486,11 +486,11 @@ class Search:
             "optimizer_steps": steps,
         }
         if self.data.has_test:
-            result = model.evaluate(
-                self.data.x_test, self.data.y_test, batch_size=256, verbose=0, return_dict=True
-            )
-            metrics.update({f"test_{k}": v for k, v in result.items()})
+            # One pass over the test part: Keras' loss and metric computed from the same
+            # outputs as the per-sample comparison (evaluate ran the model a second time).
             predicted = model.predict(self.data.x_test, batch_size=256, verbose=0)
+            result = test_metrics(self.data.problem, self.data.y_test, predicted)
+            metrics.update({f"test_{k}": v for k, v in result.items()})
             if self.data.target_scale is not None:  # forecasting: errors in original units
                 units = forecast_metrics(self.data, self.data.y_test, predicted)
                 metrics.update({f"test_{k}": v for k, v in units.items()})

@@ -32,6 +32,26 @@ def sample_scores(problem: str, y: np.ndarray, outputs: np.ndarray) -> np.ndarra
     return ((outputs.reshape(n, -1) - truth.astype("float64")) ** 2).mean(axis=1)
 
 
+def test_metrics(problem: str, y: np.ndarray, outputs: np.ndarray) -> dict[str, float]:
+    """What Keras' ``evaluate`` gives for a workbench model of this problem, from its
+    outputs: ``loss`` and ``mse`` (regression), or ``loss`` (cross-entropy on probabilities
+    clipped to [1e-7, 1 - 1e-7], as Keras does) and ``accuracy`` (classification)."""
+    scores = sample_scores(problem, y, outputs)
+    if problem != "classification":
+        mse = float(scores.mean())
+        return {"loss": mse, "mse": mse}
+    probabilities = np.clip(np.asarray(outputs, dtype="float64"), 1e-7, 1 - 1e-7)
+    if probabilities.shape[-1] == 1:  # two classes: one sigmoid unit
+        p = probabilities[..., 0]
+        labels = np.asarray(y, dtype="float64").reshape(p.shape)
+        losses = -(labels * np.log(p) + (1 - labels) * np.log(1 - p))
+    else:
+        labels = np.asarray(y).reshape(probabilities.shape[:-1]).astype("int64")
+        picked = np.take_along_axis(probabilities, labels[..., None], axis=-1)
+        losses = -np.log(picked[..., 0])
+    return {"loss": float(losses.mean()), "accuracy": float(scores.mean())}
+
+
 def against_baseline(data: Any, outputs: np.ndarray, level: float = 0.95) -> dict[str, float]:
     """The model (``outputs`` on the test part) minus the trivial baseline, sample by
     sample: the mean difference and its Student t interval (:data:`BASELINE_KEYS`).
