@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -606,18 +607,25 @@ def test_a_two_worker_study_on_postgresql_is_the_same_study_as_on_sqlite(
         assert scores[postgres_uri][key] == pytest.approx(value, rel=1e-4), key
 
 
-def test_a_restarted_chief_keeps_each_running_trial_for_its_worker(tmp_path: Path) -> None:
+def _oracle(directory: Path, max_trials: int) -> Any:
+    """A KerasTuner oracle over one integer, its state in ``directory`` (as a chief's)."""
     import keras_tuner as kt
 
+    made = kt.oracles.RandomSearchOracle(
+        kt.Objective("score", "min"), max_trials=max_trials, seed=1
+    )
+    made._set_project_dir(str(directory), "study")
+    hp = kt.HyperParameters()
+    hp.Int("units", 1, 1000)
+    made.update_space(hp)
+    return made
+
+
+def test_a_restarted_chief_keeps_each_running_trial_for_its_worker(tmp_path: Path) -> None:
     from workbench.search.oracles import keep_running_trials
 
-    def oracle() -> kt.Oracle:
-        made = kt.oracles.RandomSearchOracle(kt.Objective("score", "min"), max_trials=6, seed=1)
-        made._set_project_dir(str(tmp_path), "study")
-        hp = kt.HyperParameters()
-        hp.Int("units", 1, 1000)
-        made.update_space(hp)
-        return made
+    def oracle() -> Any:
+        return _oracle(tmp_path, max_trials=6)
 
     before = oracle()
     running = {w: before.create_trial(w).trial_id for w in ("worker-0", "worker-1")}
@@ -633,17 +641,10 @@ def test_a_restarted_chief_keeps_each_running_trial_for_its_worker(tmp_path: Pat
 
 
 def test_a_restarted_chief_does_not_hand_out_a_trial_that_had_ended(tmp_path: Path) -> None:
-    import keras_tuner as kt
-
     from workbench.search.oracles import keep_running_trials
 
-    def oracle() -> kt.Oracle:
-        made = kt.oracles.RandomSearchOracle(kt.Objective("score", "min"), max_trials=2, seed=1)
-        made._set_project_dir(str(tmp_path), "study")
-        hp = kt.HyperParameters()
-        hp.Int("units", 1, 1000)
-        made.update_space(hp)
-        return made
+    def oracle() -> Any:
+        return _oracle(tmp_path, max_trials=2)
 
     before = oracle()
     for worker, status in (("worker-0", "COMPLETED"), ("worker-1", "FAILED")):
@@ -662,17 +663,10 @@ def test_a_restarted_chief_does_not_hand_out_a_trial_that_had_ended(tmp_path: Pa
 def test_a_chief_hands_out_the_trial_a_stopped_plain_search_was_running(
     tmp_path: Path,
 ) -> None:
-    import keras_tuner as kt
-
     from workbench.search.oracles import keep_running_trials
 
-    def oracle() -> kt.Oracle:
-        made = kt.oracles.RandomSearchOracle(kt.Objective("score", "min"), max_trials=1, seed=1)
-        made._set_project_dir(str(tmp_path), "study")
-        hp = kt.HyperParameters()
-        hp.Int("units", 1, 1000)
-        made.update_space(hp)
-        return made
+    def oracle() -> Any:
+        return _oracle(tmp_path, max_trials=1)
 
     before = oracle()
     running = before.create_trial("tuner0").trial_id  # a plain search, killed mid-trial
