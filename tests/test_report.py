@@ -235,6 +235,26 @@ def test_a_benchmark_summarizes_each_task_by_every_pair_of_its_cells() -> None:
     assert all(sentence.replace("**", "") in line for sentence in brief)
 
 
+def test_a_pair_told_apart_on_test_only_is_said_to_stay_open() -> None:
+    trials, number = [], 0
+    for k, units in enumerate((8, 16, 32, 64)):
+        lstm = 0.80 + 0.01 * k
+        noise = (0.01, -0.01, 0.02, -0.005)[k]  # validation: no difference to speak of
+        for cell, score, test in (("lstm", lstm, 0.70 + k / 100), ("gru", lstm + noise,
+                                  0.75 + k / 100 + (0.002, -0.001, 0.001, 0.0)[k])):
+            number += 1
+            trials.append(_trial(number, score, cell=cell, units=units, test_accuracy=test))
+    notes = reports.build_report(_study(trials)).sections[0].notes
+    (pair,) = [n for n in notes if n.startswith("lstm vs gru on validation")]
+    assert "On test: gru beats lstm" in pair
+    (advice,) = [n for n in notes if n.startswith("This study cannot settle")]
+    # It read as a contradiction: gru beats lstm (on test), then "cannot settle" alone.
+    assert advice.endswith(
+        "(The test part tells lstm vs gru apart, but it is one held-out reading checked after "
+        "the fact; validation, which the search chose by, does not.)"
+    )
+
+
 def test_equal_differences_from_averaged_repeats_get_no_test() -> None:
     # Two configurations where GRU is ahead by the same 3/370 of test accuracy, as float32
     # metrics averaged over repeats leave it: unequal in the 7th digit.

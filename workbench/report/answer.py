@@ -148,6 +148,16 @@ def _others_against_baseline(
     )
 
 
+def _test_apart(pairs: list[str]) -> str:
+    """Why a pair the test part told apart is still open: validation decides."""
+    if not pairs:
+        return ""
+    return (
+        f" (The test part tells {', '.join(pairs)} apart, but it is one held-out reading "
+        "checked after the fact; validation, which the search chose by, does not.)"
+    )
+
+
 def _identical(row: Any) -> bool:
     """A paired comparison whose every matched configuration scored the same for both."""
     return (
@@ -221,7 +231,7 @@ def answer(
     on_test = pd.DataFrame()
     if metric in trials.columns:
         on_test = head_to_head(trials.assign(score=trials[metric]), direction)
-    paired, open_pairs = False, []
+    paired, open_pairs, only_on_test = False, [], []
     if head_to_head_val.empty:
         cells = finished(trials)["cell"].nunique() if len(trials) else 0
         lines.append(
@@ -242,6 +252,8 @@ def answer(
         decided = row["better"] in (row["cell_a"], row["cell_b"]) or _identical(row)
         if row["comparison"] != "paired" or not decided:
             open_pairs.append(f"{row['cell_a']} vs {row['cell_b']}")
+            if test is not None and test["better"] in (row["cell_a"], row["cell_b"]):
+                only_on_test.append(f"{row['cell_a']} vs {row['cell_b']}")
     if brief:
         return lines
     settled = not open_pairs
@@ -267,13 +279,13 @@ def answer(
             "Each configuration counts once (its seeds are averaged, not extra samples), so more "
             "seeds will not settle it; more matched configurations will: give the space's other "
             "dimensions more values (units, learning rate, depth) so each pair of cells meets on "
-            "6 or more, and search them with `--tuner grid`."
+            "6 or more, and search them with `--tuner grid`." + _test_apart(only_on_test)
         )
     elif not settled:
         lines.append(
             "This study cannot settle which cell is better: no two cells met on 2 or more "
             "matched configurations. A matched comparison (every cell on the same other "
-            f"settings, 3 seeds each) would: {_matched_search(info)}"
+            f"settings, 3 seeds each) would: {_matched_search(info)}" + _test_apart(only_on_test)
         )
     return lines
 
