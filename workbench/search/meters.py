@@ -543,3 +543,14 @@ def _float32_policies(value: Any) -> Any:
     if isinstance(value, list):
         return [_float32_policies(item) for item in value]
     return value
+
+
+def repeat_measures(bests: list[float], probe: GradientProbe | None) -> dict[str, float | None]:
+    """Each repeat's score, their spread, and the gradient probe's summary (if it ran)."""
+    measures: dict[str, float | None] = {f"score_r{r}": best for r, best in enumerate(bests)}
+    if len(bests) > 1:  # a sample standard deviation needs two repeats
+        measures["score_std"] = statistics.stdev(bests)
+    if probe is not None:
+        measures["grad_norm_max"] = probe.max_norm
+        measures["grad_probe_seconds"] = probe.seconds
+    return measures

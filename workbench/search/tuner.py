@@ -43,7 +43,14 @@ from workbench.search.config import (
 from workbench.search.folds import fold_splits
 from workbench.search.hypermodel import RecurrentHyperModel
 from workbench.search.inputs import token_ids
-from workbench.search.meters import PROBE_KEYS, BestEpoch, Diverged, GradientProbe, TrialMeter
+from workbench.search.meters import (
+    PROBE_KEYS,
+    BestEpoch,
+    Diverged,
+    GradientProbe,
+    TrialMeter,
+    repeat_measures,
+)
 from workbench.tasks import TaskData, against_baseline, forecast_metrics, test_metrics
 from workbench.tracking import StoreFailed
 
@@ -397,7 +404,7 @@ class Search:
                 metrics, tags = self._final_measures(tuner, trial, meter, best_epoch, score)
                 # The local file is a cache; the logged copy serves any host.
                 tags["checkpoint_artifact"] = run.log_checkpoint(tags["checkpoint"])
-                metrics.update(_repeat_measures(bests, probe))
+                metrics.update(repeat_measures(bests, probe))
                 if folds > 1:
                     metrics.update(
                         {f"score_f{k}": statistics.fmean(runs[k::folds]) for k in range(folds)}
@@ -560,17 +567,6 @@ class _StoreLost(kt.errors.FatalError):
     def __init__(self, error: StoreFailed) -> None:
         super().__init__(str(error))
         self.error = error
-
-
-def _repeat_measures(bests: list[float], probe: GradientProbe | None) -> dict[str, float | None]:
-    """Each repeat's score, their spread, and the gradient probe's summary (if it ran)."""
-    measures: dict[str, float | None] = {f"score_r{r}": best for r, best in enumerate(bests)}
-    if len(bests) > 1:  # a sample standard deviation needs two repeats
-        measures["score_std"] = statistics.stdev(bests)
-    if probe is not None:
-        measures["grad_norm_max"] = probe.max_norm
-        measures["grad_probe_seconds"] = probe.seconds
-    return measures
 
 
 def _run_name(number: int, values: dict[str, Any]) -> str:
