@@ -414,3 +414,34 @@ def test_a_second_ctrl_c_stops_at_once_inside_training() -> None:
             os.kill(os.getpid(), signal.SIGINT)  # the second does not
             time.sleep(1)
         stopping._requested.clear()
+
+
+def test_test_outputs_hold_each_fit_at_its_own_best_epoch() -> None:
+    # A trial with repeats: two fits, each scored on test at its own best validation epoch
+    # (not the last epoch, not the best fit's alone), the model left as it trained.
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(40, 4, 1)).astype("float32"), rng.normal(size=(40, 1))
+    x_val, y_val = rng.normal(size=(20, 4, 1)).astype("float32"), rng.normal(size=(20, 1))
+    x_test = rng.normal(size=(8, 4, 1)).astype("float32")
+    tests = meters.TestOutputs("val_loss", "min", x_test)
+    expected, best_epochs = [], []
+    for rate in (0.6, 0.05):  # the first overshoots: its best epoch is its first
+        model = _linear_model(keras.optimizers.SGD(rate))
+        seen: list = []
+
+        def record_epoch(epoch: int, logs: dict, m: keras.Model = model, s: list = seen) -> None:
+            s.append((logs["val_loss"], m.get_weights()))
+
+        record = keras.callbacks.LambdaCallback(on_epoch_end=record_epoch)
+        model.fit(x, y, validation_data=(x_val, y_val), epochs=5, batch_size=8, shuffle=False,
+                  verbose=0, callbacks=[record, tests])  # fmt: skip
+        after = model.get_weights()  # the last epoch's, as the fit left them
+        assert all(np.array_equal(a, b) for a, b in zip(after, seen[-1][1], strict=True))
+        best = min(range(len(seen)), key=lambda i: seen[i][0])
+        best_epochs.append(best)
+        model.set_weights(seen[best][1])
+        expected.append(model.predict(x_test, verbose=0))
+    assert best_epochs[0] < 4, best_epochs  # so the last epoch's outputs would differ
+    assert len(tests.outputs) == 2
+    for got, want in zip(tests.outputs, expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6)

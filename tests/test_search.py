@@ -776,6 +776,12 @@ def test_repeats_log_each_score_their_mean_and_gradient_health(
     assert metrics["score_std"] == pytest.approx(abs(scores[0] - scores[1]) / 2**0.5)
     kept = int(run.data.tags["checkpoint_repeat"])
     assert scores[kept] == min(scores)
+    # On test, as on validation, the trial is its repeats' models together (each at its own
+    # best epoch), not the kept one alone; the kept weights' own figures are checkpoint_test_*.
+    assert metrics["test_loss"] != metrics["checkpoint_test_loss"]
+    assert metrics["test_mse"] == metrics["test_loss"]
+    baseline = float(parents[0].data.tags["baseline_value"])
+    assert metrics["baseline_diff"] == pytest.approx(metrics["test_mse"] - baseline, rel=1e-6)
 
     # Gradient health per epoch and repeat; clipping=norm at 1.0 flags the norms above 1.
     norms = history("grad_norm") + history("grad_norm_r1")
@@ -794,6 +800,7 @@ def test_repeats_log_each_score_their_mean_and_gradient_health(
     )
     assert result.exit_code == 0, result.output
     assert f"validation score_r{kept} " in result.output and "MISMATCH" not in result.output
+    assert "test checkpoint_test_loss " in result.output
     exported = json.loads((workdir / "model" / "hyperparameters.json").read_text())
     assert exported["trial"]["seed"] == 4 + 0 + 100003 * kept  # the kept repeat's seed
 

@@ -11,6 +11,8 @@ import pytest
 from workbench.errors import WorkbenchError
 from workbench.tasks import (
     PAD_VALUE,
+    Baseline,
+    TaskData,
     TaskSpec,
     fit_vocabulary,
     forecast_metrics,
@@ -310,6 +312,50 @@ def test_a_model_is_scored_per_sample_in_the_objectives_measure() -> None:
     per_step = np.array([[0, 1], [1, 1]])  # two samples of two steps
     probabilities = np.eye(2)[[[0, 0], [1, 1]]]
     assert sample_scores("classification", per_step, probabilities).tolist() == [0.5, 1.0]
+
+
+def _forecast_data(y: np.ndarray, baseline: np.ndarray, ordered: bool = True) -> TaskData:
+    n, horizon = y.shape
+    x = np.zeros((n, 3, 1), dtype="float32")
+    return TaskData(
+        name="windows", problem="regression", n_outputs=horizon, x_train=x, y_train=y,
+        x_val=x, y_val=y, x_test=x, y_test=y, time_ordered=ordered,
+        baseline=Baseline(float(baseline.mean()), "naive", per_sample=baseline),
+    )  # fmt: skip
+
+
+def test_a_trials_models_are_scored_on_test_together() -> None:
+    from workbench.tasks import test_measures
+
+    y = np.array([[1.0], [2.0], [3.0], [5.0]])
+    data = _forecast_data(y, np.array([1.0, 1.0, 4.0, 1.0]), ordered=False)
+    a, b = y + np.array([[1.0], [0.0], [1.0], [0.0]]), y + 2.0
+    both = test_measures(data, [a, b])
+    # Each metric is the mean of the models' own; the baseline is read against their mean
+    # per-sample error, (1, 0, 1, 0) and (4, 4, 4, 4): (2.5, 2, 2.5, 2) - (1, 1, 4, 1).
+    assert both["test_mse"] == pytest.approx((0.5 + 4.0) / 2)
+    assert both["baseline_diff"] == pytest.approx(np.mean([1.5, 1.0, -1.5, 1.0]))
+
+
+def test_overlapping_forecast_windows_widen_the_baseline_interval() -> None:
+    # 60 windows of horizon 3 over one series share targets with their neighbours. With the
+    # model and the baseline equally good (independent errors), a 95% interval must hold 0
+    # about 95% of the time; read as independent samples it held it about 74%.
+    from workbench.tasks import against_baseline
+
+    rng = np.random.default_rng(0)
+    n, horizon = 60, 3
+    windows = np.arange(n)[:, None] + np.arange(horizon)
+    held = {True: 0, False: 0}
+    for _ in range(400):
+        model, trivial = rng.normal(size=(2, n + horizon - 1))
+        y = np.zeros((n, horizon))
+        for ordered in held:
+            data = _forecast_data(y, (trivial[windows] ** 2).mean(axis=1), ordered)
+            low, high = list(against_baseline(data, [model[windows]]).values())[1:]
+            held[ordered] += low <= 0 <= high
+    assert held[True] / 400 > 0.9, held
+    assert held[False] / 400 < 0.8, held
 
 
 def test_forecast_too_short_for_the_windows() -> None:

@@ -277,7 +277,9 @@ def _baseline_comparison(data: Any, direction: str, checks: Sequence[ScoreCheck]
         return "Baseline: none recorded for this task."
     line = f"Baseline: {data.baseline.description}."
     metric = test_metric(direction)
-    measured = next((c.measured for c in checks if c.metric == metric), None)
+    measured = next(
+        (c.measured for c in checks if c.metric.removeprefix("checkpoint_") == metric), None
+    )
     if measured is None:
         return line + f" Not compared: no {metric} was measured."
     beats = measured > data.baseline.value if direction == "max" else measured < data.baseline.value

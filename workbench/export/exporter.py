@@ -355,6 +355,9 @@ def _check_scores(
     sizes = {"validation": len(data.y_val), "test": len(data.y_test) if data.has_test else 1}
 
     def check(split: str, metric: str, measured: float, measure: str = "") -> ScoreCheck:
+        if split == "test" and not retrain and f"checkpoint_{metric}" in logged:
+            # With repeats test_* is the mean of the repeats' models; the kept weights' own:
+            metric = f"checkpoint_{metric}"
         value = logged.get(metric)
         matches = None
         if not retrain:

@@ -292,8 +292,9 @@ def build_report(study: Any) -> Report:
             "Validation scores are each trial's best epoch (optimistic: the epoch was chosen "
             "on them)"
             + (
-                f"; {test_metric(direction)} is the kept checkpoint on the held-out test "
-                "part, which nothing was chosen on."
+                f"; {test_metric(direction)} is each trial's model on the held-out test "
+                "part, which nothing was chosen on (with repeats, the mean of its repeats' "
+                "models, as on validation)."
                 if not frames["head_to_head_test"].empty
                 else "."
             )

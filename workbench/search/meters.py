@@ -301,6 +301,52 @@ class BestEpoch(keras.callbacks.Callback):
         return self._model
 
 
+class TestOutputs(keras.callbacks.Callback):
+    """Each fit's outputs on the test part, at that fit's own best epoch.
+
+    With repeats or folds a trial trains several models. Its validation score is their
+    mean; so is its test score, from these outputs: the best fit's alone (the kept
+    weights) would favour, on test, the cell whose seeds vary most. The same rule as
+    :class:`BestEpoch` within each fit (a strictly better objective), so the kept
+    weights' outputs are among these.
+    """
+
+    def __init__(self, objective: str, direction: str, x: Any) -> None:
+        super().__init__()
+        self.objective = objective
+        self.direction = direction
+        self.x = x
+        #: One array per fit that reached a finite objective, in the order they trained.
+        self.outputs: list[np.ndarray] = []
+        self._value: float | None = None
+        self._weights: list[Any] | None = None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> TestOutputs:
+        return self
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._value, self._weights = None, None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        value = (logs or {}).get(self.objective)
+        if value is None or not math.isfinite(float(value)):
+            return
+        value = float(value)
+        if self._value is None or (
+            value < self._value if self.direction == "min" else value > self._value
+        ):
+            self._value, self._weights = value, self.model.get_weights()
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self._weights is None:  # no finite epoch: the trial fails as diverged
+            return
+        last = self.model.get_weights()
+        self.model.set_weights(self._weights)
+        self.outputs.append(self.model.predict(self.x, batch_size=256, verbose=0))
+        self.model.set_weights(last)
+        self._weights = None
+
+
 class GradientProbe(keras.callbacks.Callback):
     """Gradient health at each epoch end, on one fixed probe batch.
 

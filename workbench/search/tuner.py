@@ -48,10 +48,11 @@ from workbench.search.meters import (
     BestEpoch,
     Diverged,
     GradientProbe,
+    TestOutputs,
     TrialMeter,
     repeat_measures,
 )
-from workbench.tasks import TaskData, against_baseline, forecast_metrics, test_metrics
+from workbench.tasks import TaskData, test_measures
 from workbench.tracking import StoreFailed
 
 #: KerasTuner internals this module relies on; pyproject.toml pins keras-tuner below 1.5.
@@ -382,8 +383,11 @@ class Search:
 
         meter = TrialMeter(on_epoch, keys, probe)
         best_epoch = BestEpoch(self.objective, self.direction)
+        several = self.data.has_test and self.config.repeats * self.config.folds > 1
+        tests = TestOutputs(self.objective, self.direction, self.data.x_test) if several else None
         # The probe fills the logs the others read.
         callbacks = [*kwargs.pop("callbacks", []), *probes, meter, best_epoch]
+        callbacks += [tests] if tests else []
         self.next_repeat = 0
         try:
             with stopping.deferred():  # Ctrl-C stops at the next batch end, see stopping
@@ -401,7 +405,12 @@ class Search:
                 # Each repeat's score is the mean over its folds (one fold: itself).
                 bests = [statistics.fmean(runs[r : r + folds]) for r in range(0, len(runs), folds)]
                 score = statistics.fmean(bests)
-                metrics, tags = self._final_measures(tuner, trial, meter, best_epoch, score)
+                # BestEpoch, shared by the executions, keeps only a strictly better value:
+                # the file holds the first execution that reached it.
+                checkpoint = runs.index(best_of(runs, self.direction))  # type: ignore[arg-type]
+                metrics, tags = self._final_measures(
+                    tuner, trial, meter, best_epoch, score, tests, checkpoint
+                )
                 # The local file is a cache; the logged copy serves any host.
                 tags["checkpoint_artifact"] = run.log_checkpoint(tags["checkpoint"])
                 metrics.update(repeat_measures(bests, probe))
@@ -409,9 +418,6 @@ class Search:
                     metrics.update(
                         {f"score_f{k}": statistics.fmean(runs[k::folds]) for k in range(folds)}
                     )
-                # BestEpoch, shared by the executions, keeps only a strictly better value:
-                # the file holds the first execution that reached it.
-                checkpoint = runs.index(best_of(runs, self.direction))  # type: ignore[arg-type]
                 tags["checkpoint_repeat"] = checkpoint // folds
                 if folds > 1:
                     tags["checkpoint_fold"] = checkpoint % folds
@@ -454,7 +460,8 @@ class Search:
             run.close()
 
     def _final_measures(
-        self, tuner: Any, trial: Any, meter: TrialMeter, best: BestEpoch, score: float
+        self, tuner: Any, trial: Any, meter: TrialMeter, best: BestEpoch, score: float,
+        tests: TestOutputs | None, kept_fit: int,
     ) -> tuple[dict[str, float], dict[str, str]]:
         import tensorflow as tf
 
@@ -493,16 +500,15 @@ class Search:
             "optimizer_steps": steps,
         }
         if self.data.has_test:
-            # One pass over the test part: Keras' loss and metric computed from the same
-            # outputs as the per-sample comparison (evaluate ran the model a second time).
-            predicted = model.predict(self.data.x_test, batch_size=256, verbose=0)
-            result = test_metrics(self.data.problem, self.data.y_test, predicted)
-            metrics.update({f"test_{k}": v for k, v in result.items()})
-            if self.data.target_scale is not None:  # forecasting: errors in original units
-                units = forecast_metrics(self.data, self.data.y_test, predicted)
-                metrics.update({f"test_{k}": v for k, v in units.items()})
-            # Against the trivial baseline on each test sample: an interval, not two figures.
-            metrics.update(against_baseline(self.data, predicted))
+            # One pass over the test part per model (with repeats or folds, TestOutputs
+            # made them as each fit ended): Keras' loss and metric, and the per-sample
+            # comparison with the baseline, from the same outputs.
+            outputs = tests.outputs if tests else []
+            outputs = outputs or [model.predict(self.data.x_test, batch_size=256, verbose=0)]
+            metrics.update(test_measures(self.data, outputs))
+            if len(outputs) > 1:  # the kept weights' own, which an export reproduces
+                own = test_measures(self.data, outputs[kept_fit : kept_fit + 1])
+                metrics.update({f"checkpoint_{k}": v for k, v in own.items() if k[:5] == "test_"})
         tags = {
             "checkpoint": checkpoint,
             "cudnn_eligible": eligible,

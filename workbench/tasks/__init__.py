@@ -29,7 +29,7 @@ The rooms, one line each:
 from workbench.tasks import files, forecasting, probes, text, ucr  # noqa: F401 - they register
 from workbench.tasks.forecasting import forecast_metrics
 from workbench.tasks.quick import DataFlags, search_task, task_from_data
-from workbench.tasks.scores import against_baseline, sample_scores, test_metrics
+from workbench.tasks.scores import against_baseline, sample_scores, test_measures, test_metrics
 from workbench.tasks.spec import (
     LOADERS,
     PAD_VALUE,
@@ -63,6 +63,7 @@ __all__ = [
     "sample_scores",
     "search_task",
     "task_from_data",
+    "test_measures",
     "test_metrics",
     "text_tokens",
 ]
