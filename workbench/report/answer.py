@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.report.frames import BASELINE_DIFF, CELL_ORDER, _config_of, finished
-from workbench.report.statistics import head_to_head
+from workbench.report.statistics import head_to_head, holm
 
 
 def test_metric(direction: str) -> str:
@@ -35,7 +35,7 @@ def beats_baseline(value: float, baseline: float, direction: str) -> bool:
 def _against(row: Any, direction: str) -> tuple[bool, bool, str] | None:
     """``(beats, worse, figures)`` from a trial's per-sample comparison with the baseline
     on test (its 95% interval clear of 0 on one side); None where none was recorded."""
-    diff, low, high = (float(row.get(name, math.nan)) for name in BASELINE_DIFF)
+    diff, low, high = (float(row.get(name, math.nan)) for name in BASELINE_DIFF[:3])
     if not all(np.isfinite(v) for v in (diff, low, high)):
         return None
     beats, worse = (high < 0, low > 0) if direction == "min" else (low > 0, high < 0)
@@ -123,6 +123,10 @@ def baseline_check(
             if against is None or worse
             else "does not clearly beat (the difference is within the noise)"
         )
+        if against is not None and float(best.get("baseline_diff_ci_low")) == float(
+            best.get("baseline_diff_ci_high")
+        ) == 0:
+            verdict = "does not beat (it scores the same as the baseline on every test sample)"
         out["text"] = (
             f"**The best trial ({best['trial']}) {verdict} the task's trivial baseline on "
             f"test**: {metric} {test:.4g} against {baseline:.4g}{about}{figures}. "
@@ -134,18 +138,49 @@ def baseline_check(
 def _others_against_baseline(
     done: pd.DataFrame, metric: str, baseline: float, direction: str
 ) -> str:
-    """Whether any other finished trial beats the baseline on test (not the chosen one)."""
+    """Whether any other finished trial beats the baseline on test (not the chosen one):
+    each trial's per-sample comparison, Holm-corrected over the trials compared (one test
+    per trial: among many trials, some clear 95% by chance)."""
     if metric not in done.columns:
-        return "No model of this study learned the task better than the trivial predictor."
+        return "No model of this study is shown to beat the trivial predictor."
     rows = done.to_dict("records")
-    better = done[[beats_on_test(row, metric, baseline, direction) for row in rows]]
+    p_values = [_baseline_p(row) for row in rows]
+    adjusted = holm(p_values)
+    beats = [
+        beats_on_test(row, metric, baseline, direction)
+        if p is None
+        else bool(_against(row, direction)[0] and q < 0.05)  # type: ignore[index]
+        for row, p, q in zip(rows, p_values, adjusted, strict=True)
+    ]
+    tested = sum(p is not None for p in p_values)
+    how = f"Holm's correction over the {tested} trials compared" if tested > 1 else ""
+    better = done[beats]
     if better.empty:
-        return "No model of this study learned the task better than the trivial predictor."
+        how = f" ({how})" if how else ""
+        return f"No model of this study is shown to beat the trivial predictor on test{how}."
     trials = ", ".join(str(int(t)) for t in better["trial"])
+    how = f"; {how}" if how else ""
     return (
-        f"Other trials do on test ({trials}), but validation did not pick them: the "
+        f"Other trials do on test ({trials}{how}), but validation did not pick them: the "
         "validation part chose another, or the test part favours them by chance."
     )
+
+
+def _baseline_p(row: Any) -> float | None:
+    """A trial's p-value of no difference from the baseline on test: as logged, or, for a
+    trial logged before it was, from its 95% interval (normal approximation); None without
+    a per-sample comparison."""
+    p = float(row.get("baseline_p", math.nan))
+    if np.isfinite(p):
+        return p
+    diff, low, high = (float(row.get(name, math.nan)) for name in BASELINE_DIFF[:3])
+    if not all(np.isfinite(v) for v in (diff, low, high)):
+        return None
+    if high <= low:
+        return float(diff == 0)
+    from scipy import stats
+
+    return 2 * float(stats.norm.sf(abs(diff) / ((high - low) / (2 * stats.norm.ppf(0.975)))))
 
 
 def _test_apart(pairs: list[str]) -> str:
@@ -252,7 +287,8 @@ def answer(
         decided = row["better"] in (row["cell_a"], row["cell_b"]) or _identical(row)
         if row["comparison"] != "paired" or not decided:
             open_pairs.append(f"{row['cell_a']} vs {row['cell_b']}")
-            if test is not None and test["better"] in (row["cell_a"], row["cell_b"]):
+            told = test is not None and test["better"] in (row["cell_a"], row["cell_b"])
+            if told and row["better"] not in (row["cell_a"], row["cell_b"]):
                 only_on_test.append(f"{row['cell_a']} vs {row['cell_b']}")
     if brief:
         return lines
@@ -276,10 +312,11 @@ def answer(
         lines.append(
             f"This study cannot settle {which}: its matched comparisons (at most "
             f"{matched} configurations per pair of cells) leave the difference within the noise. "
-            "Each configuration counts once (its seeds are averaged, not extra samples), so more "
-            "seeds will not settle it; more matched configurations will: give the space's other "
-            "dimensions more values (units, learning rate, depth) so each pair of cells meets on "
-            "6 or more, and search them with `--tuner grid`." + _test_apart(only_on_test)
+            "Each configuration counts once (its seeds are averaged, not extra samples): more "
+            "seeds narrow the interval only as far as seed noise spreads each configuration's "
+            "difference; more matched configurations narrow it in any case: give the space's "
+            "other dimensions more values (units, learning rate, depth) so each pair of cells "
+            "meets on 6 or more, and search them with `--tuner grid`." + _test_apart(only_on_test)
         )
     elif not settled:
         lines.append(
@@ -415,7 +452,10 @@ def _cells_against_baseline(trials: pd.DataFrame, direction: str, baseline: floa
         if not np.isfinite(value):
             continue
         beats = beats_on_test(best, metric, baseline, direction)
-        parts.append(f"{cell} {value:.4g}" + ("" if beats else " (not better than the baseline)"))
+        against = _against(best, direction)
+        noise = against is not None and not against[1]  # neither better nor worse: noise
+        shown = "" if beats else f" (not{' shown' if noise else ''} better than the baseline)"
+        parts.append(f"{cell} {value:.4g}{shown}")
     if len(parts) < 2:
         return []
     listed = ", ".join(parts)

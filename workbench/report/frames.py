@@ -23,7 +23,7 @@ RUNS = r"(_r\d+(_f\d+)?|_f\d+)"
 COST_METRICS = ("n_params", "recurrent_macs", "epoch_seconds", "fit_seconds", "peak_memory_mb")
 #: A trial's test scores minus the trivial baseline's, sample by sample: mean and 95% CI
 #: (logged since 2026-12-07; an earlier trial has none).
-BASELINE_DIFF = ("baseline_diff", "baseline_diff_ci_low", "baseline_diff_ci_high")
+BASELINE_DIFF = ("baseline_diff", "baseline_diff_ci_low", "baseline_diff_ci_high", "baseline_p")
 NOT_MEASURED = "not measured in this study"
 #: More distinct values than this and a numeric parameter is shown in quantile bins.
 MAX_LEVELS = 6

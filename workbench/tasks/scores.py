@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 #: The metric names a trial logs the comparison under.
-BASELINE_KEYS = ("baseline_diff", "baseline_diff_ci_low", "baseline_diff_ci_high")
+BASELINE_KEYS = ("baseline_diff", "baseline_diff_ci_low", "baseline_diff_ci_high", "baseline_p")
 
 
 def sample_scores(problem: str, y: np.ndarray, outputs: np.ndarray) -> np.ndarray:
@@ -75,8 +75,8 @@ def against_baseline(
     data: Any, outputs: Sequence[np.ndarray], level: float = 0.95
 ) -> dict[str, float]:
     """The models' mean score minus the trivial baseline's, sample by sample on the test
-    part (``outputs``: one array per model): the mean difference and its Student t interval
-    (:data:`BASELINE_KEYS`).
+    part (``outputs``: one array per model): the mean difference, its Student t interval and
+    the two-sided p-value of no difference (:data:`BASELINE_KEYS`).
 
     For windows over one series (``data.time_ordered``), a window predicting the next h
     steps shares h - 1 of its targets with the next one, so the samples are not independent:
@@ -104,7 +104,8 @@ def against_baseline(
     else:
         se = float(difference.std(ddof=1)) / math.sqrt(n)
     half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * se
-    return dict(zip(BASELINE_KEYS, (mean, mean - half, mean + half), strict=True))
+    p = 2 * float(stats.t.sf(abs(mean) / se, n - 1)) if se > 0 else float(mean == 0)
+    return dict(zip(BASELINE_KEYS, (mean, mean - half, mean + half, p), strict=True))
 
 
 def _long_run_variance(x: np.ndarray, lags: int) -> float:
