@@ -30,7 +30,7 @@ from workbench.report.frames import (
     superseded,
     trials_frame,
 )
-from workbench.report.importance import MAX_FIT, importance, seed_variance
+from workbench.report.importance import BOOTSTRAPS, MAX_FIT, importance, seed_variance
 from workbench.report.statistics import expected_best, head_to_head, per_parameter
 
 # --- assembling and writing -------------------------------------------------------------------
@@ -330,9 +330,10 @@ def build_report(study: Any) -> Report:
     s.notes.append(
         "Share of the score's variance each hyperparameter's main effect explains, from "
         "Optuna's fANOVA evaluator on the finished configurations (repeats averaged); the "
-        "shares add up to at most 1, the rest is interactions. Interval: 2.5-97.5 "
-        "percentiles over refits on resampled configurations. Below the noise floor: no "
-        "larger than a random dummy parameter's share (95th percentile). Greff et al. 2017 "
+        "shares add up to at most 1, the rest is interactions. Range: lowest to highest over "
+        f"{BOOTSTRAPS} refits on resampled configurations (a rough spread, not a 95% "
+        "interval). Below the noise floor: no larger than a random dummy parameter's share "
+        "(the 95th percentile of its refits, near their highest). Greff et al. 2017 "
         "(fANOVA on 5400 LSTM runs): learning rate explains the most, then hidden size."
     )
     if len(scores) > MAX_FIT:

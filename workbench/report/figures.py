@@ -113,8 +113,8 @@ def _draw(report: Report, name: str) -> Any:
             for name, below in zip(table["parameter"], table["below_noise"], strict=True)
         ]
         ax.barh(table["parameter"], table["share"], color=colors)
-        low = (table["share"] - table["ci_low"]).clip(lower=0)
-        high = (table["ci_high"] - table["share"]).clip(lower=0)
+        low = (table["share"] - table["range_low"]).clip(lower=0)
+        high = (table["range_high"] - table["share"]).clip(lower=0)
         ax.errorbar(
             table["share"],
             table["parameter"],
@@ -123,9 +123,9 @@ def _draw(report: Report, name: str) -> Any:
             ecolor="k",
             capsize=3,
         )
-        ax.set_xlabel("share of score variance (fANOVA main effect, 95% interval)")
+        ax.set_xlabel("share of score variance (fANOVA main effect; bars: range over refits)")
         ax.set_title(
-            "orange: a random dummy (the noise floor: its 95th percentile); grey: below it",
+            "orange: a random dummy (the noise floor: near its highest share); grey: below it",
             fontsize=9,
         )
     elif name == "pareto":

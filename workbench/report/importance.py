@@ -4,8 +4,10 @@ The unit of analysis is the configuration (a trial, its repeats averaged). Share
 Optuna's fANOVA evaluator (Hutter et al. 2014, as Greff et al. 2017 used on LSTMs) fed the
 finished configurations: each share is the fraction of the score's variance that one
 hyperparameter's main effect explains, so the shares add up to at most 1 (the rest is
-interactions). A random dummy parameter measured the same way gives the noise floor; the
-intervals come from refitting on configurations drawn with replacement. Seed noise is a
+interactions). A random dummy parameter measured the same way gives the noise floor; each
+share's range (lowest to highest) comes from refitting on configurations drawn with
+replacement: a range over a few refits, not a 95% interval (that would take hundreds of
+refits, at up to 0.3 s each). Seed noise is a
 variance component of its own (:func:`seed_variance`), never extra samples.
 """
 
@@ -22,7 +24,7 @@ from workbench.report.frames import PARAMS, finished
 
 #: fANOVA needs at least this many configurations, and two per varied hyperparameter.
 MIN_CONFIGS = 10
-#: Refits on resampled configurations for the intervals and the noise floor.
+#: Refits on resampled configurations for the ranges and the noise floor.
 BOOTSTRAPS = 8
 #: Each fit sees at most this many configurations (a seeded sample): fANOVA's cost grows
 #: with the trees' leaves, and a report on 1,000 trials should take seconds.
@@ -87,13 +89,15 @@ def _fanova(design: pd.DataFrame, scores: np.ndarray, seed: int) -> dict[str, fl
 def importance(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """Section 4: each varied hyperparameter's share of the score's variance (fANOVA).
 
-    Columns ``parameter``, ``share`` (fraction of variance, main effect alone), ``ci_low`` /
-    ``ci_high`` (2.5 and 97.5 percentiles over refits on resampled configurations),
-    ``below_noise`` (the share does not beat a random dummy's 95th percentile) and ``note``.
+    Columns ``parameter``, ``share`` (fraction of variance, main effect alone),
+    ``range_low`` / ``range_high`` (the lowest and highest share over :data:`BOOTSTRAPS`
+    refits on resampled configurations; a hyperparameter a resample did not vary scores 0
+    there), ``below_noise`` (the share does not beat the random dummy's 95th percentile over
+    the refits) and ``note``.
     Fewer than :data:`MIN_CONFIGS` configurations (or two per varied hyperparameter) give
     no share, and say why.
     """
-    columns = ["parameter", "levels", "share", "ci_low", "ci_high", "below_noise", "note"]
+    columns = ["parameter", "levels", "share", "range_low", "range_high", "below_noise", "note"]
     done = finished(trials)
     if len(done) < 3:
         return pd.DataFrame(
@@ -135,21 +139,23 @@ def importance(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
         kept = [c for c in sample.columns if sample[c].nunique() > 1]
         if np.ptp(scores[pick]) == 0 or not kept:
             continue
-        for name, value in _fanova(sample[kept], scores[pick], seed + b + 1).items():
-            draws[name].append(value)
+        # A hyperparameter this resample did not vary explains none of it (leaving the draw
+        # out would lift its range).
+        refit = _fanova(sample[kept], scores[pick], seed + b + 1)
+        for name in draws:
+            draws[name].append(refit.get(name, 0.0))
     floor = float(np.percentile(draws[NOISE], 95)) if draws[NOISE] else shares[NOISE]
     rows = []
     for name in [*varied, NOISE]:
         values = draws[name]
-        low, high = (
-            (float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5)))
-            if len(values) >= 2
-            else (math.nan, math.nan)
-        )
+        low, high = (min(values), max(values)) if len(values) >= 2 else (math.nan, math.nan)
         below = name != NOISE and shares[name] <= floor
         note = "below the noise floor" if below else ""
         if name == NOISE:  # what the others are held against, beside the dummy's own share
-            note = f"the noise floor: this share's 95th percentile over the refits, {floor:.3g}"
+            note = (
+                f"the noise floor: this share's 95th percentile over the {BOOTSTRAPS} refits "
+                f"(near their highest), {floor:.3g}"
+            )
         if name == "clip_threshold":
             note = "; ".join(filter(None, [note, "conditional: 0 stands for no clipping"]))
         rows.append(
