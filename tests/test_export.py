@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -333,6 +334,27 @@ def test_bad_inputs_give_one_clear_line(exported: Exported) -> None:
         client.log_metric(other.info.run_id, "score", logged, step=0)
     assert client.get_run(other.info.run_id).data.metrics["score"] == logged
     assert not out.exists()  # nothing written for a refused export
+    # A folder holding anything but an earlier export is refused, and nothing deleted (a
+    # saved_model/ folder that is no SavedModel was deleted whole).
+    busy = exported.root / "busy"
+    (busy / "saved_model").mkdir(parents=True)
+    (busy / "saved_model" / "notes.txt").write_text("mine")
+    (busy / "other.txt").write_text("mine")
+    with pytest.raises(WorkbenchError, match=r"expected an empty folder or an earlier export\. "
+                       r"Received a folder holding saved_model/ \(not a SavedModel\), other\.txt"):
+        export_best(EXPERIMENT, busy, tracking_uri=store)  # fmt: skip
+    assert (busy / "saved_model" / "notes.txt").read_text() == "mine"
+    # A cut-short model file and an unreadable description: one line, not a traceback.
+    broken = exported.root / "broken"
+    shutil.copytree(exported.result.out_dir, broken)
+    (broken / "model.keras").write_bytes((broken / "model.keras").read_bytes()[:100])
+    sample = exported.root / "sample.npz"
+    np.savez(sample, x=np.zeros((2, 10, 2), "float32"))
+    with pytest.raises(WorkbenchError, match="model.keras: not a readable Keras model"):
+        predict_file(broken, sample)
+    (broken / "hyperparameters.json").write_text("{")
+    with pytest.raises(WorkbenchError, match="hyperparameters.json: not a readable export"):
+        predict_file(broken, sample)
     # Predict: wrong shape, wrong dtype, missing key, through the command line.
     model_dir = str(exported.result.out_dir)
     cases = {
@@ -486,6 +508,12 @@ def test_export_command_retrains_a_trial_under_another_name(exported: Exported) 
     again = CliRunner().invoke(main, [*args[:-4], "--tracking-uri", exported.store])
     assert again.exit_code == 0, again.output
     assert f"@trial-{number} (version" in again.output
+    # Into the same folder: said to replace the earlier export, which it names.
+    assert f", replacing the export of trial {number} of '{EXPERIMENT}'" in again.output
+    # The serving command names this store (MLflow's own default is ./mlflow.db).
+    assert f"Serve:   MLFLOW_TRACKING_URI={exported.store} mlflow models serve" in again.output
+    assert isinstance(json.loads((out / "hyperparameters.json").read_text())[
+        "hyperparameters"]["patience"], int)  # fmt: skip
     # The experiment's own champion did not move.
     champion = client.get_model_version_by_alias(EXPERIMENT, "champion")
     assert champion.run_id == exported.result.run_id
@@ -624,6 +652,17 @@ def test_text_model_exports_and_predicts_on_raw_strings(tmp_path: Path, reviews_
     short.write_text("id,text\n7\n")
     with pytest.raises(WorkbenchError, match="short.csv: line 2 has no value in the column 'text'"):
         predict_file(result.out_dir, short)
+    # A long document (past the csv module's 131,072-character field limit) is one text.
+    long = tmp_path / "long.csv"
+    long.write_text("text\n" + "great coffee " * 20000 + "\nbland\n")
+    assert len(predict_file(result.out_dir, long).csv_text.splitlines()) == 3
+    # A one-column file without a header: its first text was taken for the column's name.
+    bare = tmp_path / "bare.csv"
+    bare.write_text("great coffee\nbland\nsoggy\n")
+    read = predict_file(result.out_dir, bare)
+    assert len(read.csv_text.splitlines()) == 3  # a header and two texts
+    assert "its first row, 'great coffee', was read as the column's name" in " ".join(read.notes)
+    assert len(predict_file(result.out_dir, bare, header=False).csv_text.splitlines()) == 4
     latin = tmp_path / "latin.csv"
     latin.write_bytes("text\ncaf\xe9 cr\xe8me\n".encode("latin-1"))
     with pytest.raises(WorkbenchError, match="latin.csv: expected UTF-8 text"):
@@ -694,6 +733,25 @@ def test_a_forecast_over_several_columns_reads_its_series_by_name(tmp_path: Path
         "sales,price\n" + "\n".join(",".join(line.split(",")[::-1]) for line in lines) + "\n"
     )
     assert predict_file(tmp_path / "model", swapped).csv_text == by_name.csv_text
+    # Named columns are read whatever else the file holds: a date column, or as many
+    # columns as a window's values (6 steps x 2 features: read as windows before, wrongly).
+    dated = tmp_path / "dated.csv"
+    dated.write_text(
+        "month,price,sales\n" + "\n".join(f"2020-{k:03d},{line}" for k, line in
+                                            enumerate(lines)) + "\n"
+    )  # fmt: skip
+    assert predict_file(tmp_path / "model", dated).csv_text == by_name.csv_text
+    wide = tmp_path / "wide.csv"
+    extra = [f"c{k}" for k in range(10)]
+    wide.write_text(
+        ",".join(["price", "sales", *extra]) + "\n"
+        + "\n".join(line + ",0" * 10 for line in lines) + "\n"
+    )
+    assert predict_file(tmp_path / "model", wide).csv_text == by_name.csv_text
+    uneven = tmp_path / "uneven.csv"
+    uneven.write_text("promo,sales,price\n1,2\n")
+    with pytest.raises(WorkbenchError, match="uneven.csv: line 2 has 2 values under a header of 3"):
+        predict_file(tmp_path / "model", uneven)
     import keras
 
     model = keras.saving.load_model(result.out_dir / "model.keras", safe_mode=True)

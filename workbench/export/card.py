@@ -68,8 +68,9 @@ def _typed_hyperparameters(params: Mapping[str, str]) -> dict[str, Any]:
 
     config = asdict(ModelConfig.from_values(params))
     values = {name: config.get(name, params.get(name)) for name in PARAM_NAMES}
-    values["batch_size"] = int(params["batch_size"])
-    values["epochs"] = int(params["epochs"])
+    for name in ("batch_size", "epochs", "patience"):
+        if params.get(name) not in (None, "", "none"):
+            values[name] = int(params[name])
     return values
 
 

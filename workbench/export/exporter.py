@@ -8,6 +8,7 @@ import io
 import json
 import math
 import os
+import shlex
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -48,6 +49,10 @@ class ExportResult:
     registered_name: str
     registered_version: str
     model_uri: str
+    #: The earlier export this one replaced in ``out_dir`` ("" if the folder was new or empty).
+    replaced: str = ""
+    #: The tracking store the registered model is in (what ``mlflow models serve`` reads).
+    tracking_uri: str = ""
 
     def lines(self) -> list[str]:
         """What the command line prints: the trial, the score check, the files, the registry."""
@@ -55,7 +60,8 @@ class ExportResult:
         shape = _shape_text(self.input_shape)
         return [
             f"Exported trial {self.trial_number} of {self.experiment!r} ({how}; MLflow run "
-            f"{self.run_id}) to {self.out_dir}",
+            f"{self.run_id}) to {self.out_dir}"
+            + (f", replacing {self.replaced}" if self.replaced else ""),
             f"Input {shape} {self.input_dtype}; task {self.task}",
             "Score check (measured vs logged):",
             *(f"  {check.describe()}" for check in self.checks),
@@ -63,8 +69,9 @@ class ExportResult:
             f"Registered {self.model_uri} (version {self.registered_version})",
             f"Predict: workbench predict --model {self.out_dir} --data "
             + ("FILE.csv (a 'text' column)" if self.input_dtype == "string" else "FILE.npz"),
-            f"Serve:   mlflow models serve -m {self.model_uri} --env-manager local "
-            "-h 127.0.0.1 -p 5001",
+            # MLflow's own default store is another one (./mlflow.db): name ours.
+            f"Serve:   MLFLOW_TRACKING_URI={shlex.quote(self.tracking_uri)} mlflow models serve "
+            f"-m {self.model_uri} --env-manager local -h 127.0.0.1 -p 5001",
         ]
 
 
@@ -100,6 +107,7 @@ def export_best(
     from workbench.search import backend
 
     out_dir = _writable_dir(Path(out))
+    replaced = _earlier_export(out_dir, out)
     uri = tracking.resolve_tracking_uri(tracking_uri)
     record = tracking.find_trial(uri, experiment, trial)
     checkpoint = record.tags.get("checkpoint", "")
@@ -190,6 +198,8 @@ def export_best(
         registered_name=registered.name,
         registered_version=registered.version,
         model_uri=registered.model_uri,
+        replaced=replaced,
+        tracking_uri=uri,
     )
 
 
@@ -206,6 +216,32 @@ def _writable_dir(out: Path) -> Path:
     if not os.access(probe, os.W_OK | os.X_OK):
         raise WorkbenchError(f"Cannot write the export folder {out}: {probe} is not writable")
     return path
+
+
+def _earlier_export(path: Path, out: Path) -> str:
+    """What an export into ``path`` replaces: "" for a new or empty folder, else the earlier
+    export it holds, named. A folder with anything else in it is refused: an export
+    replaces its own files only, and never deletes a folder that is not its SavedModel."""
+    if not path.is_dir():
+        return ""
+    own = {MODEL_FILE, SAVED_MODEL_DIR, HYPERPARAMETERS_FILE, CARD_FILE}
+    others = sorted(p.name for p in path.iterdir() if p.name not in own)
+    saved = path / SAVED_MODEL_DIR
+    if saved.exists() and not (saved / "saved_model.pb").is_file():
+        others.insert(0, f"{SAVED_MODEL_DIR}/ (not a SavedModel)")
+    if others:
+        listed = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        raise WorkbenchError(
+            f"Cannot write the export folder {out}: expected an empty folder or an earlier "
+            f"export. Received a folder holding {listed}; choose another --out"
+        )
+    if not any(path.iterdir()):
+        return ""
+    try:
+        trial = json.loads((path / HYPERPARAMETERS_FILE).read_text())["trial"]
+        return f"the export of trial {trial['number']} of {trial['experiment']!r}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "an earlier export"
 
 
 def _load_task_data(search: Any) -> tuple[Any, Any]:

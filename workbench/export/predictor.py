@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, first_line
 from workbench.export.layout import HYPERPARAMETERS_FILE, MODEL_FILE
 from workbench.tasks import repair_texts
 
@@ -67,7 +68,13 @@ def predict_file(
             f"Expected an exported model folder with {MODEL_FILE} and {HYPERPARAMETERS_FILE}. "
             f"Received: --model {model_dir} (run workbench export first)"
         )
-    interface = json.loads(meta_path.read_text())["interface"]
+    try:
+        interface = json.loads(meta_path.read_text())["interface"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise WorkbenchError(
+            f"{meta_path}: not a readable export description ({type(exc).__name__}: {exc}); "
+            "export the model again"
+        ) from None
     x, ends, notes = _read_inputs(Path(data_file), interface, header)
     _check_inputs(x, interface)
     if interface["input_dtype"] == "string":
@@ -81,7 +88,13 @@ def predict_file(
     backend.load_tensorflow()
     import keras
 
-    model = keras.saving.load_model(model_path / MODEL_FILE, safe_mode=True, compile=False)
+    try:
+        model = keras.saving.load_model(model_path / MODEL_FILE, safe_mode=True, compile=False)
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:  # a truncated or partial copy
+        raise WorkbenchError(
+            f"{model_path / MODEL_FILE}: not a readable Keras model ({first_line(exc)}); "
+            "copy the export folder again, or export the model again"
+        ) from None
     predictions = np.asarray(model.predict(x, batch_size=256, verbose=0))
     columns, rows = _prediction_rows(predictions, interface)
     if ends is not None:
@@ -134,6 +147,8 @@ def _read_inputs(
 def _read_csv(
     path: Path, interface: Mapping[str, Any], header: bool | None
 ) -> tuple[np.ndarray, list[int] | None, tuple[str, ...]]:
+    # A long document is one field: past the csv module's 131,072-character default.
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     try:  # utf-8-sig: a spreadsheet's byte-order mark is not part of the first column's name
         with path.open(newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.reader(handle))
@@ -141,6 +156,8 @@ def _read_csv(
         raise WorkbenchError(
             f"{path}: expected UTF-8 text ({exc.reason} at byte {exc.start})"
         ) from None
+    except (OSError, csv.Error) as exc:
+        raise WorkbenchError(f"{path}: cannot read it as CSV ({first_line(exc)})") from None
     while rows and not rows[-1]:  # trailing blank lines; a blank line inside is a row
         rows.pop()
     text = interface["input_dtype"] == "string"
@@ -167,6 +184,15 @@ def _read_csv(
         raise WorkbenchError(f"{path}: expected {expected}")
     names, body = (rows[0], rows[1:]) if headed else ([], rows)
     shape = interface["input_shape"]
+    if headed and not text:
+        uneven = next(
+            (n for n, row in enumerate(body, start=2) if len(row) != len(names)), None
+        )
+        if uneven is not None:
+            raise WorkbenchError(
+                f"{path}: line {uneven} has {len(body[uneven - 2])} values under a header "
+                f"of {len(names)} columns"
+            )
     if text:
         column = "text" if "text" in names else (names[0] if len(names) == 1 else None)
         if not headed:
@@ -177,33 +203,47 @@ def _read_csv(
             )
         index = names.index(column) if headed else 0
         first = 2 if headed else 1
+        if header is None and column != "text":
+            notes = (
+                f"{path}: its first row, {column!r}, was read as the column's name; "
+                "--no-header reads it as a text",
+            )
         short = next(
             (n for n, row in enumerate(body, start=first) if row and len(row) <= index), None
         )
         if short is not None:
             raise WorkbenchError(f"{path}: line {short} has no value in the column {column!r}")
         # A blank line of a one-column file is an empty text, kept so rows stay aligned.
-        return np.array([row[index] if row else "" for row in body], dtype=object), None, ()
-    try:
-        values = np.array([[float(v) for v in row] for row in body], dtype="float64")
-    except ValueError as exc:
-        raise WorkbenchError(f"{path}: expected numbers in every column ({exc})") from None
-    if values.ndim != 2:
-        raise WorkbenchError(f"{path}: expected the same number of columns in every row")
+        texts = np.array([row[index] if row else "" for row in body], dtype=object)
+        return texts, None, notes
     steps, features = shape[1], shape[2]
     named = list(interface.get("features") or [])
-    series = bool(interface.get("forecast") and steps and values.shape[1] != steps * features)
-    if series and features > 1:
-        # A series over several columns: read by name, in the model's order (a file's own
+    # A forecast's series by the header's names (only those columns are read: a date
+    # beside them is fine); the column count alone cannot tell a series from windows.
+    by_name = bool(
+        interface.get("forecast") and steps and headed and named and set(named) <= set(names)
+    )
+    picked = [names.index(name) for name in named] if by_name else None
+    try:
+        cells = [[row[i] for i in picked] for row in body] if picked else body
+        values = np.array([[float(v) for v in row] for row in cells], dtype="float64")
+    except ValueError as exc:
+        where = f"the columns {', '.join(named)}" if picked else "every column"
+        raise WorkbenchError(f"{path}: expected numbers in {where} ({exc})") from None
+    if values.ndim != 2:
+        raise WorkbenchError(f"{path}: expected the same number of columns in every row")
+    series = by_name or bool(
+        interface.get("forecast") and steps and values.shape[1] != steps * features
+    )
+    if series and features > 1 and not by_name:
+        # A series over several columns is read by name, in the model's order (a file's own
         # column order would silently feed one column's values as another's).
-        if not (headed and named and set(named) <= set(names)):
-            raise WorkbenchError(
-                f"{path}: expected a header naming the series' columns "
-                f"{', '.join(named) or '(not recorded by this export)'}, or rows of "
-                f"{steps * features} values ({steps} steps x {features} features). Received "
-                f"columns: {', '.join(names) or 'none (no header)'}"
-            )
-        values = values[:, [names.index(name) for name in named]]
+        raise WorkbenchError(
+            f"{path}: expected a header naming the series' columns "
+            f"{', '.join(named) or '(not recorded by this export)'}, or rows of "
+            f"{steps * features} values ({steps} steps x {features} features). Received "
+            f"columns: {', '.join(names) or 'none (no header)'}"
+        )
     if series and values.shape[1] == features:
         if len(values) < steps:
             raise WorkbenchError(

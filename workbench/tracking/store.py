@@ -77,6 +77,8 @@ def _quiet_mlflow() -> None:
         os.environ[_SET_BY_WORKBENCH] = ",".join(sorted(ours))
     # MLflow 3 sends usage telemetry from logging calls; the workbench runs offline.
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    # A download's bar ("Downloading artifacts: 100%") above a command's own output.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def client(tracking_uri: str):
