@@ -302,13 +302,11 @@ class BestEpoch(keras.callbacks.Callback):
 
 
 class TestOutputs(keras.callbacks.Callback):
-    """Each fit's outputs on the test part, at that fit's own best epoch.
+    """Each fit's outputs on the test part, at that fit's own best epoch (BestEpoch's rule).
 
-    With repeats or folds a trial trains several models. Its validation score is their
-    mean; so is its test score, from these outputs: the best fit's alone (the kept
-    weights) would favour, on test, the cell whose seeds vary most. The same rule as
-    :class:`BestEpoch` within each fit (a strictly better objective), so the kept
-    weights' outputs are among these.
+    With repeats or folds a trial's validation score is the mean over its models; so is its
+    test score, from these outputs (the best fit's alone would favour, on test, the cell
+    whose seeds vary most). The kept weights' outputs are among them.
     """
 
     def __init__(self, objective: str, direction: str, x: Any) -> None:
