@@ -1093,3 +1093,16 @@ def test_a_pair_settled_on_validation_is_not_said_open_because_of_the_test_part(
     text = " ".join(notes)
     assert "lstm beats gru on validation" in text, text
     assert "validation, which the search chose by, does not" not in text, text
+
+
+def test_the_search_wall_time_leaves_out_a_resumes_pause() -> None:
+    trials = [_trial(1, 0.8, cell="lstm"), _trial(2, 0.7, cell="gru")]
+    spent = {"search_seconds": 12.5}
+    record = dataclasses.replace(
+        _study(trials), parent_start=1000.0, parent_end=1100.0, parent_metrics=spent
+    )
+    overview = " ".join(reports.build_report(record).sections[1].notes)
+    assert "search wall time 12.5 s." in overview  # not the run's 100 s from start to end
+    before = dataclasses.replace(_study(trials), parent_start=1000.0, parent_end=1100.0)
+    overview = " ".join(reports.build_report(before).sections[1].notes)
+    assert "search wall time 100.0 s." in overview  # a search from before: start to end

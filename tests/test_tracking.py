@@ -373,6 +373,67 @@ def test_a_trial_run_again_after_an_interruption_is_found_by_its_number(store: s
         find_trial(store, "resumed", "2")
 
 
+def test_a_resumed_search_counts_its_sessions_not_the_pause_between(store: str) -> None:
+    first = _study(store)
+    time.sleep(0.2)
+    first.end_search("KILLED")  # Ctrl-C
+    time.sleep(1.5)  # the pause: not search time
+    again = _study(store, resume=True)
+    assert again.parent_run_id == first.parent_run_id
+    time.sleep(0.2)
+    again.end_search("FINISHED")
+    run = MlflowClient(store).get_run(first.parent_run_id)
+    span = (run.info.end_time - run.info.start_time) / 1000
+    assert 0.4 <= run.data.metrics["search_seconds"] < 1.2 < span
+
+
+def test_a_new_search_in_an_existing_experiment_describes_it_anew(store: str) -> None:
+    def search(space: str) -> Study:
+        study = Study(store, "exp")
+        tags = {"space": space, "mlflow.note.content": f"the {space} space"}
+        study.open_search(params={"task": "t"}, tags=tags, resume=False, run_name="search")
+        return study
+
+    search("small").end_search("FINISHED")
+    study = search("large")  # --overwrite with another space
+    tags = MlflowClient(store).get_experiment(study.experiment_id).tags
+    assert tags["space"] == "large" and tags["mlflow.note.content"] == "the large space"
+
+
+def test_float_params_are_logged_whole_where_six_digits_would_round_them(store: str) -> None:
+    study = _study(store)
+    trial = study.start_trial("0", {"learning_rate": 0.0062135540967083866, "dropout": 0.1,
+                                    "units": 32}, {"cell": "gru"}, "a")  # fmt: skip
+    params = MlflowClient(store).get_run(trial.run_id).data.params
+    assert params == {"learning_rate": "0.0062135540967083866", "dropout": "0.1", "units": "32"}
+
+
+def test_export_finds_trials_of_the_latest_search_only(store: str) -> None:
+    # An experiment restored after its deletion in the UI brings back the runs an
+    # --overwrite had deleted: the report reads the latest search, so must the export.
+    from workbench.tracking import find_trial
+
+    client = MlflowClient(store)
+    experiment_id = client.create_experiment("restored")
+    latest = {}
+    for name, score in (("old", 0.1), ("new", 0.5)):
+        parent = client.create_run(experiment_id, tags={"workbench.role": "search"})
+        run = client.create_run(
+            experiment_id,
+            tags={
+                "workbench.role": "trial",
+                "workbench.trial_id": "0",
+                "mlflow.parentRunId": parent.info.run_id,
+            },
+        )
+        client.log_metric(run.info.run_id, "score", score)  # the old one scored better
+        client.set_terminated(run.info.run_id, "FINISHED")
+        latest[name] = run.info.run_id
+        time.sleep(0.01)  # a later start for the new search
+    assert find_trial(store, "restored").run_id == latest["new"]
+    assert find_trial(store, "restored", "1").run_id == latest["new"]
+
+
 def test_a_checkpoint_the_artifact_store_cannot_delete_stays_and_the_search_goes_on(
     store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

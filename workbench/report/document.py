@@ -82,7 +82,9 @@ def overview(study: Any, trials: pd.DataFrame) -> dict[str, Any]:
             else (done["score"].astype(float).idxmin())
         )
         best = done.loc[index]
-    wall = (
+    # The search's own time (a resumed search's sessions added up, its pauses not); its
+    # run's start to end for a search recorded before it was logged.
+    wall = study.parent_metrics.get("search_seconds") or (
         study.parent_end - study.parent_start
         if study.parent_end and study.parent_start
         else math.nan

@@ -81,6 +81,12 @@ def find_trial(tracking_uri: str, experiment: str, trial: str | None = None) -> 
     mlflow_client = client(tracking_uri)
     found = _experiment(mlflow_client, tracking_uri, experiment)
     runs = _all_runs(mlflow_client, found.experiment_id, f"tags.`{ROLE}` = 'trial'")
+    # The latest search's trials, as the report reads them: an experiment restored after
+    # its deletion in the UI brings back the runs an --overwrite had deleted.
+    searches = _all_runs(mlflow_client, found.experiment_id, f"tags.`{ROLE}` = 'search'")
+    if searches:
+        latest = max(searches, key=lambda r: r.info.start_time or 0).info.run_id
+        runs = [r for r in runs if r.data.tags.get(PARENT) == latest]
     records = [_to_record(run, experiment) for run in runs]
     finished = [r for r in records if r.status == "FINISHED" and "score" in r.metrics]
     if trial is not None:

@@ -24,8 +24,15 @@ from workbench.tracking.store import (
 
 def _param_value(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.6g}"
+        # Six digits where they are the value (0.001, not 0.001 with noise); else all of it:
+        # a rounded learning rate is another one (an export's refit trains with the param).
+        short = f"{value:.6g}"
+        return short if float(short) == value else repr(value)
     return str(value)
+
+
+#: The parent run's metric: the search's own wall-clock time, its sessions added up.
+SEARCH_SECONDS = "search_seconds"
 
 
 def _finite(metrics: Mapping[str, Any]) -> dict[str, float]:
@@ -218,6 +225,9 @@ class Study:
         self.experiment_id: str | None = None
         self.parent_run_id: str | None = None
         self._search_open = False
+        # The search's own time over its sessions (a resume's pause is not search time).
+        self._session_start = time.time()
+        self._earlier_seconds = 0.0
 
     # --- search level -----------------------------------------------------------------------
 
@@ -241,10 +251,15 @@ class Study:
         """
         self.experiment_id = self._get_or_create_experiment(tags)
         self._kill_running = kill_running
+        self._session_start = time.time()
         previous = self._search_runs(f"tags.`{ROLE}` = 'search'")
         if resume and previous:
             run = previous[0]
             self.parent_run_id = run.info.run_id
+            ended = run.info.end_time or run.info.start_time or 0
+            self._earlier_seconds = run.data.metrics.get(
+                SEARCH_SECONDS, (ended - (run.info.start_time or 0)) / 1000
+            )
             self._client.update_run(self.parent_run_id, status="RUNNING")
             self._search_open = True
             if kill_running:
@@ -258,6 +273,12 @@ class Study:
         earlier = [r for r in earlier if r.data.tags.get(ROLE) in ("search", "trial")]
         for run in sorted(earlier, key=lambda r: r.data.tags.get(ROLE) != "search"):
             self._client.delete_run(run.info.run_id)
+        # The experiment describes its search (the UI shows its note as the description):
+        # a new search in an existing experiment (--overwrite, another space) updates it.
+        described = self._client.get_experiment(self.experiment_id).tags
+        for key, value in _str(tags).items():
+            if described.get(key) != value:
+                self._client.set_experiment_tag(self.experiment_id, key, value)
         from mlflow.entities import Param
 
         run = self._client.create_run(
@@ -336,7 +357,11 @@ class Study:
                 self._kill_stale_trials()
         finally:
             self._search_open = False
-            self._client.set_terminated(self.parent_run_id, status=status)
+            try:
+                seconds = self._earlier_seconds + time.time() - self._session_start
+                self._client.log_metric(self.parent_run_id, SEARCH_SECONDS, seconds)
+            finally:
+                self._client.set_terminated(self.parent_run_id, status=status)
 
     def end_search_if_open(self) -> None:
         """End the parent run KILLED if this study opened it and nothing ended it: the
