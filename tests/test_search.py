@@ -1043,8 +1043,8 @@ def test_kill_9_then_same_command_resumes_without_duplicates(
 @pytest.mark.e2e
 @pytest.mark.parametrize(
     ("signum", "to_group"),
-    [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGINT, True)],
-    ids=["sigint", "sigterm", "ctrl-c-in-a-terminal"],
+    [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGINT, True), (signal.SIGHUP, True)],
+    ids=["sigint", "sigterm", "ctrl-c-in-a-terminal", "terminal-closed"],
 )
 def test_ctrl_c_or_sigterm_ends_runs_cleanly_and_the_same_command_resumes(
     tiny_task: Path, tiny_space: Path, store: str, signum: int, to_group: bool

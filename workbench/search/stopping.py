@@ -45,10 +45,11 @@ def _handle(signum: int, frame: Any) -> None:
 
 
 @contextlib.contextmanager
-def on_signals(hangup: bool = False) -> Iterator[None]:
-    """Within the block, SIGINT and SIGTERM request a stop and raise ``KeyboardInterrupt``;
-    with ``hangup`` SIGHUP too (a closed terminal: what a server in the foreground must
-    stop on, where a search would rather be left to finish under nohup).
+def on_signals() -> Iterator[None]:
+    """Within the block, SIGINT, SIGTERM and SIGHUP request a stop and raise
+    ``KeyboardInterrupt``. SIGHUP (a closed terminal, a dropped SSH connection) killed the
+    process without its cleanup, leaving its runs RUNNING; where it is ignored (``nohup``)
+    it stays ignored, and the process goes on.
 
     Previous handlers are restored on exit. Outside the main thread (where Python cannot
     install handlers) the block runs unchanged.
@@ -57,7 +58,9 @@ def on_signals(hangup: bool = False) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    stops = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGHUP,) if hangup else ())
+    hangup = getattr(signal, "SIGHUP", None)  # none on Windows
+    kept = hangup is None or signal.getsignal(hangup) == signal.SIG_IGN
+    stops = (signal.SIGINT, signal.SIGTERM) + (() if kept else (hangup,))
     previous = {sig: signal.signal(sig, _handle) for sig in stops}
     try:
         yield

@@ -35,7 +35,11 @@ from workbench.tracking.study import StoreFailed, Study, TrialRun, wait_for_writ
 
 #: How long closing waits for the child's last writes before stopping it.
 CLOSE_TIMEOUT_SECONDS = 120.0
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# SIGHUP too: a closed terminal hangs up the whole group; the search's process ends the
+# study, and the tracking process must live to write it.
+_SIGNALS = (signal.SIGINT, signal.SIGTERM) + tuple(
+    s for s in (getattr(signal, "SIGHUP", None),) if s is not None
+)
 
 
 class TrackingService:

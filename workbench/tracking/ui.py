@@ -106,7 +106,7 @@ def serve_ui(tracking_uri: str, host: str = "127.0.0.1", port: int = 5000) -> in
     # terminal (SIGHUP, which its own session does not get) stop the group.
     process = subprocess.Popen(ui_command(tracking_uri, host, port), start_new_session=True)
     try:
-        with on_signals(hangup=True):
+        with on_signals():
             return process.wait()
     except KeyboardInterrupt:
         return 0
