@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -68,3 +69,16 @@ def test_this_machines_tensorflow_accepts_the_call() -> None:
 
     gpus = tf.config.list_physical_devices("GPU")
     assert len(grow_gpu_memory(tf)) <= len(gpus)  # none here; on a GPU machine, each one
+
+
+def test_a_keras_backend_set_for_other_work_does_not_stop_the_workbench() -> None:
+    # KERAS_BACKEND=jax (or torch) in a user's shell: Keras would import JAX (not installed
+    # here: a traceback) and the models would not be TensorFlow's.
+    code = (
+        "from workbench.search import backend; backend.load_tensorflow(); import keras; "
+        "print(keras.backend.backend())"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "tensorflow"

@@ -1184,7 +1184,7 @@ def test_hyperband_keeps_one_validation_part_and_per_step_tasks_no_readout(
 ) -> None:
     from workbench.search import make_search_config
     from workbench.search.runner import fit_to_data
-    from workbench.spaces import load_space
+    from workbench.spaces import load_space, parse_space
     from workbench.tasks import load_task
 
     task = load_task(str(tiny_task))  # 16 validation samples: 5 folds unless Hyperband
@@ -1206,6 +1206,15 @@ def test_hyperband_keeps_one_validation_part_and_per_step_tasks_no_readout(
     fitted, _ = fit_to_data(config, per_step.load())
     assert fitted.space["readout"].values == ("last",)
     assert any("readout does not apply" in note for note in fitted.notes)
+    # A readout the space fixes is not used either: logged as last, and never refused.
+    for fixed in ("mean", "max"):
+        space = parse_space({"dimensions": {"cell": "gru", "readout": fixed}})
+        config = make_search_config(
+            task=per_step, space=space, tracking_uri=store, state_root=workdir
+        )
+        fitted, _ = fit_to_data(config, per_step.load())
+        assert fitted.space["readout"].values == ("last",)
+        assert any("readout does not apply" in note for note in fitted.notes)
 
 
 def test_an_answer_the_store_cannot_give_back_leaves_the_search_finished(

@@ -202,3 +202,34 @@ def test_a_stepped_range_reaches_its_max_or_is_refused() -> None:
     factor = r"steps of 2 \(a factor\): the values would stop at 80"
     with pytest.raises(WorkbenchError, match=factor):
         dim({"min": 10, "max": 100, "step": 2, "sampling": "log"}, "units")
+
+
+def test_yaml_merge_keys_and_other_encodings(tmp_path: Path) -> None:
+    # A merge (<<: *anchor) is YAML, not a key given twice; a key it brings may be overridden.
+    path = _write(
+        tmp_path,
+        "dimensions:\n  units: &r {min: 16, max: 128, step: 16}\n"
+        "  batch_size: {<<: *r, max: 64}\n",
+    )
+    space = load_space(path)
+    assert (space["batch_size"].low, space["batch_size"].high) == (16, 64)
+    # A file saved as UTF-16 (PowerShell's >) or Latin-1: one line, not a traceback.
+    path.write_bytes("dimensions: {cell: gru}\n".encode("utf-16"))
+    with pytest.raises(WorkbenchError, match="expected UTF-8 text .* save the search space"):
+        load_space(path)
+
+
+def test_a_clip_threshold_no_clipping_uses_does_not_stop_a_grid() -> None:
+    from workbench.spaces import parse_space
+
+    space = parse_space(
+        {"dimensions": {"cell": ["lstm", "gru"], "clip_threshold": {"min": 0.5, "max": 5.0}}}
+    )
+    assert space.continuous == () and space.grid_size == 2
+
+
+def test_a_stepped_range_is_described_with_its_step() -> None:
+    from workbench.spaces import parse_space
+
+    space = parse_space({"dimensions": {"units": {"min": 16, "max": 128, "step": 16}}})
+    assert "units=16..128 step 16" in space.describe()

@@ -116,7 +116,9 @@ class SearchSpace:
     @property
     def continuous(self) -> tuple[str, ...]:
         """The ranges ``--tuner grid`` cannot enumerate: without a step, but for integer
-        ranges on a linear scale (KerasTuner steps those by 1)."""
+        ranges on a linear scale (KerasTuner steps those by 1); ``clip_threshold`` only
+        where a clipping value uses it (KerasTuner declares it then only)."""
+        clipped = any(v != "none" for v in getattr(self["clipping"], "values", ("norm",)))
         return tuple(
             name
             for name, dim in self.dimensions
@@ -124,6 +126,7 @@ class SearchSpace:
             and not dim.is_fixed
             and dim.step is None
             and not (dim.integer and dim.sampling == "linear")
+            and (name != "clip_threshold" or clipped)
         )
 
     @property
@@ -176,7 +179,10 @@ class SearchSpace:
             if isinstance(dim, Choice):
                 shown = dim.values[0] if dim.is_fixed else "|".join(map(str, dim.values))
             else:
-                shown = f"{dim.low:g}..{dim.high:g}" + (" log" if dim.sampling == "log" else "")
+                step = "" if dim.step is None else f" step {dim.step:g}"
+                shown = f"{dim.low:g}..{dim.high:g}{step}" + (
+                    " log" if dim.sampling == "log" else ""
+                )
             parts.append(f"{name}={shown}")
         return " ".join(parts)
 

@@ -21,7 +21,10 @@ from workbench.errors import WorkbenchError, first_line
 class _Loader(yaml.SafeLoader):
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
         seen: set[Any] = set()
+        # A key a merge (<<: *anchor) brings in may be given again: that overrides it.
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
             key = self.construct_object(key_node, deep=deep)
             if not isinstance(key, str):
                 continue
@@ -63,6 +66,11 @@ def read_yaml_mapping(path: Path, noun: str) -> dict[str, Any]:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise WorkbenchError(f"Cannot read {noun} file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise WorkbenchError(
+            f"{path}: expected UTF-8 text ({exc.reason} at byte {exc.start}); save the "
+            f"{noun} file as UTF-8"
+        ) from None
     try:
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
     except yaml.YAMLError as exc:

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
+from workbench.errors import WorkbenchError
+
 
 def load_tensorflow() -> ModuleType:
     """Import TensorFlow with Keras on its backend, without the C++ start-up chatter.
@@ -23,7 +25,16 @@ def load_tensorflow() -> ModuleType:
         grow_gpu_memory(tf)  # still in time unless its GPUs have started
         return tf
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    keras = sys.modules.get("keras")
+    if keras is not None and keras.backend.backend() != "tensorflow":
+        raise WorkbenchError(
+            "Expected Keras on its TensorFlow backend (the workbench's models, cuDNN checks "
+            f"and exports are TensorFlow's). Received: Keras already imported on "
+            f"{keras.backend.backend()!r}; import the workbench before Keras, or unset "
+            "KERAS_BACKEND"
+        )
+    # A KERAS_BACKEND=jax set for other work would have this process import JAX.
+    os.environ["KERAS_BACKEND"] = "tensorflow"
     with tempfile.TemporaryFile(mode="w+b") as held:
         sys.stderr.flush()
         saved = os.dup(2)

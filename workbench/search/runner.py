@@ -251,7 +251,8 @@ def fit_to_data(config: SearchConfig, data: TaskData) -> tuple[SearchConfig, int
     """
     notes = list(config.notes)
     readout = config.space["readout"]
-    if data.sequence_output and not readout.is_fixed:
+    fixed = getattr(readout, "values", ("last",))
+    if data.sequence_output and (not readout.is_fixed or fixed[0] != "last"):
         # Every step is predicted: the readout is not used, and its values would only
         # train each configuration again under another name.
         config = dataclasses.replace(config, space=config.space.with_fixed(readout="last"))
@@ -265,7 +266,9 @@ def fit_to_data(config: SearchConfig, data: TaskData) -> tuple[SearchConfig, int
             f"{config.task.name} predicts every time step, so the space's readout does not "
             "apply: fixed (logged as last) instead of training each configuration again."
         )
-    if (data.masked or data.text is not None) and "max" in getattr(readout, "values", ()):
+    if (data.masked or data.text is not None) and "max" in getattr(
+        config.space["readout"], "values", ()
+    ):
         raise WorkbenchError(
             f"{config.space.source or config.space.name}: dimensions.readout: max cannot "
             f"leave out the padded steps of {config.task.name}'s sequences. Expected last "
