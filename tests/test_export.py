@@ -189,6 +189,9 @@ def test_export_writes_the_files_and_reproduces_the_logged_scores(exported: Expo
         best.info.run_id,
         "always predict 1",  # the task's baseline, and this model against it on test
         f"it on test: test_loss {checks['test_loss'].measured:.4g} against",
+        # ... by the interval of their difference over the test samples, as the search's
+        # answer reads it, not by two figures.
+        f"difference {best.data.metrics['baseline_diff']:+.4g}, 95% CI [",
         "tensorflow ",
         "## Limits",
         f"models:/{EXPERIMENT}@champion",

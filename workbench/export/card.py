@@ -114,6 +114,7 @@ def _model_card(
     checks: Sequence[ScoreCheck],
     retrain: bool,
     registered: Any,
+    against: Mapping[str, float],
 ) -> str:
     shape = tuple(exported.inputs[0].shape)
     dtype = _dtype_name(exported.inputs[0].dtype)
@@ -149,7 +150,7 @@ def _model_card(
         f"{'-' if c.logged is None else f'{c.logged:.6g}'} |"
         for c in checks
     )
-    baseline = _baseline_comparison(data, search.params.get("direction", "min"), checks)
+    baseline = _baseline_comparison(data, search.params.get("direction", "min"), checks, against)
     versions = "\n".join(f"- {k} {v}" for k, v in _versions().items())
     classes = ", ".join(data.class_names) if data.class_names else "-"
     limits = [
@@ -269,10 +270,14 @@ def _weights_seed(record: Any, search: Any, retrain: bool) -> int:
     return trial_seed(int(search.params.get("seed", 0)), record.trial_id or 0, repeat)
 
 
-def _baseline_comparison(data: Any, direction: str, checks: Sequence[ScoreCheck]) -> str:
+def _baseline_comparison(
+    data: Any, direction: str, checks: Sequence[ScoreCheck], against: Mapping[str, float]
+) -> str:
     """The card's baseline line: the task's trivial predictor, and whether this model beats it
-    on the test part (measured on the exported weights)."""
-    from workbench.report.answer import test_metric
+    on the test part (measured on the exported weights): by the 95% interval of their
+    difference over the test samples (``against``, from ``against_baseline``), not by two
+    figures."""
+    from workbench.report.answer import _against, test_metric
 
     if data.baseline is None:
         return "Baseline: none recorded for this task."
@@ -283,9 +288,23 @@ def _baseline_comparison(data: Any, direction: str, checks: Sequence[ScoreCheck]
     )
     if measured is None:
         return line + f" Not compared: no {metric} was measured."
-    beats = measured > data.baseline.value if direction == "max" else measured < data.baseline.value
-    verdict = "beats" if beats else "**does not beat**"
+    compared = _against(against, direction)
+    if compared is None:  # no per-sample scores for this task's baseline: the two figures
+        beats = (
+            measured > data.baseline.value if direction == "max" else measured < data.baseline.value
+        )
+        verdict, figures = ("beats" if beats else "**does not beat**"), ""
+    else:
+        beats, worse, figures = compared
+        figures = f"; {figures}"
+        verdict = (
+            "beats"
+            if beats
+            else "**does not beat**"
+            if worse
+            else "**does not clearly beat** (the difference is within the noise)"
+        )
     return (
         line + f" This model {verdict} it on test: {metric} {measured:.4g} against "
-        f"{data.baseline.value:.4g}."
+        f"{data.baseline.value:.4g}{figures}."
     )

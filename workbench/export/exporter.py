@@ -140,6 +140,12 @@ def export_best(
         model = _rebuild(record, search, trained_on, weights)
     exported = with_preprocessing(model, data)
     checks = _check_scores(record, trained_on, model, exported, retrain)
+    against = {}  # the exported weights against the baseline, sample by sample on test
+    if data.has_test:
+        from workbench.tasks import against_baseline
+
+        outputs = model.predict(trained_on.x_test, batch_size=256, verbose=0)
+        against = against_baseline(trained_on, [outputs])
     bad = [c for c in checks if c.matches is False]
     if bad:
         raise WorkbenchError(
@@ -181,7 +187,9 @@ def export_best(
     )
     card = out_dir / CARD_FILE
     card.write_text(
-        _model_card(record, search, spec, data, exported, model, checks, retrain, registered)
+        _model_card(
+            record, search, spec, data, exported, model, checks, retrain, registered, against
+        )
     )
     return ExportResult(
         out_dir=out_dir,
