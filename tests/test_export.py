@@ -344,9 +344,17 @@ def test_bad_inputs_give_one_clear_line(exported: Exported) -> None:
     (busy / "saved_model" / "notes.txt").write_text("mine")
     (busy / "other.txt").write_text("mine")
     with pytest.raises(WorkbenchError, match=r"expected an empty folder or an earlier export\. "
-                       r"Received a folder holding saved_model/ \(not a SavedModel\), other\.txt"):
+                       r"Received a folder holding saved_model/ \(not a SavedModel\), "
+                       r"hyperparameters\.json: none naming an exported trial, other\.txt"):
         export_best(EXPERIMENT, busy, tracking_uri=store)  # fmt: skip
     assert (busy / "saved_model" / "notes.txt").read_text() == "mine"
+    # A SavedModel someone else wrote is no earlier export either: kept, not replaced.
+    theirs = exported.root / "theirs"
+    (theirs / "saved_model" / "variables").mkdir(parents=True)
+    (theirs / "saved_model" / "saved_model.pb").write_bytes(b"theirs")
+    with pytest.raises(WorkbenchError, match="none naming an exported trial"):
+        export_best(EXPERIMENT, theirs, tracking_uri=store)
+    assert (theirs / "saved_model" / "saved_model.pb").read_bytes() == b"theirs"
     # A cut-short model file and an unreadable description: one line, not a traceback.
     broken = exported.root / "broken"
     shutil.copytree(exported.result.out_dir, broken)
@@ -508,6 +516,7 @@ def test_export_command_retrains_a_trial_under_another_name(exported: Exported) 
         other.info.run_id
     )
     # A trial chosen by hand is not the champion, even under the experiment's own name.
+    (out / ".DS_Store").write_bytes(b"finder")  # hidden files neither count nor go
     again = CliRunner().invoke(main, [*args[:-4], "--tracking-uri", exported.store])
     assert again.exit_code == 0, again.output
     assert f"@trial-{number} (version" in again.output
@@ -751,6 +760,12 @@ def test_a_forecast_over_several_columns_reads_its_series_by_name(tmp_path: Path
         + "\n".join(line + ",0" * 10 for line in lines) + "\n"
     )
     assert predict_file(tmp_path / "model", wide).csv_text == by_name.csv_text
+    # Windows side by side whose header repeats the features' names: windows, as before.
+    windows = tmp_path / "windows.csv"
+    rows = [",".join(f"{s:.6f},{p:.6f}" for s, p in zip(sales[k : k + 6], price[k : k + 6],
+                                                        strict=True)) for k in range(4)]
+    windows.write_text(",".join(["sales", "price"] * 6) + "\n" + "\n".join(rows) + "\n")
+    assert predict_file(tmp_path / "model", windows).rows == 4  # fmt: skip
     uneven = tmp_path / "uneven.csv"
     uneven.write_text("promo,sales,price\n1,2\n")
     with pytest.raises(WorkbenchError, match="uneven.csv: line 2 has 2 values under a header of 3"):

@@ -39,7 +39,7 @@ def _trial(number: int, score: float | None, status: str = "FINISHED", **params)
         k: params.pop(k)
         for k in list(params)
         if k in reports.COST_METRICS
-        or k.startswith(("test_", "baseline_"))
+        or k.startswith(("test_", "baseline_", "checkpoint_"))
         or k == "optimizer_steps"
     }
     repeats = params.pop("repeats", None)
@@ -1106,3 +1106,41 @@ def test_the_search_wall_time_leaves_out_a_resumes_pause() -> None:
     before = dataclasses.replace(_study(trials), parent_start=1000.0, parent_end=1100.0)
     overview = " ".join(reports.build_report(before).sections[1].notes)
     assert "search wall time 100.0 s." in overview  # a search from before: start to end
+
+
+def test_trials_whose_test_figures_are_their_best_fits_are_left_out_of_the_test_comparison() -> (
+    None
+):
+    # Logged before 2026-12-07 with repeats: test_loss was the best repeat's alone. Beside
+    # trials logging the mean of their repeats (checkpoint_test_* present), it is left out.
+    old = [
+        _trial(k, None, cell=cell, units=8, repeats=[0.3, 0.2 + k / 100], test_loss=0.1 + k / 100)
+        for k, cell in ((1, "lstm"), (2, "gru"))
+    ]
+    new = [
+        _trial(k, None, cell=cell, units=units, repeats=[0.3, 0.2 + k / 100],
+               test_loss=0.2 + k / 100 + units / 1000, checkpoint_test_loss=0.1)
+        for k, cell, units in ((3, "lstm", 16), (4, "gru", 16), (5, "lstm", 32), (6, "gru", 32))
+    ]  # fmt: skip
+    for trial in old + new:
+        trial.params["repeats"] = "2"
+    report = reports.build_report(_study(old + new, "min"))
+    notes = " ".join(note for section in report.sections for note in section.notes)
+    assert "2 trial(s) logged before 2026-12-07 with repeats or folds have the test figures" in (
+        notes
+    ), notes
+    test = report.frames["head_to_head_test"].iloc[0]
+    assert test["n"] == 2  # the matched pairs of new trials, not the old one
+
+
+def test_a_trial_without_a_readable_comparison_is_no_crash() -> None:
+    # A trial whose test outputs were not finite: a p-value of 0 beside no interval (as
+    # logged by one version) reads as no comparison.
+    trials = [
+        _trial(1, 0.1, test_loss=0.6, baseline_diff=0.1, baseline_diff_ci_low=0.0,
+               baseline_diff_ci_high=0.2, baseline_p=0.2),
+        _trial(2, 0.2, units=8, test_loss=math.inf, baseline_diff=math.nan,
+               baseline_diff_ci_low=math.nan, baseline_diff_ci_high=math.nan, baseline_p=0.0),
+    ]  # fmt: skip
+    notes = reports.build_report(_with_baseline(trials)).sections[0].notes
+    assert notes[0].startswith("**The best trial (1) does not clearly beat"), notes[0]

@@ -227,9 +227,3 @@ def test_a_clip_threshold_no_clipping_uses_does_not_stop_a_grid() -> None:
     )
     assert space.continuous == () and space.grid_size == 2
 
-
-def test_a_stepped_range_is_described_with_its_step() -> None:
-    from workbench.spaces import parse_space
-
-    space = parse_space({"dimensions": {"units": {"min": 16, "max": 128, "step": 16}}})
-    assert "units=16..128 step 16" in space.describe()

@@ -337,6 +337,15 @@ def test_a_trials_models_are_scored_on_test_together() -> None:
     assert both["baseline_diff"] == pytest.approx(np.mean([1.5, 1.0, -1.5, 1.0]))
 
 
+def test_a_model_with_outputs_that_are_not_finite_has_no_baseline_comparison() -> None:
+    from workbench.tasks import against_baseline
+
+    y = np.array([[1.0], [2.0], [3.0]])
+    data = _forecast_data(y, np.array([1.0, 1.0, 1.0]), ordered=False)
+    found = against_baseline(data, [np.array([[1.0], [np.inf], [3.0]])])
+    assert all(np.isnan(v) for v in found.values()), found  # not p = 0
+
+
 def test_overlapping_forecast_windows_widen_the_baseline_interval() -> None:
     # 60 windows of horizon 3 over one series share targets with their neighbours. With the
     # model and the baseline equally good (independent errors), a 95% interval must hold 0

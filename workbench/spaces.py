@@ -179,10 +179,7 @@ class SearchSpace:
             if isinstance(dim, Choice):
                 shown = dim.values[0] if dim.is_fixed else "|".join(map(str, dim.values))
             else:
-                step = "" if dim.step is None else f" step {dim.step:g}"
-                shown = f"{dim.low:g}..{dim.high:g}{step}" + (
-                    " log" if dim.sampling == "log" else ""
-                )
+                shown = f"{dim.low:g}..{dim.high:g}" + (" log" if dim.sampling == "log" else "")
             parts.append(f"{name}={shown}")
         return " ".join(parts)
 

@@ -228,12 +228,25 @@ def _writable_dir(out: Path) -> Path:
 
 def _earlier_export(path: Path, out: Path) -> str:
     """What an export into ``path`` replaces: "" for a new or empty folder, else the earlier
-    export it holds, named. A folder with anything else in it is refused: an export
-    replaces its own files only, and never deletes a folder that is not its SavedModel."""
+    export it holds, named. Anything else is refused: an export replaces an export's files
+    only (one whose hyperparameters.json names its trial), and never deletes a folder it did
+    not write. Hidden files (.DS_Store, .gitkeep) stay and do not count."""
     if not path.is_dir():
         return ""
+    entries = [p for p in path.iterdir() if not p.name.startswith(".")]
+    if not entries:
+        return ""
     own = {MODEL_FILE, SAVED_MODEL_DIR, HYPERPARAMETERS_FILE, CARD_FILE}
-    others = sorted(p.name for p in path.iterdir() if p.name not in own)
+    others = sorted(p.name for p in entries if p.name not in own)
+    trial = None
+    try:
+        described = json.loads((path / HYPERPARAMETERS_FILE).read_text())
+        trial = described["trial"] if "interface" in described else None
+        trial = f"the export of trial {trial['number']} of {trial['experiment']!r}"
+    except (OSError, ValueError, KeyError, TypeError):
+        trial = None
+    if trial is None:
+        others.insert(0, f"{HYPERPARAMETERS_FILE}: none naming an exported trial")
     saved = path / SAVED_MODEL_DIR
     if saved.exists() and not (saved / "saved_model.pb").is_file():
         others.insert(0, f"{SAVED_MODEL_DIR}/ (not a SavedModel)")
@@ -243,13 +256,7 @@ def _earlier_export(path: Path, out: Path) -> str:
             f"Cannot write the export folder {out}: expected an empty folder or an earlier "
             f"export. Received a folder holding {listed}; choose another --out"
         )
-    if not any(path.iterdir()):
-        return ""
-    try:
-        trial = json.loads((path / HYPERPARAMETERS_FILE).read_text())["trial"]
-        return f"the export of trial {trial['number']} of {trial['experiment']!r}"
-    except (OSError, ValueError, KeyError, TypeError):
-        return "an earlier export"
+    return trial
 
 
 def _load_task_data(search: Any) -> tuple[Any, Any]:

@@ -221,7 +221,11 @@ def _read_csv(
     # A forecast's series by the header's names (only those columns are read: a date
     # beside them is fine); the column count alone cannot tell a series from windows.
     by_name = bool(
-        interface.get("forecast") and steps and headed and named and set(named) <= set(names)
+        interface.get("forecast")
+        and steps
+        and headed
+        and named
+        and all(names.count(name) == 1 for name in named)  # a windows file repeats them
     )
     picked = [names.index(name) for name in named] if by_name else None
     try:

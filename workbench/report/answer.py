@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.report.frames import BASELINE_DIFF, CELL_ORDER, _config_of, finished
+from workbench.report.frames import on_test as on_test_scores
 from workbench.report.statistics import head_to_head, holm
 
 
@@ -170,12 +171,12 @@ def _baseline_p(row: Any) -> float | None:
     """A trial's p-value of no difference from the baseline on test: as logged, or, for a
     trial logged before it was, from its 95% interval (normal approximation); None without
     a per-sample comparison."""
-    p = float(row.get("baseline_p", math.nan))
-    if np.isfinite(p):
-        return p
     diff, low, high = (float(row.get(name, math.nan)) for name in BASELINE_DIFF[:3])
     if not all(np.isfinite(v) for v in (diff, low, high)):
         return None
+    p = float(row.get("baseline_p", math.nan))
+    if np.isfinite(p):
+        return p
     if high <= low:
         return float(diff == 0)
     from scipy import stats
@@ -265,7 +266,7 @@ def answer(
     metric = test_metric(direction)
     on_test = pd.DataFrame()
     if metric in trials.columns:
-        on_test = head_to_head(trials.assign(score=trials[metric]), direction)
+        on_test = head_to_head(on_test_scores(trials, metric), direction)
     paired, open_pairs, only_on_test = False, [], []
     if head_to_head_val.empty:
         cells = finished(trials)["cell"].nunique() if len(trials) else 0

@@ -26,6 +26,7 @@ from workbench.report.frames import (
     _config_of,
     finished,
     full_budget,
+    on_test,
     repeats_frame,
     superseded,
     trials_frame,
@@ -196,7 +197,7 @@ def build_report(study: Any) -> Report:
         "per_parameter": per_parameter(scores, direction),
         "head_to_head": head_to_head(compared, direction),
         "head_to_head_test": (
-            head_to_head(compared.assign(score=compared[test_metric(direction)]), direction)
+            head_to_head(on_test(compared, test_metric(direction)), direction)
             if test_metric(direction) in compared.columns
             else pd.DataFrame()
         ),
@@ -295,12 +296,19 @@ def build_report(study: Any) -> Report:
             "on them)"
             + (
                 f"; {test_metric(direction)} is each trial's model on the held-out test "
-                "part, which nothing was chosen on (with repeats, the mean of its repeats' "
+                "part, which nothing was chosen on (with repeats or folds, the mean of its "
                 "models, as on validation)."
                 if not frames["head_to_head_test"].empty
                 else "."
             )
         )
+        best_fit = int(compared.get("test_of_best_fit", pd.Series(dtype=bool)).sum())
+        if best_fit and not frames["head_to_head_test"].empty:
+            s.notes.append(
+                f"{best_fit} trial(s) logged before 2026-12-07 with repeats or folds have the "
+                "test figures of their best fit alone (the best of several, which favours the "
+                "cell whose seeds vary most): left out of the comparison on test."
+            )
         s.tables.append(("Cell against cell, validation score", h2h))
         if not frames["head_to_head_test"].empty:
             s.tables.append(

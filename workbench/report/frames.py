@@ -118,6 +118,11 @@ def trials_frame(study: Any) -> pd.DataFrame:
                 row[name] = value
         for name in BASELINE_DIFF:  # the test part against the baseline, sample by sample
             row[name] = metrics.get(name, math.nan)
+        fits = _whole(declared) * _whole(trial.params.get("folds"))
+        # Logged before 2026-12-07 with repeats or folds: the best fit's test figures alone.
+        row["test_of_best_fit"] = fits > 1 and not any(
+            name.startswith("checkpoint_test_") for name in metrics
+        )
         row["diverged_epoch"] = trial.tags.get("diverged_epoch")
         diverged_repeat = trial.tags.get("diverged_repeat")
         row["diverged_repeat"] = None if diverged_repeat in (None, "", "none") else diverged_repeat
@@ -211,6 +216,23 @@ def full_budget(trials: pd.DataFrame, tuner: str, max_epochs: float = math.nan) 
     epochs = trials["epochs"].astype(float)
     budget = max_epochs if (epochs == max_epochs).any() else epochs.max()
     return trials[epochs == budget].reset_index(drop=True)
+
+
+def _whole(raw: str | None) -> int:
+    try:
+        return max(1, int(float(raw or 1)))
+    except ValueError:
+        return 1
+
+
+def on_test(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """``trials`` scored by their test ``metric``, to compare cells on test: a trial whose
+    test figures are its best fit's alone (logged before 2026-12-07 with repeats or folds:
+    the best of several, which favours the cell whose seeds vary most) has none."""
+    score = trials[metric].astype(float)
+    if "test_of_best_fit" in trials:
+        score = score.where(~trials["test_of_best_fit"].astype(bool))
+    return trials.assign(score=score)
 
 
 def finished(trials: pd.DataFrame, column: str = "score") -> pd.DataFrame:

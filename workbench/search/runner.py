@@ -262,9 +262,10 @@ def fit_to_data(config: SearchConfig, data: TaskData) -> tuple[SearchConfig, int
             notes = [n for n in notes if not n.startswith(_GRID_NOTE)]
             notes += _grid_notes(size, asked)
             config = dataclasses.replace(config, max_trials=min(config.max_trials, size))
+        how = "instead of training each configuration again" if not readout.is_fixed else ""
         notes.append(
             f"{config.task.name} predicts every time step, so the space's readout does not "
-            "apply: fixed (logged as last) instead of training each configuration again."
+            f"apply: fixed (logged as last) {how or f'where the space fixed {fixed[0]}'}."
         )
     if (data.masked or data.text is not None) and "max" in getattr(
         config.space["readout"], "values", ()

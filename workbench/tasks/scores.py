@@ -96,6 +96,8 @@ def against_baseline(
     n = len(difference)
     if n < 2:
         return {}
+    if not np.isfinite(difference).all():  # a non-finite output: no comparison to read
+        return dict(zip(BASELINE_KEYS, (math.nan,) * 4, strict=True))
     mean = float(difference.mean())
     horizon = min(int(data.n_outputs), n - 1)
     if getattr(data, "time_ordered", False) and horizon > 1:
