@@ -187,6 +187,8 @@ def test_export_writes_the_files_and_reproduces_the_logged_scores(exported: Expo
         "(None, 10, 2)",
         "float32",
         best.info.run_id,
+        # The scaling inside the model is said (the card said "Preprocessing: None").
+        "Inside the model: each feature is scaled with the training part's mean",
         "always predict 1",  # the task's baseline, and this model against it on test
         f"it on test: test_loss {checks['test_loss'].measured:.4g} against",
         # ... by the interval of their difference over the test samples, as the search's
@@ -504,7 +506,9 @@ def test_export_command_retrains_a_trial_under_another_name(exported: Exported) 
     assert f"Exported trial {number} of '{EXPERIMENT}' (retrained on train + validation" in (
         result.output
     )
-    assert result.output.count("retrained, not compared") == 3  # validation, test loss and mse
+    assert result.output.count("retrained, not compared") == 2  # test loss and mse
+    # The refit trained on the validation part: its score there is said not to be held out.
+    assert "retrained on it: not a held-out score" in result.output
     assert f"Registered models:/tiny-retrained@trial-{number} (version 1)" in result.output
     hyper = json.loads((out / "hyperparameters.json").read_text())
     assert hyper["trial"]["run_id"] == other.info.run_id

@@ -445,3 +445,28 @@ def test_test_outputs_hold_each_fit_at_its_own_best_epoch() -> None:
     assert len(tests.outputs) == 2
     for got, want in zip(tests.outputs, expected, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+
+def test_the_models_of_a_trials_fits_predict_on_test_without_a_retracing_warning() -> None:
+    # Each repeat or fold is a new model, traced once for its test outputs: TensorFlow's
+    # "N out of the last M calls ... triggered tf.function retracing" is no fault there.
+    import logging
+
+    x, _ = _batch()
+    tests = meters.TestOutputs("val_loss", "min", x)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("tensorflow")
+    logger.addHandler(handler)
+    try:
+        for _ in range(7):  # as the fits of a trial end, each on a new model
+            tests.set_model(_linear_model())
+            tests.on_train_begin()
+            tests.on_epoch_end(0, {"val_loss": 1.0})
+            tests.on_train_end()
+    finally:
+        logger.removeHandler(handler)
+    assert len(tests.outputs) == 7
+    assert not [r for r in records if "retracing" in r.getMessage()], records

@@ -27,6 +27,9 @@ class ScoreCheck:
         """One line: ``validation score 0.1234 (logged 0.1234, ok)``."""
         logged = "not logged" if self.logged is None else f"logged {self.logged:.6g}"
         verdict = {True: "ok", False: "MISMATCH", None: "retrained, not compared"}[self.matches]
+        if self.matches is None and self.split == "validation":
+            # The refit trained on train + validation: no held-out score.
+            verdict = "retrained on it: not a held-out score"
         return f"{self.split} {self.metric} {self.measured:.6g} ({logged}, {verdict})"
 
 
@@ -138,13 +141,23 @@ def _model_card(
             f"series' units (Rescaling, mean {data.target_scale[0]:.6g}, deviation "
             f"{data.target_scale[1]:.6g}). Give raw series values; get values in units."
         )
-    elif data.masked:
-        preprocessing = (
-            f"Variable-length series are right-padded with {data.mask_value:g}; the model's "
-            "Masking layer skips padded steps. Pad shorter series the same way."
-        )
     else:
-        preprocessing = "None: the model takes the task's inputs as its files hold them."
+        from workbench.models import ModelSignature
+
+        signature = ModelSignature.from_task(data)
+        means = [round(v, 6) for v in signature.feature_mean or ()]
+        stds = [round(v, 6) for v in signature.feature_std or ()]
+        preprocessing = (
+            f"Inside the model: each feature is scaled with the training part's mean {means} "
+            f"and deviation {stds} (Normalization). Give raw values, as the task's files hold "
+            "them."
+        )
+        if data.masked:
+            preprocessing += (
+                f" Variable-length series are right-padded with {data.mask_value:g}; the "
+                "model's Masking layer (before the scaling) skips padded steps. Pad shorter "
+                "series the same way."
+            )
     rows = "\n".join(
         f"| {c.split} | {c.metric} | {c.measured:.6g} | "
         f"{'-' if c.logged is None else f'{c.logged:.6g}'} |"

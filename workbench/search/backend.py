@@ -128,3 +128,19 @@ def cudnn_ran_tag(model: Any, sample: Any) -> str:
     except Exception as exc:  # noqa: BLE001 - a measurement, never the trial's failure
         return f"unknown ({type(exc).__name__})"
     return "n/a" if ran is None else str(ran).lower()
+
+
+@contextlib.contextmanager
+def quiet_retracing() -> Iterator[None]:
+    """TensorFlow's "N out of the last M calls ... triggered tf.function retracing" warning
+    held back within the block: where each call is a new model's first (the models of a
+    trial's repeats and folds), a trace each is the cost, not a fault to report."""
+    import logging
+
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

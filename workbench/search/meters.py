@@ -25,6 +25,7 @@ import keras
 import numpy as np
 
 from workbench.search import stopping
+from workbench.search.backend import quiet_retracing
 from workbench.search.config import best_of
 
 #: The per-epoch metrics :class:`GradientProbe` adds to the epoch's logs.
@@ -304,9 +305,8 @@ class BestEpoch(keras.callbacks.Callback):
 class TestOutputs(keras.callbacks.Callback):
     """Each fit's outputs on the test part, at that fit's own best epoch (BestEpoch's rule).
 
-    With repeats or folds a trial's validation score is the mean over its models; so is its
-    test score, from these outputs (the best fit's alone would favour, on test, the cell
-    whose seeds vary most). The kept weights' outputs are among them.
+    With repeats or folds a trial's test score is the mean over its models, as on validation
+    (the best fit's alone favours the cell whose seeds vary most); the kept weights' among them.
     """
 
     def __init__(self, objective: str, direction: str, x: Any) -> None:
@@ -316,8 +316,7 @@ class TestOutputs(keras.callbacks.Callback):
         self.x = x
         #: One array per fit that reached a finite objective, in the order they trained.
         self.outputs: list[np.ndarray] = []
-        self._value: float | None = None
-        self._weights: list[Any] | None = None
+        self._value, self._weights = None, None
 
     def __deepcopy__(self, memo: dict[int, Any]) -> TestOutputs:
         return self
@@ -340,7 +339,8 @@ class TestOutputs(keras.callbacks.Callback):
             return
         last = self.model.get_weights()
         self.model.set_weights(self._weights)
-        self.outputs.append(self.model.predict(self.x, batch_size=256, verbose=0))
+        with quiet_retracing():  # each fit is a new model: one trace each, not a fault
+            self.outputs.append(self.model.predict(self.x, batch_size=256, verbose=0))
         self.model.set_weights(last)
         self._weights = None
 
