@@ -1,0 +1,86 @@
+"""The search state folder: KerasTuner's files for one study, and what the study was started
+with (``study.json``), so the same command resumes it and another is refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from workbench.errors import WorkbenchError
+from workbench.search.config import SearchConfig
+from workbench.tasks import TaskData
+
+#: Why a setting may differ though the command did not change (workbench changes).
+_CHANGED = {
+    "data": "; the task's data or its loader changed since: e.g. adding and copy_memory "
+    "draw their validation and test parts apart from the training part since 2026-12-07",
+    "space": "; the space as searched may have changed with the workbench since 2026-12-07: "
+    "a float range with a step is searched as its list of values, and a task that predicts "
+    "every step fixes readout",
+    "hyperband_folds": "; Hyperband no longer cross-validates since 2026-12-07: its later "
+    "rounds trained on from weights that had seen each fold's validation rows",
+    "fold_scheme": "; forecasting tasks no longer switch to shuffled folds, which trained "
+    "on the future: they keep their time-ordered validation part, and --folds K cuts "
+    "rolling origins, which cannot continue a study scored on shuffled folds",
+}
+
+
+def prepare_state_dir(config: SearchConfig, data: TaskData, digest: str) -> bool:
+    """Create or check the study's local KerasTuner folder; True when resuming."""
+    marker = config.state_dir / "study.json"
+    identity = {
+        "experiment": config.experiment,
+        "tracking_uri": config.tracking_uri,
+        "task": config.task.name,
+        "task_options": dict(config.task.options),
+        "space": config.space.describe(),
+        "tuner": config.tuner,
+        "seed": config.seed,
+        "repeats": config.repeats,
+        "hyperband_iterations": config.hyperband_iterations,
+        "folds": config.folds,
+        "mixed_precision": config.mixed_precision,
+        "gradient_probe": config.gradient_probe,
+        "fold_scheme": "rolling" if data.time_ordered and config.folds > 1 else "shuffled",
+        # Last, so a changed option is named first: the data the trials are scored on (a
+        # changed file or loader must not mix two validation or test sets in one study).
+        "data": digest,
+    }
+    # Study folders written before these options existed ran with their defaults (their
+    # data digest is unknown: not compared).
+    defaults = {
+        "data": identity["data"],
+        "fold_scheme": "shuffled",
+        "repeats": 1,
+        "hyperband_iterations": 1,
+        "folds": 1,
+        "mixed_precision": False,
+        "gradient_probe": True,
+    }
+    if config.overwrite and config.state_dir.exists():
+        shutil.rmtree(config.state_dir)
+    if marker.is_file():
+        previous = json.loads(marker.read_text())
+        before = {k: previous.get(k, defaults.get(k)) for k in identity}
+        changed = [k for k in identity if before[k] != identity[k]]
+        if changed:
+            key = changed[0]
+            why = _CHANGED.get(key, "")
+            if key in ("folds", "fold_scheme") and data.time_ordered:
+                why = _CHANGED["fold_scheme"]
+            elif key == "folds" and config.tuner == "hyperband":
+                why = _CHANGED["hyperband_folds"]
+            raise WorkbenchError(
+                f"Study {config.experiment!r} was started with other settings ({key}: "
+                f"{before[key]!r}, now {identity[key]!r}{why}). Rerun with the same options "
+                "to resume, add --overwrite to start afresh, or pick another --experiment."
+            )
+        return True
+    try:
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps(identity, indent=2, default=str))
+    except OSError as exc:
+        raise WorkbenchError(
+            f"Cannot write the search state folder {config.state_dir}: {exc.strerror}"
+        ) from None
+    return False
