@@ -400,9 +400,14 @@ def test_bad_inputs_give_one_clear_line(exported: Exported) -> None:
     row = ",".join(["0.5"] * 19)
     missing = exported.root / "missing.csv"
     missing.write_text(row + ",\n" + row + ",0.5\n")
+    text_npz, long_format = exported.root / "text.npz", exported.root / "long.csv"
+    text_npz.write_text("x\n1\n")  # NumPy took it for a pickle and offered to load it
+    long_format.write_text("id,t,a,b\nr0,0,0.1,0.2\nr0,1,0.3,0.4\n")  # a row per step
     for path, message in (
         (empty, "not a readable .npz file"),
         (cut, "not a readable .npz file"),
+        (text_npz, "text.npz: not a readable .npz file (not a NumPy archive)"),
+        (long_format, "predict reads one sample per row, its 10 steps x 2 features side by side"),
         (missing, "line 1 is neither a header (names only) nor a row of numbers"),
     ):
         result = CliRunner().invoke(main, ["predict", "--model", model_dir, "--data", str(path)])
@@ -741,6 +746,9 @@ def test_a_forecast_over_several_columns_reads_its_series_by_name(tmp_path: Path
     store = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
     _search(tmp_path, store, task, "sales", trials=1)
     result = export_best("sales", tmp_path / "model", tracking_uri=store)
+    assert "--data SERIES.csv (a column per feature, named as in training)" in " ".join(
+        result.lines()
+    )
     card = (tmp_path / "model" / "MODEL_CARD.md").read_text()
     assert "the features in this order: sales, price" in card
     by_name = predict_file(tmp_path / "model", table)  # the file's order: price, sales

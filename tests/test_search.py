@@ -171,6 +171,13 @@ def test_resuming_with_other_settings_is_refused(
     assert result.exit_code == 2
     assert "was started with other settings (tuner: 'random', now 'bayesian')" in result.output
     assert len(result.output.strip().splitlines()) == 1
+    # A changed dimension is named alone, not inside two whole lines of the space, and
+    # without the note on what the workbench changed (nothing it changed explains epochs).
+    args = ["search", "--task", str(tiny_task), "--space", str(tiny_space), "--tracking-uri"]
+    args += [store, "--experiment", "study", "--folds", "1", "--epochs", "3"]
+    epochs = CliRunner().invoke(main, args)
+    assert epochs.exit_code == 2
+    assert "other settings (space: 'epochs=2', now 'epochs=3'). Rerun" in epochs.output
     # Nothing recorded or reopened: the same runs, still FINISHED.
     assert {r.info.run_id: r.info.status for r in sum(_runs(store), [])} == before
     assert set(before.values()) == {"FINISHED"}

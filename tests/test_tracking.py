@@ -377,14 +377,14 @@ def test_a_resumed_search_counts_its_sessions_not_the_pause_between(store: str) 
     first = _study(store)
     time.sleep(0.2)
     first.end_search("KILLED")  # Ctrl-C
-    time.sleep(1.5)  # the pause: not search time
+    time.sleep(3.0)  # the pause: not search time
     again = _study(store, resume=True)
     assert again.parent_run_id == first.parent_run_id
     time.sleep(0.2)
     again.end_search("FINISHED")
     run = MlflowClient(store).get_run(first.parent_run_id)
     span = (run.info.end_time - run.info.start_time) / 1000
-    assert 0.4 <= run.data.metrics["search_seconds"] < 1.2 < span
+    assert 0.4 <= run.data.metrics["search_seconds"] < 2.5 < span
 
 
 def test_a_new_search_in_an_existing_experiment_describes_it_anew(store: str) -> None:
@@ -564,3 +564,11 @@ def test_a_sqlite_uri_naming_a_folder_is_one_line_at_once(workdir: Path) -> None
     assert result.exit_code == 2
     (line,) = result.output.strip().splitlines()
     assert line.startswith(f"Error: The tracking store {store} names a folder, not a database")
+
+
+def test_an_unreachable_server_is_one_line_that_ends_with_its_cause() -> None:
+    from workbench.tracking import check_reachable
+
+    # The cause closed a long line of request details, cut at 200 characters before it.
+    with pytest.raises(WorkbenchError, match=r"at http://127\.0\.0\.1:\d+: Connection refused$"):
+        check_reachable(f"http://127.0.0.1:{_free_port()}")

@@ -184,6 +184,29 @@ class SearchSpace:
         return " ".join(parts)
 
 
+def changed_dimensions(before: str, now: str) -> tuple[str, str]:
+    """What two :meth:`SearchSpace.describe` lines differ in, each side as ``name=value``
+    pairs (a space's whole line buries the one changed dimension)."""
+
+    def pairs(line: str) -> dict[str, str]:
+        found: dict[str, str] = {}
+        name = ""
+        for token in line.split():
+            if "=" in token:
+                name, value = token.split("=", 1)
+                found[name] = value
+            elif name:  # "units=16..128 log": the scale belongs to the range before it
+                found[name] += f" {token}"
+        return found
+
+    old, new = pairs(before), pairs(now)
+    names = [n for n in {**old, **new} if old.get(n) != new.get(n)]
+    return (
+        " ".join(f"{n}={old.get(n, '(none)')}" for n in names),
+        " ".join(f"{n}={new.get(n, '(none)')}" for n in names),
+    )
+
+
 def list_spaces() -> list[SearchSpace]:
     """The shipped search spaces, sorted by name."""
     return [load_space(name) for name in shipped_names("search_spaces")]

@@ -53,6 +53,8 @@ class ExportResult:
     replaced: str = ""
     #: The tracking store the registered model is in (what ``mlflow models serve`` reads).
     tracking_uri: str = ""
+    #: A forecast: predict reads a series (a CSV, one column per feature).
+    forecast: bool = False
 
     def lines(self) -> list[str]:
         """What the command line prints: the trial, the score check, the files, the registry."""
@@ -68,7 +70,13 @@ class ExportResult:
             "Wrote " + ", ".join(p.name + ("/" if p.is_dir() else "") for p in self.files),
             f"Registered {self.model_uri} (version {self.registered_version})",
             f"Predict: workbench predict --model {self.out_dir} --data "
-            + ("FILE.csv (a 'text' column)" if self.input_dtype == "string" else "FILE.npz"),
+            + (
+                "FILE.csv (a 'text' column)"
+                if self.input_dtype == "string"
+                else "SERIES.csv (a column per feature, named as in training)"
+                if self.forecast
+                else "FILE.npz"
+            ),
             # MLflow's own default store is another one (./mlflow.db): name ours.
             f"Serve:   MLFLOW_TRACKING_URI={shlex.quote(self.tracking_uri)} mlflow models serve "
             f"-m {self.model_uri} --env-manager local -h 127.0.0.1 -p 5001",
@@ -208,6 +216,7 @@ def export_best(
         model_uri=registered.model_uri,
         replaced=replaced,
         tracking_uri=uri,
+        forecast=data.target_scale is not None,
     )
 
 

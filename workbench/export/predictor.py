@@ -132,9 +132,9 @@ def _read_inputs(
                     )
                 x = np.asarray(archive[key])
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            raise WorkbenchError(
-                f"{path}: not a readable .npz file ({exc or type(exc).__name__})"
-            ) from None
+            # NumPy takes any file that is not an archive for a pickle, and offers to load it.
+            why = "not a NumPy archive" if "allow_pickle" in str(exc) else first_line(exc)
+            raise WorkbenchError(f"{path}: not a readable .npz file ({why})") from None
         shape = interface["input_shape"]
         if x.ndim == 2 and len(shape) == 3 and shape[2] == 1:
             x = x[..., None]  # (samples, steps) of a one-feature model, as training takes it
@@ -233,7 +233,13 @@ def _read_csv(
         values = np.array([[float(v) for v in row] for row in cells], dtype="float64")
     except ValueError as exc:
         where = f"the columns {', '.join(named)}" if picked else "every column"
-        raise WorkbenchError(f"{path}: expected numbers in {where} ({exc})") from None
+        layout = (
+            f"; predict reads one sample per row, its {steps} steps x {features} features "
+            "side by side, or an .npz of (samples, steps, features)"
+            if steps and not interface.get("forecast")
+            else ""
+        )
+        raise WorkbenchError(f"{path}: expected numbers in {where} ({exc}){layout}") from None
     if values.ndim != 2:
         raise WorkbenchError(f"{path}: expected the same number of columns in every row")
     series = by_name or bool(

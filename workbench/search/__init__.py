@@ -20,6 +20,7 @@ The rooms, one line each:
 - ``inputs``: the arrays the trials train on (a text task's texts as token ids, once).
 - ``meters``: Keras callbacks measuring a trial (time, memory, divergence, gradients).
 - ``stopping``: Ctrl-C and SIGTERM end the runs before the process stops.
+- ``state``: the search state folder, and the refusal of a resume with other settings.
 - ``backend``: loading TensorFlow quietly (GPU memory grown as needed), releasing a
   trial's graphs.
 """

@@ -8,6 +8,7 @@ import shutil
 
 from workbench.errors import WorkbenchError
 from workbench.search.config import SearchConfig
+from workbench.spaces import changed_dimensions
 from workbench.tasks import TaskData
 
 #: Why a setting may differ though the command did not change (workbench changes).
@@ -70,9 +71,13 @@ def prepare_state_dir(config: SearchConfig, data: TaskData, digest: str) -> bool
                 why = _CHANGED["fold_scheme"]
             elif key == "folds" and config.tuner == "hyperband":
                 why = _CHANGED["hyperband_folds"]
+            was, now = before[key], identity[key]
+            if key == "space":  # the dimensions that differ, not two whole lines
+                was, now = changed_dimensions(was, now)
+                why = why if any(n in was for n in ("readout=", "..")) else ""
             raise WorkbenchError(
                 f"Study {config.experiment!r} was started with other settings ({key}: "
-                f"{before[key]!r}, now {identity[key]!r}{why}). Rerun with the same options "
+                f"{was!r}, now {now!r}{why}). Rerun with the same options "
                 "to resume, add --overwrite to start afresh, or pick another --experiment."
             )
         return True

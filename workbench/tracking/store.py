@@ -213,8 +213,11 @@ def _check_reachable(tracking_uri: str) -> None:
         hint = ""
         if isinstance(exc, ImportError) and "psycopg" in str(exc):
             hint = f". A postgresql:// store needs its driver: {install_extra('postgres')}"
+        # The cause ("[Errno 111] Connection refused") ends a long line of request details.
+        cause = re.search(r"\[Errno -?\d+\] ([^'\"()\]]+)", str(exc))
+        reason = f"{cause.group(1).strip()}" if cause else first_line(exc)
         raise WorkbenchError(
-            f"Cannot reach the MLflow tracking store at {tracking_uri}: {first_line(exc)}{hint}"
+            f"Cannot reach the MLflow tracking store at {tracking_uri}: {reason}{hint}"
         ) from None
 
 
