@@ -1112,14 +1112,14 @@ def test_trials_whose_test_figures_are_their_best_fits_are_left_out_of_the_test_
     None
 ):
     # Logged before 2026-12-07 with repeats: test_loss was the best repeat's alone. Beside
-    # trials logging the mean of their repeats (checkpoint_test_* present), it is left out.
+    # trials logging the mean of their repeats (test_models present), it is left out.
     old = [
         _trial(k, None, cell=cell, units=8, repeats=[0.3, 0.2 + k / 100], test_loss=0.1 + k / 100)
         for k, cell in ((1, "lstm"), (2, "gru"))
     ]
     new = [
         _trial(k, None, cell=cell, units=units, repeats=[0.3, 0.2 + k / 100],
-               test_loss=0.2 + k / 100 + units / 1000, checkpoint_test_loss=0.1)
+               test_loss=0.2 + k / 100 + units / 1000, test_models=2)
         for k, cell, units in ((3, "lstm", 16), (4, "gru", 16), (5, "lstm", 32), (6, "gru", 32))
     ]  # fmt: skip
     for trial in old + new:

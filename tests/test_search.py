@@ -786,6 +786,7 @@ def test_repeats_log_each_score_their_mean_and_gradient_health(
     # On test, as on validation, the trial is its repeats' models together (each at its own
     # best epoch), not the kept one alone; the kept weights' own figures are checkpoint_test_*.
     assert metrics["test_loss"] != metrics["checkpoint_test_loss"]
+    assert metrics["test_models"] == 2
     assert metrics["test_mse"] == metrics["test_loss"]
     baseline = float(parents[0].data.tags["baseline_value"])
     assert metrics["baseline_diff"] == pytest.approx(metrics["test_mse"] - baseline, rel=1e-6)

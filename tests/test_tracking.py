@@ -387,6 +387,21 @@ def test_a_resumed_search_counts_its_sessions_not_the_pause_between(store: str) 
     assert 0.4 <= run.data.metrics["search_seconds"] < 2.5 < span
 
 
+def test_a_hard_killed_search_counts_until_its_trials_last_activity(store: str) -> None:
+    # kill -9: the search run stays RUNNING with no end and no search_seconds; its time
+    # runs from its start to its trials' last end (it counted 0 s).
+    first = _study(store)
+    client = MlflowClient(store)
+    start = client.get_run(first.parent_run_id).info.start_time
+    trial = first.start_trial("0", {"cell": "gru"}, {"cell": "gru"}, "a")
+    trial.finish({"score": 0.5})
+    client.set_terminated(trial.run_id, "FINISHED", end_time=start + 5000)
+    again = _study(store, resume=True)
+    again.end_search("FINISHED")
+    seconds = client.get_run(first.parent_run_id).data.metrics["search_seconds"]
+    assert 5.0 <= seconds < 8.0
+
+
 def test_a_new_search_in_an_existing_experiment_describes_it_anew(store: str) -> None:
     def search(space: str) -> Study:
         study = Study(store, "exp")
@@ -398,6 +413,10 @@ def test_a_new_search_in_an_existing_experiment_describes_it_anew(store: str) ->
     study = search("large")  # --overwrite with another space
     tags = MlflowClient(store).get_experiment(study.experiment_id).tags
     assert tags["space"] == "large" and tags["mlflow.note.content"] == "the large space"
+    study.end_search("KILLED")
+    resumed = Study(store, "exp")  # resumed with another budget: described anew too
+    resumed.open_search(params={}, tags={"max_trials": 3}, resume=True, run_name="search")
+    assert MlflowClient(store).get_experiment(study.experiment_id).tags["max_trials"] == "3"
 
 
 def test_float_params_are_logged_whole_where_six_digits_would_round_them(store: str) -> None:

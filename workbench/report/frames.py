@@ -119,10 +119,9 @@ def trials_frame(study: Any) -> pd.DataFrame:
         for name in BASELINE_DIFF:  # the test part against the baseline, sample by sample
             row[name] = metrics.get(name, math.nan)
         fits = _whole(declared) * _whole(trial.params.get("folds"))
-        # Logged before 2026-12-07 with repeats or folds: the best fit's test figures alone.
-        row["test_of_best_fit"] = fits > 1 and not any(
-            name.startswith("checkpoint_test_") for name in metrics
-        )
+        # Logged before 2026-12-07 with repeats or folds: the best fit's test figures alone
+        # (since, test_models says how many models each figure is the mean of).
+        row["test_of_best_fit"] = fits > 1 and "test_models" not in metrics
         row["diverged_epoch"] = trial.tags.get("diverged_epoch")
         diverged_repeat = trial.tags.get("diverged_repeat")
         row["diverged_repeat"] = None if diverged_repeat in (None, "", "none") else diverged_repeat

@@ -505,8 +505,9 @@ class Search:
             # comparison with the baseline, from the same outputs.
             outputs = tests.outputs if tests else []
             outputs = outputs or [model.predict(self.data.x_test, batch_size=256, verbose=0)]
-            metrics.update(test_measures(self.data, outputs))
-            if len(outputs) > 1:  # the kept weights' own, which an export reproduces
+            metrics.update(test_measures(self.data, outputs), test_models=len(outputs))
+            if len(outputs) > 1 and self.config.folds == 1:  # the kept weights' own (an
+                # export reproduces them; with folds it trains afresh)
                 own = test_measures(self.data, outputs[kept_fit : kept_fit + 1])
                 metrics.update({f"checkpoint_{k}": v for k, v in own.items() if k[:5] == "test_"})
         tags = {

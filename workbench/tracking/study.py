@@ -252,14 +252,18 @@ class Study:
         self.experiment_id = self._get_or_create_experiment(tags)
         self._kill_running = kill_running
         self._session_start = time.time()
+        # The experiment describes its latest search (the UI shows its note as the
+        # description): a new search in it (--overwrite, another space), or a resume with
+        # another budget, updates it.
+        described = self._client.get_experiment(self.experiment_id).tags
+        for key, value in _str(tags).items():
+            if described.get(key) != value:
+                self._client.set_experiment_tag(self.experiment_id, key, value)
         previous = self._search_runs(f"tags.`{ROLE}` = 'search'")
         if resume and previous:
             run = previous[0]
             self.parent_run_id = run.info.run_id
-            ended = run.info.end_time or run.info.start_time or 0
-            self._earlier_seconds = run.data.metrics.get(
-                SEARCH_SECONDS, (ended - (run.info.start_time or 0)) / 1000
-            )
+            self._earlier_seconds = self._seconds_so_far(run)
             self._client.update_run(self.parent_run_id, status="RUNNING")
             self._search_open = True
             if kill_running:
@@ -273,12 +277,6 @@ class Study:
         earlier = [r for r in earlier if r.data.tags.get(ROLE) in ("search", "trial")]
         for run in sorted(earlier, key=lambda r: r.data.tags.get(ROLE) != "search"):
             self._client.delete_run(run.info.run_id)
-        # The experiment describes its search (the UI shows its note as the description):
-        # a new search in an existing experiment (--overwrite, another space) updates it.
-        described = self._client.get_experiment(self.experiment_id).tags
-        for key, value in _str(tags).items():
-            if described.get(key) != value:
-                self._client.set_experiment_tag(self.experiment_id, key, value)
         from mlflow.entities import Param
 
         run = self._client.create_run(
@@ -291,6 +289,18 @@ class Study:
             params=[Param(k, _param_value(v)) for k, v in params.items()],
         )
         return False
+
+    def _seconds_so_far(self, run: Any) -> float:
+        """A resumed search's time before this session: as logged, else its run's start to
+        its end, or to its trials' last activity where a hard kill left it RUNNING."""
+        if SEARCH_SECONDS in run.data.metrics:
+            return float(run.data.metrics[SEARCH_SECONDS])
+        start = run.info.start_time or 0
+        ended = run.info.end_time
+        if ended is None:  # read before the trials left RUNNING are ended now
+            trials = self._search_runs(f"tags.`{PARENT}` = '{run.info.run_id}'")
+            ended = max((t.info.end_time or t.info.start_time or 0 for t in trials), default=0)
+        return max(0.0, (max(ended, start) - start) / 1000)
 
     def attach(self, experiment_id: str, parent_run_id: str) -> None:
         """Write into a search another process opened (a worker of a distributed search)."""
