@@ -4,8 +4,8 @@ For each round of each log given: the workbench's time over the hand-written scr
 wall-clock and CPU; over all rounds and over the rounds where both arms were quiet (no
 "not quiet" on the line), the geometric mean of the per-round ratios with its 95% interval
 (Student's t on the log ratios), as scripts/bench_overhead.py prints it for one run.
-Run with: python docs/runs/pool_logs.py docs/runs/bench_overhead-18.txt docs/runs/bench_overhead-19.txt
-(needs scipy, in the workbench's venv).
+Run with (needs scipy, in the workbench's venv):
+python docs/runs/pool_logs.py docs/runs/bench_overhead-18.txt docs/runs/bench_overhead-19.txt
 """
 
 import math
@@ -19,7 +19,9 @@ ARM = r"{arm} (?P<wall>[\d.]+) s \(CPU (?P<cpu>[\d.]+) s"
 
 def rounds(path: str) -> list[tuple[float, float, bool]]:
     found = []
-    for line in open(path):
+    with open(path) as log:
+        lines = log.readlines()
+    for line in lines:
         if not line.startswith("round "):
             continue
         hand = re.search(ARM.format(arm="hand-written"), line)
@@ -40,7 +42,8 @@ def summary(ratios: list[float]) -> str:
     mean = sum(logs) / n
     sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / (n - 1))
     half = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
-    return f"{n} rounds: {math.exp(mean):.3f} ({math.exp(mean - half):.3f}-{math.exp(mean + half):.3f})"
+    low, high = math.exp(mean - half), math.exp(mean + half)
+    return f"{n} rounds: {math.exp(mean):.3f} ({low:.3f}-{high:.3f})"
 
 
 every = [r for path in sys.argv[1:] for r in rounds(path)]
