@@ -352,8 +352,11 @@ def test_a_local_worker_that_crashes_fails_its_trial_and_remote_workers_finish(
 ) -> None:
     task, space = task_and_space
     port = _free_port()
-    args = ["chief", *_search_args(task, space, store, 4), "--workers", "1", "--port", str(port)]
-    chief = _cli(*args, log=workdir / "chief.log")
+    # Trials that outlast the kill: a 1-second trial could end FINISHED between the test
+    # seeing it run and the kill landing (a race that failed this test about 1 run in 4).
+    longer = ("--task-option", "n_train=6000")
+    args = ["chief", *_search_args(task, space, store, 4), *longer, "--workers", "1"]
+    chief = _cli(*args, "--port", str(port), log=workdir / "chief.log")
     remote = _cli(
         "worker", "--chief", f"127.0.0.1:{port}", "--worker-id", "remote", log=workdir / "remote"
     )
