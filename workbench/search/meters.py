@@ -256,6 +256,14 @@ class TrialMeter(keras.callbacks.Callback):
         self._memory.stop()
 
 
+def _improved(logs: Any, objective: str, direction: str, best: float | None) -> float | None:
+    """The epoch's ``objective`` if finite and strictly better than ``best``, else None."""
+    value = float((logs or {}).get(objective, math.nan))
+    if not math.isfinite(value):
+        return None
+    return value if best is None or (value < best if direction == "min" else value > best) else None
+
+
 class BestEpoch(keras.callbacks.Callback):
     """The best epoch's weights over all of a trial's fits, kept in memory.
 
@@ -282,13 +290,8 @@ class BestEpoch(keras.callbacks.Callback):
         return self
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        value = (logs or {}).get(self.objective)
-        if value is None or not math.isfinite(float(value)):
-            return
-        value = float(value)
-        if self.value is None or (
-            value < self.value if self.direction == "min" else value > self.value
-        ):
+        value = _improved(logs, self.objective, self.direction, self.value)
+        if value is not None:
             self.value = value
             self.epoch = epoch
             self._weights = self.model.get_weights()
@@ -325,13 +328,8 @@ class TestOutputs(keras.callbacks.Callback):
         self._value, self._weights = None, None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        value = (logs or {}).get(self.objective)
-        if value is None or not math.isfinite(float(value)):
-            return
-        value = float(value)
-        if self._value is None or (
-            value < self._value if self.direction == "min" else value > self._value
-        ):
+        value = _improved(logs, self.objective, self.direction, self._value)
+        if value is not None:
             self._value, self._weights = value, self.model.get_weights()
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
