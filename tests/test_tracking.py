@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlflow import MlflowClient
@@ -348,6 +349,12 @@ def test_fast_reader_reads_the_schema_this_mlflow_writes(store: str) -> None:
     assert "experiments.name" in fast_reader_schema_gaps(other)
 
 
+def _trial_run(client: MlflowClient, experiment_id: str, parent_run_id: str) -> Any:
+    """Trial 1's run under a search run, as the workbench tags it."""
+    tags = {"workbench.role": "trial", "workbench.trial_id": "0"}
+    return client.create_run(experiment_id, tags={**tags, "mlflow.parentRunId": parent_run_id})
+
+
 def test_a_trial_run_again_after_an_interruption_is_found_by_its_number(store: str) -> None:
     from workbench.tracking import find_trial
 
@@ -356,14 +363,7 @@ def test_a_trial_run_again_after_an_interruption_is_found_by_its_number(store: s
     parent = client.create_run(experiment_id, tags={"workbench.role": "search"})
     runs = []
     for status in ("KILLED", "FINISHED"):  # trial 1 interrupted, then run again on resume
-        run = client.create_run(
-            experiment_id,
-            tags={
-                "workbench.role": "trial",
-                "workbench.trial_id": "0",
-                "mlflow.parentRunId": parent.info.run_id,
-            },
-        )
+        run = _trial_run(client, experiment_id, parent.info.run_id)
         if status == "FINISHED":
             client.log_metric(run.info.run_id, "score", 0.5)
         client.set_terminated(run.info.run_id, status)
@@ -437,14 +437,7 @@ def test_export_finds_trials_of_the_latest_search_only(store: str) -> None:
     latest = {}
     for name, score in (("old", 0.1), ("new", 0.5)):
         parent = client.create_run(experiment_id, tags={"workbench.role": "search"})
-        run = client.create_run(
-            experiment_id,
-            tags={
-                "workbench.role": "trial",
-                "workbench.trial_id": "0",
-                "mlflow.parentRunId": parent.info.run_id,
-            },
-        )
+        run = _trial_run(client, experiment_id, parent.info.run_id)
         client.log_metric(run.info.run_id, "score", score)  # the old one scored better
         client.set_terminated(run.info.run_id, "FINISHED")
         latest[name] = run.info.run_id
