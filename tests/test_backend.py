@@ -1,4 +1,5 @@
-"""Backend: GPU memory grown as needed (checked against a stand-in for ``tf.config``)."""
+"""Backend: GPU memory grown as needed, and the cuDNN kernel read from traced graphs (checked
+against stand-ins for `tf.config` and for a GPU)."""
 
 from __future__ import annotations
 
@@ -82,3 +83,87 @@ def test_a_keras_backend_set_for_other_work_does_not_stop_the_workbench() -> Non
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "tensorflow"
+
+
+@pytest.fixture
+def traced_as_on_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keras and the workbench told a GPU is there: tracing builds the graph a GPU would run
+    (running it here would fail, CudnnRNNV3 having no CPU kernel; tracing does not run it)."""
+    import importlib
+
+    from workbench.search.backend import load_tensorflow
+
+    tf = load_tensorflow()
+    rnn = importlib.import_module("keras.src.backend.tensorflow.rnn")
+    listed = tf.config.list_logical_devices
+    monkeypatch.setattr(rnn, "_is_gpu_available", lambda: True)
+    monkeypatch.setattr(
+        tf.config,
+        "list_logical_devices",
+        lambda kind=None: [SimpleNamespace(name="/GPU:0")] if kind == "GPU" else listed(kind),
+    )
+
+
+@pytest.mark.parametrize("precision", ["float32", "mixed_float16"])
+def test_every_lstm_and_gru_the_workbench_builds_is_traced_onto_cudnn(
+    traced_as_on_a_gpu: None, precision: str
+) -> None:
+    """What `cudnn_eligible` says of each model the search space can build, `cudnn_ran`
+    finds in the graph a GPU would run: masked, unmasked and text inputs, stacked,
+    bidirectional, every readout, sequence outputs, under both precisions."""
+    import keras
+    import numpy as np
+
+    from workbench.models import ModelConfig, ModelSignature, build_model, cudnn_eligibility
+    from workbench.search.backend import cudnn_kernels_ran
+    from workbench.tasks.spec import TextSettings
+
+    text = TextSettings(vocabulary=("a", "b"), sequence_length=6, embedding_dim=4)
+    series = np.zeros((2, 6, 3), "float32")
+    signatures = [
+        (ModelSignature(6, 3, "regression", 1, masked=True, mask_value=-1.0), series),
+        (ModelSignature(6, 3, "classification", 4, sequence_output=True), series),
+        (ModelSignature(6, 4, "classification", 2, text=text), np.ones((2, 6), "int64")),
+    ]
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        seen = []
+        for signature, sample in signatures:
+            for cell in ("lstm", "gru", "simple_rnn"):
+                for bidirectional in (False, True):
+                    for readout in ("last", "mean"):
+                        values = {"cell": cell, "depth": 2, "bidirectional": bidirectional}
+                        model = build_model(
+                            ModelConfig.from_values({**values, "readout": readout, "units": 4}),
+                            signature,
+                        )
+                        eligible, detail = cudnn_eligibility(model)
+                        ran = cudnn_kernels_ran(model, sample)
+                        expected = {"lstm": "true", "gru": "true", "simple_rnn": "n/a"}[cell]
+                        assert eligible == expected, (values, detail)
+                        assert {"true": True, "n/a": None}[eligible] is ran, (values, signature)
+                        seen.append(ran)
+        assert seen.count(True) == 24 and seen.count(None) == 12
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_a_layer_off_the_kernel_makes_the_model_not_run_on_cudnn(traced_as_on_a_gpu: None) -> None:
+    """One LSTM of two off cuDNN (recurrent dropout): the other still calls the kernel, but
+    the model does not run on it, and its settings say why."""
+    import keras
+    import numpy as np
+
+    from workbench.models import cudnn_eligibility
+    from workbench.search.backend import cudnn_kernels_ran
+
+    def two_layers(second: dict) -> keras.Model:
+        inputs = keras.Input((5, 3))
+        x = keras.layers.LSTM(4, return_sequences=True, name="on")(inputs)
+        return keras.Model(inputs, keras.layers.LSTM(4, name="second", **second)(x))
+
+    sample = np.zeros((2, 5, 3), "float32")
+    assert cudnn_kernels_ran(two_layers({}), sample) is True
+    model = two_layers({"recurrent_dropout": 0.1})
+    assert cudnn_kernels_ran(model, sample) is False
+    assert cudnn_eligibility(model) == ("false", "second: recurrent_dropout is 0 fails")

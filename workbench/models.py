@@ -327,11 +327,8 @@ def cudnn_eligibility(model: keras.Model) -> tuple[str, str]:
     import keras
 
     problems: list[str] = []
-    found = False
-    for layer in _walk(model):
-        if not isinstance(layer, (keras.layers.LSTM, keras.layers.GRU)):
-            continue
-        found = True
+    layers = gated_layers(model)
+    for layer in layers:
         cell = layer.cell
         checks = {
             "activation is tanh": cell.activation is keras.activations.tanh,
@@ -345,20 +342,25 @@ def cudnn_eligibility(model: keras.Model) -> tuple[str, str]:
         if isinstance(layer, keras.layers.GRU):
             checks["reset_after is on"] = cell.reset_after
         problems += [f"{layer.name}: {name} fails" for name, ok in checks.items() if not ok]
-    if not found:
+    if not layers:
         return "n/a", "no LSTM or GRU layer"
     if problems:
         return "false", "; ".join(problems)
     return "true", "all LSTM/GRU layers meet the cuDNN conditions"
 
 
-def _walk(model: Any):
+def gated_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The model's LSTM and GRU layers, each direction of a ``Bidirectional`` apart: the
+    layers that may run on cuDNN, one kernel call each."""
+    import keras
+
+    found = []
     for layer in model.layers:
         if hasattr(layer, "forward_layer"):  # Bidirectional wraps two RNN layers
-            yield layer.forward_layer
-            yield layer.backward_layer
+            found += [layer.forward_layer, layer.backward_layer]
         else:
-            yield layer
+            found.append(layer)
+    return [layer for layer in found if isinstance(layer, (keras.layers.LSTM, keras.layers.GRU))]
 
 
 def _as_bool(value: Any) -> bool:

@@ -95,29 +95,31 @@ def released_graphs() -> Iterator[None]:
 
 
 def cudnn_kernels_ran(model: Any, sample: Any) -> bool | None:
-    """Whether the model's training step calls cuDNN's RNN kernel, read from the op
-    names of its traced graph (``CudnnRNN*``); None without a GPU (there is none to run)
-    or without an LSTM or GRU layer (SimpleRNN has no cuDNN kernel to run).
+    """Whether every LSTM/GRU layer of the model (each direction of a ``Bidirectional``)
+    calls cuDNN's RNN kernel in its training step, read from the op names of the traced
+    graph (one ``CudnnRNN*`` op per layer that does); None without a GPU (there is none to
+    run) or without an LSTM or GRU layer (SimpleRNN has no cuDNN kernel to run).
 
     Keras picks the cuDNN kernel at trace time when a GPU is present and the layer
     allows it, and falls back silently otherwise: the layer settings
     (:func:`workbench.models.cudnn_eligibility`) say what should happen, this says what
     did.
     """
-    import keras
     import tensorflow as tf
 
-    gated = (keras.layers.LSTM, keras.layers.GRU)
-    if not tf.config.list_logical_devices("GPU") or not any(
-        isinstance(getattr(layer, "forward_layer", layer), gated) for layer in model.layers
-    ):
+    from workbench.models import gated_layers
+
+    gated = gated_layers(model)
+    if not tf.config.list_logical_devices("GPU") or not gated:
         return None
     step = tf.function(lambda x: model(x, training=True))
     graph = step.get_concrete_function(tf.convert_to_tensor(sample)).graph
-    names = {op.type for op in graph.get_operations()}
+    names = [op.type for op in graph.get_operations()]
     for function in graph.as_graph_def().library.function:
-        names |= {node.op for node in function.node_def}
-    return any(name.startswith("CudnnRNN") for name in names)
+        names += [node.op for node in function.node_def]
+    # A forward trace: CudnnRNN, V2 or V3 once per layer on the kernel (no Backprop ops).
+    calls = sum(name in ("CudnnRNN", "CudnnRNNV2", "CudnnRNNV3") for name in names)
+    return calls >= len(gated)
 
 
 def cudnn_ran_tag(model: Any, sample: Any) -> str:
