@@ -267,15 +267,18 @@ def _load_npz(spec: TaskSpec) -> TaskData:
                 f"{path}: x_{split} has steps x features {x.shape[1:]}, x_train "
                 f"{xs['train'].shape[1:]}. Expected the same in every split"
             )
-        x = x.astype("float64")
-        bad = ~np.isfinite(x).all(axis=(1, 2))
-        if y.dtype.kind in "iuf":
-            bad |= ~np.isfinite(y.astype("float64").reshape(len(y), -1)).all(axis=1)
+        # As the model gets it: a value that rounds to the pad value in float32 is padding,
+        # and one beyond float32's range is infinite.
+        with np.errstate(over="ignore"):
+            x = x.astype("float32")
+            bad = ~np.isfinite(x).all(axis=(1, 2))
+            if y.dtype.kind in "iuf":
+                bad |= ~np.isfinite(y.astype("float32").reshape(len(y), -1)).all(axis=1)
         if bad.any() and not drop:
             raise WorkbenchError(
                 f"{path}: sample {int(np.argmax(bad))} of x_{split}/y_{split} (0-based) has a "
-                "NaN or infinite value. Expected finite numbers, or set options.drop_missing: "
-                "true to drop such samples"
+                "NaN or infinite value (or one beyond float32's range, about 3.4e38). Expected "
+                "finite numbers, or set options.drop_missing: true to drop such samples"
             )
         if np.all(x == PAD_VALUE, axis=2).any():
             # Here, before any sample is dropped or carved off: errors name the file's own
@@ -303,6 +306,12 @@ def _load_npz(spec: TaskSpec) -> TaskData:
         ys = dict(zip(splits, encoded, strict=True))  # type: ignore[arg-type]
     else:
         ys = {s: y.astype("float32").reshape(len(y), -1) for s, y in ys.items()}
+        for split, y in ys.items():
+            if y.shape[1] != ys["train"].shape[1]:
+                raise WorkbenchError(
+                    f"{path}: y_{split} has {y.shape[1]} target(s) per sample, y_train "
+                    f"{ys['train'].shape[1]}. Expected the same in every split"
+                )
     if "val" not in xs:
         if problem == "classification":
             rest, picked = _stratified_split(ys["train"], opts["val_fraction"], rng, where, names)

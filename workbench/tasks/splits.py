@@ -130,9 +130,11 @@ def _majority_baseline(y_train: np.ndarray, y_eval: np.ndarray, split: str) -> B
 
 def _pad(series: list[np.ndarray], where: str) -> tuple[np.ndarray, bool]:
     """Stack ``(steps, features)`` arrays; right-pad with :data:`PAD_VALUE` if lengths differ."""
+    # Compared as stored: a value within float32's rounding of the pad value would be masked.
+    series = [s.astype("float32") for s in series]
     lengths = {len(s) for s in series}
     if len(lengths) == 1:
-        return np.stack(series).astype("float32"), False
+        return np.stack(series), False
     if any(np.any(s == PAD_VALUE) for s in series):
         raise WorkbenchError(
             f"{where}: the data contain the padding value {PAD_VALUE:g}; "
