@@ -450,6 +450,22 @@ def test_vocabulary_is_fitted_on_training_text_only(tmp_path: Path) -> None:
     assert list(data.x_test) == ["tasty only_in_test", "bland"]
 
 
+def test_texts_repeated_across_parts_are_said_not_held_out(tmp_path: Path) -> None:
+    import pandas as pd
+
+    rows = [(f"{mood} {w}", label) for mood, label in (("good", "pos"), ("bad", "neg"))
+            for w in "abcdefghij"]  # fmt: skip
+    frame = pd.DataFrame(rows * 2, columns=["review", "stars"])  # every text twice
+    frame.to_csv(tmp_path / "reviews.csv", index=False)
+    data = load_task(_text_task(tmp_path)).load()
+    train = {" ".join(text_tokens(t)) for t in data.x_train}
+    in_test = sum(" ".join(text_tokens(t)) in train for t in data.x_test)
+    assert in_test > 0 and f"{in_test} of {len(data.x_test)} test texts" in data.notes[-1]
+    assert "have the same words as a training text" in data.notes[-1]
+    frame.drop_duplicates().to_csv(tmp_path / "reviews.csv", index=False)
+    assert not load_task(_text_task(tmp_path)).load().notes
+
+
 def test_text_tokens_and_vocabulary_match_keras_text_vectorization() -> None:
     import keras
 
@@ -704,6 +720,52 @@ def test_npz_padding_errors_name_the_files_own_sample(tmp_path: Path) -> None:
     np.savez(tmp_path / "p.npz", x_train=x, y_train=y)
     data = _task(tmp_path, "npz", path="p.npz").load()
     assert data.masked and "moved the left padding of 1 sample of x_train" in " ".join(data.notes)
+
+
+def test_npz_targets_of_another_width_in_one_split_are_refused(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(20, 4, 2))
+    np.savez(tmp_path / "w.npz", x_train=x, y_train=rng.normal(size=20), x_test=x[:4],
+             y_test=rng.normal(size=(4, 3)))  # fmt: skip
+    with pytest.raises(WorkbenchError, match=r"y_test has 3 target\(s\) per sample, y_train 1\."):
+        _task(tmp_path, "npz", path="w.npz").load()
+
+
+def test_values_are_checked_against_the_padding_as_float32_stores_them(tmp_path: Path) -> None:
+    """-1000.00002 is not the pad value in float64 but is in float32, where it would be
+    masked: a real step inside the series, refused as padding inside it."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(20, 6, 1)), rng.integers(0, 2, size=20)
+    x[4, 2] = PAD_VALUE - 2e-5
+    x[6, 1] = 1e39  # infinite in float32
+    np.savez(tmp_path / "f.npz", x_train=x, y_train=y)
+    with pytest.raises(WorkbenchError, match="sample 6 of x_train/y_train .* beyond float32"):
+        _task(tmp_path, "npz", path="f.npz").load()
+    x[6, 1] = 0.0
+    np.savez(tmp_path / "f.npz", x_train=x, y_train=y)
+    with pytest.raises(WorkbenchError, match="sample 4 of x_train has padding inside the series"):
+        _task(tmp_path, "npz", path="f.npz").load()
+    path = _long_table(tmp_path)
+    lines = path.read_text().splitlines()
+    fields = lines[3].split(",")
+    lines[3] = ",".join([*fields[:-1], str(PAD_VALUE - 2e-5)])  # series of different lengths
+    path.write_text("\n".join(lines) + "\n")
+    spec = _task(
+        tmp_path, "csv_sequences", path="long.csv", id_column="sid", label_column="label",
+        time_column="t", val_fraction=0.25, test_fraction=0.25,
+    )  # fmt: skip
+    with pytest.raises(WorkbenchError, match="the data contain the padding value -1000"):
+        spec.load()
+
+
+def test_quick_path_task_file_reads_back_a_column_named_like_a_number(tmp_path: Path) -> None:
+    from workbench.tasks import DataFlags, task_from_data
+
+    data_file = _sales(tmp_path)
+    data_file.write_text(data_file.read_text().replace("sales", "1e3", 1))
+    spec, task_file = task_from_data(data_file, DataFlags(target_column="1e3", window=6), {})
+    assert load_task(task_file).options["target_column"] == "1e3"
+    assert load_task(task_file).load().digest() == spec.load().digest()
 
 
 def test_quick_path_writes_an_equivalent_task_file_only_for_good_data(tmp_path: Path) -> None:
