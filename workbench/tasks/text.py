@@ -123,6 +123,18 @@ def _text_task(
             f"{empty} texts with no word left after lowercasing and stripping punctuation "
             f"became one {EMPTY_TEXT} token (cuDNN refuses an all-padding sequence)",
         )
+    seen = {" ".join(text_tokens(t)) for t in x_train}
+    repeated = [
+        f"{sum(' '.join(text_tokens(t)) in seen for t in x)} of {len(x)} {part} texts"
+        for part, x in (("validation", x_val), ("test", x_test))
+        if x is not None and any(" ".join(text_tokens(t)) in seen for t in x)
+    ]
+    if repeated:
+        notes = (
+            *notes,
+            f"{' and '.join(repeated)} have the same words as a training text (duplicates "
+            "the model trained on: their scores are not held out)",
+        )
     (y_train, y_val, y_test), names = _encode_labels(where, labels_train, labels_val, labels_test)
     text = _text_settings(spec, opts, x_train.tolist())
     has_test = y_test is not None
