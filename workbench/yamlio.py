@@ -60,6 +60,23 @@ _Loader.add_implicit_resolver(
 )
 
 
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+# Quotes a string YAML 1.1 or the loader above would read as a number (a column named 1e3),
+# the rest as PyYAML's safe_dump writes it.
+for _first, _resolvers in _Loader.yaml_implicit_resolvers.items():
+    for _tag, _regexp in _resolvers:
+        if _tag in _NUMBERS:
+            _Dumper.add_implicit_resolver(_tag, _regexp, [_first])
+
+
+def dump_yaml(data: dict[str, Any]) -> str:
+    """YAML text that :func:`read_yaml_mapping` reads back as ``data`` (keys in order)."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=100)
+
+
 def read_yaml_mapping(path: Path, noun: str) -> dict[str, Any]:
     """Read ``path`` and return its top-level mapping, or raise a one-line error."""
     try:

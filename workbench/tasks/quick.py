@@ -83,7 +83,7 @@ def task_from_data(
         WorkbenchError: for a missing file, flags that do not fit the file, bad data, or an
             existing task file that says something else.
     """
-    import yaml
+    from workbench.yamlio import dump_yaml
 
     path = Path(data_file).expanduser()
     if not path.is_file():
@@ -110,15 +110,13 @@ def task_from_data(
     text = (
         f"# Written by `workbench search --data {path.name}`. Reuse it (and edit it) with\n"
         f"#   workbench search --task {task_file}\n"
-        + yaml.safe_dump(
+        + dump_yaml(
             {
                 "name": spec.name,
                 "description": spec.description,
                 "loader": loader,
                 "options": dict(spec.options),
-            },
-            sort_keys=False,
-            width=100,
+            }
         )
     )
     if task_file.is_file():
