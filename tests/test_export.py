@@ -663,6 +663,9 @@ def test_text_model_exports_and_predicts_on_raw_strings(tmp_path: Path, reviews_
     assert predicted.exit_code == 0, predicted.output
     rows = list(csv.reader(out.open()))
     assert rows[0] == ["class", "p_1", "p_5"] and len(rows) == 1 + len(texts)
+    assert [row[0] for row in rows[1:]] == [
+        "5" if float(row[2]) > float(row[1]) else "1" for row in rows[1:]
+    ]  # the likelier class
     # A spreadsheet's UTF-8 with a byte-order mark, and texts as bytes, read the same.
     new.write_text(new.read_text(), encoding="utf-8-sig")
     assert predict_file(result.out_dir, new).csv_text == out.read_text()

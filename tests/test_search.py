@@ -359,6 +359,52 @@ def test_small_data_gets_enough_steps_and_training_stops_on_patience(
     assert metrics["optimizer_steps"] == metrics["epochs_run"] * 8
 
 
+@pytest.mark.e2e
+def test_an_accuracy_search_keeps_stops_ranks_and_exports_by_the_highest(
+    workdir: Path, store: str
+) -> None:
+    """Accuracy is maximised: a trial keeps its highest epoch and stops once accuracy has
+    not risen for ``patience`` epochs; the best trial, the UI's order and export follow the
+    highest score (every other search here minimises a loss)."""
+    from workbench.export import export_best
+
+    task = workdir / "digits.yaml"
+    task.write_text("name: digits\nloader: sequential_digits\noptions: {limit: 150}\n")
+    space = _space_file(
+        workdir, "climb", "cell: [simple_rnn, gru]", "units: 8", "learning_rate: 2e-2",
+        "batch_size: 16", "epochs: 6", "patience: 1",
+    )  # fmt: skip
+    output = _search(task, space, store, "--max-trials", "2", "--tuner", "grid")
+    assert "orderByKey=metrics.%60score%60&orderByAsc=false" in output  # highest first
+    (parent,), trials = _runs(store)
+    client = MlflowClient(store)
+
+    def stops_at(history: list[float], mode: str) -> int:  # Keras' rule, patience 1
+        best = history[0]
+        for epoch, value in enumerate(history[1:], start=2):
+            if (value <= best) if mode == "max" else (value >= best):
+                return epoch
+            best = max(best, value) if mode == "max" else min(best, value)
+        return len(history)
+
+    discriminating = 0
+    for run in trials:
+        steps = client.get_metric_history(run.info.run_id, "val_accuracy")
+        history = [m.value for m in sorted(steps, key=lambda m: m.step)]
+        assert max(history) > min(history), history  # else any rule would keep the same
+        assert run.data.metrics["score"] == pytest.approx(max(history))
+        assert run.data.metrics["best_epoch"] == history.index(max(history)) + 1
+        assert run.data.metrics["epochs_run"] == len(history) == stops_at(history, "max")
+        discriminating += stops_at(history, "max") != stops_at(history, "min")
+    assert discriminating  # a trial that "min" would have stopped elsewhere
+    scores = {run.info.run_id: run.data.metrics["score"] for run in trials}
+    assert len(set(scores.values())) == 2
+    best = max(scores, key=scores.get)
+    assert parent.data.tags["best_run_id"] == best
+    exported = export_best("study", workdir / "model", tracking_uri=store)
+    assert exported.run_id == best and all(check.matches for check in exported.checks)
+
+
 def test_folds_are_decided_from_the_validation_size() -> None:
     from workbench.search.config import folds_for
 
