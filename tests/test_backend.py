@@ -65,11 +65,15 @@ def test_on_a_gpu_every_gpu_grows_its_memory_and_lstm_runs_on_cudnn() -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-def test_this_machines_tensorflow_accepts_the_call() -> None:
+def test_this_machines_tensorflow_has_the_calls_the_stand_in_mimics() -> None:
     import tensorflow as tf
 
-    gpus = tf.config.list_physical_devices("GPU")
-    assert len(grow_gpu_memory(tf)) <= len(gpus)  # none here; on a GPU machine, each one
+    physical = tf.config.list_physical_devices("GPU")
+    assert all(device.device_type == "GPU" for device in physical)
+    assert callable(tf.config.experimental.set_memory_growth)
+    assert callable(tf.config.experimental.get_memory_growth)
+    grown = grow_gpu_memory(tf)  # each GPU not yet started; none where there is none
+    assert set(grown) <= {device.name for device in physical}
 
 
 def test_a_keras_backend_set_for_other_work_does_not_stop_the_workbench() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,21 +23,17 @@ def test_every_command_has_help_with_an_example(command: str) -> None:
     assert "Example:" in result.output and f"workbench {command}" in result.output
 
 
-def test_top_level_help_is_fast_and_imports_nothing_heavy() -> None:
+def test_top_level_help_imports_nothing_heavy() -> None:
+    """What keeps ``workbench --help`` instant (its time is measured in docs/performance.md,
+    not asserted here): the CLI imports no TensorFlow, Keras, KerasTuner or MLflow."""
     code = (
-        "import sys, time; t=time.perf_counter(); from workbench.cli import main\n"
+        "import sys; from workbench.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "heavy=[m for m in ('tensorflow','keras','keras_tuner','mlflow') if m in sys.modules]\n"
-        "print(heavy, time.perf_counter()-t)"
+        "print('heavy:', heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    heavy, seconds = out.stdout.rsplit(" ", 1)
-    assert heavy == "[]"
-    assert float(seconds) < 1.0
-    start = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "workbench.cli", "--help"], check=True, capture_output=True
-    )
-    assert time.perf_counter() - start < 5  # interpreter start included; normally ~0.1 s
+    assert out.stdout.startswith("Usage:") and out.stdout.splitlines()[-1] == "heavy: []"
 
 
 def test_tasks_and_spaces_list_one_line_each() -> None:

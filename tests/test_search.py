@@ -1057,12 +1057,25 @@ def _wait_for_running_trial(store: str, trial_id: str, timeout: float = 120) -> 
     raise AssertionError(f"trial {trial_id} did not start within {timeout} s")
 
 
+@pytest.fixture
+def slower_task(workdir: Path) -> Path:
+    """The tiny adding task with trials long enough that a signal sent while one runs lands
+    inside it: a 48-sample trial could end FINISHED between the test seeing it run and the
+    signal (the race 4373508 took out of test_cluster)."""
+    path = workdir / "slower_adding.yaml"
+    path.write_text(
+        "name: slower_adding\nloader: adding\n"
+        "options: {length: 10, n_train: 1500, n_val: 16, n_test: 16, seed: 3}\n"
+    )
+    return path
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("mid_trial", [True, False])
 def test_kill_9_then_same_command_resumes_without_duplicates(
-    tiny_task: Path, tiny_space: Path, store: str, mid_trial: bool
+    slower_task: Path, tiny_space: Path, store: str, mid_trial: bool
 ) -> None:
-    process = _search_process(tiny_task, tiny_space, store, 4)
+    process = _search_process(slower_task, tiny_space, store, 4)
     after_trials = 1 if mid_trial else 2
     try:
         _wait_for_trials(process, after_trials)
@@ -1075,7 +1088,7 @@ def test_kill_9_then_same_command_resumes_without_duplicates(
         if process.poll() is None:
             process.kill()
     again = CliRunner().invoke(
-        main, _search_args(tiny_task, tiny_space, store, 4), catch_exceptions=False
+        main, _search_args(slower_task, tiny_space, store, 4), catch_exceptions=False
     )
     assert again.exit_code == 0, again.output
     assert "Resuming" in again.output, again.output
@@ -1101,10 +1114,10 @@ def test_kill_9_then_same_command_resumes_without_duplicates(
     ids=["sigint", "sigterm", "ctrl-c-in-a-terminal", "terminal-closed"],
 )
 def test_ctrl_c_or_sigterm_ends_runs_cleanly_and_the_same_command_resumes(
-    tiny_task: Path, tiny_space: Path, store: str, signum: int, to_group: bool
+    slower_task: Path, tiny_space: Path, store: str, signum: int, to_group: bool
 ) -> None:
     # A terminal's Ctrl-C signals the whole process group: the tracking process too.
-    process = _search_process(tiny_task, tiny_space, store, 4, own_group=to_group)
+    process = _search_process(slower_task, tiny_space, store, 4, own_group=to_group)
     try:
         _wait_for_trials(process, 1)
         _wait_for_running_trial(store, "1")
@@ -1126,7 +1139,7 @@ def test_ctrl_c_or_sigterm_ends_runs_cleanly_and_the_same_command_resumes(
     interrupted = [r for r in trials if r.info.status == "KILLED"]
     assert len(interrupted) == 1
 
-    again = CliRunner().invoke(main, _search_args(tiny_task, tiny_space, store, 4))
+    again = CliRunner().invoke(main, _search_args(slower_task, tiny_space, store, 4))
     assert again.exit_code == 0, again.output
     parents, trials = _runs(store)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"

@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -144,6 +145,7 @@ def test_a_run_started_while_a_study_is_read_does_not_break_the_read(
     study.end_search("FINISHED")
     db = store.removeprefix("sqlite:///")
     real = sqlite3.connect
+    writes: list[str] = []
 
     class Racing:  # the reader's connection; a search writes after its first query
         def __init__(self, connection: sqlite3.Connection) -> None:
@@ -151,7 +153,7 @@ def test_a_run_started_while_a_study_is_read_does_not_break_the_read(
 
         def execute(self, sql: str, *args: object) -> object:
             if sql.startswith("select run_uuid, key, value from tags"):
-                _start_a_run(db)  # between the runs query and the tags query
+                writes.append(_start_a_run(db))  # between the runs and the tags query
             return self._connection.execute(sql, *args)
 
         def __getattr__(self, name: str) -> object:
@@ -159,12 +161,17 @@ def test_a_run_started_while_a_study_is_read_does_not_break_the_read(
 
     monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: Racing(real(*a, **k)))
     experiment_id, runs = _sqlite_study_rows(Path(db), store, "exp")  # no KeyError
+    # The read is one snapshot: the writer waited for it (SQLite's rollback journal), or
+    # wrote a run the read does not see (with a write-ahead log).
+    assert writes in (["locked"], ["written"])
+    assert len(runs) == 2 and "newrun" not in {run["run_id"] for run in runs}
     for run in runs:  # each run read whole: its tags with it
         assert run["tags"], run["run_id"]
 
 
-def _start_a_run(db: str) -> None:
-    """Another process starts a run: a copy of the newest run's row and one tag."""
+def _start_a_run(db: str) -> str:
+    """Another process starts a run: a copy of the newest run's row and one tag; "written",
+    or "locked" where the store's lock made it wait past its timeout."""
     import sqlite3
 
     writer = sqlite3.connect(db, timeout=0.2)
@@ -176,8 +183,10 @@ def _start_a_run(db: str) -> None:
         writer.commit()
     except sqlite3.OperationalError as exc:  # the read holds the store: the writer waits
         assert "locked" in str(exc)
+        return "locked"
     finally:
         writer.close()
+    return "written"
 
 
 def test_an_overwrite_cut_short_never_resumes_the_old_search(
@@ -373,21 +382,35 @@ def test_a_trial_run_again_after_an_interruption_is_found_by_its_number(store: s
         find_trial(store, "resumed", "2")
 
 
-def test_a_resumed_search_counts_its_sessions_not_the_pause_between(store: str) -> None:
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
+    """The study's clock, moved by the test: search time without sleeping or timing."""
+    import workbench.tracking.study as study_module
+
+    fake = SimpleNamespace(now=1_800_000_000.0)
+    fake.time = lambda: fake.now
+    monkeypatch.setattr(study_module, "time", fake)
+    return fake
+
+
+def test_a_resumed_search_counts_its_sessions_not_the_pause_between(
+    store: str, clock: SimpleNamespace
+) -> None:
     first = _study(store)
-    time.sleep(0.2)
+    clock.now += 10.0
     first.end_search("KILLED")  # Ctrl-C
-    time.sleep(3.0)  # the pause: not search time
+    clock.now += 1000.0  # the pause: not search time
     again = _study(store, resume=True)
     assert again.parent_run_id == first.parent_run_id
-    time.sleep(0.2)
+    clock.now += 5.0
     again.end_search("FINISHED")
     run = MlflowClient(store).get_run(first.parent_run_id)
-    span = (run.info.end_time - run.info.start_time) / 1000
-    assert 0.4 <= run.data.metrics["search_seconds"] < 2.5 < span
+    assert run.data.metrics["search_seconds"] == pytest.approx(15.0)
 
 
-def test_a_hard_killed_search_counts_until_its_trials_last_activity(store: str) -> None:
+def test_a_hard_killed_search_counts_until_its_trials_last_activity(
+    store: str, clock: SimpleNamespace
+) -> None:
     # kill -9: the search run stays RUNNING with no end and no search_seconds; its time
     # runs from its start to its trials' last end (it counted 0 s).
     first = _study(store)
@@ -396,10 +419,12 @@ def test_a_hard_killed_search_counts_until_its_trials_last_activity(store: str) 
     trial = first.start_trial("0", {"cell": "gru"}, {"cell": "gru"}, "a")
     trial.finish({"score": 0.5})
     client.set_terminated(trial.run_id, "FINISHED", end_time=start + 5000)
+    clock.now += 600.0  # down until the resume
     again = _study(store, resume=True)
+    clock.now += 2.0
     again.end_search("FINISHED")
     seconds = client.get_run(first.parent_run_id).data.metrics["search_seconds"]
-    assert 5.0 <= seconds < 8.0
+    assert seconds == pytest.approx(7.0, abs=0.01)
 
 
 def test_a_new_search_in_an_existing_experiment_describes_it_anew(store: str) -> None:
