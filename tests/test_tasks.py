@@ -603,6 +603,25 @@ def test_csv_forecast_reports_gaps_and_dropped_rows_as_notes(tmp_path: Path) -> 
         spec.with_options(drop_missing=False).load()
 
 
+def test_business_days_are_a_regular_series_but_a_missing_day_is_a_gap(tmp_path: Path) -> None:
+    import pandas as pd
+
+    days = pd.bdate_range("2024-01-01", periods=60)  # Monday to Friday, 12 weekends
+    values = np.sin(np.arange(60) / 3)
+    pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "v": values}).to_csv(
+        tmp_path / "stock.csv", index=False
+    )
+    spec = _task(
+        tmp_path, "csv_forecast", path="stock.csv", time_column="date", target_column="v",
+        window=4, n_val=8, n_test=8,
+    )  # fmt: skip
+    assert not spec.load().notes
+    frame = pd.read_csv(tmp_path / "stock.csv").drop(index=[7])  # Wednesday 2024-01-10
+    frame.to_csv(tmp_path / "stock.csv", index=False)
+    (note,) = spec.load().notes
+    assert "has 1 gap(s)" in note and "'2024-01-09' and '2024-01-11'" in note
+
+
 def _long_table(tmp_path: Path, n_series: int = 24, split: bool = False) -> Path:
     import pandas as pd
 

@@ -195,11 +195,13 @@ def _time_keys(path: Path, frame: Any, column: str) -> tuple[np.ndarray, tuple[s
     """Sort keys of a time column (numbers or dates), checked sorted; gaps become a note.
 
     A gap is a step longer than 1.5 times the shortest step (so months of 28-31 days or
-    leap years are regular, a missing month is not).
+    leap years are regular, a missing month is not); in daily dates with no Saturday or
+    Sunday (business days), Friday to Monday is one step.
     """
     import pandas as pd
 
     raw = frame[column]
+    days = None
     numbers = pd.to_numeric(raw, errors="coerce")
     if numbers.notna().all():
         keys = numbers.to_numpy(dtype="float64")
@@ -224,6 +226,7 @@ def _time_keys(path: Path, frame: Any, column: str) -> tuple[np.ndarray, tuple[s
                 f"sortable. Expected a number or a date. Received: {_shown(raw[first])}"
             )
         keys = times.to_numpy(dtype="datetime64[ns]").astype("int64").astype("float64")
+        days = times.dt.tz_localize(None).to_numpy().astype("datetime64[D]")
     steps = np.diff(keys)
     if np.any(steps <= 0):
         i = int(np.argmax(steps <= 0)) + 1
@@ -235,6 +238,10 @@ def _time_keys(path: Path, frame: Any, column: str) -> tuple[np.ndarray, tuple[s
     if len(steps) == 0:
         return keys, ()
     gaps = np.flatnonzero(steps > 1.5 * steps.min())
+    daily = steps.min() == 86_400e9  # nanoseconds
+    if len(gaps) and days is not None and daily and np.is_busday(days).all():
+        # Business days (no Saturday or Sunday in the file): Friday to Monday is one step.
+        gaps = gaps[np.busday_count(days[gaps], days[gaps + 1]) > 1]
     if len(gaps) == 0:
         return keys, ()
     first = int(gaps[0])
