@@ -741,6 +741,14 @@ def test_npz_padding_errors_name_the_files_own_sample(tmp_path: Path) -> None:
     assert data.masked and "moved the left padding of 1 sample of x_train" in " ".join(data.notes)
 
 
+@pytest.mark.parametrize("shape", [(20, 0, 1), (20, 5, 0), (20, 0)])
+def test_npz_samples_without_steps_or_features_are_refused(tmp_path: Path, shape: tuple) -> None:
+    np.savez(tmp_path / "z.npz", x_train=np.zeros(shape), y_train=np.zeros(20))
+    expected = r"x_train: expected .* at least one step and one feature\. Received: shape "
+    with pytest.raises(WorkbenchError, match=expected + re.escape(str(shape))):
+        _task(tmp_path, "npz", path="z.npz").load()
+
+
 def test_npz_targets_of_another_width_in_one_split_are_refused(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(20, 4, 2))

@@ -238,10 +238,11 @@ def _load_npz(spec: TaskSpec) -> TaskData:
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.ndim == 2:
             x = x[:, :, None]
-        if x.ndim != 3 or x.dtype.kind not in "iufb":
+        if x.ndim != 3 or x.dtype.kind not in "iufb" or 0 in x.shape[1:]:
             raise WorkbenchError(
                 f"{path}: x_{split}: expected numbers of shape (samples, steps) or (samples, "
-                f"steps, features). Received: shape {x.shape}, dtype {x.dtype}"
+                f"steps, features), at least one step and one feature. Received: shape "
+                f"{arrays[f'x_{split}'].shape}, dtype {x.dtype}"
             )
         if problem == "classification" and y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
