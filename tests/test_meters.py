@@ -485,3 +485,27 @@ def test_the_models_of_a_trials_fits_predict_on_test_without_a_retracing_warning
         logger.removeHandler(handler)
     assert len(tests.outputs) == 7
     assert not [r for r in records if "retracing" in r.getMessage()], records
+
+
+def test_the_probe_traces_each_new_architecture_without_a_retracing_warning() -> None:
+    # A search's trials are new architectures, each traced once by the probe (a Hyperband
+    # or long random search printed "5 out of the last 13 calls to <function
+    # GradientProbe._make_function.<locals>.probe> triggered tf.function retracing").
+    import logging
+
+    x, y = _batch()
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("tensorflow")
+    logger.addHandler(handler)
+    try:
+        for hidden in range(2, 10):  # 8 architectures: 8 traces
+            inputs = keras.Input(shape=(4, 1))
+            h = keras.layers.Dense(hidden)(keras.layers.Flatten()(inputs))
+            model = keras.Model(inputs, keras.layers.Dense(1)(h))
+            model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+            assert _probe(model, x, y)["grad_norm"] > 0
+    finally:
+        logger.removeHandler(handler)
+    assert not [r for r in records if "retracing" in r.getMessage()], records

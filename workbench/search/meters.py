@@ -440,7 +440,8 @@ class GradientProbe(keras.callbacks.Callback):
                 self._key = key
             trainable = [_tensor(w) for w in model.trainable_variables]
             fixed = [_tensor(w) for w in model.non_trainable_variables]
-            outputs = self._function(self._x, self._y, trainable, fixed, tf.constant(threshold))
+            with quiet_retracing():  # a new architecture's first call traces, once
+                outputs = self._function(self._x, self._y, trainable, fixed, tf.constant(threshold))
             values = {key: float(value) for key, value in outputs.items()}
         finally:
             spent = time.perf_counter() - start
