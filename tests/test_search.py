@@ -741,7 +741,7 @@ def test_moved_keras_tuner_internals_stop_the_search_before_any_run(
     import keras_tuner as kt
     from keras_tuner.src.engine import tuner as kt_tuner
 
-    from workbench.search.tuner import check_keras_tuner
+    from workbench.search.internals import check_keras_tuner
 
     check_keras_tuner()  # the installed version has every internal the workbench uses
     monkeypatch.delattr(kt_tuner.Tuner, "_get_checkpoint_fname")

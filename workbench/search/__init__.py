@@ -16,6 +16,7 @@ The rooms, one line each:
 - ``lock``: one process at a time drives a study's local state (an flock).
 - ``hypermodel``: KerasTuner's HyperModel: declares the space, builds and fits a trial.
 - ``tuner``: KerasTuner's Tuner: runs each trial and records it.
+- ``internals``: the KerasTuner internals the search relies on, checked before it starts.
 - ``folds``: cross-validation splits of train + validation (small validation parts).
 - ``inputs``: the arrays the trials train on (a text task's texts as token ids, once).
 - ``meters``: Keras callbacks measuring a trial (time, memory, divergence, gradients).

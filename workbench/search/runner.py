@@ -303,8 +303,9 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     from workbench.search import tuner as _tuner
+    from workbench.search.internals import check_keras_tuner
 
-    _tuner.check_keras_tuner()
+    check_keras_tuner()
     # The store's answer is in by now (its process started with TensorFlow's import):
     # an unreachable store is said before the data load, which may take long.
     service.check_reachable()

@@ -133,11 +133,12 @@ def _work(
     # Before anything imports Keras: the TensorFlow backend, quiet, GPU memory grown.
     tf = backend.load_tensorflow()
     from workbench.search import tuner as _tuner
+    from workbench.search.internals import check_keras_tuner
 
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
 
-    _tuner.check_keras_tuner()
+    check_keras_tuner()
     service.check_reachable()  # before the data load, which may take long
     data = config.task.load()
     try:
