@@ -15,6 +15,7 @@ import itertools
 import math
 import statistics
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,14 @@ class _Tracked:
         callbacks = [c for c in kwargs.get("callbacks", []) if not isinstance(c, SaveBestEpoch)]
         kwargs = {**kwargs, "callbacks": callbacks}
         return super()._build_and_fit_model(trial, *args, **kwargs)  # type: ignore[misc]
+
+    def _build_hypermodel(self, hp: Any) -> Any:
+        # Hyperband continues a trial from its kept (best-epoch) weights with a fresh
+        # optimizer, whose saved state is the last epoch's: Keras' "Skipping variable
+        # loading for optimizer" is that choice, not a fault to show.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
+            return super()._build_hypermodel(hp)  # type: ignore[misc]
 
     def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
         keras_run_trial = super().run_trial  # type: ignore[misc]
