@@ -1401,6 +1401,43 @@ def test_lost_local_state_deletes_nothing_without_overwrite(
     assert [p.info.run_id for p in new_parents] != [p.info.run_id for p in parents]
 
 
+def test_names_alike_as_folders_get_a_state_folder_each(tmp_path: Path) -> None:
+    from workbench.search.state import state_folder
+    from workbench.tracking import state_key
+
+    uri = "sqlite:///m/mlflow.db"
+    names = ["my study", "my_study", "my/study", "实验一", "实验二", "_x_", "x"]
+    folders = {state_folder(tmp_path, uri, name) for name in names}
+    assert len(folders) == len(names)
+    assert state_folder(tmp_path, uri, "my study").name.startswith("my_study-")
+    # A study begun before keeps its folder (its study.json names it); another name that
+    # read alike as a folder then does not take it.
+    older = tmp_path / state_key(uri, "my study", before_2026_12_07=True)
+    assert older == tmp_path / state_key(uri, "my_study", before_2026_12_07=True)
+    older.mkdir()
+    (older / "study.json").write_text('{"experiment": "my study"}')
+    assert state_folder(tmp_path, uri, "my study") == older
+    assert state_folder(tmp_path, uri, "my_study") not in (older, tmp_path / "my_study")
+    plain = tmp_path / state_key(uri, "x", before_2026_12_07=True)
+    plain.mkdir()
+    (plain / "study.json").write_text('{"experiment": "x"}')
+    assert state_folder(tmp_path, uri, "x") == plain
+
+
+def test_a_damaged_state_file_is_one_line_and_leaves_the_study_as_it_was(
+    tiny_task: Path, tiny_space: Path, store: str, workdir: Path
+) -> None:
+    _search(tiny_task, tiny_space, store, "--max-trials", "1")
+    (oracle,) = (workdir / ".workbench").rglob("oracle.json")
+    oracle.write_text("{garbage")  # a disk filled mid-write, an editor's slip
+    refused = CliRunner().invoke(main, _search_args(tiny_task, tiny_space, store, 1))
+    assert refused.exit_code == 2, refused.output
+    (line,) = refused.output.strip().splitlines()
+    assert f"The search state file {oracle} is damaged (" in line and "--overwrite" in line
+    parents, trials = _runs(store)
+    assert [r.info.status for r in parents + trials] == ["FINISHED", "FINISHED"]
+
+
 @pytest.mark.e2e
 def test_local_state_whose_runs_are_gone_is_refused_not_counted_failed(
     tiny_task: Path, tiny_space: Path, workdir: Path, store: str

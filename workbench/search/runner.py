@@ -36,7 +36,7 @@ from workbench.search.config import (
     hyperband_trials,
 )
 from workbench.search.folds import fold_indices
-from workbench.search.state import prepare_state_dir
+from workbench.search.state import prepare_state_dir, state_folder
 from workbench.spaces import SearchSpace
 from workbench.tasks import TaskData, TaskSpec
 
@@ -69,7 +69,7 @@ def make_search_config(
     cluster: ClusterConfig | None = None,
 ) -> SearchConfig:
     """Validate the search options (at the edge, once) into a :class:`SearchConfig`."""
-    from workbench.tracking import resolve_tracking_uri, state_key
+    from workbench.tracking import resolve_tracking_uri
 
     if tuner not in TUNERS:
         raise WorkbenchError(f"Expected --tuner in {', '.join(TUNERS)}. Received: {tuner!r}")
@@ -138,7 +138,7 @@ def make_search_config(
         max_trials = DEFAULT_MAX_TRIALS
     uri = resolve_tracking_uri(tracking_uri)
     name = experiment or default_experiment(task, space)
-    state_dir = Path(state_root).expanduser().resolve() / state_key(uri, name)
+    state_dir = state_folder(Path(state_root).expanduser().resolve(), uri, name)
     return SearchConfig(
         task=task,
         space=space,

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, first_line
 from workbench.search.config import SearchConfig
 from workbench.spaces import changed_dimensions
 from workbench.tasks import TaskData
@@ -24,6 +25,39 @@ _CHANGED = {
     "on the future: they keep their time-ordered validation part, and --folds K cuts "
     "rolling origins, which cannot continue a study scored on shuffled folds",
 }
+
+
+def state_folder(root: Path, tracking_uri: str, experiment: str) -> Path:
+    """The study's search state folder under ``root``.
+
+    A study begun before 2026-12-07 keeps the folder it was begun in, where its
+    ``study.json`` names it (another name that read alike as a folder does not take it).
+    """
+    from workbench.tracking import state_key  # tracking imports search's config first
+
+    folder = root / state_key(tracking_uri, experiment)
+    older = root / state_key(tracking_uri, experiment, before_2026_12_07=True)
+    if older != folder and not folder.exists():
+        try:
+            begun = json.loads((older / "study.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return folder
+        if isinstance(begun, dict) and begun.get("experiment") == experiment:
+            return older
+    return folder
+
+
+def _check_readable(folder: Path) -> None:
+    """Refuse a resume from a state folder whose files are cut short or garbled."""
+    for path in sorted(folder.rglob("*.json")):
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise WorkbenchError(
+                f"The search state file {path} is damaged ({first_line(exc)}): the study "
+                "cannot resume from it. Add --overwrite to start afresh (the earlier runs "
+                "are deleted; MLflow keeps them restorable), or pick another --experiment."
+            ) from None
 
 
 def prepare_state_dir(config: SearchConfig, data: TaskData, digest: str) -> bool:
@@ -61,7 +95,8 @@ def prepare_state_dir(config: SearchConfig, data: TaskData, digest: str) -> bool
     if config.overwrite and config.state_dir.exists():
         shutil.rmtree(config.state_dir)
     if marker.is_file():
-        previous = json.loads(marker.read_text())
+        _check_readable(config.state_dir)
+        previous = json.loads(marker.read_text(encoding="utf-8"))
         before = {k: previous.get(k, defaults.get(k)) for k in identity}
         changed = [k for k in identity if before[k] != identity[k]]
         if changed:

@@ -79,9 +79,9 @@ def encode_assignment(
 
 def decode_assignment(payload: bytes, state_root: str | Path) -> Assignment:
     """A worker's view of the search; its state folder is its own, under ``state_root``."""
+    from workbench.search.state import state_folder
     from workbench.spaces import parse_space
     from workbench.tasks import Published, TaskSpec
-    from workbench.tracking import state_key
 
     data: dict[str, Any] = json.loads(payload)
     if data.get("version") != VERSION:
@@ -94,8 +94,8 @@ def decode_assignment(payload: bytes, state_root: str | Path) -> Assignment:
     task = TaskSpec(**fields)
     space = parse_space(data["space"], source=data["space_source"])
     search = data["search"]
-    state_dir = Path(state_root).expanduser().resolve() / state_key(
-        search["tracking_uri"], search["experiment"]
+    state_dir = state_folder(
+        Path(state_root).expanduser().resolve(), search["tracking_uri"], search["experiment"]
     )
     config = SearchConfig(task=task, space=space, state_dir=state_dir, **search)
     return Assignment(

@@ -50,10 +50,17 @@ def artifact_root(tracking_uri: str) -> Path | None:
     return db.parent if db is not None else None
 
 
-def state_key(tracking_uri: str, experiment: str) -> str:
-    """A folder-safe name tying local search state to one experiment in one store."""
+def state_key(tracking_uri: str, experiment: str, *, before_2026_12_07: bool = False) -> str:
+    """A folder-safe name tying local search state to one experiment in one store.
+
+    The name's readable part is the experiment's, folder-safe; its hash is of the store and
+    the experiment, so names that read alike as folders ("my study", "my_study", "实验一",
+    "实验二") get one each. ``before_2026_12_07``: the key a study begun before then has
+    (its hash was the store's alone).
+    """
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", experiment).strip("_") or "study"
-    return f"{slug}-{hashlib.sha1(tracking_uri.encode()).hexdigest()[:8]}"
+    named = tracking_uri if before_2026_12_07 else f"{tracking_uri}\n{experiment}"
+    return f"{slug}-{hashlib.sha1(named.encode()).hexdigest()[:8]}"
 
 
 #: Until :func:`patient_requests`: an unreachable server is one line at once, not minutes
