@@ -418,6 +418,18 @@ def test_folds_are_decided_from_the_validation_size() -> None:
     assert folds_for(3, 12, None, time_ordered=True) == 3
 
 
+def test_more_folds_than_samples_is_one_line(tiny_task: Path) -> None:
+    from workbench.errors import WorkbenchError
+    from workbench.search.folds import fold_indices
+    from workbench.tasks import load_task
+
+    data = load_task(tiny_task).load()  # 48 + 16 samples, regression
+    assert len(fold_indices(data, 64, seed=0)) == 64  # one sample each: leave one out
+    with pytest.raises(WorkbenchError, match=r"Expected --folds at most 64 for tiny_adding: .* "
+                       r"Received: --folds 1000$"):  # fmt: skip
+        fold_indices(data, 1000, seed=0)
+
+
 def test_folds_of_a_series_train_on_the_past_only() -> None:
     from workbench.errors import WorkbenchError
     from workbench.search.folds import fold_splits
@@ -944,10 +956,12 @@ def test_steps_per_execution_changes_how_trials_run_not_what_they_learn(
     assert len(histories["1"]) == 2
     assert histories["3"] == pytest.approx(histories["1"], rel=1e-6)
 
-    args = [*_search_args(tiny_task, space, store, 1), "--steps-per-execution", "0"]
-    bad = CliRunner().invoke(main, args)
-    assert bad.exit_code == 2
-    assert bad.output.strip().endswith("Expected --steps-per-execution >= 1. Received: 0")
+    for wrong in ("0", "99999999999999999999"):  # the second overflowed in every trial
+        args = [*_search_args(tiny_task, space, store, 1), "--steps-per-execution", wrong]
+        bad = CliRunner().invoke(main, args)
+        assert bad.exit_code == 2
+        assert bad.output.strip().startswith("Error: Expected --steps-per-execution from 1 to")
+        assert bad.output.strip().endswith(f"Received: {wrong}")
 
 
 def test_a_trial_writes_its_best_weights_once_when_it_ends(

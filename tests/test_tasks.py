@@ -749,6 +749,13 @@ def test_npz_samples_without_steps_or_features_are_refused(tmp_path: Path, shape
         _task(tmp_path, "npz", path="z.npz").load()
 
 
+def test_data_too_large_for_memory_is_one_line() -> None:
+    spec = load_task("adding").with_options(n_train=10_000_000_000, length=100)
+    expected = r"Task 'adding' \(.*n_train=10000000000.*\) does not fit in memory: Unable to "
+    with pytest.raises(WorkbenchError, match=expected + r"allocate .*Expected smaller options$"):
+        spec.load()
+
+
 def test_npz_targets_of_another_width_in_one_split_are_refused(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(20, 4, 2))

@@ -53,6 +53,11 @@ def fold_indices(data: TaskData, folds: int, seed: int) -> list[tuple[Any, Any]]
         splitter: Any = StratifiedKFold(folds, shuffle=True, random_state=seed)
         parts = splitter.split(np.zeros(len(y)), y.reshape(len(y), -1)[:, 0])
     else:
+        if folds > windows:  # a fold validates on one sample at least
+            raise WorkbenchError(
+                f"Expected --folds at most {windows} for {data.name}: its {windows} "
+                f"training and validation samples. Received: --folds {folds}"
+            )
         parts = KFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)))
     return list(parts)
 

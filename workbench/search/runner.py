@@ -83,9 +83,10 @@ def make_search_config(
         raise WorkbenchError(f"Expected --seed between 0 and {MAX_SEED}. Received: {seed}")
     if folds < 0:
         raise WorkbenchError(f"Expected --folds >= 0 (0: decide from the data). Received: {folds}")
-    if steps_per_execution < 1:
+    if not 1 <= steps_per_execution <= 10_000:  # Keras keeps it in an int64 counter
         raise WorkbenchError(
-            f"Expected --steps-per-execution >= 1. Received: {steps_per_execution}"
+            "Expected --steps-per-execution from 1 to 10000 (steps per call; an epoch's "
+            f"steps at most are used). Received: {steps_per_execution}"
         )
     if cluster is not None:
         _check_cluster(cluster)

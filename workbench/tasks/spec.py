@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, first_line
 from workbench.resources import install_extra, resolve_named_file, shipped_names
 from workbench.yamlio import read_yaml_mapping
 
@@ -205,8 +205,19 @@ class TaskSpec:
         )
 
     def load(self) -> TaskData:
-        """Run the loader and return the task's arrays."""
-        return LOADERS[self.loader](self)
+        """Run the loader and return the task's arrays.
+
+        Raises:
+            WorkbenchError: the loader's refusal, or data too large for this machine's memory.
+        """
+        try:
+            return LOADERS[self.loader](self)
+        except MemoryError as exc:  # NumPy's says how much: "Unable to allocate 745. GiB ..."
+            options = ", ".join(f"{k}={v}" for k, v in self.options.items())
+            raise WorkbenchError(
+                f"Task {self.name!r} ({options or 'default options'}) does not fit in memory: "
+                f"{first_line(exc) or 'out of memory'}. Expected smaller options"
+            ) from None
 
 
 def list_tasks() -> list[TaskSpec]:
