@@ -782,6 +782,10 @@ def test_a_trial_run_again_after_an_interruption_counts_once() -> None:
     # It counted runs: "5 run, 2 finished, 0 failed (0 diverged), 3 interrupted".
     assert "Trials: 4 run, 2 finished, 1 failed (0 diverged), 1 interrupted;" in overview
     assert "1 interrupted attempt(s) of trials run again on resume are left out" in overview
+    # A run left RUNNING (a search killed with kill -9) is not a failed trial.
+    report = reports.build_report(_study([*trials, run(5, None, "RUNNING")]))
+    overview = " ".join(report.sections[1].notes)
+    assert "Trials: 5 run, 2 finished, 1 failed (0 diverged), 1 interrupted, 1 running" in overview
 
 
 def test_a_float32_tie_with_the_baseline_does_not_beat_it() -> None:

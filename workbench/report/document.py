@@ -104,9 +104,13 @@ def overview(study: Any, trials: pd.DataFrame) -> dict[str, Any]:
         "direction": direction,
         "trials": len(trials),
         "completed": counts.get("completed", 0),
-        "failed": sum(v for k, v in counts.items() if k not in ("completed", "interrupted")),
+        "failed": sum(
+            v for k, v in counts.items() if k not in ("completed", "interrupted", "running")
+        ),
         "diverged": counts.get("diverged", 0),
         "interrupted": counts.get("interrupted", 0),
+        # Still training, or left RUNNING by a search killed hard (kill -9, a lost host).
+        "running": counts.get("running", 0),
         # Interrupted attempts of trials a resume ran again: left out of every count.
         "rerun": len(superseded(study)),
         "repeats": int(trials["repeats"].max()) if len(trials) else 0,
@@ -227,8 +231,14 @@ def build_report(study: Any) -> Report:
         f"Task **{info['task']}**, space **{info['space']}**, tuner **{info['tuner']}**; "
         f"objective {objective} ({better} is better).",
         f"Trials: {info['trials']} run, {info['completed']} finished, {info['failed']} failed "
-        f"({info['diverged']} diverged), {info['interrupted']} interrupted; "
-        f"up to {info['repeats']} repeat(s) per configuration."
+        f"({info['diverged']} diverged), {info['interrupted']} interrupted"
+        + (
+            f", {info['running']} running (still training, or left so by a search killed "
+            "hard: the same command ends and reruns it)"
+            if info["running"]
+            else ""
+        )
+        + f"; up to {info['repeats']} repeat(s) per configuration."
         + (
             f" {info['rerun']} interrupted attempt(s) of trials run again on resume are left "
             "out (each trial counts once)."
