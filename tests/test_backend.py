@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -87,6 +88,30 @@ def test_a_keras_backend_set_for_other_work_does_not_stop_the_workbench() -> Non
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "tensorflow"
+
+
+def test_ctrl_c_while_tensorflow_imports_takes_effect_after_the_import(tmp_path: Path) -> None:
+    # Raised inside TensorFlow's native import code, KeyboardInterrupt came out as a
+    # SystemError with an 80-line traceback. A stand-in package is interrupted mid-import.
+    fake = tmp_path / "tensorflow"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        "import os, signal, time\n"
+        "from types import SimpleNamespace\n"
+        "os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, half-way through\n"
+        "time.sleep(0.2)\n"
+        "config = SimpleNamespace(list_physical_devices=lambda kind: [],\n"
+        "                         list_logical_devices=lambda kind: [])\n"
+        "print('imported whole', flush=True)\n"
+    )
+    code = (
+        "from workbench.search import backend\n"
+        "try:\n    backend.load_tensorflow()\n"
+        "except KeyboardInterrupt:\n    print('interrupted after')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.stdout.splitlines() == ["imported whole", "interrupted after"], done.stderr
 
 
 @pytest.fixture

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -35,7 +37,7 @@ def load_tensorflow() -> ModuleType:
         )
     # A KERAS_BACKEND=jax set for other work would have this process import JAX.
     os.environ["KERAS_BACKEND"] = "tensorflow"
-    with tempfile.TemporaryFile(mode="w+b") as held:
+    with tempfile.TemporaryFile(mode="w+b") as held, _signals_after():
         sys.stderr.flush()
         saved = os.dup(2)
         os.dup2(held.fileno(), 2)
@@ -44,7 +46,7 @@ def load_tensorflow() -> ModuleType:
 
             grow_gpu_memory(tf)
             tf.config.list_logical_devices("GPU")  # device discovery prints too
-        except BaseException:
+        except Exception:  # its chatter may say why; not after Ctrl-C, which says nothing
             os.dup2(saved, 2)
             held.seek(0)
             sys.stderr.write(held.read().decode(errors="replace"))
@@ -53,6 +55,32 @@ def load_tensorflow() -> ModuleType:
             os.dup2(saved, 2)
             os.close(saved)
     return tf
+
+
+@contextlib.contextmanager
+def _signals_after() -> Iterator[None]:
+    """Ctrl-C (or a handled SIGTERM/SIGHUP) during the block takes effect after it.
+
+    Raised inside TensorFlow's import, ``KeyboardInterrupt`` came out of its native code as
+    a ``SystemError`` with a long traceback; the import takes seconds, the wait is that.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    asked: list[int] = []
+    names = ("SIGINT", "SIGTERM", "SIGHUP")
+    ours = [sig for sig in (getattr(signal, n, None) for n in names) if sig is not None]
+    previous = {sig: signal.getsignal(sig) for sig in ours}
+    previous = {sig: handler for sig, handler in previous.items() if callable(handler)}
+    for sig in previous:
+        signal.signal(sig, lambda signum, frame: asked.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    for sig in dict.fromkeys(asked):
+        signal.raise_signal(sig)  # to the handler that was there
 
 
 def grow_gpu_memory(tf: ModuleType) -> list[str]:
