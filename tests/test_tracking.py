@@ -495,20 +495,36 @@ def test_a_checkpoint_the_artifact_store_cannot_delete_stays_and_the_search_goes
     study.end_search("FINISHED")
 
 
-def test_ui_over_an_mlflow_server_points_at_its_own_ui() -> None:
+@pytest.mark.e2e
+def test_ui_over_an_mlflow_server_points_at_its_own_ui(mlflow_server: str) -> None:
     from click.testing import CliRunner
 
     from workbench.cli import main
     from workbench.tracking import study_links
 
-    result = CliRunner().invoke(main, ["ui", "--tracking-uri", "https://mlflow.internal:5000/"])
+    result = CliRunner().invoke(main, ["ui", "--tracking-uri", f"{mlflow_server}/"])
     assert result.exit_code == 0, result.output
     assert result.output == (
-        "https://mlflow.internal:5000/ is an MLflow server: its own UI is at "
-        "https://mlflow.internal:5000\n"
+        f"{mlflow_server}/ is an MLflow server: its own UI is at {mlflow_server}\n"
     )
     links = study_links("7", ["a", "b"], base="https://mlflow.internal:5000")
     assert links.runs.startswith("https://mlflow.internal:5000/#/experiments/7/runs?")
+
+
+def test_ui_over_a_store_that_does_not_answer_is_one_line(workdir: Path) -> None:
+    from click.testing import CliRunner
+
+    from workbench.cli import main
+
+    garbage = workdir / "notes.db"
+    garbage.write_text("not a database")
+    down = f"http://127.0.0.1:{_free_port()}"
+    for store in (f"sqlite:///{garbage}", down):
+        args = ["ui", "--port", str(_free_port()), "--tracking-uri", store]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2, result.output
+        (line,) = result.output.strip().splitlines()  # not "MLflow UI for ..." first
+        assert line.startswith(f"Error: Cannot reach the MLflow tracking store at {store}: ")
 
 
 def test_a_variable_length_model_is_registered_for_series_of_any_length(store: str) -> None:

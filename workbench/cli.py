@@ -573,9 +573,8 @@ def ui(tracking_uri: str | None, port: int, experiment: str | None) -> None:
 
     uri = resolve_tracking_uri(tracking_uri)
     links = study_links_for(uri, experiment, port=port).lines() if experiment else []
+    check_ui(uri, port=port)  # said before any link is printed
     served = served_ui(uri)
-    if not served:  # no store yet or the port in use: said before any link is printed
-        check_ui(uri, port=port)
     if served:
         click.echo(f"{uri} is an MLflow server: its own UI is at {served}")
     else:

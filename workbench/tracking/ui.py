@@ -71,18 +71,23 @@ def check_port(host: str = "127.0.0.1", port: int = 5000) -> None:
 
 def check_ui(tracking_uri: str, host: str = "127.0.0.1", port: int = 5000) -> None:
     """What :func:`serve_ui` needs, checked before anything is printed: a store to show
-    and a free port.
+    that answers (an MLflow server's own UI: the server answers) and a free port.
 
     Raises:
-        WorkbenchError: no store there yet, or the port in use.
+        WorkbenchError: no store there yet, one that cannot be read or reached, or the
+        port in use.
     """
+    from workbench.tracking.store import check_reachable
+
     db = _sqlite_path(tracking_uri)
     if db is not None and not db.exists():
         raise WorkbenchError(
             f"No MLflow store at {db} yet. Run a search first, e.g. "
             "workbench search --task adding --space small"
         )
-    check_port(host, port)
+    check_reachable(tracking_uri)  # a file that is no database, a server that is down
+    if not served_ui(tracking_uri):
+        check_port(host, port)
 
 
 def serve_ui(tracking_uri: str, host: str = "127.0.0.1", port: int = 5000) -> int:
