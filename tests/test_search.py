@@ -1006,6 +1006,16 @@ def test_out_of_memory_fails_that_trial_and_the_search_goes_on(
     assert by_units["150000"].data.tags["failure"] == "oom"
     assert "score" not in by_units["150000"].data.metrics
     assert by_units["4"].info.status == "FINISHED"
+    # First in the space, KerasTuner builds it before any trial, to learn the dimensions:
+    # a whole-search error, in one line (it was a ResourceExhaustedError traceback).
+    space.write_text("dimensions: {cell: lstm, units: [150000, 4], epochs: 1}\n")
+    args = [*_search_args(tiny_task, space, store, 2), "--experiment", "first-too-big"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("Error: The space's first configuration ran out of memory as ")
+    parents, trials = _runs(store, "first-too-big")
+    assert [p.info.status for p in parents] == ["FAILED"] and not trials
 
 
 def _search_args(task: Path, space: Path, store: str, trials: int) -> list[str]:

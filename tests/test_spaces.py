@@ -89,8 +89,6 @@ def test_with_fixed_overrides_one_dimension() -> None:
             "log sampling needs min > 0",
         ),
         ("dimensions: {cell: gru, dropout: 1.5}\n", "expected 0 <= dropout < 1"),
-        ("dimensions: {cell: gru, units: 100000000}\n", "expected at most 8192 units"),
-        ("dimensions: {cell: gru, units: {min: 8, max: 9000}}\n", "expected at most 8192 units"),
         ("dimensions: {cell: [gru, gru]}\n", "choices must be distinct"),
         ("dimensions: {cell: {min: 1, max: 2}}\n", "only fits numeric dimensions"),
         ("dimensions: {cell: gru, readout: {min: last, max: mean}}\n", "only fits numeric"),

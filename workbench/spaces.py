@@ -35,8 +35,6 @@ from workbench.yamlio import read_yaml_mapping
 CELLS = ("simple_rnn", "lstm", "gru")
 CLIPPINGS = ("none", "norm", "value")
 READOUTS = ("last", "mean", "max")
-#: The widest recurrent layer a space may ask for.
-MAX_UNITS = 8192
 
 #: The value a dimension takes when the space file leaves it out.
 DEFAULTS: Mapping[str, Any] = {
@@ -307,11 +305,6 @@ def _check_value(key: str, value: Any, label: str) -> Any:
             raise WorkbenchError(f"{label}: expected a positive integer. Received: {value!r}")
         if key == "depth" and value > 8:
             raise WorkbenchError(f"{label}: expected at most 8 stacked layers. Received: {value}")
-        if key == "units" and value > MAX_UNITS:
-            raise WorkbenchError(
-                f"{label}: expected at most {MAX_UNITS} units (an LSTM layer of {MAX_UNITS} "
-                f"has about {4 * 2 * MAX_UNITS**2 // 10**6} million weights). Received: {value}"
-            )
         return value
     # Floats: learning_rate, clip_threshold, dropout.
     number = _as_float(value)

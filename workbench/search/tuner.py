@@ -13,6 +13,7 @@ import dataclasses
 import io
 import itertools
 import math
+import re
 import statistics
 import traceback
 import warnings
@@ -22,7 +23,7 @@ from typing import Any
 import keras
 import keras_tuner as kt
 
-from workbench.errors import failure_reason, first_line
+from workbench.errors import WorkbenchError, failure_reason, first_line
 from workbench.models import (
     ModelConfig,
     ModelSignature,
@@ -189,8 +190,20 @@ class Search:
             from keras_tuner.src import config as kt_config
 
             kt_config.DEBUG = False
-        with contextlib.redirect_stdout(io.StringIO()):  # "Reloading Tuner from ..." chatter
-            tuner = cls(**kwargs)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # "Reloading Tuner from ..."
+                tuner = cls(**kwargs)
+        except Exception as exc:
+            # KerasTuner builds the space's first configuration to learn its dimensions: if
+            # that alone runs out of memory, no trial can tell the search anything.
+            if not _is_oom(exc):
+                raise
+            shape = re.search(r"OOM when allocating tensor with shape\[[^\]]*\]", str(exc))
+            raise WorkbenchError(
+                "The space's first configuration ran out of memory as KerasTuner built it "
+                f"({shape.group(0) if shape else first_line(exc)}). Expected a space whose "
+                "first values of units and depth fit this machine"
+            ) from None
         tuner.oracle.max_trials = self.config.max_trials
         if self.config.tuner == "grid" and not self.worker:
             from workbench.search.oracles import restore_grid_order
