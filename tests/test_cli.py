@@ -332,6 +332,12 @@ _BAD_INPUT = [
 # Other commands' bad input (full arguments), same rules.
 _BAD_OTHER_INPUT = [
     (["nope"], "Error: No such command 'nope'. See 'workbench --help'."),
+    # Given empty: --out "" wrote into the current folder, the others fell back to defaults.
+    (["report", "--experiment", "x", "--out", ""], "Expected a value for --out. Received: an "),
+    (["export", "--experiment", "x", "--out", "m", "--register", ""], "a value for --register."),
+    (["search", "--task", "adding", "--state-dir", ""], "Expected a value for --state-dir."),
+    (["ui", "--tracking-uri", ""], "Expected a value for --tracking-uri. Received: an empty"),
+    (["benchmark", "--tasks", "adding", "--out", "b", "--name", ""], "a value for --name."),
     (["ui", "--experiment", "nope"], "Unknown experiment 'nope'"),
     (
         ["export", "--experiment", "adding-small", "--out", "a_file/model"],
@@ -352,6 +358,7 @@ _BAD_OTHER_INPUT = [
         "Expected an exported model folder with model.keras and hyperparameters.json",
     ),
     (["predict", "--model", "missing"], "Missing option '--data'"),
+    (["search", "--task", "adding", "--space", "./"], "space file ./ is a folder. Expected a"),
     (
         ["report", "--experiment", "adding-small", "--out", "a_file/report"],
         "Cannot write the report folder a_file/report: a_file is not a folder",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -272,6 +273,8 @@ def test_predict_writes_one_row_per_input(exported: Exported) -> None:
     np.savez(data, x=x[..., 0])
     with pytest.raises(WorkbenchError, match=r"Received: x.shape=\(5, 10\)"):
         predict_file(model_dir, data)
+    with pytest.raises(WorkbenchError, match=r"Cannot read --data .*: a folder, not a file$"):
+        predict_file(model_dir, data.parent)
     # Without a header row the first row is an input too, not lost as column names ...
     table.write_text(rows + "\n")
     headless = predict_file(model_dir, table)
@@ -512,6 +515,9 @@ def test_export_command_retrains_a_trial_under_another_name(exported: Exported) 
         result.output
     )
     assert result.output.count("retrained, not compared") == 2  # test loss and mse
+    # Progress while it trains (it may take long): an epoch a line, on stderr.
+    assert re.search(rf"Retraining trial {number} on train \+ validation \(\d+ samples\): "
+                     r"epoch 1/1, loss \d", result.stderr), result.stderr  # fmt: skip
     # The refit trained on the validation part: its score there is said not to be held out.
     assert "retrained on it: not a held-out score" in result.output
     assert f"Registered models:/tiny-retrained@trial-{number} (version 1)" in result.output

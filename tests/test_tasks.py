@@ -88,6 +88,16 @@ def test_task_file_with_unknown_loader(tmp_path: Path) -> None:
         load_task(path)
 
 
+@pytest.mark.parametrize("name", ['""', "'  '", "[a, b]", "null"])
+def test_task_file_with_an_empty_name(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(f"name: {name}\nloader: adding\n")  # its study was named "-small"
+    with pytest.raises(WorkbenchError, match=r"t.yaml: name: expected the task's name"):
+        load_task(path)
+    path.write_text("loader: adding\n")
+    assert load_task(path).name == "t"
+
+
 def test_published_results_are_read_and_checked(tmp_path: Path) -> None:
     gunpoint = load_task("gunpoint")
     assert [p.model for p in gunpoint.published] == ["1-NN DTW", "FCN", "LSTM-FCN"]

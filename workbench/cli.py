@@ -6,13 +6,14 @@ commands that need them, so ``workbench --help`` answers at once.
 
 from __future__ import annotations
 
+import shlex
 import sys
 from typing import Any
 
 import click
 
 from workbench import __version__
-from workbench.cli_options import parse_task_options, search_options
+from workbench.cli_options import WorkbenchCommand, parse_task_options, search_options
 from workbench.errors import WorkbenchError
 from workbench.shutdown import skip_final_collection
 
@@ -20,6 +21,8 @@ from workbench.shutdown import skip_final_collection
 class _Group(click.Group):
     """Turns :class:`WorkbenchError` and click's own usage errors (a missing option, a value
     out of range) into ``Error: <one line>`` and exit code 2."""
+
+    command_class = WorkbenchCommand
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # The group's own options (``workbench --bogus``): one line too, not click's usage.
@@ -114,7 +117,8 @@ def _run_search(options: dict[str, Any], cluster: Any = None) -> None:
         o["task_name"], o["data_file"], flags, parse_task_options(o["task_options"])
     )
     if task_file is not None:
-        click.echo(f"Task file {task_file} (reuse it: workbench search --task {task_file})")
+        reuse = shlex.quote(str(task_file))
+        click.echo(f"Task file {task_file} (reuse it: workbench search --task {reuse})")
     config = make_search_config(
         task=task,
         space=load_space(o["space_name"]),
@@ -448,6 +452,7 @@ def export(
         retrain=retrain,
         register=register,
         tracking_uri=tracking_uri,
+        progress=lambda line: click.echo(line, err=True),
     )
     for line in result.lines():
         click.echo(line)

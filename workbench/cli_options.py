@@ -1,10 +1,26 @@
-"""The command line's shared options: everything a search takes (``search``, ``chief``)."""
+"""The command line's shared options: everything a search takes (``search``, ``chief``),
+and the checks every command's options get."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import click
+from click.core import ParameterSource
+
+
+class WorkbenchCommand(click.Command):
+    """A command that refuses an option given empty on the command line (``--out ""``
+    wrote into the current folder, ``--tracking-uri ""`` fell back to the default)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        for param in self.params:
+            given = ctx.get_parameter_source(param.name or "")
+            if ctx.params.get(param.name) == "" and given is ParameterSource.COMMANDLINE:
+                raise click.UsageError(
+                    f"Expected a value for {param.opts[0]}. Received: an empty string.", ctx
+                )
+        return super().invoke(ctx)
 
 
 def parse_task_options(pairs: tuple[str, ...]) -> dict[str, Any]:

@@ -93,6 +93,11 @@ class ConsoleReporter:
                 f"Trial {self._number}/{self._total}: epoch {epoch + 1}/{epochs} {shown}"
             )
 
+    def worker_joining(self, address: str, seconds: float) -> None:
+        self.console.print(
+            f"Joining the chief at {escape(address)} (waiting up to {seconds:g} s for it)..."
+        )
+
     def chief_started(self, address: str, local_workers: int) -> None:
         if local_workers:
             self.console.print(

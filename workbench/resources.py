@@ -30,6 +30,8 @@ def resolve_named_file(name_or_path: str, kind: str, noun: str) -> Path:
     candidate = Path(name_or_path).expanduser()
     looks_like_path = candidate.suffix in {".yaml", ".yml"} or "/" in name_or_path
     if looks_like_path:
+        if candidate.is_dir():
+            raise WorkbenchError(f"{noun} file {name_or_path} is a folder. Expected a YAML file")
         if not candidate.is_file():
             raise WorkbenchError(f"{noun} file not found: {name_or_path}")
         return candidate

@@ -11,6 +11,7 @@ import os
 import shlex
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,7 @@ class ExportResult:
             *(f"  {check.describe()}" for check in self.checks),
             "Wrote " + ", ".join(p.name + ("/" if p.is_dir() else "") for p in self.files),
             f"Registered {self.model_uri} (version {self.registered_version})",
-            f"Predict: workbench predict --model {self.out_dir} --data "
+            f"Predict: workbench predict --model {shlex.quote(str(self.out_dir))} --data "
             + (
                 "FILE.csv (a 'text' column)"
                 if self.input_dtype == "string"
@@ -94,6 +95,7 @@ def export_best(
     retrain: bool = False,
     register: str | None = None,
     tracking_uri: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> ExportResult:
     """Export the best finished trial of ``experiment`` (or ``trial``) to the folder ``out``.
 
@@ -105,6 +107,7 @@ def export_best(
             for the trial's best epoch count) instead of loading its kept best-epoch weights.
         register: the registered model name; default the experiment's name.
         tracking_uri: the MLflow store; default as for ``workbench search``.
+        progress: called with a line at each epoch of a retrain (it may take long).
 
     Raises:
         WorkbenchError: unknown experiment, no finished trial, deleted weights (use
@@ -145,7 +148,7 @@ def export_best(
         search = tracking.read_search(uri, record.parent_run_id, Path(scratch))
         spec, data = _load_task_data(search)
         trained_on = token_ids(data)  # what the search trained on (text: token ids)
-        model = _rebuild(record, search, trained_on, weights)
+        model = _rebuild(record, search, trained_on, weights, progress)
     exported = with_preprocessing(model, data)
     checks = _check_scores(record, trained_on, model, exported, retrain)
     against = {}  # the exported weights against the baseline, sample by sample on test
@@ -305,8 +308,15 @@ def _logged_task_options(search: Any) -> dict[str, Any]:
     return {}
 
 
-def _rebuild(record: Any, search: Any, data: Any, weights: Path | None) -> Any:
-    """The trial's model: built from its params, then ``weights`` loaded (None: retrained)."""
+def _rebuild(
+    record: Any,
+    search: Any,
+    data: Any,
+    weights: Path | None,
+    progress: Callable[[str], None] | None = None,
+) -> Any:
+    """The trial's model: built from its params, then ``weights`` loaded (None: retrained,
+    each epoch said to ``progress``)."""
     import warnings
 
     import keras
@@ -338,7 +348,14 @@ def _rebuild(record: Any, search: Any, data: Any, weights: Path | None) -> Any:
         int(record.metrics.get("epochs_run", 0)) // runs or int(params["epochs"])
     )
     batch = batch_size_used(int(params["batch_size"]), len(x))
-    model.fit(x, y, epochs=epochs, batch_size=batch, verbose=0)
+    said = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: progress(
+            f"Retraining trial {record.number} on train + validation ({len(x)} samples): "
+            f"epoch {epoch + 1}/{epochs}, loss {float((logs or {}).get('loss', 'nan')):.4g}"
+        )
+    )
+    callbacks = [said] if progress else []
+    model.fit(x, y, epochs=epochs, batch_size=batch, verbose=0, callbacks=callbacks)
     return model
 
 

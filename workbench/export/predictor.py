@@ -118,7 +118,8 @@ def _read_inputs(
     path: Path, interface: Mapping[str, Any], header: bool | None
 ) -> tuple[np.ndarray, list[int] | None, tuple[str, ...]]:
     if not path.is_file():
-        raise WorkbenchError(f"Cannot read --data {path}: no such file")
+        what = "a folder, not a file" if path.is_dir() else "no such file"
+        raise WorkbenchError(f"Cannot read --data {path}: {what}")
     suffix = path.suffix.lower()
     if suffix == ".npz":
         try:

@@ -91,6 +91,8 @@ def run_worker(
     channel = grpc.insecure_channel(
         f"{bracketed}:{port}", options=[("grpc.max_reconnect_backoff_ms", RECONNECT_MS)]
     )
+    if reporter is not None:
+        reporter.worker_joining(f"{bracketed}:{port}", JOIN_TIMEOUT_SECONDS)
     assignment = wire.decode_assignment(_join(channel, worker_id, host, port), state_root)
     # KerasTuner reads its distributed mode from the environment when a tuner is built.
     os.environ.update(

@@ -253,6 +253,11 @@ def load_task(name_or_path: str | Path) -> TaskSpec:
             f"Received: {about!r}"
         )
     name = data.get("name", path.stem)
+    if not isinstance(name, (str, int)) or not str(name).strip():
+        raise WorkbenchError(
+            f"{path}: name: expected the task's name (it names its studies), or no name "
+            f"key for the file's ({path.stem}). Received: {name!r}"
+        )
     description = str(data.get("description", "")).strip()
     return TaskSpec(
         str(name),
