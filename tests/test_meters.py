@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -463,26 +466,31 @@ def test_test_outputs_hold_each_fit_at_its_own_best_epoch() -> None:
 
 
 
-def test_the_models_of_a_trials_fits_predict_on_test_without_a_retracing_warning() -> None:
-    # Each repeat or fold is a new model, traced once for its test outputs: TensorFlow's
-    # "N out of the last M calls ... triggered tf.function retracing" is no fault there.
-    import logging
-
-    x, _ = _batch()
-    tests = meters.TestOutputs("val_loss", "min", x)
+@contextlib.contextmanager
+def _tensorflow_log() -> Iterator[list[logging.LogRecord]]:
+    """The records TensorFlow's logger writes within the block."""
     records: list[logging.LogRecord] = []
     handler = logging.Handler()
     handler.emit = records.append  # type: ignore[method-assign]
     logger = logging.getLogger("tensorflow")
     logger.addHandler(handler)
     try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_the_models_of_a_trials_fits_predict_on_test_without_a_retracing_warning() -> None:
+    # Each repeat or fold is a new model, traced once for its test outputs: TensorFlow's
+    # "N out of the last M calls ... triggered tf.function retracing" is no fault there.
+    x, _ = _batch()
+    tests = meters.TestOutputs("val_loss", "min", x)
+    with _tensorflow_log() as records:
         for _ in range(7):  # as the fits of a trial end, each on a new model
             tests.set_model(_linear_model())
             tests.on_train_begin()
             tests.on_epoch_end(0, {"val_loss": 1.0})
             tests.on_train_end()
-    finally:
-        logger.removeHandler(handler)
     assert len(tests.outputs) == 7
     assert not [r for r in records if "retracing" in r.getMessage()], records
 
@@ -491,21 +499,12 @@ def test_the_probe_traces_each_new_architecture_without_a_retracing_warning() ->
     # A search's trials are new architectures, each traced once by the probe (a Hyperband
     # or long random search printed "5 out of the last 13 calls to <function
     # GradientProbe._make_function.<locals>.probe> triggered tf.function retracing").
-    import logging
-
     x, y = _batch()
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
-    logger = logging.getLogger("tensorflow")
-    logger.addHandler(handler)
-    try:
+    with _tensorflow_log() as records:
         for hidden in range(2, 10):  # 8 architectures: 8 traces
             inputs = keras.Input(shape=(4, 1))
             h = keras.layers.Dense(hidden)(keras.layers.Flatten()(inputs))
             model = keras.Model(inputs, keras.layers.Dense(1)(h))
             model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
             assert _probe(model, x, y)["grad_norm"] > 0
-    finally:
-        logger.removeHandler(handler)
     assert not [r for r in records if "retracing" in r.getMessage()], records
