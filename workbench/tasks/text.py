@@ -124,11 +124,11 @@ def _text_task(
             f"became one {EMPTY_TEXT} token (cuDNN refuses an all-padding sequence)",
         )
     seen = {" ".join(text_tokens(t)) for t in x_train}
-    repeated = [
-        f"{sum(' '.join(text_tokens(t)) in seen for t in x)} of {len(x)} {part} texts"
-        for part, x in (("validation", x_val), ("test", x_test))
-        if x is not None and any(" ".join(text_tokens(t)) in seen for t in x)
-    ]
+    repeated = []
+    for part, x in (("validation", x_val), ("test", x_test)):
+        count = 0 if x is None else sum(" ".join(text_tokens(t)) in seen for t in x)
+        if count:
+            repeated.append(f"{count} of {len(x)} {part} texts")
     if repeated:
         notes = (
             *notes,
