@@ -352,6 +352,10 @@ _BAD_OTHER_INPUT = [
         ["export", "--experiment", "nope", "--out", "model", "--tracking-uri", "mlruns"],
         "Expected a tracking URI",
     ),
+    (  # report let MLflow's refusal of a file store through as a traceback
+        ["report", "--experiment", "x", "--out", "r", "--tracking-uri", "file:///tmp/runs"],
+        "Received: 'file:///tmp/runs' (plain folder stores are no longer supported by MLflow",
+    ),
     (["export", "--out", "model"], "Missing option '--experiment'. See 'workbench export --help'."),
     (
         ["predict", "--model", "missing", "--data", "x.npz"],

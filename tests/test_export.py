@@ -275,6 +275,9 @@ def test_predict_writes_one_row_per_input(exported: Exported) -> None:
         predict_file(model_dir, data)
     with pytest.raises(WorkbenchError, match=r"Cannot read --data .*: a folder, not a file$"):
         predict_file(model_dir, data.parent)
+    np.savez(data, x=x[:0])  # it said "Expected input of shape (None, 10, 1)"
+    with pytest.raises(WorkbenchError, match=r"at least one sample to predict\. Received: x"):
+        predict_file(model_dir, data)
     # Without a header row the first row is an input too, not lost as column names ...
     table.write_text(rows + "\n")
     headless = predict_file(model_dir, table)

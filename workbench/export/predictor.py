@@ -305,9 +305,13 @@ def _check_inputs(x: np.ndarray, interface: Mapping[str, Any]) -> None:
         )
     wrong_rank = x.ndim != len(shape)
     wrong_size = any(d is not None and d != n for d, n in zip(shape[1:], x.shape[1:], strict=False))
-    if wrong_rank or wrong_size or len(x) == 0:
+    if wrong_rank or wrong_size:
         raise WorkbenchError(
             f"Expected input of shape {expected}. Received: x.shape={_shape_text(x.shape)}"
+        )
+    if len(x) == 0:
+        raise WorkbenchError(
+            f"Expected at least one sample to predict. Received: x.shape={_shape_text(x.shape)}"
         )
     if x.dtype.kind in "fiub":
         bad = ~np.isfinite(x.astype("float64"))

@@ -30,10 +30,13 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     db_path = _sqlite_path(chosen)
     if db_path is not None:
         return "sqlite:///" + str(db_path.resolve())
-    if "://" not in chosen:  # a bare folder: MLflow 3.13+ refuses file stores, say so early
+    if "://" not in chosen or chosen.startswith("file:"):
+        # A folder (bare or file://): MLflow 3.13+ refuses file stores; say so early, in one
+        # line (MLflow's own refusal is a paragraph, and a traceback where it is not caught).
         raise WorkbenchError(
             f"Expected a tracking URI such as sqlite:///mlruns/mlflow.db or http://host:5000. "
-            f"Received: {chosen!r} (plain folder stores are no longer supported by MLflow)"
+            f"Received: {chosen!r} (plain folder stores are no longer supported by MLflow; "
+            "`mlflow migrate-filestore` moves one into a database)"
         )
     return chosen
 
