@@ -302,7 +302,8 @@ _BAD_INPUT = [
     ),
     (
         ["--data", "short.csv", "--target", "v", "--window", "3", "--horizon", "2"],
-        "the series has 5 steps; window 3 + horizon 2 + 12 validation + 12 test steps",
+        # The data file, not the task file it was not written to (short.task.yaml).
+        "Error: short.csv: the series has 5 steps; window 3 + horizon 2 + 12 validation",
     ),
     (
         ["--data", "one_class.csv", "--id-column", "id", "--label-column", "label"],

@@ -691,6 +691,20 @@ def test_a_csv_row_longer_than_its_header(tmp_path: Path) -> None:
         spec.load()
 
 
+def test_csv_sequences_split_column_without_train_rows(tmp_path: Path) -> None:
+    import pandas as pd
+
+    frame = pd.read_csv(_long_table(tmp_path, split=True))
+    frame.loc[frame["part"] == "train", "part"] = "val"
+    frame.to_csv(tmp_path / "long.csv", index=False)
+    spec = _task(
+        tmp_path, "csv_sequences", path="long.csv", id_column="sid", label_column="label",
+        split_column="part",
+    )  # fmt: skip
+    with pytest.raises(WorkbenchError, match=r"long.csv: column 'part': expected rows marked tr"):
+        spec.load()  # it said "expected at least 2 classes ... a single class None"
+
+
 def test_csv_sequences_official_split_from_parquet(tmp_path: Path) -> None:
     import pandas as pd
 

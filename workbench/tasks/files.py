@@ -119,6 +119,8 @@ def _load_csv_sequences(spec: TaskSpec) -> TaskData:
         part = _split_parts(path, frame, split_column, starts)
         index = {name: np.flatnonzero(part == name) for name in ("train", "val", "test")}
         train, val, test = index["train"], index["val"], index["test"]
+        if len(train) == 0:  # the label check below would say "a single class None"
+            raise WorkbenchError(f"{path}: column {split_column!r}: expected rows marked train")
         (_, y_all), names = _encode_labels(where, y_raw[train], y_raw)
         if len(val) == 0:
             rest, picked = _stratified_split(y_all[train], opts["val_fraction"], rng, where, names)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,7 +107,8 @@ def task_from_data(
         options={"path": str(path.resolve()), **given, **(options or {})},
         source=str(task_file),
     )
-    LOADERS[loader](spec)  # bad data stop here, before a file is written
+    # Bad data stop here, before a file is written: their errors name the data file.
+    LOADERS[loader](dataclasses.replace(spec, source=str(path)))
     text = (
         f"# Written by `workbench search --data {path.name}`. Reuse it (and edit it) with\n"
         f"#   workbench search --task {task_file}\n"
