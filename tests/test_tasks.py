@@ -420,6 +420,23 @@ def test_csv_text_is_a_seeded_stratified_split_with_a_train_only_vocabulary(
     assert load_task(_text_task(tmp_path, seed=4)).load().digest() != data.digest()
 
 
+def test_a_csv_header_naming_a_read_column_twice(tmp_path: Path, reviews_csv: Path) -> None:
+    lines = reviews_csv.read_text().splitlines()
+    header = lines[0].split(",")
+    # A second 'review' column (an export that kept an old one): pandas read the first
+    # and renamed the other 'review.1', whichever the user meant.
+    rows = [f"{line},other words" for line in lines[1:]]
+    reviews_csv.write_text("\n".join([",".join([*header, "review"]), *rows]) + "\n")
+    where = f"columns {header.index('review') + 1}, {len(header) + 1}"
+    twice = rf"the header names column 'review' 2 times \({where}\)"
+    with pytest.raises(WorkbenchError, match=twice):
+        load_task(_text_task(tmp_path)).load()
+    # A repeated column the task does not read is no concern of it.
+    rows = [f"{row},x" for row in rows]
+    reviews_csv.write_text("\n".join([",".join([*header, "note", "note"]), *rows]) + "\n")
+    assert load_task(_text_task(tmp_path)).load().sizes() == "28/6/6"
+
+
 def test_texts_that_read_like_missing_values_are_texts(
     tmp_path: Path, reviews_csv: Path
 ) -> None:

@@ -60,6 +60,8 @@ def _read_table(
         raise WorkbenchError(f"{path}: the file is empty. Expected a header row and data") from None
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise WorkbenchError(f"{path}: cannot read the file: {first_line(exc)}") from None
+    if path.suffix.lower() not in (".parquet", ".pq"):
+        _check_unique(path, columns)
     missing = [column for column in columns if column not in frame.columns]
     if missing:
         raise WorkbenchError(
@@ -70,6 +72,22 @@ def _read_table(
     if frame.empty:
         raise WorkbenchError(f"{path}: the file has a header but no rows. Expected data rows")
     return frame
+
+
+def _check_unique(path: Path, columns: Sequence[str]) -> None:
+    """Refuse a CSV header naming a column the task reads twice: pandas would read the
+    first and rename the other (``text.1``), whichever one the user meant."""
+    import csv
+
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+        header = next(csv.reader(handle), [])
+    for column in columns:
+        if header.count(column) > 1:
+            places = [str(i + 1) for i, name in enumerate(header) if name == column]
+            raise WorkbenchError(
+                f"{path}: the header names column {column!r} {len(places)} times (columns "
+                f"{', '.join(places)}). Expected each column the task reads named once"
+            )
 
 
 def _longer_row(path: Path) -> str:
