@@ -389,6 +389,11 @@ def test_bad_inputs_give_one_clear_line(exported: Exported) -> None:
             {"inputs": np.zeros((5, 10, 2), "float32")},
             "expected an array named 'x' or 'x_test'. Received keys: inputs",
         ),
+        "ragged.npz": (  # an archive holding Python objects: not "not a NumPy archive"
+            {"x": np.array([np.zeros((10, 2)), np.zeros((7, 2))], dtype=object)},
+            "ragged.npz: x is an object array (ragged sequences?). Expected an equal-length "
+            "numeric array, padded as the model was trained",
+        ),
     }
     for name, (arrays, message) in cases.items():
         path = exported.root / name

@@ -131,7 +131,13 @@ def _read_inputs(
                         f"{path}: expected an array named 'x' or 'x_test'. "
                         f"Received keys: {', '.join(keys) or 'none'}"
                     )
-                x = np.asarray(archive[key])
+                try:
+                    x = np.asarray(archive[key])
+                except ValueError:  # an archive, but an array of Python objects in it
+                    raise WorkbenchError(
+                        f"{path}: {key} is an object array (ragged sequences?). Expected "
+                        "an equal-length numeric array, padded as the model was trained"
+                    ) from None
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             # NumPy takes any file that is not an archive for a pickle, and offers to load it.
             why = "not a NumPy archive" if "allow_pickle" in str(exc) else first_line(exc)
