@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import textwrap
 from pathlib import Path
@@ -934,6 +935,15 @@ def test_an_unsettled_matched_study_asks_for_configurations_and_says_what_seeds_
     (advice,) = [n for n in notes if n.startswith("This study cannot settle")]
     assert "no two cells met on 2 or more matched configurations" in advice
     assert "--tuner grid --repeats 3" in advice
+    # The search that would settle it runs the same task: the loader options it ran with
+    # that its task file does not set so (n_train=64 is another task than adding's 1000).
+    study = _study(unmatched)
+    options = {"length": 20, "n_train": 64, "n_val": 250, "n_test": 250, "seed": 0}
+    tags = {**study.parent_tags, "task": "adding", "task_options": json.dumps(options)}
+    notes = reports.build_report(dataclasses.replace(study, parent_tags=tags)).sections[0].notes
+    (advice,) = [n for n in notes if n.startswith("This study cannot settle")]
+    assert "`workbench search --task adding --task-option length=20 --task-option n_train=64 " \
+        "--space s --tuner grid" in advice
 
 
 def test_diverged_trials_left_out_of_the_comparison_are_said_per_cell() -> None:

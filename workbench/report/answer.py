@@ -334,8 +334,13 @@ def _matched_search(info: dict[str, Any]) -> str:
     task = shlex.quote(str(info.get("task_ref") or info["task"]))
     space = shlex.quote(str(info.get("space_ref") or info["space"]))
     experiment = shlex.quote(str(info.get("experiment", "study")) + "-matched")
+    # The same task: the loader options it ran with (n_train=64 is another task than 4000).
+    options = "".join(
+        f" --task-option {shlex.quote(f'{key}={_option_text(value)}')}"
+        for key, value in sorted((info.get("task_overrides") or {}).items())
+    )
     command = (
-        f"`workbench search --task {task} --space {space} --tuner grid --repeats 3 "
+        f"`workbench search --task {task}{options} --space {space} --tuner grid --repeats 3 "
         f"--experiment {experiment}`"
     )
     continuous = info.get("space_continuous")
@@ -348,6 +353,16 @@ def _matched_search(info: dict[str, Any]) -> str:
         f"{command}, on a copy of the space whose continuous ranges ({names}) list their "
         "values or have a step: grid cannot enumerate them."
     )
+
+
+def _option_text(value: Any) -> str:
+    """A loader option's value as ``--task-option`` reads it back (YAML: ``true``, ``[1, 2]``)."""
+    import json
+
+    from workbench.yamlio import parse_scalar
+
+    plain = isinstance(value, str) and parse_scalar(value) == value  # not "1e3", not "no"
+    return value if plain else json.dumps(value)
 
 
 def _tested(pairs: pd.DataFrame) -> int:

@@ -66,6 +66,25 @@ class Report:
     compared_runs: frozenset[str] = frozenset()
 
 
+def task_overrides(tags: dict[str, str]) -> dict[str, Any]:
+    """The loader options the search ran with that its task file does not set so: what a
+    command naming the task again needs as ``--task-option`` (every option when the task
+    file cannot be read any more)."""
+    import json
+
+    try:
+        options = dict(json.loads(tags.get("task_options", "{}")))
+    except (ValueError, TypeError):
+        return {}
+    try:
+        from workbench.tasks import load_task
+
+        own = dict(load_task(tags.get("workbench.task_ref") or tags.get("task", "")).options)
+    except Exception:  # noqa: BLE001 - a moved or changed task file: name every option
+        own = {}
+    return {key: value for key, value in options.items() if own.get(key, object()) != value}
+
+
 def overview(study: Any, trials: pd.DataFrame) -> dict[str, Any]:
     """Section 1 as a mapping: task, space, tuner, counts, best trial, compute time."""
     params, tags = study.parent_params, study.parent_tags
@@ -97,6 +116,7 @@ def overview(study: Any, trials: pd.DataFrame) -> dict[str, Any]:
         # How a command names them again (a path for the user's own files); None before
         # the search logged it.
         "task_ref": tags.get("workbench.task_ref"),
+        "task_overrides": task_overrides(tags),
         "space_ref": tags.get("workbench.space_ref"),
         "space_continuous": tags.get("workbench.space_continuous"),
         "tuner": tags.get("tuner", params.get("tuner", "unknown")),
