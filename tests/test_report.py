@@ -860,6 +860,24 @@ def test_hyperband_early_rounds_stay_out_of_the_best_trial_cost_and_seed_noise()
     assert "Not compared at all: simple_rnn (1 trial), every trial stopped in an earlier" in note
 
 
+def test_peak_memory_compares_cells_only_as_a_gpu_allocator_measured_it() -> None:
+    def trial(number: int, cell: str, memory: float, measure: str) -> StudyTrial:
+        tags = {"memory_measure": measure}
+        return _trial(number, 0.8, cell=cell, units=8, peak_memory_mb=memory, tags=tags)
+
+    # On CPU the first trial's memory growth holds TensorFlow's start-up (LSTM ran first).
+    cpu = reports.build_report(_study([trial(1, "lstm", 53.7, "rss_increase"),
+                                       trial(2, "gru", 18.2, "rss_increase")]))  # fmt: skip
+    assert cpu.frames["cost"]["peak_memory_mb"].isna().all()
+    (note,) = [n for n in cpu.sections[5].notes if n.startswith("peak_memory_mb")]
+    assert "left out where it is no GPU allocator's peak (here rss_increase)" in note
+    assert cpu.trials["peak_memory_mb"].tolist() == [53.7, 18.2]  # kept per trial
+    gpu = reports.build_report(_study([trial(1, "lstm", 40.0, "gpu_peak"),
+                                       trial(2, "gru", 30.0, "gpu_peak")]))  # fmt: skip
+    assert gpu.frames["cost"]["peak_memory_mb"].tolist() == [40.0, 30.0]
+    assert not [n for n in gpu.sections[5].notes if n.startswith("peak_memory_mb")]
+
+
 def test_a_later_hyperband_round_costs_its_earlier_rounds_too() -> None:
     trials = [  # trial 2 trains on from trial 1's weights, trial 3 from scratch
         _trial(1, 0.6, cell="lstm", units=8, epochs=1, fit_seconds=10.0, optimizer_steps=5,

@@ -16,12 +16,17 @@ from workbench.tracking.store import TRIAL_ID
 
 def cost_table(trials: pd.DataFrame) -> pd.DataFrame:
     """Section 5: mean parameter count, seconds per epoch, peak memory and score per cell at
-    equal hidden size (and depth and direction), over finished trials."""
+    equal hidden size (and depth and direction), over finished trials; peak memory only
+    where a GPU allocator measured it."""
     done = trials[trials["outcome"] == "completed"]
     keys = ["units", "depth", "bidirectional", "cell"]
     columns = [*keys, "n", *COST_METRICS, "score"]
     if done.empty:
         return pd.DataFrame(columns=columns)
+    # Only a GPU allocator's peak compares cells: a CPU process's memory growth during a
+    # trial holds TensorFlow's own start-up in whichever trial ran first.
+    gpu = done.get("memory_measure", pd.Series("", index=done.index)) == "gpu_peak"
+    done = done.assign(peak_memory_mb=done["peak_memory_mb"].where(gpu))
     frame = (
         done.groupby(keys, dropna=False)
         .agg(

@@ -397,8 +397,16 @@ def build_report(study: Any) -> Report:
     if frames["cost"].empty:
         s.notes.append("No finished trial: cannot compute.")
     else:
+        measures = set(compared.get("memory_measure", pd.Series(dtype=object)).dropna())
         for name in COST_METRICS:
-            if frames["cost"][name].isna().all():
+            if name == "peak_memory_mb" and measures - {"gpu_peak", "n/a"}:
+                s.notes.append(
+                    "peak_memory_mb: left out where it is no GPU allocator's peak (here "
+                    f"{', '.join(sorted(measures))}): a CPU process's memory growth during a "
+                    "trial holds TensorFlow's start-up in whichever trial ran first, so it "
+                    "does not compare cells; trials.csv keeps each trial's figure."
+                )
+            elif frames["cost"][name].isna().all():
                 s.notes.append(f"{name}: {NOT_MEASURED}.")
         if info["tuner"] == "hyperband":
             s.notes.append(
