@@ -256,6 +256,26 @@ def test_a_pair_told_apart_on_test_only_is_said_to_stay_open() -> None:
     )
 
 
+def test_a_paired_verdict_on_few_configurations_says_it_rests_on_normality() -> None:
+    def notes(configurations: int) -> str:
+        trials, number = [], 0
+        for k in range(configurations):  # gru ahead by about 0.1 in each, a little apart
+            for cell, score in (("lstm", 0.5 + k / 100), ("gru", 0.6 + k / 100 + k / 1000)):
+                number += 1
+                trials.append(_trial(number, score, cell=cell, units=4 * (k + 1)))
+        found = reports.build_report(_study(trials)).sections[0].notes
+        (pair,) = [n for n in found if n.startswith("gru beats lstm on validation")]
+        return pair
+
+    # Two configurations, p = 0.006 with one degree of freedom: a verdict, said fragile.
+    assert notes(2).endswith(
+        "; on only 2 matched configurations: the t-test takes their differences for normal, "
+        "which so few cannot show, and Wilcoxon's test, which does not, cannot reach p < 0.05 "
+        "below 6: a matched search over 6 or more would confirm it."
+    )
+    assert "on only" not in notes(6)
+
+
 def test_equal_differences_from_averaged_repeats_get_no_test() -> None:
     # Two configurations where GRU is ahead by the same 3/370 of test accuracy, as float32
     # metrics averaged over repeats leave it: unequal in the 7th digit.

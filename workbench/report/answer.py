@@ -203,6 +203,11 @@ def _identical(row: Any) -> bool:
     )
 
 
+#: Matched configurations below which a paired verdict rests on the t-test's normality
+#: alone (Wilcoxon's signed-rank test cannot reach p < 0.05 on fewer than 6 pairs).
+FEW_PAIRS = 6
+
+
 def _pair_sentence(row: Any, measure: str, family: int = 1) -> str:
     first, second = row["cell_a"], row["cell_b"]
     if row["comparison"] == "none":
@@ -240,7 +245,16 @@ def _pair_sentence(row: Any, measure: str, family: int = 1) -> str:
     ):
         return f"{first} vs {second} on {measure}: no significant difference ({figures})."
     loser = second if better == first else first
-    return f"{better} beats {loser} on {measure} ({figures})."
+    fragile = ""
+    if row["comparison"] == "paired" and int(row["n"]) < FEW_PAIRS:
+        # Exact only if the differences are normal; two to five cannot show they are.
+        fragile = (
+            f"; on only {row['n']} matched configurations: the t-test takes their "
+            "differences for normal, which so few cannot show, and Wilcoxon's test, which "
+            f"does not, cannot reach p < 0.05 below {FEW_PAIRS}: a matched search over "
+            f"{FEW_PAIRS} or more would confirm it"
+        )
+    return f"{better} beats {loser} on {measure} ({figures}){fragile}."
 
 
 def answer(
