@@ -1005,6 +1005,12 @@ def test_diverged_trials_left_out_of_the_comparison_are_said_per_cell() -> None:
     notes = reports.build_report(_study(running)).sections[0].notes
     (line,) = [n for n in notes if n.startswith("Not in these comparisons")]
     assert "failed" not in line
+    # ... but the search is not over (a kill -9 left it RUNNING): the answer says so.
+    assert "**This search is not complete**: 1 trial(s) RUNNING (still training" in " ".join(
+        notes
+    )
+    complete = " ".join(reports.build_report(_study(trials)).sections[0].notes)
+    assert "not complete" not in complete
 
 
 def test_without_a_test_part_the_baseline_is_read_on_validation_first() -> None:

@@ -308,6 +308,7 @@ def answer(
     if brief:
         return lines
     settled = not open_pairs
+    lines += _unfinished(info)
     lines += _lost_trials(info.get("lost", {}))
     if check["beats"] is not False:
         lines.append(check["text"])
@@ -412,6 +413,20 @@ def _validation_size(trials: pd.DataFrame, direction: str, info: dict[str, Any])
                 f"validation sample ({step:.3g}): their ranking could flip with one sample."
             )
     return lines
+
+
+def _unfinished(info: dict[str, Any]) -> list[str]:
+    """Trials still RUNNING or interrupted: the search is not over, whatever it compares."""
+    running, interrupted = int(info.get("running") or 0), int(info.get("interrupted") or 0)
+    if not running and not interrupted:
+        return []
+    parts = [f"{running} trial(s) RUNNING"] if running else []
+    parts += [f"{interrupted} interrupted"] if interrupted else []
+    return [
+        f"**This search is not complete**: {' and '.join(parts)} (still training, or a search "
+        "stopped or killed: the same command resumes it and runs them again); everything "
+        "here compares the trials that finished."
+    ]
 
 
 def _lost_trials(lost: dict[str, tuple[int, int, int]]) -> list[str]:
