@@ -898,6 +898,24 @@ def test_peak_memory_compares_cells_only_as_a_gpu_allocator_measured_it() -> Non
     assert not [n for n in gpu.sections[5].notes if n.startswith("peak_memory_mb")]
 
 
+def test_a_one_epoch_study_draws_its_points() -> None:
+    from workbench.report.figures import _draw
+
+    trials = [
+        _trial(k, 0.5 + k / 10, cell=cell, units=8 * k,
+               histories={"val_accuracy": ((0, 0.5 + k / 10),), "grad_norm": ((0, float(k)),)})
+        for k, cell in ((1, "lstm"), (2, "gru"), (3, "lstm"))
+    ]  # fmt: skip
+    report = reports.build_report(_study(trials))
+    for name in ("learning_curves", "gradients"):
+        ax = _draw(report, name).axes[0]
+        # A line of one point drew nothing: the figures were their legends alone, under
+        # ticks of -0.04 to 0.04.
+        assert {line.get_marker() for line in ax.get_lines()} == {"o"}, name
+        assert ax.get_xlim() == (-0.5, 0.5), name
+        assert 0 in ax.get_xticks(), name
+
+
 def test_a_later_hyperband_round_costs_its_earlier_rounds_too() -> None:
     trials = [  # trial 2 trains on from trial 1's weights, trial 3 from scratch
         _trial(1, 0.6, cell="lstm", units=8, epochs=1, fit_seconds=10.0, optimizer_steps=5,

@@ -427,7 +427,8 @@ def build_report(study: Any) -> Report:
         s.notes.append(
             f"{objective} per epoch: median and interquartile range per cell type over its "
             "trials (repeats and folds averaged first); a curve ends where fewer than half "
-            "the cell's trials still trained (early stopping)."
+            "the cell's trials still trained (early stopping). Epochs count from 0, as "
+            "MLflow's steps do (epoch 0 is the first; `best_epoch` counts epochs trained)."
         )
         curves = frames["learning_curves"]
         last = curves.groupby("cell", sort=False).tail(1)

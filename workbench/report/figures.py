@@ -24,6 +24,15 @@ def _color(cell: str) -> str:
 
 
 
+def _one_epoch_wide(ax: Any, epochs: Any) -> None:
+    """An axis over a single epoch spans one epoch around it (matplotlib's own limits,
+    +-0.05, take its integer ticks away)."""
+    values = {int(e) for e in epochs}
+    if len(values) == 1:
+        (epoch,) = values
+        ax.set_xlim(epoch - 0.5, epoch + 0.5)
+
+
 def _draw(report: Report, name: str) -> Any:
     import matplotlib
 
@@ -156,8 +165,13 @@ def _draw(report: Report, name: str) -> Any:
         fig, ax = plt.subplots(figsize=(6, 4))
         for cell in _cells(curves):
             sub = curves[curves["cell"] == cell]
-            ax.plot(sub["epoch"], sub["median"], color=_color(cell), label=cell)
+            # One epoch is one point: a line and a band of one point draw nothing.
+            marker = "o" if len(sub) == 1 else None
+            ax.plot(sub["epoch"], sub["median"], color=_color(cell), label=cell, marker=marker)
             ax.fill_between(sub["epoch"], sub["q25"], sub["q75"], color=_color(cell), alpha=0.2)
+            if len(sub) == 1:
+                ax.vlines(sub["epoch"], sub["q25"], sub["q75"], color=_color(cell), alpha=0.5)
+        _one_epoch_wide(ax, curves["epoch"])
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(report.objective)
@@ -174,7 +188,14 @@ def _draw(report: Report, name: str) -> Any:
                         points.setdefault(cell, {}).setdefault(step, []).append(value)
         for cell, by_step in points.items():
             steps = sorted(by_step)
-            ax.plot(steps, [np.median(by_step[s]) for s in steps], color=_color(cell), label=cell)
+            ax.plot(
+                steps,
+                [np.median(by_step[s]) for s in steps],
+                color=_color(cell),
+                label=cell,
+                marker="o" if len(steps) == 1 else None,
+            )
+        _one_epoch_wide(ax, [step for by_step in points.values() for step in by_step])
         ax.set_yscale("log")
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
