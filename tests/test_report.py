@@ -898,6 +898,25 @@ def test_peak_memory_compares_cells_only_as_a_gpu_allocator_measured_it() -> Non
     assert not [n for n in gpu.sections[5].notes if n.startswith("peak_memory_mb")]
 
 
+def test_the_pages_show_commands_as_code_and_say_what_trials_csv_rows_hold(
+    tmp_path: Path,
+) -> None:
+    from workbench.report.pages import write_report
+
+    unmatched = [_trial(1, 0.8, cell="lstm", units=16), _trial(2, 0.7, cell="gru", units=32)]
+    write_report(reports.build_report(_study(unmatched)), tmp_path)
+    page = (tmp_path / "report.html").read_text()
+    # The suggested command showed with its backticks.
+    assert "would: <code>workbench search --task t --space s --tuner grid" in page
+    assert "`workbench search" not in page
+    md = (tmp_path / "report.md").read_text()
+    assert "`score` is that repeat's; `trial_score` and every other measure" in md
+    assert md.rstrip().endswith("add them up over one row per trial), the 3 PNG figures.")
+    failed = [_trial(1, None, status="FAILED", tags={"failure": "diverged"})]
+    write_report(reports.build_report(_study(failed)), tmp_path / "failed")
+    assert (tmp_path / "failed" / "report.md").read_text().rstrip().endswith("; no figures.")
+
+
 def test_a_one_epoch_study_draws_its_points() -> None:
     from workbench.report.figures import _draw
 

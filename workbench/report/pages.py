@@ -51,7 +51,10 @@ def _html_table(frame: pd.DataFrame) -> str:
 
 
 def _inline(text: str) -> str:
-    return re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(text))
+    """A note's Markdown as HTML: ``**bold**`` and `` `code` `` (commands to copy)."""
+    escaped = html.escape(text, quote=False)
+    escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+    return re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", escaped)
 
 
 _CSS = (
@@ -107,7 +110,14 @@ def write_report(report: Report, out: Path) -> list[Path]:
                 f"<figure><img alt='{figure}' src='data:image/png;base64,{images[figure]}'>"
                 "</figure>"
             )
-    md += ["Files: trials.csv (one row per trial and repeat), the PNG figures.", ""]
+    figures = sum(len(section.figures) for section in report.sections)
+    md += [
+        "Files: trials.csv (one row per trial and repeat: `score` is that repeat's; "
+        "`trial_score` and every other measure, `fit_seconds`, `epochs_run` and `test_*` "
+        "among them, are the whole trial's, on each of its rows: add them up over one row "
+        "per trial)" + (f", the {figures} PNG figures." if figures else "; no figures."),
+        "",
+    ]
     parts.append("</body></html>")
     (out / "report.md").write_text("\n".join(md))
     (out / "report.html").write_text("\n".join(parts))
