@@ -987,6 +987,15 @@ def test_a_best_trial_under_the_baseline_comes_with_the_likely_reasons() -> None
     first = reports.build_report(study).sections[0].notes[0]
     assert "does not beat the task's trivial baseline" in first
     assert "too few updates (at most 40 optimizer steps" in first
+    assert first.count("raise the space's epochs or lower its batch size") == 1
+    # 64 samples: every batch size above 8 trained at 8; a smaller one in the space would
+    # change nothing, more samples would.
+    capped = [dataclasses.replace(t, metrics={**t.metrics, "batch_size_used": 8.0})
+              for t in trials]  # fmt: skip
+    study = dataclasses.replace(_study(capped, "min"), parent_tags=tags, parent_params=params)
+    first = reports.build_report(study).sections[0].notes[0]
+    assert "raise the space's epochs or give the task more training samples: the batch size " \
+        "was already capped at 8 so that an epoch has 8 steps)" in first
     assert "1 of 3 trials diverged" in first
     assert "a validation part of 16 samples picked the best trial" in first
 

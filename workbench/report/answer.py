@@ -17,6 +17,7 @@ import pandas as pd
 from workbench.report.frames import BASELINE_DIFF, CELL_ORDER, _config_of, finished
 from workbench.report.frames import on_test as on_test_scores
 from workbench.report.statistics import head_to_head, holm
+from workbench.search.config import MIN_STEPS_PER_EPOCH
 
 
 def test_metric(direction: str) -> str:
@@ -460,9 +461,20 @@ def _likely_reasons(trials: pd.DataFrame, info: dict[str, Any]) -> str:
         fits = max(1, int(info.get("repeats") or 1)) * max(1, int(info.get("folds") or 1))
         steps = float(done["optimizer_steps"].astype(float).max()) / fits
         if steps < FEW_STEPS:
+            used = done.get("batch_size_used", pd.Series(dtype=float)).astype(float)
+            asked = pd.to_numeric(done.get("batch_size", pd.Series(dtype=float)), "coerce")
+            capped = bool((used < asked).any())
+            how = (
+                # A smaller batch in the space changes nothing above the cap.
+                f"raise the space's epochs or give the task more training samples: the batch "
+                f"size was already capped at {int(used.max())} so that an epoch has "
+                f"{MIN_STEPS_PER_EPOCH} steps"
+                if capped
+                else "raise the space's epochs or lower its batch size"
+            )
             reasons.append(
                 f"too few updates (at most {int(steps)} optimizer steps in a model's training; "
-                "raise the space's epochs or lower its batch size)"
+                f"{how})"
             )
     lost = info.get("lost") or {}
     diverged = sum(d for _, d, _ in lost.values()) if lost else int(

@@ -110,7 +110,13 @@ def trials_frame(study: Any) -> pd.DataFrame:
         row["score"] = metrics.get("score", math.nan) if row["outcome"] == "completed" else math.nan
         row["score_std"] = metrics.get("score_std", math.nan)
         row["repeats"] = int(declared) if declared and declared.isdigit() else max(1, len(repeats))
-        measures = ("epochs_run", "optimizer_steps", "grad_norm_max", "grad_probe_seconds")
+        measures = (
+            "epochs_run",
+            "optimizer_steps",
+            "batch_size_used",
+            "grad_norm_max",
+            "grad_probe_seconds",
+        )
         for name in (*COST_METRICS, *measures):
             row[name] = metrics.get(name, math.nan)
         for name, value in metrics.items():
