@@ -25,3 +25,23 @@ def test_a_failure_is_printed_as_it_is_on_one_line() -> None:
     (line,) = out.getvalue().splitlines()  # one line, however long: copyable from a log
     assert line.startswith("Trial 3/12 lstm depth=1 units=64")
     assert "[rnn_mode, rnn_input_mode]: 2, 0 [/x] " in line and line.endswith("(1.5 s)")
+
+
+def test_a_best_trial_under_the_baseline_is_said_so_before_its_scores() -> None:
+    from rich.console import Console
+
+    from workbench.console import print_search_result
+    from workbench.search.config import SearchResult, TrialResult
+
+    best = TrialResult("00", 1, {"cell": "lstm"}, "completed", 1.18, {"test_loss": 1.107}, "r1")
+    verdict = "**The best trial (1) does not beat the task's trivial baseline on test**: ..."
+    result = SearchResult(
+        "c1", "p", "sqlite:///m.db", "val_loss", "min", (best,), best, False, 1,
+        answer=(verdict, "lstm vs gru: cannot test."),
+    )  # fmt: skip
+    out = io.StringIO()
+    print_search_result(Console(file=out, width=200), result)
+    text = out.getvalue()
+    # The scores came first, and the verdict on them a table later.
+    assert text.index("does not beat the task's trivial baseline") < text.index("Best trial 1")
+    assert text.index("Best trial 1") < text.index("test_loss")

@@ -149,6 +149,14 @@ def print_search_result(console: Console, result: Any) -> None:
             f"The tuner stopped after {len(result.trials)} of {result.max_trials} trials: "
             "the space has no untried configuration left."
         )
+    # The answer before the best trial's figures: a best trial that does not beat the
+    # task's trivial baseline is said before its scores are shown.
+    if result.answer:
+        console.print("\n[bold]Answer[/] (the report's first section):")
+        for line in result.answer:
+            warning = line.startswith("**")  # the baseline verdict, an unfinished search
+            style = "bold red" if warning else None
+            console.print(f"- {line.replace('**', '')}", markup=False, style=style)
     best = result.best
     if best is not None:
         console.print(f"[bold]Best trial {best.number}[/]: {result.objective} {best.score:.5g}")
@@ -171,12 +179,6 @@ def print_search_result(console: Console, result: Any) -> None:
             if key in best.metrics:
                 table.add_row(f"[dim]{key}[/]", f"{best.metrics[key]:.5g}")
         console.print(table)
-    if result.answer:
-        console.print("\n[bold]Answer[/] (the report's first section):")
-        for line in result.answer:
-            first = line.startswith("**")  # the baseline verdict that comes first
-            style = "bold red" if first else None
-            console.print(f"- {line.replace('**', '')}", markup=False, style=style)
     console.print(f"Experiment: {result.experiment}", markup=False)
     console.print(f"Parent run: {result.parent_run_id}", markup=False)
     console.print(f"Tracking URI: {result.tracking_uri}", markup=False, soft_wrap=True)
