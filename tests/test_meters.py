@@ -282,6 +282,14 @@ def test_a_loss_that_stops_being_finite_stops_the_fit_within_the_epoch() -> None
         _linear_model().fit(x, y, batch_size=1, epochs=2, verbose=0, callbacks=[meter])
     assert raised.value.epoch == 0 and not math.isfinite(raised.value.loss)
     assert epochs == []  # stopped before the first epoch ended
+    # The fit it cut short cost time: counted when the trial stops the meter (it was 0, and
+    # a study whose trials all diverged reported "Compute: 0.0 s").
+    assert meter.fit_seconds == 0.0
+    meter.stop_memory()
+    assert meter.fit_seconds > 0.0
+    spent = meter.fit_seconds
+    meter.stop_memory()  # once: the clock stopped
+    assert meter.fit_seconds == spent
 
 
 def test_a_stop_request_stops_the_fit_at_a_batch_end() -> None:

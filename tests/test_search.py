@@ -811,6 +811,8 @@ def test_diverging_trials_fail_and_an_all_diverged_search_says_so(
         assert run.data.tags["diverged_repeat"] == "0"
         assert run.data.tags["diverged_fold"] == "0"  # 16 validation samples: 5 folds
         assert "score" not in run.data.metrics
+        # What it cost before it diverged, for the report's compute.
+        assert run.data.metrics["fit_seconds"] > 0 and run.data.metrics["epochs_run"] == 0
     # KerasTuner's own record, which its oracles learn from: failed, with no score to learn.
     saved = [json.loads(p.read_text()) for p in (workdir / ".workbench").rglob("trial.json")]
     assert len(saved) == 3

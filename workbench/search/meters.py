@@ -186,7 +186,7 @@ class TrialMeter(keras.callbacks.Callback):
         self.peak_memory_mb: float | None = None
         self._memory = PeakMemory()
         self._epoch = 0
-        self._t_fit = 0.0
+        self._t_fit: float | None = None
         self._t_epoch = 0.0
 
     def __deepcopy__(self, memo: dict[int, Any]) -> TrialMeter:
@@ -236,8 +236,7 @@ class TrialMeter(keras.callbacks.Callback):
                 raise Diverged(epoch, metrics[key])
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
-        self.fit_seconds += time.perf_counter() - self._t_fit
-        peak = self._memory.stop()
+        peak = self.stop_memory()
         if peak is not None:
             self.peak_memory_mb = max(self.peak_memory_mb or 0.0, peak)
 
@@ -251,9 +250,13 @@ class TrialMeter(keras.callbacks.Callback):
         seconds = self.steady_epoch_seconds or self.epoch_seconds
         return statistics.fmean(seconds) if seconds else None
 
-    def stop_memory(self) -> None:
-        """Stop sampling memory when training ended by an exception."""
-        self._memory.stop()
+    def stop_memory(self) -> float | None:
+        """Stop the fit's clock (into ``fit_seconds``) and memory sampling: at a fit's end,
+        or an exception's; the fit's peak memory in MB, if measured."""
+        if self._t_fit is not None:
+            self.fit_seconds += time.perf_counter() - self._t_fit
+            self._t_fit = None
+        return self._memory.stop()
 
 
 def _improved(logs: Any, objective: str, direction: str, best: float | None) -> float | None:
@@ -363,20 +366,17 @@ class GradientProbe(keras.callbacks.Callback):
       strings).
 
     The loss is the model's compiled loss on the probe batch in inference mode (no
-    dropout), so epochs compare on the same function. The gradient is computed by a
-    ``tf.function`` that runs a copy of the first model of its architecture on the current
-    weights, passed in as values (Keras' ``stateless_call``). The process keeps the functions of
-    the last few architectures (layer types and settings, dropout and names left out;
-    clipping kind; loss; probe batch shape), so a repeat's new model and a later trial
-    of the same architecture (another learning rate, batch size, clip threshold, or a
-    Hyperband round) reuse the trace: tracing costs far more than a call (0.3-0.6 s
-    against 10-20 ms on 2 cores; about 0.2 s after Keras' ``clear_session``). The copy
-    is ``keras.models.clone_model``: state held neither in weights nor in a layer's
-    config would not reach it (the workbench's layers keep theirs in one or the other).
-    A NaN anywhere gives NaN values, never an exception (the trial's divergence check
-    decides). ``max_norm`` and ``seconds`` (the time spent probing, tracing included)
-    cover every ``fit`` the probe saw; KerasTuner's deep copies of the callback return
-    this same probe.
+    dropout), so epochs compare on the same function. A ``tf.function`` runs a copy
+    (``keras.models.clone_model``) of the first model of its architecture on the current
+    weights, passed in as values (``stateless_call``). The functions of the last few
+    architectures (layers and settings, dropout and names left out; clipping kind; loss;
+    probe batch shape) are kept: a repeat's new model, a later trial with another
+    learning rate, batch size or clip threshold, a Hyperband round, reuse the trace
+    (0.2-0.6 s against a call's 10-20 ms on 2 cores). State held neither in weights nor
+    in a layer's config would not reach the copy. A NaN anywhere gives NaN values,
+    never an exception (the divergence check decides). ``max_norm`` and ``seconds``
+    (probing time, tracing included) cover every ``fit`` the probe saw; KerasTuner's
+    deep copies of the callback return this same probe.
 
     Args:
         x: the probe inputs, e.g. the first 32 training samples.

@@ -427,7 +427,7 @@ class Search:
                 repeat, fold = exc.repeat, exc.fold
             where = {"diverged_epoch": exc.epoch, "diverged_repeat": repeat}
             run.set_tags(where if self.config.folds == 1 else {**where, "diverged_fold": fold})
-            run.fail("diverged", str(exc))
+            run.fail("diverged", str(exc), metrics=_spent(meter))
             self._ended(
                 TrialResult(
                     trial.trial_id, number, values, "diverged", run_id=run.run_id, failure=str(exc)
@@ -440,7 +440,7 @@ class Search:
             stopping.check()  # an interrupt that surfaced as another error
             meter.stop_memory()
             kind = "oom" if _is_oom(exc) else "error"
-            run.fail(kind, traceback.format_exc())
+            run.fail(kind, traceback.format_exc(), metrics=_spent(meter))
             reason = f"{type(exc).__name__}: {first_line(exc) if str(exc).strip() else ''}"
             self._ended(
                 TrialResult(trial.trial_id, number, values, kind, run_id=run.run_id, failure=reason)
@@ -556,6 +556,11 @@ class Search:
             else:
                 results.append(TrialResult(trial_id, int(trial_id) + 1, values, "failed"))
         return results
+
+
+def _spent(meter: TrialMeter) -> dict[str, float]:
+    """What a failed trial cost before it failed: the report counts it in the compute."""
+    return {"fit_seconds": meter.fit_seconds, "epochs_run": len(meter.history)}
 
 
 class _StoreLost(kt.errors.FatalError):

@@ -180,11 +180,24 @@ class TrialRun:
             return
         self._end("FINISHED")
 
-    def fail(self, failure: str, detail: str = "", status: str = "FAILED") -> None:
-        """End the run FAILED (or KILLED) with tags ``failure`` and ``failure_detail``."""
+    def fail(
+        self,
+        failure: str,
+        detail: str = "",
+        status: str = "FAILED",
+        metrics: Mapping[str, Any] | None = None,
+    ) -> None:
+        """End the run FAILED (or KILLED) with tags ``failure`` and ``failure_detail``, and
+        ``metrics`` measured before it failed (the training seconds it cost)."""
+        from mlflow.entities import Metric, RunTag
+
+        tags = {"failure": failure, "failure_detail": detail[:4000], "workbench.status": failure}
+        now = int(time.time() * 1000)
         try:
-            self.set_tags(
-                {"failure": failure, "failure_detail": detail[:4000], "workbench.status": failure}
+            self._client.log_batch(
+                self.run_id,
+                metrics=[Metric(k, v, now, 0) for k, v in _finite(metrics or {}).items()],
+                tags=[RunTag(k, str(v)) for k, v in tags.items()],
             )
         finally:
             self._end(status)
