@@ -271,6 +271,29 @@ def test_a_chief_on_a_busy_port_is_refused_before_anything_is_recorded(
     assert experiment is None or client.search_runs([experiment.experiment_id]) == []
 
 
+def test_a_chief_host_not_of_this_host_or_a_nan_timeout_is_refused_before_anything_is_recorded(
+    task_and_space: tuple[Path, Path], store: str
+) -> None:
+    task, space = task_and_space
+    # With --port 0 the host went unchecked: the study opened, gRPC logged its failure,
+    # and the error blamed the port.
+    args = ["chief", *_search_args(task, space, store, 2), "--host", "192.0.2.1", "--port", "0"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert result.output == (
+        "Error: The chief cannot listen on 192.0.2.1: not an address of this host. Expected "
+        "--host to be one of its addresses or names (or 0.0.0.0 for every one).\n"
+    )
+    # NaN passed every comparison: every trial's worker was "lost (no heartbeat for nan s)".
+    args = ["search", *_search_args(task, space, store, 2), "--workers", "1"]
+    result = CliRunner().invoke(main, [*args, "--worker-timeout", "nan"])
+    assert result.exit_code == 2, result.output
+    assert "Expected --worker-timeout above the 5 s heartbeat. Received: nan" in result.output
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name("study")
+    assert experiment is None or client.search_runs([experiment.experiment_id]) == []
+
+
 def test_local_workers_get_a_gpu_each_or_a_share_of_the_cores(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

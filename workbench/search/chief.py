@@ -119,15 +119,14 @@ def worker_environments(count: int) -> list[dict[str, str]]:
 
 
 def check_port(cluster: ClusterConfig) -> None:
-    """Refuse a fixed port this host cannot listen on, before anything is recorded.
+    """Refuse a host or fixed port this host cannot listen on, before anything is recorded
+    (port 0, any free port: the host alone).
 
     Raises:
         WorkbenchError: the port is in use, or the host is not an address of this host.
     """
     import socket
 
-    if not cluster.port:
-        return
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             cluster.host or None, cluster.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -141,6 +140,11 @@ def check_port(cluster: ClusterConfig) -> None:
 
 
 def _cannot_listen(cluster: ClusterConfig) -> WorkbenchError:
+    if not cluster.port:  # any free port: the host is what is wrong
+        return WorkbenchError(
+            f"The chief cannot listen on {cluster.host}: not an address of this host. "
+            "Expected --host to be one of its addresses or names (or 0.0.0.0 for every one)."
+        )
     return WorkbenchError(
         f"The chief cannot listen on {cluster.host}:{cluster.port} (in use, or not an "
         "address of this host). Expected a free --port, or 0 for any."

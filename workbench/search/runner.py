@@ -207,7 +207,7 @@ def _check_cluster(cluster: ClusterConfig) -> None:
         raise WorkbenchError(f"Expected --workers >= 0. Received: {cluster.local_workers}")
     if not 0 <= cluster.port < 65536:
         raise WorkbenchError(f"Expected --port in 0..65535 (0: any). Received: {cluster.port}")
-    if cluster.worker_timeout <= cluster.heartbeat_seconds:
+    if not cluster.worker_timeout > cluster.heartbeat_seconds:  # NaN too
         raise WorkbenchError(
             f"Expected --worker-timeout above the {cluster.heartbeat_seconds:g} s heartbeat. "
             f"Received: {cluster.worker_timeout:g}"
