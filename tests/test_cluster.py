@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -251,6 +252,36 @@ def test_a_second_worker_with_a_live_workers_id_is_refused(
     finally:
         alive.clear()
         server.stop()
+
+
+def test_a_restarted_chief_refuses_a_second_worker_of_a_running_trials_id(
+    tmp_path: Path,
+) -> None:
+    import grpc
+    import keras_tuner as kt
+
+    from workbench.search.chief import DUPLICATE_BEATS, ChiefServer
+    from workbench.search.config import ClusterConfig
+
+    class Refused(Exception):
+        pass
+
+    def refuse(code: Any, details: str) -> None:
+        raise Refused(code)
+
+    oracle = kt.oracles.RandomSearchOracle(kt.Objective("score", "min"), max_trials=2)
+    oracle._set_project_dir(str(tmp_path), "study")
+    oracle.create_trial("w")  # reloaded as running: its worker may still be training it
+    cluster = ClusterConfig(host="127.0.0.1", port=0, heartbeat_seconds=0.5)
+    server = ChiefServer(oracle, b"{}", cluster)
+    join = json.dumps({"worker": "w"}).encode()
+    # A second "w" (another --state-dir) was let in at once and trained the trial again.
+    with pytest.raises(Refused) as refused:
+        server._join(join, SimpleNamespace(abort=refuse))
+    assert refused.value.args[0] == grpc.StatusCode.ALREADY_EXISTS
+    # No heartbeat for the window: the first is gone, a restarted "w" is let in.
+    server.last_beat["w"] -= DUPLICATE_BEATS * cluster.heartbeat_seconds + 1
+    assert server._join(join, SimpleNamespace(abort=refuse)) == b"{}"
 
 
 def test_a_chief_on_a_busy_port_is_refused_before_anything_is_recorded(

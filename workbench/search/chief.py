@@ -118,6 +118,11 @@ def worker_environments(count: int) -> list[dict[str, str]]:
     ]
 
 
+def local_worker_id(k: int) -> str:
+    """The ``--worker-id`` of the chief's ``k``-th local worker (``--workers``)."""
+    return f"worker-{k}"
+
+
 def check_port(cluster: ClusterConfig) -> None:
     """Refuse a host or fixed port this host cannot listen on, before anything is recorded
     (port 0, any free port: the host alone).
@@ -195,10 +200,16 @@ class ChiefServer:
         if not self.port:
             raise _cannot_listen(cluster)
         # Trials the oracle reloaded as running (a restarted chief): their workers get
-        # ``worker_timeout`` to come back for them.
+        # ``worker_timeout`` to come back for them, and count as alive for a join: a second
+        # worker of that id waits out the duplicate window as beside a live one (a worker
+        # that outlived the chief keeps beating; one restarted is let in after the window).
+        # The local workers this chief starts are new: the old ones died with their chief.
         now = time.monotonic()
+        local = {local_worker_id(k) for k in range(cluster.local_workers)}
         for tuner_id in list(oracle.ongoing_trials):
             self.last_seen[tuner_id] = now
+            if tuner_id not in local:
+                self.last_beat[tuner_id] = now
 
     @property
     def address(self) -> str:
@@ -359,7 +370,7 @@ def _start_local_workers(config: SearchConfig, chief: str) -> dict[str, subproce
     state_root = config.state_dir.parent
     started = {}
     for k, env in enumerate(worker_environments(cluster.local_workers)):
-        worker = f"worker-{k}"
+        worker = local_worker_id(k)
         command = [
             sys.executable,
             "-m",
