@@ -736,3 +736,27 @@ def test_a_chief_hands_out_the_trial_a_stopped_plain_search_was_running(
     keep_running_trials(after)  # the same study, now run with --workers
     # Held for tuner0, which never asks a chief, every worker was told "stopped".
     assert after.create_trial("worker-0").trial_id == running
+
+
+def test_a_lost_worker_whose_run_finished_the_trial_completes_it(tmp_path: Path) -> None:
+    from workbench.search.chief import _record_lost
+
+    killed: list[str] = []
+
+    def search(recorded: Any) -> Any:
+        study = SimpleNamespace(
+            finished_trial=lambda trial_id: recorded,
+            kill_trial_runs=lambda trial_id, failure, detail: killed.append(trial_id),
+        )
+        return SimpleNamespace(study=study)
+
+    oracle = _oracle(tmp_path, max_trials=3)
+    finished, lost = oracle.create_trial("w1"), oracle.create_trial("w2")
+    # w1 finished its trial while no chief listened (its run FINISHED), then stopped: the
+    # restarted chief failed it (and took the next best trial for the study's best).
+    _record_lost(search(("run1", {"score": 0.175})), oracle, finished, "worker_lost", "lost")
+    assert oracle.trials[finished.trial_id].status == "COMPLETED"
+    assert oracle.trials[finished.trial_id].score == 0.175 and killed == []
+    _record_lost(search(None), oracle, lost, "worker_lost", "lost")
+    assert oracle.trials[lost.trial_id].status == "FAILED" and killed == [lost.trial_id]
+    assert [t.trial_id for t in oracle.get_best_trials(1)] == [finished.trial_id]

@@ -343,6 +343,16 @@ def serve(search: Any, tuner: Any) -> list[TrialResult]:
 
 
 def _record_lost(search: Any, oracle: Any, trial: Any, failure: str, message: str) -> None:
+    """End the trial of a worker gone mid-trial: FAILED, unless its run says the worker
+    finished it (while no chief listened: it could not say so), then COMPLETED with the
+    recorded score."""
+    recorded = search.study.finished_trial(trial.trial_id)
+    if recorded is not None:
+        _, metrics = recorded
+        oracle.update_trial(trial.trial_id, {oracle.objective.name: metrics["score"]})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+        return
     search.study.kill_trial_runs(trial.trial_id, failure, message)
     trial.status = "FAILED"
     trial.message = message
