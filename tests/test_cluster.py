@@ -544,6 +544,36 @@ def test_a_worker_that_never_comes_back_does_not_hang_the_chief(
 
 
 @pytest.mark.e2e
+def test_a_worker_stopped_with_ctrl_c_gives_its_trial_back_at_once(
+    task_and_space: tuple[Path, Path], store: str, workdir: Path
+) -> None:
+    task, space = task_and_space
+    port = _free_port()
+    # The default worker timeout (120 s): the chief waited it out, then said the worker
+    # was lost and failed its trial for good, while the worker had said "Interrupted".
+    chief = _cli("chief", *_search_args(task, space, store, 3), "--port", str(port),
+                 log=workdir / "chief.log")  # fmt: skip
+    worker = ["worker", "--chief", f"127.0.0.1:{port}"]
+    try:
+        first = _cli(*worker, "--worker-id", "w1", log=workdir / "w1.log")
+        held = _wait_for_running(store, "w1")
+        first.send_signal(signal.SIGINT)
+        assert _finish(first, timeout=60) == 130, (workdir / "w1.log").read_text()
+        other = _cli(*worker, "--worker-id", "w2", log=workdir / "w2.log")
+        assert _finish(other) == 0, (workdir / "w2.log").read_text()
+        assert _finish(chief, timeout=60) == 0, (workdir / "chief.log").read_text()
+    finally:
+        chief.kill()
+    output = (workdir / "chief.log").read_text()
+    number = int(held) + 1
+    assert f"Trial {number}/3 [w1] back in the queue: its worker stopped" in output, output
+    assert "3 of 3 trials completed (0 failed)" in output and "was lost" not in output, output
+    runs = _exactly_once(store, 3)
+    of_held = [r for r in runs if r.data.tags["workbench.trial_id"] == held]
+    assert sorted(r.info.status for r in of_held) == ["FINISHED", "KILLED"]
+
+
+@pytest.mark.e2e
 def test_a_chief_killed_and_started_again_resumes_the_study(
     task_and_space: tuple[Path, Path], store: str, workdir: Path
 ) -> None:
@@ -760,3 +790,31 @@ def test_a_lost_worker_whose_run_finished_the_trial_completes_it(tmp_path: Path)
     _record_lost(search(None), oracle, lost, "worker_lost", "lost")
     assert oracle.trials[lost.trial_id].status == "FAILED" and killed == [lost.trial_id]
     assert [t.trial_id for t in oracle.get_best_trials(1)] == [finished.trial_id]
+
+
+def test_a_chief_whose_last_workers_left_or_were_lost_ends_when_no_trial_is_left(
+    tmp_path: Path,
+) -> None:
+    from workbench.search.chief import ChiefServer
+    from workbench.search.config import ClusterConfig
+
+    oracle = _oracle(tmp_path, max_trials=2)
+    server = ChiefServer(oracle, b"{}", ClusterConfig(host="127.0.0.1", port=0))
+    done = oracle.create_trial("w1")
+    oracle.update_trial(done.trial_id, {"score": 1.0})
+    done.status = "COMPLETED"
+    oracle.end_trial(done)
+    held = oracle.create_trial("w2")
+    # w2 says it stopped: forgotten at once, its trial handed back for the next worker.
+    server._leave(json.dumps({"worker": "w2"}).encode(), None)
+    (departed,) = server.departed()
+    assert departed == ("w2", held) and not oracle.ongoing_trials
+    oracle._retry_queue.append(held.trial_id)
+    assert not server.finished()  # a trial waits for a worker
+    assert oracle.create_trial("w3").trial_id == held.trial_id
+    held.status = "FAILED"
+    server.forget("w3")
+    oracle.end_trial(held)
+    oracle.tuner_ids.discard("w1")  # w1 asked for nothing more (lost, or stopped by kill -9)
+    # No worker left to be told "stopped": the chief waited for one for ever.
+    assert not server.servicer.stop_triggered and server.finished()

@@ -19,7 +19,7 @@ def test_a_failure_is_printed_as_it_is_on_one_line() -> None:
     reporter.trial_ended(
         SimpleNamespace(
             number=3, status="failed", score=None, failure=failure, values=values,
-            metrics={"fit_seconds": 1.5}, worker="", reused=False,
+            metrics={"fit_seconds": 1.5}, worker="", reused=False, late=False,
         )  # fmt: skip
     )
     (line,) = out.getvalue().splitlines()  # one line, however long: copyable from a log
@@ -45,3 +45,21 @@ def test_a_best_trial_under_the_baseline_is_said_so_before_its_scores() -> None:
     # The scores came first, and the verdict on them a table later.
     assert text.index("does not beat the task's trivial baseline") < text.index("Best trial 1")
     assert text.index("Best trial 1") < text.index("test_loss")
+
+
+def test_a_trial_finished_too_late_for_the_study_says_so() -> None:
+    reporter = ConsoleReporter()
+    out = io.StringIO()
+    reporter.console.file = out
+    reporter._objective, reporter._total = "val_loss", 2
+    reporter.trial_ended(
+        SimpleNamespace(
+            number=1, status="completed", score=0.175, failure=None, values={"cell": "lstm"},
+            metrics={"fit_seconds": 3.0}, worker="w1", reused=False, late=True,
+        )  # fmt: skip
+    )
+    (line,) = out.getvalue().splitlines()
+    # It read as a completed trial, which the study had recorded failed (worker lost).
+    assert line.startswith("Trial 1/2 [w1] lstm ")
+    assert " -> val_loss 0.175 (3.0 s); too late for the study" in line
+    assert "the chief had given this trial up" in line

@@ -799,7 +799,8 @@ def test_diverging_trials_fail_and_an_all_diverged_search_says_so(
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2
     assert "DIVERGED" in result.output
-    assert "Error: No trial of the search finished: 3 failed (diverged)" in result.output
+    assert "Error: No trial of the search finished: 3 failed (diverged). Lower the learning " \
+        "rate or add clipping; look at the failed runs' 'failure' tags" in result.output
     assert "Traceback" not in result.output
     parents, trials = _runs(store)
     assert parents[0].info.status == "FAILED"

@@ -246,7 +246,7 @@ def test_an_interrupted_chief_leaves_its_remote_workers_trials_to_them(store: st
     first.end_search("KILLED")  # Ctrl-C on the chief; the worker trains on
     client = MlflowClient(store)
     assert client.get_run(trial.run_id).info.status == "RUNNING"
-    trial.finish({"score": 0.5})
+    assert trial.finish({"score": 0.5}) is False
     restarted = chief(resume=True)
     assert restarted.finished_trial("0") == (trial.run_id, {"score": 0.5})
     assert "workbench.finished_late" not in client.get_run(trial.run_id).data.tags
@@ -561,7 +561,7 @@ def test_a_trial_run_ended_elsewhere_stays_ended_when_its_worker_finishes_late(
     run = study.start_trial("0", params={}, tags={}, run_name="t")
     # The chief declared the worker lost: the run ended KILLED while the worker trained on.
     assert study.kill_trial_runs("0", "worker_lost", "no heartbeat") == 1
-    run.finish({"score": 0.5})
+    assert run.finish({"score": 0.5}) is True  # late: the worker's console says so
     ended = MlflowClient(store).get_run(run.run_id)
     assert ended.info.status == "KILLED" and ended.data.metrics["score"] == 0.5
     assert ended.data.tags["workbench.finished_late"] == "true"

@@ -98,11 +98,12 @@ class ConsoleReporter:
             f"Joining the chief at {escape(address)} (waiting up to {seconds:g} s for it)..."
         )
 
-    def chief_started(self, address: str, local_workers: int) -> None:
+    def chief_started(self, address: str, local_workers: int, logs: str = "") -> None:
         if local_workers:
             self.console.print(
                 f"Chief on {escape(address)}: {local_workers} local workers run the trials "
-                "(their output: <state folder>/workers/)."
+                f"(their output: {escape(logs or '<state folder>/workers')}/).",
+                soft_wrap=True,
             )
         else:
             self.console.print(f"Chief listening on {escape(address)}. Start each worker with:")
@@ -110,6 +111,12 @@ class ConsoleReporter:
             self.console.print(
                 "(--worker-id NAME when one host runs several; the same id gets its trial back)"
             )
+
+    def trial_requeued(self, number: int, worker: str) -> None:
+        self.console.print(
+            f"Trial {number}/{self._total} {escape(f'[{worker}]')} back in the queue: its worker "
+            "stopped before it finished (Ctrl-C or SIGTERM); the next worker runs it again."
+        )
 
     def trial_ended(self, result: Any) -> None:
         if self._status is not None:
@@ -131,6 +138,11 @@ class ConsoleReporter:
             took = " (recorded before the stop: not run again)"
         else:
             took = "" if seconds is None else f" ({seconds:.1f} s)"
+        if result.late:
+            took += (
+                "; too late for the study: the chief had given this trial up (the worker "
+                "was silent past its timeout, or the trial started again elsewhere)"
+            )
         self.console.print(
             f"Trial {result.number}/{self._total}{worker} {escape(format_values(result.values))} "
             f"-> {outcome}{took}",

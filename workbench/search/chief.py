@@ -177,6 +177,8 @@ class ChiefServer:
         self.last_seen: dict[str, float] = {}
         #: When each worker's last heartbeat came (only a live worker process sends them).
         self.last_beat: dict[str, float] = {}
+        #: Workers that said they stopped (``Leave``), for the serving loop to take in.
+        self._departed: list[str] = []
         self._assignment = assignment
         # No SO_REUSEPORT (gRPC's default): a second chief on the same port would bind too
         # and split the workers between two studies without a word.
@@ -188,6 +190,7 @@ class ChiefServer:
         handlers = {
             "Join": grpc.unary_unary_rpc_method_handler(self._join),
             "Heartbeat": grpc.unary_unary_rpc_method_handler(self._heartbeat),
+            "Leave": grpc.unary_unary_rpc_method_handler(self._leave),
         }
         self.server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(wire.SERVICE, handlers),)
@@ -246,6 +249,21 @@ class ChiefServer:
         self.seen(worker)
         return b"{}"
 
+    def _leave(self, request: bytes, context: Any) -> bytes:
+        worker = json.loads(request)["worker"]
+        self.last_beat.pop(worker, None)  # gone: a worker started again with its id joins
+        self._departed.append(worker)
+        return b"{}"
+
+    def departed(self) -> list[tuple[str, Any]]:
+        """Workers that said they stopped, with the trial each held (or None); the oracle
+        forgets them at once (not after the worker timeout)."""
+        gone = []
+        while self._departed:
+            worker = self._departed.pop(0)
+            gone.append((worker, self.forget(worker)))
+        return gone
+
     def forget(self, worker: str) -> Any:
         """A worker known to be gone: the trial it held (or None), no longer waited for."""
         self.last_seen.pop(worker, None)
@@ -271,7 +289,18 @@ class ChiefServer:
         """The oracle has no trial left to hand out and none is running."""
         from keras_tuner.src.distribute.oracle_chief import exit_chief
 
-        return bool(self.servicer.stop_triggered) and exit_chief(self.oracle)
+        if not exit_chief(self.oracle):
+            return False
+        if self.servicer.stop_triggered:  # a worker asked and was told there is none
+            return True
+        # No worker asks when the last ones were lost: the oracle would say none is left.
+        oracle = self.oracle
+        return (
+            bool(oracle.max_trials)
+            and len(oracle.trials) >= oracle.max_trials
+            and not oracle._retry_queue
+            and all(trial.status in ENDED for trial in oracle.trials.values())
+        )
 
 
 def serve(search: Any, tuner: Any) -> list[TrialResult]:
@@ -293,9 +322,9 @@ def serve(search: Any, tuner: Any) -> list[TrialResult]:
     )
     server = ChiefServer(oracle, assignment, cluster)
     server.start()
-    search.reporter.chief_started(server.address, cluster.local_workers)
-    reported = {t for t, trial in oracle.trials.items() if trial.status in ENDED}
     logs = config.state_dir / "workers"
+    search.reporter.chief_started(server.address, cluster.local_workers, str(logs))
+    reported = {t for t, trial in oracle.trials.items() if trial.status in ENDED}
     workers: dict[str, subprocess.Popen] = {}
     exited: set[str] = set()
     try:
@@ -303,6 +332,12 @@ def serve(search: Any, tuner: Any) -> list[TrialResult]:
         while not server.finished():
             stopping.check()
             time.sleep(TICK_SECONDS)
+            for worker, trial in server.departed():
+                if trial is not None and trial.status == "RUNNING":
+                    # Stopped by its user, not failed by its trial: the next worker runs it.
+                    oracle._retry_queue.append(trial.trial_id)
+                    oracle.save()
+                    search.reporter.trial_requeued(int(trial.trial_id) + 1, worker)
             for worker, trial in server.lost_workers():
                 if trial is not None:
                     timeout = cluster.worker_timeout

@@ -419,10 +419,22 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
             )
         study.log_search_summary(summary, best_tags)
         if not completed:
+            kinds = {t.status for t in trials}
+            # What each kind of failure asks for: a lost worker's trial no learning rate fixes.
+            advice = [
+                text
+                for kind, text in (
+                    ("diverged", "lower the learning rate or add clipping"),
+                    ("oom", "fewer units or layers, or a smaller batch"),
+                )
+                if kind in kinds
+            ]
             raise NoTrialFinished(
                 f"No trial of the search finished: {len(trials)} failed "
-                f"({', '.join(sorted({t.status for t in trials}))}). Lower the learning rate, "
-                "add clipping, or look at the failed runs' 'failure' tags in the MLflow UI."
+                f"({', '.join(sorted(kinds))}). "
+                + "".join(f"{text.capitalize()}; " for text in advice)
+                + ("look" if advice else "Look")
+                + " at the failed runs' 'failure' tags in the MLflow UI."
             )
         status = "FINISHED"
         return SearchResult(

@@ -413,12 +413,13 @@ class Search:
                     tags["checkpoint_fold"] = checkpoint % folds
                 # Recorded before a stop asked for meanwhile is raised: a trial that trained
                 # to the end is kept (a resume reuses its run instead of training it again).
-                run.finish(metrics, tags)
+                late = run.finish(metrics, tags)
                 self._ended(
                     TrialResult(
-                        trial.trial_id, number, values, "completed", score, metrics, run.run_id
+                        trial.trial_id, number, values, "completed", score, metrics, run.run_id,
+                        late=bool(late),
                     )
-                )
+                )  # fmt: skip
             return histories
         except Diverged as exc:
             meter.stop_memory()

@@ -3,8 +3,9 @@
 KerasTuner's chief serves only the Oracle (``keras_tuner.Oracle`` over gRPC); beside it
 the chief serves ``workbench.Chief``: ``Join`` hands a worker the whole search as JSON
 (task, space, tracking store, the study's parent run), so ``workbench worker --chief
-HOST:PORT`` needs no other flag, and ``Heartbeat`` tells the chief a worker is alive
-while it trains. Both carry JSON bytes (no pickle: a worker runs nothing it is sent).
+HOST:PORT`` needs no other flag, ``Heartbeat`` tells the chief a worker is alive
+while it trains, and ``Leave`` that it stopped (Ctrl-C, SIGTERM) without its trial. All
+carry JSON bytes (no pickle: a worker runs nothing it is sent).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from workbench.search.config import SearchConfig
 SERVICE = "workbench.Chief"
 JOIN = f"/{SERVICE}/Join"
 HEARTBEAT = f"/{SERVICE}/Heartbeat"
+LEAVE = f"/{SERVICE}/Leave"
 #: Bumped when the JSON changes, so a worker of another workbench version says so.
 VERSION = 3
 

@@ -110,6 +110,10 @@ def run_worker(
     try:
         with stopping.on_signals():
             trials = _run(assignment, worker_id, reporter)
+    except BaseException:
+        heartbeat.stop()
+        _leave(channel, worker_id)  # its trial's run is ended: the chief requeues the trial
+        raise
     finally:
         heartbeat.stop()
         channel.close()
@@ -189,6 +193,18 @@ def _join(channel: Any, worker_id: str, host: str, port: int) -> bytes:
                 "--worker-id per worker: give each worker on a host its own."
             )
         time.sleep(0.5)
+
+
+def _leave(channel: Any, worker_id: str) -> None:
+    """Tell the chief this worker stops without its trial (else it waits out the worker
+    timeout, then records the trial failed); a chief that is gone is not waited for."""
+    import contextlib
+
+    import grpc
+
+    # An older chief (UNIMPLEMENTED), or none: it finds out by the worker timeout.
+    with contextlib.suppress(grpc.RpcError):
+        channel.unary_unary(wire.LEAVE)(json.dumps({"worker": worker_id}).encode(), timeout=5)
 
 
 class _Heartbeat(threading.Thread):

@@ -156,8 +156,8 @@ class TrialRun:
 
         self._client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
-    def finish(self, metrics: Mapping[str, Any], tags: Mapping[str, Any] | None = None) -> None:
-        """Log the final metrics and end the run FINISHED.
+    def finish(self, metrics: Mapping[str, Any], tags: Mapping[str, Any] | None = None) -> bool:
+        """Log the final metrics and end the run FINISHED; False, or True when it was late.
 
         A run another process ended meanwhile (its worker was declared lost, or the trial
         was started again elsewhere) keeps that status, with the late results logged and
@@ -177,8 +177,9 @@ class TrialRun:
         if late:
             self.ended = True
             self.flush()
-            return
+            return True
         self._end("FINISHED")
+        return False
 
     def fail(
         self,
