@@ -818,3 +818,30 @@ def test_a_chief_whose_last_workers_left_or_were_lost_ends_when_no_trial_is_left
     oracle.tuner_ids.discard("w1")  # w1 asked for nothing more (lost, or stopped by kill -9)
     # No worker left to be told "stopped": the chief waited for one for ever.
     assert not server.servicer.stop_triggered and server.finished()
+
+
+def test_a_worker_says_when_its_chief_goes_silent_and_when_it_answers_again() -> None:
+    from workbench.search.worker import SILENT_BEATS, _Heartbeat
+
+    beats: list[int] = []
+
+    def beat(request: bytes, timeout: float) -> bytes:
+        beats.append(1)
+        if 2 <= len(beats) <= 8:  # the chief gone for 7 beats, then back
+            raise ConnectionError("unavailable")
+        return b"{}"
+
+    said: list[tuple[str, Any]] = []
+    reporter = SimpleNamespace(chief_silent=lambda *args: said.append(args))
+    channel = SimpleNamespace(unary_unary=lambda path: beat)
+    heartbeat = _Heartbeat(channel, "w1", 0.05, "10.0.0.5:8470", reporter)
+    heartbeat.start()
+    deadline = time.monotonic() + 10
+    while len(beats) < 10 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    heartbeat.stop()
+    heartbeat.join()
+    # A worker whose chief was gone waited in silence (KerasTuner's client waits an hour).
+    (silent, back) = said
+    assert silent[0] == "10.0.0.5:8470" and silent[1] >= SILENT_BEATS * 0.05
+    assert back == ("10.0.0.5:8470", None)

@@ -98,6 +98,16 @@ class ConsoleReporter:
             f"Joining the chief at {escape(address)} (waiting up to {seconds:g} s for it)..."
         )
 
+    def chief_silent(self, address: str, seconds: float | None) -> None:
+        if seconds is None:
+            self.console.print(f"The chief at {escape(address)} answers again.")
+            return
+        self.console.print(
+            f"The chief at {escape(address)} has not answered for {seconds:.0f} s: this worker "
+            "goes on with its trial and waits for the chief (started again, it takes the "
+            "worker back; Ctrl-C stops the worker)."
+        )
+
     def chief_started(self, address: str, local_workers: int, logs: str = "") -> None:
         if local_workers:
             self.console.print(

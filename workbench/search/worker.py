@@ -29,6 +29,8 @@ JOIN_TIMEOUT_SECONDS = 60.0
 ORPHAN_EXIT_SECONDS = 20.0
 #: The longest a worker waits before it tries to reach its chief again.
 RECONNECT_MS = 5000
+#: Missed heartbeats after which a worker says its chief is silent.
+SILENT_BEATS = 3
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,9 @@ def run_worker(
     if threads:
         os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
     os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
-    heartbeat = _Heartbeat(channel, worker_id, assignment.heartbeat_seconds)
+    heartbeat = _Heartbeat(
+        channel, worker_id, assignment.heartbeat_seconds, f"{bracketed}:{port}", reporter
+    )
     heartbeat.start()
     try:
         with stopping.on_signals():
@@ -208,14 +212,21 @@ def _leave(channel: Any, worker_id: str) -> None:
 
 
 class _Heartbeat(threading.Thread):
-    """Tells the chief every few seconds that this worker lives; a local worker (started
-    by ``--workers``) also stops when its chief process is gone."""
+    """Tells the chief every few seconds that this worker lives, and the reporter when the
+    chief stops answering and when it answers again; a local worker (started by
+    ``--workers``) also stops when its chief process is gone."""
 
-    def __init__(self, channel: Any, worker_id: str, seconds: float) -> None:
+    def __init__(
+        self, channel: Any, worker_id: str, seconds: float, address: str, reporter: Any = None
+    ) -> None:
         super().__init__(name="workbench-heartbeat", daemon=True)
         self._beat = channel.unary_unary(wire.HEARTBEAT)
         self._request = json.dumps({"worker": worker_id}).encode()
         self._seconds = seconds
+        self._address = address
+        self._reporter = reporter
+        self._silent_since: float | None = None
+        self._said = False
         self._stopped = threading.Event()
         chief_pid = os.environ.get("WORKBENCH_CHIEF_PID")
         self._chief_pid = int(chief_pid) if chief_pid and chief_pid.isdigit() else None
@@ -237,7 +248,21 @@ class _Heartbeat(threading.Thread):
             try:
                 self._beat(self._request, timeout=self._seconds)
             except Exception:  # noqa: BLE001 - a missed beat is retried at the next tick
+                self._silence()
                 continue
+            if self._said and self._reporter is not None:
+                self._reporter.chief_silent(self._address, None)
+            self._silent_since, self._said = None, False
+
+    def _silence(self) -> None:
+        """A missed beat: after :data:`SILENT_BEATS` of them, say the chief is silent (once)."""
+        now = time.monotonic()
+        self._silent_since = self._silent_since or now
+        silent = now - self._silent_since
+        if not self._said and silent >= SILENT_BEATS * self._seconds:
+            self._said = True
+            if self._reporter is not None:
+                self._reporter.chief_silent(self._address, silent)
 
     def stop(self) -> None:
         self._stopped.set()
