@@ -176,6 +176,11 @@ def test_a_worker_without_a_chief_says_so_in_one_line(
     joining, error = gone.output.strip().splitlines()
     assert joining.startswith("Joining the chief at 127.0.0.1:") and "up to 1 s" in joining
     assert error.startswith("Error: Cannot reach the chief at 127.0.0.1:")
+    # A host no resolver knows: said at once, not after the wait.
+    nowhere = CliRunner().invoke(main, ["worker", "--chief", "no-such-host.invalid:8470"])
+    assert nowhere.exit_code == 2, nowhere.output
+    assert nowhere.output.startswith("Error: Cannot resolve the chief's host 'no-such-host.in")
+    assert len(nowhere.output.strip().splitlines()) == 1
     # KerasTuner takes any id holding "chief" for the chief: refused, and a host so named
     # is written otherwise as the default id.
     named = CliRunner().invoke(

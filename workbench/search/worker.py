@@ -84,6 +84,14 @@ def run_worker(
         raise WorkbenchError(
             f"Expected a --worker-id without the word 'chief'. Received: {worker_id!r}"
         )
+    try:  # a name no resolver knows: said now, not after the join's minute of retries
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise WorkbenchError(
+            f"Cannot resolve the chief's host {host!r} ({reason}). Expected --chief HOST:PORT "
+            "with a host name or address this machine can reach"
+        ) from None
     import grpc
 
     # An IPv6 address goes in brackets before its port, for gRPC and for KerasTuner.
