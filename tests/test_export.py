@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import textwrap
 import time
 import urllib.request
 import warnings
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -413,11 +415,17 @@ def test_bad_inputs_give_one_clear_line(exported: Exported) -> None:
     missing.write_text(row + ",\n" + row + ",0.5\n")
     text_npz, long_format = exported.root / "text.npz", exported.root / "long.csv"
     text_npz.write_text("x\n1\n")  # NumPy took it for a pickle and offered to load it
+    short_array = exported.root / "short_array.npz"  # an archive whose array is cut short
+    with zipfile.ZipFile(short_array, "w") as archive:
+        buffer = io.BytesIO()
+        np.save(buffer, np.zeros((5, 10, 2), "float32"))
+        archive.writestr("x.npy", buffer.getvalue()[:200])
     long_format.write_text("id,t,a,b\nr0,0,0.1,0.2\nr0,1,0.3,0.4\n")  # a row per step
     for path, message in (
         (empty, "not a readable .npz file"),
         (cut, "not a readable .npz file"),
         (text_npz, "text.npz: not a readable .npz file (not a NumPy archive)"),
+        (short_array, "short_array.npz: not a readable .npz file (EOF: reading array data"),
         (long_format, "predict reads one sample per row, its 10 steps x 2 features side by side"),
         (missing, "line 1 is neither a header (names only) nor a row of numbers"),
     ):

@@ -1057,6 +1057,15 @@ def test_diverged_trials_left_out_of_the_comparison_are_said_per_cell() -> None:
     )
     complete = " ".join(reports.build_report(_study(trials)).sections[0].notes)
     assert "not complete" not in complete
+    # One trial interrupted twice (Ctrl-C'd, resumed, Ctrl-C'd): one trial, its latest try.
+    first, second = (
+        _trial(1, None, status="KILLED", cell="lstm", tags={"workbench.trial_id": "00"})
+        for _ in range(2)
+    )
+    second = dataclasses.replace(second, run_id="run1b", start_time=5.0)
+    report = reports.build_report(_study([first, second]))
+    assert report.trials["run_id"].tolist() == ["run1b"]
+    assert "1 interrupted" in " ".join(report.sections[0].notes)
 
 
 def test_without_a_test_part_the_baseline_is_read_on_validation_first() -> None:

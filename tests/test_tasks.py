@@ -431,6 +431,13 @@ def test_a_csv_header_naming_a_read_column_twice(tmp_path: Path, reviews_csv: Pa
     twice = rf"the header names column 'review' 2 times \({where}\)"
     with pytest.raises(WorkbenchError, match=twice):
         load_task(_text_task(tmp_path)).load()
+    # Compressed, as pandas reads it (the header's bytes were read as text: no check).
+    import gzip
+
+    packed = reviews_csv.with_name("reviews.csv.gz")
+    packed.write_bytes(gzip.compress(reviews_csv.read_bytes()))
+    with pytest.raises(WorkbenchError, match=twice):
+        load_task(_text_task(tmp_path, path="reviews.csv.gz")).load()
     # A repeated column the task does not read is no concern of it.
     rows = [f"{row},x" for row in rows]
     reviews_csv.write_text("\n".join([",".join([*header, "note", "note"]), *rows]) + "\n")

@@ -133,7 +133,10 @@ def _read_inputs(
                     )
                 try:
                     x = np.asarray(archive[key])
-                except ValueError:  # an archive, but an array of Python objects in it
+                except ValueError as exc:
+                    if "allow_pickle" not in str(exc):  # e.g. an array cut short
+                        raise
+                    # An archive, but an array of Python objects in it.
                     raise WorkbenchError(
                         f"{path}: {key} is an object array (ragged sequences?). Expected "
                         "an equal-length numeric array, padded as the model was trained"

@@ -63,20 +63,20 @@ def _outcome(trial: Any) -> str:
 
 def superseded(study: Any) -> set[str]:
     """Run ids of interrupted attempts whose trial was run again (a resumed search trains
-    an interrupted trial anew): one trial, not two, in every count."""
+    an interrupted trial anew, a stopped worker's trial goes to the next): one trial, not
+    two, in every count. A trial interrupted each time keeps its latest attempt."""
     by_trial: dict[str, list[Any]] = {}
     for trial in study.trials:
         trial_id = trial.tags.get(TRIAL_ID)
         if trial_id is not None:
             by_trial.setdefault(trial_id, []).append(trial)
-    return {
-        run.run_id
-        for runs in by_trial.values()
-        if len(runs) > 1
-        for run in runs
-        if _outcome(run) == "interrupted"
-        and any(_outcome(other) != "interrupted" for other in runs)
-    }
+    again = set()
+    for runs in by_trial.values():
+        stopped = [run for run in runs if _outcome(run) == "interrupted"]
+        if len(stopped) == len(runs):  # never got further: all but the latest attempt
+            stopped.remove(max(stopped, key=lambda run: run.start_time or 0.0))
+        again |= {run.run_id for run in stopped}
+    return again
 
 
 def _repeat_scores(metrics: Any) -> dict[int, float]:

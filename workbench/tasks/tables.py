@@ -77,10 +77,11 @@ def _read_table(
 def _check_unique(path: Path, columns: Sequence[str]) -> None:
     """Refuse a CSV header naming a column the task reads twice: pandas would read the
     first and rename the other (``text.1``), whichever one the user meant."""
-    import csv
+    import pandas as pd
 
-    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
-        header = next(csv.reader(handle), [])
+    # The header as pandas reads the file (compressed too), its names not yet made unique.
+    first = pd.read_csv(path, header=None, nrows=1, dtype=str, index_col=False)
+    header = [str(name) for name in first.iloc[0].tolist()] if len(first) else []
     for column in columns:
         if header.count(column) > 1:
             places = [str(i + 1) for i, name in enumerate(header) if name == column]
