@@ -18,13 +18,16 @@ this chief serves the same ``OracleServicer`` and adds what a study needs around
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
 from typing import Any
@@ -35,9 +38,11 @@ from workbench.search.config import ClusterConfig, SearchConfig, TrialResult
 
 #: How often the chief looks at its workers and the oracle.
 TICK_SECONDS = 0.5
-#: The oracle's threads: KerasTuner serializes its calls (``synchronized``); the others
-#: answer heartbeats while the oracle thinks (a Bayesian oracle refits between trials).
-SERVER_THREADS = 4
+#: The gRPC server's threads: KerasTuner serializes the oracle's calls (``synchronized``),
+#: so while it thinks (a Bayesian oracle refits between trials) each worker asking for a
+#: trial holds a thread; the rest answer heartbeats. More than the workers of any study
+#: (idle threads cost nothing): with 4, four waiting workers left heartbeats unanswered.
+SERVER_THREADS = 64
 ENDED = ("COMPLETED", "FAILED", "INVALID")
 #: Heartbeat intervals within which a worker of the same id is taken to be alive: a
 #: second worker joining with that id is refused.
@@ -118,6 +123,24 @@ def worker_environments(count: int) -> list[dict[str, str]]:
     ]
 
 
+@contextlib.contextmanager
+def oracle_lock(oracle: Any) -> Iterator[None]:
+    """Hold the oracle as KerasTuner's ``synchronized`` methods do (its gRPC handlers run
+    in other threads): what is read or changed inside is one step for them."""
+    from keras_tuner.src.engine import oracle as oracle_module
+
+    name = threading.current_thread().name
+    if oracle_module.THREADS[oracle] == name:  # already held here
+        yield
+        return
+    with oracle_module.LOCKS[oracle]:
+        oracle_module.THREADS[oracle] = name
+        try:
+            yield
+        finally:
+            oracle_module.THREADS[oracle] = None
+
+
 def local_worker_id(k: int) -> str:
     """The ``--worker-id`` of the chief's ``k``-th local worker (``--workers``)."""
     return f"worker-{k}"
@@ -179,6 +202,9 @@ class ChiefServer:
         self.last_beat: dict[str, float] = {}
         #: Workers that said they stopped (``Leave``), for the serving loop to take in.
         self._departed: list[str] = []
+        #: Ids that left and have not joined or beaten since: a trial the oracle hands one
+        #: of them late (its request was in flight) goes back to the queue too.
+        self._left: set[str] = set()
         self._assignment = assignment
         # No SO_REUSEPORT (gRPC's default): a second chief on the same port would bind too
         # and split the workers between two studies without a word.
@@ -240,29 +266,43 @@ class ChiefServer:
             context.abort(
                 grpc.StatusCode.ALREADY_EXISTS, json.dumps({"ago": ago, "window": window})
             )
+        self._left.discard(worker)
         self.seen(worker)
         return self._assignment
 
     def _heartbeat(self, request: bytes, context: Any) -> bytes:
         worker = json.loads(request)["worker"]
         self.last_beat[worker] = time.monotonic()
+        self._left.discard(worker)
         self.seen(worker)
         return b"{}"
 
     def _leave(self, request: bytes, context: Any) -> bytes:
         worker = json.loads(request)["worker"]
         self.last_beat.pop(worker, None)  # gone: a worker started again with its id joins
+        self._left.add(worker)
         self._departed.append(worker)
         return b"{}"
 
-    def departed(self) -> list[tuple[str, Any]]:
-        """Workers that said they stopped, with the trial each held (or None); the oracle
-        forgets them at once (not after the worker timeout)."""
-        gone = []
-        while self._departed:
-            worker = self._departed.pop(0)
-            gone.append((worker, self.forget(worker)))
-        return gone
+    def requeue_departed(self) -> list[tuple[str, Any]]:
+        """Forget the workers that said they stopped and put each running trial they held
+        back in the oracle's queue (saved), at once rather than after the worker timeout;
+        the requeued trials with their workers."""
+        requeued = []
+        with oracle_lock(self.oracle):
+            gone = set()
+            while self._departed:
+                gone.add(self._departed.pop(0))
+            # And a trial handed out after its worker left (its request was in flight).
+            gone |= {worker for worker in self.oracle.ongoing_trials if worker in self._left}
+            for worker in sorted(gone):
+                trial = self.forget(worker)
+                if trial is not None and trial.status == "RUNNING":
+                    self.oracle._retry_queue.append(trial.trial_id)
+                    requeued.append((worker, trial))
+            if requeued:
+                self.oracle.save()
+        return requeued
 
     def forget(self, worker: str) -> Any:
         """A worker known to be gone: the trial it held (or None), no longer waited for."""
@@ -287,20 +327,19 @@ class ChiefServer:
 
     def finished(self) -> bool:
         """The oracle has no trial left to hand out and none is running."""
-        from keras_tuner.src.distribute.oracle_chief import exit_chief
-
-        if not exit_chief(self.oracle):
-            return False
-        if self.servicer.stop_triggered:  # a worker asked and was told there is none
-            return True
-        # No worker asks when the last ones were lost: the oracle would say none is left.
         oracle = self.oracle
-        return (
-            bool(oracle.max_trials)
-            and len(oracle.trials) >= oracle.max_trials
-            and not oracle._retry_queue
-            and all(trial.status in ENDED for trial in oracle.trials.values())
-        )
+        with oracle_lock(oracle):
+            # A trial back in the queue waits for a worker, whatever any was told before.
+            if oracle.ongoing_trials or oracle.tuner_ids or oracle._retry_queue:
+                return False
+            if self.servicer.stop_triggered:  # a worker asked and was told there is none
+                return True
+            # No worker asks when the last ones were lost: the oracle would say none is left.
+            return (
+                bool(oracle.max_trials)
+                and len(oracle.trials) >= oracle.max_trials
+                and all(trial.status in ENDED for trial in oracle.trials.values())
+            )
 
 
 def serve(search: Any, tuner: Any) -> list[TrialResult]:
@@ -332,12 +371,9 @@ def serve(search: Any, tuner: Any) -> list[TrialResult]:
         while not server.finished():
             stopping.check()
             time.sleep(TICK_SECONDS)
-            for worker, trial in server.departed():
-                if trial is not None and trial.status == "RUNNING":
-                    # Stopped by its user, not failed by its trial: the next worker runs it.
-                    oracle._retry_queue.append(trial.trial_id)
-                    oracle.save()
-                    search.reporter.trial_requeued(int(trial.trial_id) + 1, worker)
+            # Stopped by its user, not failed by its trial: the next worker runs it.
+            for worker, trial in server.requeue_departed():
+                search.reporter.trial_requeued(int(trial.trial_id) + 1, worker)
             for worker, trial in server.lost_workers():
                 if trial is not None:
                     timeout = cluster.worker_timeout

@@ -13,6 +13,8 @@ KERAS_TUNER_INTERNALS = (
     ("keras_tuner.src.engine.tuner_utils", "SaveBestEpoch"),  # replaced by one write a trial
     ("keras_tuner.src.config", "DEBUG"),  # silences failed trials' tracebacks
     ("keras_tuner.src.tuners.gridsearch", "GridSearchOracle._compare"),  # grid resume
+    ("keras_tuner.src.engine.oracle", "LOCKS"),  # the chief holds the oracle as it does
+    ("keras_tuner.src.engine.oracle", "THREADS"),
 )
 KERAS_TUNER_SUPPORTED = "keras-tuner>=1.4.7,<1.5"
 

@@ -84,14 +84,6 @@ def run_worker(
         raise WorkbenchError(
             f"Expected a --worker-id without the word 'chief'. Received: {worker_id!r}"
         )
-    try:  # a name no resolver knows: said now, not after the join's minute of retries
-        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise WorkbenchError(
-            f"Cannot resolve the chief's host {host!r} ({reason}). Expected --chief HOST:PORT "
-            "with a host name or address this machine can reach"
-        ) from None
     import grpc
 
     # An IPv6 address goes in brackets before its port, for gRPC and for KerasTuner.
@@ -190,6 +182,13 @@ def _join(channel: Any, worker_id: str, host: str, port: int) -> bytes:
             )
         except grpc.RpcError as exc:
             if exc.code() != grpc.StatusCode.ALREADY_EXISTS:
+                unresolved = _unresolved(host, port)
+                if unresolved:  # a name that may appear late (a service starting): waited
+                    raise WorkbenchError(
+                        f"Cannot resolve the chief's host {host!r} within "
+                        f"{JOIN_TIMEOUT_SECONDS:g} s ({unresolved}). Expected --chief "
+                        "HOST:PORT with a host name or address this machine can reach"
+                    ) from None
                 raise WorkbenchError(
                     f"Cannot reach the chief at {host}:{port} within "
                     f"{JOIN_TIMEOUT_SECONDS:g} s ({exc.code().name}). Start it first "
@@ -205,6 +204,15 @@ def _join(channel: Any, worker_id: str, host: str, port: int) -> bytes:
                 "--worker-id per worker: give each worker on a host its own."
             )
         time.sleep(0.5)
+
+
+def _unresolved(host: str, port: int) -> str:
+    """Why ``host`` does not resolve, or "" when it does."""
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        return getattr(exc, "strerror", None) or str(exc)
+    return ""
 
 
 def _leave(channel: Any, worker_id: str) -> None:
