@@ -909,6 +909,12 @@ def test_the_pages_show_commands_as_code_and_say_what_trials_csv_rows_hold(
     # The suggested command showed with its backticks.
     assert "would: <code>workbench search --task t --space s --tuner grid" in page
     assert "`workbench search" not in page
+    from workbench.report.pages import _inline
+
+    # Code is code: a name with ** in it opened a <strong> across the </code>.
+    assert _inline("**Run** `search --experiment a**b` then **look**") == (
+        "<strong>Run</strong> <code>search --experiment a**b</code> then <strong>look</strong>"
+    )
     md = (tmp_path / "report.md").read_text()
     assert "`score` is that repeat's; `trial_score` and every other measure" in md
     assert md.rstrip().endswith("add them up over one row per trial), the 3 PNG figures.")

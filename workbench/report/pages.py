@@ -51,10 +51,15 @@ def _html_table(frame: pd.DataFrame) -> str:
 
 
 def _inline(text: str) -> str:
-    """A note's Markdown as HTML: ``**bold**`` and `` `code` `` (commands to copy)."""
-    escaped = html.escape(text, quote=False)
-    escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
-    return re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", escaped)
+    """A note's Markdown as HTML: ``**bold**`` and `` `code` `` (commands to copy); inside
+    code nothing else is read (an experiment named ``a**b`` stays as it is)."""
+    parts = re.split(r"`([^`]+)`", html.escape(text, quote=False))
+    return "".join(
+        f"<code>{part}</code>"
+        if k % 2
+        else re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", part)
+        for k, part in enumerate(parts)
+    )
 
 
 _CSS = (
