@@ -200,10 +200,9 @@ class ChiefServer:
         self.last_seen: dict[str, float] = {}
         #: When each worker's last heartbeat came (only a live worker process sends them).
         self.last_beat: dict[str, float] = {}
-        #: Workers that said they stopped (``Leave``), for the serving loop to take in.
-        self._departed: list[str] = []
-        #: Ids that left and have not joined or beaten since: a trial the oracle hands one
-        #: of them late (its request was in flight) goes back to the queue too.
+        #: Ids that said they stopped (``Leave``) and have not joined or beaten since: the
+        #: serving loop forgets them, and a trial the oracle hands one of them late (its
+        #: request was in flight) goes back to the queue too.
         self._left: set[str] = set()
         self._assignment = assignment
         # No SO_REUSEPORT (gRPC's default): a second chief on the same port would bind too
@@ -281,7 +280,6 @@ class ChiefServer:
         worker = json.loads(request)["worker"]
         self.last_beat.pop(worker, None)  # gone: a worker started again with its id joins
         self._left.add(worker)
-        self._departed.append(worker)
         return b"{}"
 
     def requeue_departed(self) -> list[tuple[str, Any]]:
@@ -290,12 +288,8 @@ class ChiefServer:
         the requeued trials with their workers."""
         requeued = []
         with oracle_lock(self.oracle):
-            gone = set()
-            while self._departed:
-                gone.add(self._departed.pop(0))
-            # And a trial handed out after its worker left (its request was in flight).
-            gone |= {worker for worker in self.oracle.ongoing_trials if worker in self._left}
-            for worker in sorted(gone):
+            known = {*self.last_seen, *self.oracle.tuner_ids, *self.oracle.ongoing_trials}
+            for worker in sorted(self._left & known):
                 trial = self.forget(worker)
                 if trial is not None and trial.status == "RUNNING":
                     self.oracle._retry_queue.append(trial.trial_id)

@@ -116,6 +116,8 @@ def run_worker(
             trials = _run(assignment, worker_id, reporter)
     except BaseException:
         heartbeat.stop()
+        # A beat in flight landing after the Leave would tell the chief the worker is back.
+        heartbeat.join(assignment.heartbeat_seconds + 1)
         _leave(channel, worker_id)  # its trial's run is ended: the chief requeues the trial
         raise
     finally:
