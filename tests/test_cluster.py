@@ -557,7 +557,10 @@ def test_a_worker_stopped_with_ctrl_c_gives_its_trial_back_at_once(
     port = _free_port()
     # The default worker timeout (120 s): the chief waited it out, then said the worker
     # was lost and failed its trial for good, while the worker had said "Interrupted".
-    chief = _cli("chief", *_search_args(task, space, store, 3), "--port", str(port),
+    # Trials that outlast the signal (see the crash test above): one ended before it lands
+    # would leave the worker between trials, with nothing to give back.
+    longer = ("--task-option", "n_train=6000")
+    chief = _cli("chief", *_search_args(task, space, store, 3), *longer, "--port", str(port),
                  log=workdir / "chief.log")  # fmt: skip
     worker = ["worker", "--chief", f"127.0.0.1:{port}"]
     try:
