@@ -801,6 +801,38 @@ def test_a_lost_worker_whose_run_finished_the_trial_completes_it(tmp_path: Path)
     assert [t.trial_id for t in oracle.get_best_trials(1)] == [finished.trial_id]
 
 
+def test_a_workers_closing_line_counts_a_trial_finished_too_late_apart() -> None:
+    from workbench.search.config import TrialResult
+    from workbench.search.worker import WorkerResult
+
+    trials = (
+        TrialResult("0", 1, {}, "completed", 0.2, {}, "r0"),
+        TrialResult("1", 2, {}, "completed", 0.3, {}, "r1", late=True),
+    )
+    line = WorkerResult("w1", "study", "sqlite:///s.db", trials).summary()
+    # It said "ran 2 (2 completed)" while the second trial's line said "too late".
+    assert "this worker ran 2 (1 completed, 1 too late for the study) of study study" in line
+
+
+def test_a_leave_from_another_process_of_the_id_keeps_the_holders_trial(tmp_path: Path) -> None:
+    from workbench.search.chief import ChiefServer
+    from workbench.search.config import ClusterConfig
+
+    def hello(process: str) -> bytes:
+        return json.dumps({"worker": "w1", "process": process}).encode()
+
+    oracle = _oracle(tmp_path, max_trials=2)
+    server = ChiefServer(oracle, b"{}", ClusterConfig(host="127.0.0.1", port=0))
+    server._join(hello("new"), None)
+    held = oracle.create_trial("w1")
+    # An older process of w1 (it outlived a partition, or the chief it was started by)
+    # stops: the new process's trial stayed with it (it was handed back and trained twice).
+    server._leave(hello("old"), None)
+    assert server.requeue_departed() == [] and oracle.ongoing_trials == {"w1": held}
+    server._leave(hello("new"), None)
+    assert server.requeue_departed() == [("w1", held)] and oracle._retry_queue == [held.trial_id]
+
+
 def test_a_chief_whose_last_workers_left_or_were_lost_ends_when_no_trial_is_left(
     tmp_path: Path,
 ) -> None:
@@ -853,7 +885,7 @@ def test_a_worker_says_when_its_chief_goes_silent_and_when_it_answers_again() ->
     said: list[tuple[str, Any]] = []
     reporter = SimpleNamespace(chief_silent=lambda *args: said.append(args))
     channel = SimpleNamespace(unary_unary=lambda path: beat)
-    heartbeat = _Heartbeat(channel, "w1", 0.05, "10.0.0.5:8470", reporter)
+    heartbeat = _Heartbeat(channel, b'{"worker": "w1"}', 0.05, "10.0.0.5:8470", reporter)
     heartbeat.start()
     deadline = time.monotonic() + 10
     while len(beats) < 10 and time.monotonic() < deadline:

@@ -392,12 +392,7 @@ def worker(chief_address: str, worker_id: str | None, state_dir: str, threads: i
         result = run_worker(
             chief_address, worker_id or default_worker_id(), state_dir, threads, reporter
         )
-    completed = sum(1 for t in result.trials if t.status == "completed")
-    click.echo(
-        f"Worker {result.worker}: the search has no trial left; this worker ran "
-        f"{len(result.trials)} ({completed} completed) of study {result.experiment} "
-        f"in {result.tracking_uri}."
-    )
+    click.echo(result.summary())
 
 
 @main.command()

@@ -204,6 +204,10 @@ class ChiefServer:
         #: serving loop forgets them, and a trial the oracle hands one of them late (its
         #: request was in flight) goes back to the queue too.
         self._left: set[str] = set()
+        #: Each id's worker process (a token it sends), as of its last join, or its first
+        #: heartbeat to a restarted chief: a ``Leave`` from another process of that id (one
+        #: that outlived a partition, or an orphan of an earlier chief) is not its trial's.
+        self._process: dict[str, str | None] = {}
         self._assignment = assignment
         # No SO_REUSEPORT (gRPC's default): a second chief on the same port would bind too
         # and split the workers between two studies without a word.
@@ -256,7 +260,8 @@ class ChiefServer:
     def _join(self, request: bytes, context: Any) -> bytes:
         import grpc
 
-        worker = json.loads(request)["worker"]
+        hello = json.loads(request)
+        worker = hello["worker"]
         window = DUPLICATE_BEATS * self.cluster.heartbeat_seconds
         ago = time.monotonic() - self.last_beat.get(worker, -math.inf)
         if ago < window:
@@ -266,18 +271,24 @@ class ChiefServer:
                 grpc.StatusCode.ALREADY_EXISTS, json.dumps({"ago": ago, "window": window})
             )
         self._left.discard(worker)
+        self._process[worker] = hello.get("process")
         self.seen(worker)
         return self._assignment
 
     def _heartbeat(self, request: bytes, context: Any) -> bytes:
-        worker = json.loads(request)["worker"]
+        hello = json.loads(request)
+        worker = hello["worker"]
         self.last_beat[worker] = time.monotonic()
+        self._process.setdefault(worker, hello.get("process"))
         self._left.discard(worker)
         self.seen(worker)
         return b"{}"
 
     def _leave(self, request: bytes, context: Any) -> bytes:
-        worker = json.loads(request)["worker"]
+        hello = json.loads(request)
+        worker = hello["worker"]
+        if self._process.get(worker, hello.get("process")) != hello.get("process"):
+            return b"{}"  # another process of that id than the one holding its trial
         self.last_beat.pop(worker, None)  # gone: a worker started again with its id joins
         self._left.add(worker)
         return b"{}"

@@ -15,6 +15,7 @@ import signal
 import socket
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,16 @@ class WorkerResult:
     experiment: str
     tracking_uri: str
     trials: tuple[TrialResult, ...]
+
+    def summary(self) -> str:
+        """One line: what this worker ran, for the end of its output."""
+        completed = sum(1 for t in self.trials if t.status == "completed" and not t.late)
+        late = sum(1 for t in self.trials if t.late)
+        counts = f"{completed} completed" + (f", {late} too late for the study" if late else "")
+        return (
+            f"Worker {self.worker}: the search has no trial left; this worker ran "
+            f"{len(self.trials)} ({counts}) of study {self.experiment} in {self.tracking_uri}."
+        )
 
 
 def default_worker_id() -> str:
@@ -95,7 +106,10 @@ def run_worker(
     )
     if reporter is not None:
         reporter.worker_joining(f"{bracketed}:{port}", JOIN_TIMEOUT_SECONDS)
-    assignment = wire.decode_assignment(_join(channel, worker_id, host, port), state_root)
+    # Every call names this process too: a Leave from another process of the same id
+    # (one that outlived a partition, or its chief) must not hand back this one's trial.
+    hello = json.dumps({"worker": worker_id, "process": uuid.uuid4().hex}).encode()
+    assignment = wire.decode_assignment(_join(channel, hello, host, port), state_root)
     # KerasTuner reads its distributed mode from the environment when a tuner is built.
     os.environ.update(
         {
@@ -108,7 +122,7 @@ def run_worker(
         os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
     os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
     heartbeat = _Heartbeat(
-        channel, worker_id, assignment.heartbeat_seconds, f"{bracketed}:{port}", reporter
+        channel, hello, assignment.heartbeat_seconds, f"{bracketed}:{port}", reporter
     )
     heartbeat.start()
     try:
@@ -118,7 +132,7 @@ def run_worker(
         heartbeat.stop()
         # A beat in flight landing after the Leave would tell the chief the worker is back.
         heartbeat.join(assignment.heartbeat_seconds + 1)
-        _leave(channel, worker_id)  # its trial's run is ended: the chief requeues the trial
+        _leave(channel, hello)  # its trial's run is ended: the chief requeues the trial
         raise
     finally:
         heartbeat.stop()
@@ -169,7 +183,7 @@ def _work(
         return search.run_worker()
 
 
-def _join(channel: Any, worker_id: str, host: str, port: int) -> bytes:
+def _join(channel: Any, hello: bytes, host: str, port: int) -> bytes:
     """The chief's assignment; a worker restarted with its id waits until the chief no
     longer hears the old one."""
     import grpc
@@ -178,7 +192,7 @@ def _join(channel: Any, worker_id: str, host: str, port: int) -> bytes:
     while True:
         try:
             return channel.unary_unary(wire.JOIN)(  # type: ignore[no-any-return]
-                json.dumps({"worker": worker_id}).encode(),
+                hello,
                 wait_for_ready=True,
                 timeout=JOIN_TIMEOUT_SECONDS,
             )
@@ -201,9 +215,10 @@ def _join(channel: Any, worker_id: str, host: str, port: int) -> bytes:
         deadline = deadline if deadline is not None else now + refusal["window"] + 1.0
         if now >= deadline:
             raise WorkbenchError(
-                f"Another worker with --worker-id {worker_id!r} is working for the chief at "
-                f"{host}:{port} (its last heartbeat {refusal['ago']:.0f} s ago). Expected one "
-                "--worker-id per worker: give each worker on a host its own."
+                f"Another worker with --worker-id {json.loads(hello)['worker']!r} is "
+                f"working for the chief at {host}:{port} (its last heartbeat "
+                f"{refusal['ago']:.0f} s ago). Expected one --worker-id per worker: give "
+                "each worker on a host its own."
             )
         time.sleep(0.5)
 
@@ -217,7 +232,7 @@ def _unresolved(host: str, port: int) -> str:
     return ""
 
 
-def _leave(channel: Any, worker_id: str) -> None:
+def _leave(channel: Any, hello: bytes) -> None:
     """Tell the chief this worker stops without its trial (else it waits out the worker
     timeout, then records the trial failed); a chief that is gone is not waited for."""
     import contextlib
@@ -226,7 +241,7 @@ def _leave(channel: Any, worker_id: str) -> None:
 
     # An older chief (UNIMPLEMENTED), or none: it finds out by the worker timeout.
     with contextlib.suppress(grpc.RpcError):
-        channel.unary_unary(wire.LEAVE)(json.dumps({"worker": worker_id}).encode(), timeout=5)
+        channel.unary_unary(wire.LEAVE)(hello, timeout=5)
 
 
 class _Heartbeat(threading.Thread):
@@ -235,11 +250,11 @@ class _Heartbeat(threading.Thread):
     ``--workers``) also stops when its chief process is gone."""
 
     def __init__(
-        self, channel: Any, worker_id: str, seconds: float, address: str, reporter: Any = None
+        self, channel: Any, hello: bytes, seconds: float, address: str, reporter: Any = None
     ) -> None:
         super().__init__(name="workbench-heartbeat", daemon=True)
         self._beat = channel.unary_unary(wire.HEARTBEAT)
-        self._request = json.dumps({"worker": worker_id}).encode()
+        self._request = hello
         self._seconds = seconds
         self._address = address
         self._reporter = reporter
