@@ -1171,6 +1171,8 @@ def test_ctrl_c_or_sigterm_ends_runs_cleanly_and_the_same_command_resumes(
     assert all(r.info.status != "RUNNING" for r in trials)
     interrupted = [r for r in trials if r.info.status == "KILLED"]
     assert len(interrupted) == 1
+    # What it trained before the signal counts in the compute (it logged nothing).
+    assert interrupted[0].data.metrics["fit_seconds"] > 0
 
     again = CliRunner().invoke(main, _search_args(slower_task, tiny_space, store, 4))
     assert again.exit_code == 0, again.output

@@ -448,7 +448,9 @@ class Search:
             )
             raise kt.errors.FailedTrialError(reason) from None
         finally:
-            run.close()
+            if not run.ended:  # interrupted: what it cost still counts in the compute
+                meter.stop_memory()
+            run.close(metrics=_spent(meter))
 
     def _final_measures(
         self, tuner: Any, trial: Any, meter: TrialMeter, best: BestEpoch, score: float,
@@ -560,7 +562,7 @@ class Search:
 
 
 def _spent(meter: TrialMeter) -> dict[str, float]:
-    """What a failed trial cost before it failed: the report counts it in the compute."""
+    """What a failed or interrupted trial cost: the report counts it in the compute."""
     return {"fit_seconds": meter.fit_seconds, "epochs_run": len(meter.history)}
 
 

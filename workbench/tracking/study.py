@@ -203,8 +203,9 @@ class TrialRun:
         finally:
             self._end(status)
 
-    def close(self) -> None:
-        """End the run KILLED if nothing else ended it (used in ``finally``).
+    def close(self, metrics: Mapping[str, Any] | None = None) -> None:
+        """End the run KILLED if nothing else ended it (used in ``finally``), with
+        ``metrics`` measured until then (the training seconds it cost).
 
         When the store itself failed, the run cannot be ended there; it stays RUNNING
         until the search resumes (which ends it KILLED), and the store's failure that is
@@ -212,7 +213,12 @@ class TrialRun:
         """
         if not self.ended:
             with contextlib.suppress(StoreFailed):
-                self.fail("interrupted", "the trial stopped before it finished", status="KILLED")
+                self.fail(
+                    "interrupted",
+                    "the trial stopped before it finished",
+                    status="KILLED",
+                    metrics=metrics,
+                )
 
     def _end(self, status: str) -> None:
         if not self.ended:
