@@ -224,8 +224,10 @@ class Search:
         tuner = self.make_tuner()
         trials = tuner.oracle.trials.items()
         ended = {t for t, trial in trials if trial.status in ("COMPLETED", "FAILED")}
-        # With those recorded FINISHED by a process stopped before KerasTuner saved them.
-        done = len(ended | self.study.finished_trial_ids())
+        # With those recorded FINISHED by a process stopped before KerasTuner saved them
+        # (a search run created just now has none: one read of the store less).
+        recorded = self.study.finished_trial_ids() if self.study.reused else set()
+        done = len(ended | recorded)
         self.reporter.search_started(self.config, self.data, done > 0, done)
         if self.config.cluster is not None:
             from workbench.search import chief

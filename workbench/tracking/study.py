@@ -244,6 +244,9 @@ class Study:
         self._kill_running = True
         self.experiment_id: str | None = None
         self.parent_run_id: str | None = None
+        #: Whether open_search reused an earlier search run (else it created one: no trial
+        #: run of it exists yet).
+        self.reused = False
         self._search_open = False
         # The search's own time over its sessions (a resume's pause is not search time).
         self._session_start = time.time()
@@ -283,6 +286,7 @@ class Study:
         if resume and previous:
             run = previous[0]
             self.parent_run_id = run.info.run_id
+            self.reused = True
             self._earlier_seconds = self._seconds_so_far(run)
             self._client.update_run(self.parent_run_id, status="RUNNING")
             self._search_open = True
