@@ -1281,6 +1281,32 @@ def test_a_grid_runs_whole_unless_max_trials_cuts_it(
     )
 
 
+def test_a_grid_over_log_ranges_with_a_step_trains_whole_numbers(
+    tiny_task: Path, workdir: Path, store: str
+) -> None:
+    space_file = _space_file(
+        workdir,
+        "logs",
+        "cell: [gru]",
+        "units: 2",
+        "batch_size: {min: 4, max: 8, step: 2, sampling: log}",
+        "epochs: {min: 1, max: 2, step: 2, sampling: log}",
+    )
+    output = _search(tiny_task, space_file, store, "--tuner", "grid", "--no-gradient-probe")
+    # KerasTuner's grid hands such a range's values as floats: every batch size or epochs
+    # but the first failed its trial ("'float' object cannot be interpreted as an integer").
+    assert "4 of 4 trials completed (0 failed)" in output, output
+    assert "batch_size=8.0" not in output
+    _, trials = _runs(store)
+    seen = {(r.data.params["batch_size"], r.data.params["epochs"]) for r in trials}
+    assert seen == {(b, e) for b in ("4", "8") for e in ("1", "2")}
+    # The parent's best.<name> tags read as the best run's params ("0.0" against "0").
+    (parent,), runs = _runs(store)
+    best = {r.info.run_id: r for r in runs}[parent.data.tags["best_run_id"]]
+    tags = {k[5:]: v for k, v in parent.data.tags.items() if k.startswith("best.")}
+    assert tags and tags == {k: best.data.params[k] for k in tags}
+
+
 def test_hyperband_keeps_one_validation_part_and_per_step_tasks_no_readout(
     tiny_task: Path, workdir: Path, store: str
 ) -> None:

@@ -7,6 +7,7 @@ HyperModel builds, its Oracle chooses, its Tuner runs).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import keras
@@ -14,7 +15,7 @@ import keras_tuner as kt
 
 from workbench.models import ModelConfig, ModelSignature, build_model
 from workbench.search.config import batch_size_used
-from workbench.spaces import Choice, SearchSpace
+from workbench.spaces import Choice, Range, SearchSpace
 
 
 def declare(space: SearchSpace, hp: Any) -> dict[str, Any]:
@@ -46,8 +47,20 @@ def _declare_one(hp: Any, name: str, dim: Any) -> Any:
     if dim.is_fixed:
         return hp.Fixed(name, dim.low)
     if dim.integer:
-        return hp.Int(name, int(dim.low), int(dim.high), step=dim.step, sampling=dim.sampling)
+        value = hp.Int(name, int(dim.low), int(dim.high), step=dim.step, sampling=dim.sampling)
+        return round(value)
     return hp.Float(name, dim.low, dim.high, step=dim.step, sampling=dim.sampling)
+
+
+def whole_numbers(space: SearchSpace, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with each integer range's value as an int: KerasTuner's grid hands a log
+    range with a step its values as floats (8.0, 16.0), which Keras refuses as a batch size
+    or epochs, and which the logs and run names would show as 8.0."""
+    out = dict(values)
+    for name, dim in space.dimensions:
+        if isinstance(dim, Range) and dim.integer and isinstance(out.get(name), float):
+            out[name] = round(out[name])
+    return out
 
 
 class RecurrentHyperModel(kt.HyperModel):
@@ -83,11 +96,12 @@ class RecurrentHyperModel(kt.HyperModel):
         return build_model(config, self.signature, self.steps_per_execution)
 
     def fit(self, hp: Any, model: keras.Model, x: Any, *args: Any, **kwargs: Any) -> Any:
+        values = whole_numbers(self.space, hp.values)
         # Hyperband passes its own epochs; the other tuners take the space's.
-        kwargs.setdefault("epochs", hp.get("epochs"))
+        kwargs.setdefault("epochs", values["epochs"])
         stop = keras.callbacks.EarlyStopping(
-            monitor=self.objective, mode=self.direction, patience=hp.get("patience")
+            monitor=self.objective, mode=self.direction, patience=values["patience"]
         )
         kwargs["callbacks"] = [*kwargs.get("callbacks", []), stop]
-        batch = batch_size_used(hp.get("batch_size"), len(x))
+        batch = batch_size_used(values["batch_size"], len(x))
         return model.fit(x, *args, batch_size=batch, **kwargs)

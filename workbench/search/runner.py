@@ -395,9 +395,6 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
         best_tags = {"best_trial_id": best.trial_id} if best else {}
         if best:
             summary["best_score"] = best.score  # type: ignore[assignment]
-            best_tags.update(
-                {f"best.{k}": "none" if v is None else v for k, v in best.values.items()}
-            )
             if best.run_id:
                 best_tags["best_run_id"] = best.run_id
         answer: tuple[str, ...] = ()
@@ -417,7 +414,7 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
             best_tags["mlflow.note.content"] = "\n\n".join(
                 [*answer, f"Search space: {config.space.description}"]
             )
-        study.log_search_summary(summary, best_tags)
+        study.log_search_summary(summary, best_tags, best.values if best else None)
         if not completed:
             kinds = {t.status for t in trials}
             # What each kind of failure asks for: a lost worker's trial no learning rate fixes.

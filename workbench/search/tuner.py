@@ -43,7 +43,7 @@ from workbench.search.config import (
     trial_seed,
 )
 from workbench.search.folds import fold_splits
-from workbench.search.hypermodel import RecurrentHyperModel
+from workbench.search.hypermodel import RecurrentHyperModel, whole_numbers
 from workbench.search.inputs import token_ids
 from workbench.search.meters import (
     PROBE_KEYS,
@@ -520,6 +520,7 @@ class Search:
 
     def _values(self, hp: Any) -> dict[str, Any]:
         values = {name: hp.values.get(name) for name in PARAM_NAMES}
+        values = whole_numbers(self.config.space, values)
         values["bidirectional"] = bool(values["bidirectional"])  # KerasTuner stores 0/1
         if values.get("clipping") == "none":
             values["clip_threshold"] = None

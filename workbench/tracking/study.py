@@ -348,15 +348,25 @@ class Study:
             for r in ("search", "trial")
         )
 
-    def log_search_summary(self, metrics: Mapping[str, Any], tags: Mapping[str, Any]) -> None:
-        """Metrics and tags on the parent run (best score, counts, best hyperparameters)."""
+    def log_search_summary(
+        self,
+        metrics: Mapping[str, Any],
+        tags: Mapping[str, Any],
+        best: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Metrics and tags on the parent run (best score, counts), and the best trial's
+        hyperparameters as ``best.<name>`` tags, written as its run's params are (a value
+        pastes into a ``params.<name>`` filter)."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
+        values = {
+            f"best.{k}": _param_value("none" if v is None else v) for k, v in (best or {}).items()
+        }
         self._client.log_batch(
             self._parent(),
             metrics=[Metric(k, v, now, 0) for k, v in _finite(metrics).items()],
-            tags=_tags(tags),
+            tags=_tags({**tags, **values}),
         )
 
     def log_dataset(self, name: str, digest: str, source: str, schema: str, profile: str) -> None:
