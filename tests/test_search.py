@@ -184,6 +184,24 @@ def test_resuming_with_other_settings_is_refused(
     assert set(before.values()) == {"FINISHED"}
 
 
+def test_a_changed_step_or_range_refuses_a_resume_without_the_workbenchs_note(
+    tiny_task: Path, workdir: Path, store: str
+) -> None:
+    def space(units: str) -> Path:
+        return _space_file(workdir, "stepped", "cell: [gru]", f"units: {units}", "epochs: 1")
+
+    _search(tiny_task, space("{min: 2, max: 6, step: 2}"), store, "--max-trials", "1")
+    args = ["search", "--task", str(tiny_task), "--tracking-uri", store, "--experiment"]
+    args += ["study", "--folds", "1", "--max-trials", "3", "--space"]
+    # It resumed on the old step (2, 4, 6): 3 and 5 were never tried.
+    step = CliRunner().invoke(main, [*args, str(space("{min: 2, max: 6, step: 1}"))])
+    assert step.exit_code == 2, step.output
+    assert "other settings (space_steps: 'units step 2', now 'none')" in step.output
+    # An edited integer range: no note that a float range became its list of values.
+    edited = CliRunner().invoke(main, [*args, str(space("{min: 4, max: 8, step: 2}"))])
+    assert "other settings (space: 'units=2..6', now 'units=4..8'). Rerun" in edited.output
+
+
 def test_a_study_is_not_resumed_on_other_data(
     tiny_task: Path, tiny_space: Path, store: str, workdir: Path
 ) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from workbench.errors import WorkbenchError, first_line
 from workbench.search.config import SearchConfig
-from workbench.spaces import changed_dimensions
+from workbench.spaces import Range, SearchSpace, changed_dimensions
 from workbench.tasks import TaskData
 
 #: Why a setting may differ though the command did not change (workbench changes).
@@ -47,6 +47,17 @@ def state_folder(root: Path, tracking_uri: str, experiment: str) -> Path:
     return folder
 
 
+def _steps(space: SearchSpace) -> str:
+    """Each integer range's step (a float range with a step is a list in the space's line):
+    changing it changes what the search tries."""
+    stepped = [
+        f"{name} step {dim.step:g}"
+        for name, dim in space.dimensions
+        if isinstance(dim, Range) and dim.step not in (None, 1)
+    ]
+    return ", ".join(stepped) or "none"
+
+
 def _check_readable(folder: Path) -> None:
     """Refuse a resume from a state folder whose files are cut short or garbled."""
     for path in sorted(folder.rglob("*.json")):
@@ -69,6 +80,7 @@ def prepare_state_dir(config: SearchConfig, data: TaskData, digest: str) -> bool
         "task": config.task.name,
         "task_options": dict(config.task.options),
         "space": config.space.describe(),
+        "space_steps": _steps(config.space),
         "tuner": config.tuner,
         "seed": config.seed,
         "repeats": config.repeats,
@@ -85,6 +97,8 @@ def prepare_state_dir(config: SearchConfig, data: TaskData, digest: str) -> bool
     # data digest is unknown: not compared).
     defaults = {
         "data": identity["data"],
+        # Not compared before 2026-12-07 (the space's line leaves steps out).
+        "space_steps": identity["space_steps"],
         "fold_scheme": "shuffled",
         "repeats": 1,
         "hyperband_iterations": 1,
@@ -109,7 +123,9 @@ def prepare_state_dir(config: SearchConfig, data: TaskData, digest: str) -> bool
             was, now = before[key], identity[key]
             if key == "space":  # the dimensions that differ, not two whole lines
                 was, now = changed_dimensions(was, now)
-                why = why if any(n in was for n in ("readout=", "..")) else ""
+                # A float range with a step became its list; a range the user edited did not.
+                listed = ".." in was and ".." not in now
+                why = why if "readout=" in was or listed else ""
             raise WorkbenchError(
                 f"Study {config.experiment!r} was started with other settings ({key}: "
                 f"{was!r}, now {now!r}{why}). Rerun with the same options "
