@@ -421,6 +421,8 @@ def test_bad_inputs_give_one_clear_line(exported: Exported) -> None:
         np.save(buffer, np.zeros((5, 10, 2), "float32"))
         archive.writestr("x.npy", buffer.getvalue()[:200])
     long_format.write_text("id,t,a,b\nr0,0,0.1,0.2\nr0,1,0.3,0.4\n")  # a row per step
+    ragged = exported.root / "ragged.csv"  # no header: NumPy's "inhomogeneous shape" message
+    ragged.write_text(",".join(["0.5"] * 20) + "\n" + ",".join(["0.5"] * 19) + "\n")
     for path, message in (
         (empty, "not a readable .npz file"),
         (cut, "not a readable .npz file"),
@@ -428,6 +430,8 @@ def test_bad_inputs_give_one_clear_line(exported: Exported) -> None:
         (short_array, "short_array.npz: not a readable .npz file (EOF: reading array data"),
         (long_format, "predict reads one sample per row, its 10 steps x 2 features side by side"),
         (missing, "line 1 is neither a header (names only) nor a row of numbers"),
+        (ragged, "expected the same number of columns in every row. Received: 20 on line 1, "
+                 "19 on line 2"),
     ):
         result = CliRunner().invoke(main, ["predict", "--model", model_dir, "--data", str(path)])
         assert result.exit_code == 2, result.output
@@ -444,6 +448,17 @@ def _all_layers(model: Any) -> list[Any]:
         wrapped = ("forward_layer", "backward_layer")
         found += [getattr(layer, a) for a in wrapped if hasattr(layer, a)]
     return found
+
+
+def test_an_export_folder_that_cannot_be_written_is_one_line(exported: Exported) -> None:
+    # Root passes the permission check anywhere, /proc included: the write failed later,
+    # as a traceback (exit 1). A user without root is stopped by the check, in one line too.
+    out = "/proc/workbench-export"
+    args = ["export", "--experiment", EXPERIMENT, "--out", out, "--register", "unwritable"]
+    result = CliRunner().invoke(main, [*args, "--tracking-uri", exported.store])
+    assert result.exit_code == 2, result.output
+    assert f"Error: Cannot write the export folder {out}: " in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
 
 
 def test_the_saved_model_made_on_a_gpu_does_not_call_cudnn(tmp_path: Path) -> None:
@@ -594,6 +609,13 @@ def test_forecast_export_takes_and_returns_original_units(tmp_path: Path) -> Non
     assert first == [6, pytest.approx(float(predicted[0, 0]), rel=1e-4)]
     table.write_text("\n".join(f"{v:.9g}" for v in series) + "\n")  # no header: the same
     assert predict_file(tmp_path / "model", table).csv_text == output.csv_text
+    # The export's hint said "a column per feature, named as in training": none is recorded.
+    assert "--data SERIES.csv (one column: the series' values)" in " ".join(result.lines())
+    dated = tmp_path / "dated.csv"
+    dated.write_text("month,sales\n" + "".join(f"2020-{k:02d},{v:.9g}\n" for k, v in
+                                               enumerate(series)))  # fmt: skip
+    with pytest.raises(WorkbenchError, match="this model's series is one column of values"):
+        predict_file(tmp_path / "model", dated)
     # The (samples, steps) arrays a search takes for one feature: the same predictions.
     arrays = tmp_path / "windows.npz"
     np.savez(arrays, x=raw[..., 0])
@@ -694,6 +716,14 @@ def test_text_model_exports_and_predicts_on_raw_strings(tmp_path: Path, reviews_
     np.savez(tmp_path / "bytes.npz", x=np.array([t.encode() for t in texts[:2]]))
     as_bytes = predict_file(result.out_dir, tmp_path / "bytes.npz").csv_text.splitlines()
     assert as_bytes == out.read_text().splitlines()[:3]
+    # Texts as an object array: loading one runs pickle, refused with the way that works.
+    np.savez(tmp_path / "objects.npz", x=np.array(texts[:2], dtype=object))
+    with pytest.raises(WorkbenchError, match=r"objects.npz: x is an object array. Expected a "
+                       r"NumPy string array, e.g. np.array\(texts, dtype=str\)"):  # fmt: skip
+        predict_file(result.out_dir, tmp_path / "objects.npz")
+    np.savez(tmp_path / "strings.npz", x=np.array(texts[:2], dtype=str))
+    as_str = predict_file(result.out_dir, tmp_path / "strings.npz").csv_text.splitlines()
+    assert as_str == out.read_text().splitlines()[:3]
     short = tmp_path / "short.csv"
     short.write_text("id,text\n7\n")
     with pytest.raises(WorkbenchError, match="short.csv: line 2 has no value in the column 'text'"):
@@ -771,7 +801,7 @@ def test_a_forecast_over_several_columns_reads_its_series_by_name(tmp_path: Path
     store = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
     _search(tmp_path, store, task, "sales", trials=1)
     result = export_best("sales", tmp_path / "model", tracking_uri=store)
-    assert "--data SERIES.csv (a column per feature, named as in training)" in " ".join(
+    assert "--data SERIES.csv (a header naming the columns sales, price)" in " ".join(
         result.lines()
     )
     card = (tmp_path / "model" / "MODEL_CARD.md").read_text()
@@ -807,6 +837,13 @@ def test_a_forecast_over_several_columns_reads_its_series_by_name(tmp_path: Path
     uneven.write_text("promo,sales,price\n1,2\n")
     with pytest.raises(WorkbenchError, match="uneven.csv: line 2 has 2 values under a header of 3"):
         predict_file(tmp_path / "model", uneven)
+    # A series without one of its columns: it blamed the date column's text.
+    missing = tmp_path / "missing.csv"
+    missing.write_text("month,sales\n" + "\n".join(f"2020-{k:03d},{s:.6f}" for k, s in
+                                                   enumerate(sales)) + "\n")  # fmt: skip
+    with pytest.raises(WorkbenchError, match="missing.csv: expected a header naming the series' "
+                       "columns sales, price; missing: price. Received columns: month, sales"):
+        predict_file(tmp_path / "model", missing)  # fmt: skip
     import keras
 
     model = keras.saving.load_model(result.out_dir / "model.keras", safe_mode=True)

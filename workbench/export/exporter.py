@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, first_line
 from workbench.export.card import ScoreCheck, _dtype_name, _hyperparameters, _interface, _model_card
 from workbench.export.layout import CARD_FILE, HYPERPARAMETERS_FILE, MODEL_FILE, SAVED_MODEL_DIR
 from workbench.export.predictor import _shape_text
@@ -56,6 +56,8 @@ class ExportResult:
     tracking_uri: str = ""
     #: A forecast: predict reads a series (a CSV, one column per feature).
     forecast: bool = False
+    #: A forecast's series columns, by name, as trained (none recorded: one column).
+    features: tuple[str, ...] = ()
 
     def lines(self) -> list[str]:
         """What the command line prints: the trial, the score check, the files, the registry."""
@@ -74,7 +76,9 @@ class ExportResult:
             + (
                 "FILE.csv (a 'text' column)"
                 if self.input_dtype == "string"
-                else "SERIES.csv (a column per feature, named as in training)"
+                else f"SERIES.csv (a header naming the columns {', '.join(self.features)})"
+                if self.forecast and self.features
+                else "SERIES.csv (one column: the series' values)"
                 if self.forecast
                 else "FILE.npz"
             ),
@@ -184,24 +188,33 @@ def export_best(
             variable_length=bool(data.masked),
             tags={"workbench.exported": "retrained" if retrain else "checkpoint"},
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files = _write_model_files(out_dir, exported)
     shape = tuple(exported.inputs[0].shape)
     dtype = _dtype_name(exported.inputs[0].dtype)
     interface = _interface(data, shape, dtype)
     hyper = out_dir / HYPERPARAMETERS_FILE
-    hyper.write_text(
-        json.dumps(
-            _hyperparameters(record, search, retrain, interface, registered), indent=2, default=str
-        )
-        + "\n"
-    )
     card = out_dir / CARD_FILE
-    card.write_text(
-        _model_card(
-            record, search, spec, data, exported, model, checks, retrain, registered, against
+    try:  # permissions checked above; a full disk, or a folder only root was let through
+        out_dir.mkdir(parents=True, exist_ok=True)
+        files = _write_model_files(out_dir, exported)
+        hyper.write_text(
+            json.dumps(
+                _hyperparameters(record, search, retrain, interface, registered),
+                indent=2,
+                default=str,
+            )
+            + "\n"
         )
-    )
+        card.write_text(
+            _model_card(
+                record, search, spec, data, exported, model, checks, retrain, registered, against
+            )
+        )
+    except OSError as exc:
+        raise WorkbenchError(
+            f"Cannot write the export folder {out}: {exc.strerror or first_line(exc)}. The "
+            f"model is registered as {registered.model_uri} (version {registered.version}); "
+            "export again into another --out"
+        ) from None
     return ExportResult(
         out_dir=out_dir,
         experiment=experiment,
@@ -220,6 +233,7 @@ def export_best(
         replaced=replaced,
         tracking_uri=uri,
         forecast=data.target_scale is not None,
+        features=tuple(data.feature_names) if data.target_scale is not None else (),
     )
 
 

@@ -136,10 +136,17 @@ def _read_inputs(
                 except ValueError as exc:
                     if "allow_pickle" not in str(exc):  # e.g. an array cut short
                         raise
-                    # An archive, but an array of Python objects in it.
+                    # An archive, but an array of Python objects in it (loading one
+                    # runs pickle, which predict does not).
+                    expected = (
+                        "a NumPy string array, e.g. np.array(texts, dtype=str)"
+                        if interface["input_dtype"] == "string"
+                        else "an equal-length numeric array, padded as the model was trained"
+                    )
                     raise WorkbenchError(
-                        f"{path}: {key} is an object array (ragged sequences?). Expected "
-                        "an equal-length numeric array, padded as the model was trained"
+                        f"{path}: {key} is an object array"
+                        + ("" if interface["input_dtype"] == "string" else " (ragged sequences?)")
+                        + f". Expected {expected}"
                     ) from None
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             # NumPy takes any file that is not an archive for a pickle, and offers to load it.
@@ -238,8 +245,22 @@ def _read_csv(
         and all(names.count(name) == 1 for name in named)  # a windows file repeats them
     )
     picked = [names.index(name) for name in named] if by_name else None
+    missing = [name for name in named if name not in names]
+    if not by_name and interface.get("forecast") and headed and missing and set(named) & set(names):
+        # A series' header naming some of the model's columns: a column left out, not a
+        # file of windows (whose header repeats them).
+        raise WorkbenchError(
+            f"{path}: expected a header naming the series' columns {', '.join(named)}; "
+            f"missing: {', '.join(missing)}. Received columns: {', '.join(names)}"
+        )
+    cells = [[row[i] for i in picked] for row in body] if picked else body
+    uneven = next((n for n, row in enumerate(cells) if len(row) != len(cells[0])), None)
+    if uneven is not None:  # (with a header, checked above against it)
+        raise WorkbenchError(
+            f"{path}: expected the same number of columns in every row. Received: "
+            f"{len(cells[0])} on line 1, {len(cells[uneven])} on line {uneven + 1}"
+        )
     try:
-        cells = [[row[i] for i in picked] for row in body] if picked else body
         values = np.array([[float(v) for v in row] for row in cells], dtype="float64")
     except ValueError as exc:
         where = f"the columns {', '.join(named)}" if picked else "every column"
@@ -247,11 +268,12 @@ def _read_csv(
             f"; predict reads one sample per row, its {steps} steps x {features} features "
             "side by side, or an .npz of (samples, steps, features)"
             if steps and not interface.get("forecast")
+            else "; this model's series is one column of values (it recorded no column "
+            "names): give that column alone"
+            if interface.get("forecast") and not named
             else ""
         )
         raise WorkbenchError(f"{path}: expected numbers in {where} ({exc}){layout}") from None
-    if values.ndim != 2:
-        raise WorkbenchError(f"{path}: expected the same number of columns in every row")
     series = by_name or bool(
         interface.get("forecast") and steps and values.shape[1] != steps * features
     )
