@@ -448,8 +448,6 @@ def _lost_trials(lost: dict[str, tuple[int, int, int]]) -> list[str]:
 
 #: Fewer optimizer steps than this in a trial's training and it is called short.
 FEW_STEPS = 300
-#: A finished trial's validation loss this many times the baseline's: its loss exploded.
-EXPLODED = 10
 
 
 def _likely_reasons(trials: pd.DataFrame, info: dict[str, Any]) -> str:
@@ -487,18 +485,6 @@ def _likely_reasons(trials: pd.DataFrame, info: dict[str, Any]) -> str:
         reasons.append(
             f"{diverged} of {total} trials diverged (lower the learning rate or add clipping)"
         )
-    baseline = float(info.get("baseline_value", math.nan))
-    if info.get("direction") == "min" and np.isfinite(baseline) and baseline > 0:
-        # A loss that exploded but stayed finite (1e17) is no divergence to the trial: the
-        # score, the same loss as the baseline's, shows it.
-        scores = done["score"].astype(float)
-        exploded = int((scores >= EXPLODED * baseline).sum())
-        if exploded:
-            reasons.append(
-                f"{exploded} of {len(done)} finished trials ended with a validation loss "
-                f"{EXPLODED:g} times the baseline's or more (an exploding loss that stayed "
-                "finite: lower the learning rate or add clipping)"
-            )
     samples = info.get("val_samples", math.nan)
     if np.isfinite(samples) and samples < 50 and info.get("folds", 1) <= 1:
         reasons.append(
