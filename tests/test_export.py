@@ -450,15 +450,25 @@ def _all_layers(model: Any) -> list[Any]:
     return found
 
 
-def test_an_export_folder_that_cannot_be_written_is_one_line(exported: Exported) -> None:
-    # Root passes the permission check anywhere, /proc included: the write failed later,
-    # as a traceback (exit 1). A user without root is stopped by the check, in one line too.
-    out = "/proc/workbench-export"
-    args = ["export", "--experiment", EXPERIMENT, "--out", out, "--register", "unwritable"]
+def test_an_export_the_disk_cannot_hold_is_one_line_and_leaves_no_half_export(
+    exported: Exported, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keras
+    import tensorflow as tf
+
+    def full(*args: Any, **kwargs: Any) -> None:  # as TensorFlow's SavedModel writer says it
+        raise tf.errors.ResourceExhaustedError(None, None, "saved_model.pb; No space left")
+
+    monkeypatch.setattr(keras.Model, "export", full)
+    out = exported.root / "full" / "model"
+    args = ["export", "--experiment", EXPERIMENT, "--out", str(out), "--register", "full"]
     result = CliRunner().invoke(main, [*args, "--tracking-uri", exported.store])
+    # A traceback (exit 1), and model.keras with half a saved_model/ left behind.
     assert result.exit_code == 2, result.output
-    assert f"Error: Cannot write the export folder {out}: " in result.output
+    assert f"Error: Cannot write the export folder {out}: saved_model.pb; No space left. " \
+        "Nothing of this export is left in it. The model is registered as " in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert not out.exists()
 
 
 def test_the_saved_model_made_on_a_gpu_does_not_call_cudnn(tmp_path: Path) -> None:
@@ -616,6 +626,12 @@ def test_forecast_export_takes_and_returns_original_units(tmp_path: Path) -> Non
                                                enumerate(series)))  # fmt: skip
     with pytest.raises(WorkbenchError, match="this model's series is one column of values"):
         predict_file(tmp_path / "model", dated)
+    # ... and not for a bad value in the one column it is.
+    bad = tmp_path / "bad.csv"
+    bad.write_text("sales\n" + "".join(f"{v:.9g}\n" for v in series[:9]) + "abc\n")
+    with pytest.raises(WorkbenchError, match="could not convert string to float") as refused:
+        predict_file(tmp_path / "model", bad)
+    assert "one column of values" not in str(refused.value)
     # The (samples, steps) arrays a search takes for one feature: the same predictions.
     arrays = tmp_path / "windows.npz"
     np.savez(arrays, x=raw[..., 0])
@@ -844,6 +860,12 @@ def test_a_forecast_over_several_columns_reads_its_series_by_name(tmp_path: Path
     with pytest.raises(WorkbenchError, match="missing.csv: expected a header naming the series' "
                        "columns sales, price; missing: price. Received columns: month, sales"):
         predict_file(tmp_path / "model", missing)  # fmt: skip
+    cased = tmp_path / "cased.csv"  # none of its names: it blamed the date column too
+    cased.write_text("month,Sales,Price\n" + "\n".join(f"2020-{k:03d},{line}" for k, line in
+                                                       enumerate(lines)) + "\n")  # fmt: skip
+    with pytest.raises(WorkbenchError, match="missing: sales, price. Received columns: month, "
+                       "Sales, Price"):
+        predict_file(tmp_path / "model", cased)  # fmt: skip
     import keras
 
     model = keras.saving.load_model(result.out_dir / "model.keras", safe_mode=True)

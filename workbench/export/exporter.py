@@ -193,6 +193,9 @@ def export_best(
     interface = _interface(data, shape, dtype)
     hyper = out_dir / HYPERPARAMETERS_FILE
     card = out_dir / CARD_FILE
+    import tensorflow as tf
+
+    existed = out_dir.exists()
     try:  # permissions checked above; a full disk, or a folder only root was let through
         out_dir.mkdir(parents=True, exist_ok=True)
         files = _write_model_files(out_dir, exported)
@@ -209,11 +212,21 @@ def export_best(
                 record, search, spec, data, exported, model, checks, retrain, registered, against
             )
         )
-    except OSError as exc:
+    except (OSError, tf.errors.OpError) as exc:  # TensorFlow's SavedModel writer: OpError
+        # No half-written export is left to load: the files written so far go.
+        if existed:
+            for own in (MODEL_FILE, SAVED_MODEL_DIR, HYPERPARAMETERS_FILE, CARD_FILE):
+                shutil.rmtree(out_dir / own, ignore_errors=True)
+                with contextlib.suppress(OSError):
+                    (out_dir / own).unlink()
+        else:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        why = getattr(exc, "strerror", None) or first_line(getattr(exc, "message", None) or exc)
         raise WorkbenchError(
-            f"Cannot write the export folder {out}: {exc.strerror or first_line(exc)}. The "
-            f"model is registered as {registered.model_uri} (version {registered.version}); "
-            "export again into another --out"
+            f"Cannot write the export folder {out}: {why}. Nothing of this export is left "
+            f"in it{f' (nor of {replaced}, which it replaced)' if replaced else ''}. The model "
+            f"is registered as {registered.model_uri} (version "
+            f"{registered.version}); export again into another --out"
         ) from None
     return ExportResult(
         out_dir=out_dir,

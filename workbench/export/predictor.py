@@ -246,9 +246,15 @@ def _read_csv(
     )
     picked = [names.index(name) for name in named] if by_name else None
     missing = [name for name in named if name not in names]
-    if not by_name and interface.get("forecast") and headed and missing and set(named) & set(names):
-        # A series' header naming some of the model's columns: a column left out, not a
-        # file of windows (whose header repeats them).
+    if (
+        interface.get("forecast")
+        and headed
+        and missing
+        and (set(named) & set(names) or len(names) != steps * features)
+        and not (features == 1 and len(names) == 1)  # one column: the series, any name
+    ):
+        # A series' header without some of the model's columns: one left out or named
+        # otherwise, not a file of windows (as many columns as a window's values).
         raise WorkbenchError(
             f"{path}: expected a header naming the series' columns {', '.join(named)}; "
             f"missing: {', '.join(missing)}. Received columns: {', '.join(names)}"
@@ -270,7 +276,8 @@ def _read_csv(
             if steps and not interface.get("forecast")
             else "; this model's series is one column of values (it recorded no column "
             "names): give that column alone"
-            if interface.get("forecast") and not named
+            if interface.get("forecast") and not named and features == 1 and len(cells[0]) > 1
+            and len(cells[0]) != steps
             else ""
         )
         raise WorkbenchError(f"{path}: expected numbers in {where} ({exc}){layout}") from None
