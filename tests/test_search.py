@@ -187,8 +187,9 @@ def test_resuming_with_other_settings_is_refused(
 def test_a_changed_step_or_range_refuses_a_resume_without_the_workbenchs_note(
     tiny_task: Path, workdir: Path, store: str
 ) -> None:
-    def space(units: str) -> Path:
-        return _space_file(workdir, "stepped", "cell: [gru]", f"units: {units}", "epochs: 1")
+    def space(units: str, dropout: str = "{min: 0, max: 0.2, step: 0.1}") -> Path:
+        dimensions = (f"units: {units}", f"dropout: {dropout}", "epochs: 1")
+        return _space_file(workdir, "stepped", "cell: [gru]", *dimensions)
 
     _search(tiny_task, space("{min: 2, max: 6, step: 2}"), store, "--max-trials", "1")
     args = ["search", "--task", str(tiny_task), "--tracking-uri", store, "--experiment"]
@@ -200,6 +201,14 @@ def test_a_changed_step_or_range_refuses_a_resume_without_the_workbenchs_note(
     # An edited integer range: no note that a float range became its list of values.
     edited = CliRunner().invoke(main, [*args, str(space("{min: 4, max: 8, step: 2}"))])
     assert "other settings (space: 'units=2..6', now 'units=4..8'). Rerun" in edited.output
+    listed = CliRunner().invoke(main, [*args, str(space("[2, 4, 6]"))])
+    assert "other settings (space: 'units=2..6', now 'units=2|4|6'). Rerun" in listed.output
+    # A study begun before 2026-12-07, whose float range with a step was a range: the note.
+    (marker,) = workdir.rglob("study.json")
+    marker.write_text(marker.read_text().replace("dropout=0.0|0.1|0.2", "dropout=0..0.2"))
+    older = CliRunner().invoke(main, [*args, str(space("{min: 2, max: 6, step: 2}"))])
+    assert "(space: 'dropout=0..0.2', now 'dropout=0.0|0.1|0.2'; the space as searched may " \
+        "have changed with the workbench since 2026-12-07" in older.output, older.output
 
 
 def test_a_study_is_not_resumed_on_other_data(

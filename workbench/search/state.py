@@ -9,7 +9,7 @@ from pathlib import Path
 
 from workbench.errors import WorkbenchError, first_line
 from workbench.search.config import SearchConfig
-from workbench.spaces import Range, SearchSpace, changed_dimensions
+from workbench.spaces import Choice, Range, SearchSpace, changed_dimensions
 from workbench.tasks import TaskData
 
 #: Why a setting may differ though the command did not change (workbench changes).
@@ -56,6 +56,20 @@ def _steps(space: SearchSpace) -> str:
         if isinstance(dim, Range) and dim.step not in (None, 1)
     ]
     return ", ".join(stepped) or "none"
+
+
+def _listed(space: SearchSpace, was: str, now: str) -> bool:
+    """Whether a changed dimension is a float range with a step that the space now holds
+    as its list of values (the workbench's change), not a range the user edited."""
+    before = dict(t.split("=", 1) for t in was.split() if "=" in t)
+    after = dict(t.split("=", 1) for t in now.split() if "=" in t)
+    for name, old in before.items():
+        dim = space[name] if name in after else None
+        if ".." in old and isinstance(dim, Choice) and any(
+            isinstance(v, float) and not v.is_integer() for v in dim.values
+        ):
+            return True
+    return False
 
 
 def _check_readable(folder: Path) -> None:
@@ -123,9 +137,7 @@ def prepare_state_dir(config: SearchConfig, data: TaskData, digest: str) -> bool
             was, now = before[key], identity[key]
             if key == "space":  # the dimensions that differ, not two whole lines
                 was, now = changed_dimensions(was, now)
-                # A float range with a step became its list; a range the user edited did not.
-                listed = ".." in was and ".." not in now
-                why = why if "readout=" in was or listed else ""
+                why = why if "readout=" in was or _listed(config.space, was, now) else ""
             raise WorkbenchError(
                 f"Study {config.experiment!r} was started with other settings ({key}: "
                 f"{was!r}, now {now!r}{why}). Rerun with the same options "
