@@ -787,7 +787,10 @@ def test_a_trial_run_again_after_an_interruption_counts_once() -> None:
 
     def run(number: int, score: float | None, status: str, failure: str = "") -> StudyTrial:
         tags = {TRIAL_ID: str(number - 1), **({"failure": failure} if failure else {})}
-        made = _trial(number, score, status, cell="gru", units=8 * number, tags=tags)
+        seconds = 50.0 if failure == "interrupted" else 10.0
+        made = _trial(
+            number, score, status, cell="gru", units=8 * number, tags=tags, fit_seconds=seconds
+        )
         return dataclasses.replace(made, run_id=f"run{number}-{status}")
 
     trials = [
@@ -803,6 +806,9 @@ def test_a_trial_run_again_after_an_interruption_counts_once() -> None:
     # It counted runs: "5 run, 2 finished, 0 failed (0 diverged), 3 interrupted".
     assert "Trials: 4 run, 2 finished, 1 failed (0 diverged), 1 interrupted;" in overview
     assert "1 interrupted attempt(s) of trials run again on resume are left out" in overview
+    # ... of the counts, not of the compute: what it trained before it stopped (it said 80).
+    assert "Compute: 130.0 s of training in all trials (their interrupted attempts " \
+        "included)" in overview
     # A run left RUNNING (a search killed with kill -9) is not a failed trial.
     report = reports.build_report(_study([*trials, run(5, None, "RUNNING")]))
     overview = " ".join(report.sections[1].notes)

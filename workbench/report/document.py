@@ -137,7 +137,9 @@ def overview(study: Any, trials: pd.DataFrame) -> dict[str, Any]:
         "best_trial": None if best is None else int(best["trial"]),
         "best_score": math.nan if best is None else float(best["score"]),
         "best_config": None if best is None else _config_of(best, exclude=()).replace("|", " "),
-        "compute_seconds": float(np.nansum(trials["round_fit_seconds"].astype(float))),
+        # With what the interrupted attempts of trials run again trained before they stopped.
+        "compute_seconds": float(np.nansum(trials["round_fit_seconds"].astype(float)))
+        + _superseded_seconds(study),
         "wall_seconds": wall,
         "baseline": tags.get("baseline"),
         "baseline_value": _number(tags.get("baseline_value")),
@@ -150,6 +152,12 @@ def overview(study: Any, trials: pd.DataFrame) -> dict[str, Any]:
         # otherwise; the comparisons use finished trials only.
         "lost": _lost_by_cell(trials),
     }
+
+
+def _superseded_seconds(study: Any) -> float:
+    again = superseded(study)
+    seconds = [t.metrics.get("fit_seconds", math.nan) for t in study.trials if t.run_id in again]
+    return float(np.nansum(seconds)) if seconds else 0.0
 
 
 def _lost_by_cell(trials: pd.DataFrame) -> dict[str, tuple[int, int, int]]:
@@ -272,6 +280,7 @@ def build_report(study: Any) -> Report:
             else "Best: none (no trial finished), so most sections below cannot be computed."
         ),
         f"Compute: {info['compute_seconds']:.1f} s of training in all trials"
+        + (" (their interrupted attempts included)" if info["rerun"] else "")
         + (
             f"; search wall time {info['wall_seconds']:.1f} s."
             if np.isfinite(info["wall_seconds"])
