@@ -1007,7 +1007,7 @@ def test_a_best_trial_under_the_baseline_comes_with_the_likely_reasons() -> None
     study = dataclasses.replace(_study(capped, "min"), parent_tags=tags, parent_params=params)
     first = reports.build_report(study).sections[0].notes[0]
     assert "raise the space's epochs or give the task more training samples: the batch size " \
-        "was already capped at 8 so that an epoch has 8 steps)" in first
+        "was already capped at 8, the training samples / 8 rounded up)" in first
     assert "1 of 3 trials diverged" in first
     assert "a validation part of 16 samples picked the best trial" in first
 

@@ -467,8 +467,8 @@ def _likely_reasons(trials: pd.DataFrame, info: dict[str, Any]) -> str:
             how = (
                 # A smaller batch in the space changes nothing above the cap.
                 f"raise the space's epochs or give the task more training samples: the batch "
-                f"size was already capped at {int(used.max())} so that an epoch has "
-                f"{MIN_STEPS_PER_EPOCH} steps"
+                f"size was already capped at {int(used.max())}, the training samples / "
+                f"{MIN_STEPS_PER_EPOCH} rounded up"
                 if capped
                 else "raise the space's epochs or lower its batch size"
             )

@@ -113,14 +113,15 @@ def hyperband_trials(max_epochs: int, iterations: int = 1, factor: int = 3) -> i
     return sum(sizes) * iterations
 
 
-#: A small training set still gets this many optimizer steps per epoch: the batch size is
-#: capped at ceil(training samples / MIN_STEPS_PER_EPOCH).
+#: A small training set still gets about this many optimizer steps per epoch: the batch
+#: size is capped at ceil(training samples / MIN_STEPS_PER_EPOCH) (12 samples: batch 2, 6
+#: steps).
 MIN_STEPS_PER_EPOCH = 8
 
 
 def batch_size_used(batch_size: int, samples: int) -> int:
-    """The space's batch size, capped so an epoch has at least :data:`MIN_STEPS_PER_EPOCH`
-    steps: 30 series at batch 128 would otherwise be one step an epoch."""
+    """The space's batch size, capped so an epoch has about :data:`MIN_STEPS_PER_EPOCH`
+    steps or more: 30 series at batch 128 would otherwise be one step an epoch."""
     import math
 
     return max(1, min(batch_size, math.ceil(samples / MIN_STEPS_PER_EPOCH)))
