@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -176,6 +177,14 @@ def test_the_runner_up_is_another_cell_when_best_scores_tie() -> None:
     assert row["winner"] in ("simple_rnn", "gru")
     assert row["runner-up"] in ("simple_rnn", "gru") and row["runner-up"] != row["winner"]
     assert row["margin"] == pytest.approx(0.005 if row["winner"] == "gru" else -0.005)
+    # Tied on every matched configuration: no t-test ran; it said "paired t" beside [nan, nan].
+    tied = {**scores, ("gru", 64): 0.96}
+    trials = [trial(i, cell, units, s) for i, ((cell, units), s) in enumerate(tied.items())]
+    params = {**study.parent_params, "folds": "5"}  # --folds 0 chose cross-validation
+    tied_study = dataclasses.replace(study, trials=tuple(trials), parent_params=params)
+    row = benchmark_frames({"t": tied_study})["tasks"]
+    assert "every difference is the same: no spread" in row.iloc[0]["margin test"]
+    assert row.iloc[0]["folds"] == 5  # the report never said its scores were cross-validated
 
 
 def test_a_task_not_better_than_its_baseline_is_said_first() -> None:
@@ -200,8 +209,12 @@ def test_a_task_not_better_than_its_baseline_is_said_first() -> None:
     frames = benchmark_frames({"tie": study("tie", 0.6000000238418579), "won": study("won", 0.7)})
     assert frames["not_better"] == ["tie"]
     markdown = _markdown("b", frames, {"tie": [], "won": []})
-    assert markdown.split("\n")[2] == "**Not better than the trivial baseline on test: tie.**"
-    assert _summary(frames, 2).startswith("Not better than the trivial baseline on test: tie. ")
+    assert markdown.split("\n")[2] == (
+        "**Not shown better than the trivial baseline on test: tie.**"
+    )
+    assert _summary(frames, 2).startswith("Not shown better than the trivial baseline on test: ")
+    # In each task's row too, before the winner and its margin (it came last).
+    assert list(frames["tasks"].columns[:3]) == ["task", "finished trials", "beats baseline"]
 
 
 def test_a_benchmark_over_accuracy_and_mse_tasks_compares_pairs_by_the_sign_test() -> None:

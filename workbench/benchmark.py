@@ -168,7 +168,11 @@ def _published(task: str) -> tuple[Any, ...]:
 
 def _summary(frames: dict[str, Any], n_tasks: int) -> str:
     worse = frames.get("not_better", [])
-    first = f"Not better than the trivial baseline on test: {', '.join(worse)}. " if worse else ""
+    first = (
+        f"Not shown better than the trivial baseline on test: {', '.join(worse)}. "
+        if worse
+        else ""
+    )
     rows = frames["tasks"].to_dict("records") if "tasks" in frames else []
     empty = [r["task"] for r in rows if not r.get("finished trials")]
     if empty:

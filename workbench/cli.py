@@ -13,7 +13,12 @@ from typing import Any
 import click
 
 from workbench import __version__
-from workbench.cli_options import WorkbenchCommand, parse_task_options, search_options
+from workbench.cli_options import (
+    WorkbenchCommand,
+    benchmark_options,
+    parse_task_options,
+    search_options,
+)
 from workbench.errors import WorkbenchError
 from workbench.shutdown import skip_final_collection
 
@@ -277,9 +282,7 @@ def chief(host: str, port: int, workers: int, worker_timeout: float, **options: 
 @click.option(
     "--epochs", type=click.IntRange(min=1), default=None, help="Fix every trial's epochs."
 )
-@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--folds", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@benchmark_options
 @click.option(
     "--task-option",
     "task_options",
@@ -294,7 +297,6 @@ def chief(host: str, port: int, workers: int, worker_timeout: float, **options: 
     envvar="MLFLOW_TRACKING_URI",
     help="MLflow store. Default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db.",
 )
-@click.option("--state-dir", default=".workbench", show_default=True)
 @click.option(
     "--overwrite",
     is_flag=True,

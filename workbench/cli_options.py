@@ -44,6 +44,45 @@ def search_options(command: Any) -> Any:
     return command
 
 
+def benchmark_options(command: Any) -> Any:
+    """The options ``benchmark`` passes to every task's search."""
+    for option in reversed(BENCHMARK_OPTIONS):
+        command = option(command)
+    return command
+
+
+BENCHMARK_OPTIONS = [
+    click.option(
+        "--repeats",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Train each configuration K times with different seeds; its score is the mean.",
+    ),
+    click.option(
+        "--folds",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="K-fold cross-validation per task, as search does; 0 decides per task: 5 folds "
+        "when its validation part has under 50 samples (not for forecasting), else none.",
+    ),
+    click.option(
+        "--seed",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="Seeds every task's tuner and training; the same seed tries the same trials.",
+    ),
+    click.option(
+        "--state-dir",
+        default=".workbench",
+        show_default=True,
+        help="Where KerasTuner keeps each task's search state (for resuming).",
+    ),
+]
+
+
 SEARCH_OPTIONS = [
     click.option(
         "--task",

@@ -43,7 +43,10 @@ def _margin(pairs: pd.DataFrame, winner: str, runner_up: str) -> dict[str, Any]:
         sign = 1.0 if row["cell_a"] == winner else -1.0
         low, high = sorted((sign * row["ci_low"], sign * row["ci_high"]))
         test = (
-            f"paired t, {row['n']} matched configurations"
+            # Not run: e.g. a tie on every matched configuration (no spread to test against).
+            f"none: {row['note']}"
+            if not math.isfinite(float(row["p_value"])) and row.get("note")
+            else f"paired t, {row['n']} matched configurations"
             if row["comparison"] == "paired"
             else f"Welch t, {row['n']} trials (unmatched)"
         )
@@ -55,6 +58,11 @@ def _margin(pairs: pd.DataFrame, winner: str, runner_up: str) -> dict[str, Any]:
             "margin test": test,
         }
     return {"margin test": "none: one cell"}
+
+
+def _baseline_first(tasks: pd.DataFrame) -> pd.DataFrame:
+    first = [c for c in ("task", "finished trials", "beats baseline") if c in tasks.columns]
+    return tasks[first + [c for c in tasks.columns if c not in first]]
 
 
 def _significant(pairs: pd.DataFrame) -> dict[frozenset[str], str | None]:
@@ -104,6 +112,8 @@ def benchmark_frames(
             "objective": params.get("objective", "score"),
             "direction": direction,
             "finished trials": len(done),
+            # 5 when --folds 0 decided cross-validation for a small validation part.
+            "folds": int(float(params.get("folds") or 1)),
         }
         if len(done):
             scores = done["score"].astype(float)
@@ -146,7 +156,8 @@ def benchmark_frames(
         tasks.append(row)
     table = pd.DataFrame.from_dict(best_by_cell, orient="index")
     frames: dict[str, Any] = {
-        "tasks": pd.DataFrame(tasks),
+        # Whether a task's best beats its baseline comes first, before its winner.
+        "tasks": _baseline_first(pd.DataFrame(tasks)),
         "table": table,
         # Tasks whose cells got unequal numbers of trials: ranked on equal n.
         "unequal": unequal,
@@ -181,7 +192,7 @@ def _markdown(name: str, frames: dict[str, Any], answers: dict[str, list[str]]) 
     tasks = frames["tasks"]
     if frames["not_better"]:  # said first, before any ranking
         worse = ", ".join(frames["not_better"])
-        lines += [f"**Not better than the trivial baseline on test: {worse}.**", ""]
+        lines += [f"**Not shown better than the trivial baseline on test: {worse}.**", ""]
     lines += [
         "## Per task",
         "",
@@ -245,7 +256,8 @@ def _markdown(name: str, frames: dict[str, Any], answers: dict[str, list[str]]) 
         ),
         "",
         "Per pair: significant wins / ties / losses counts the tasks where that task's own "
-        "test (p < 0.05) told the pair apart; a tie is a task where it did not. Better / "
+        "test (p < 0.05 after Holm's correction over its pairs of cells) told the pair apart; "
+        "a tie is a task where it did not. Better / "
         "equal / worse counts best scores alone; the test over the tasks (Wilcoxon's "
         "signed-rank test, or the sign test where the tasks' scores are in different units, "
         "e.g. accuracy and MSE) is Holm-corrected over the pairs.",
