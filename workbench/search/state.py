@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 from workbench.errors import WorkbenchError, first_line
 from workbench.search.config import SearchConfig
@@ -87,8 +88,70 @@ def _check_readable(folder: Path) -> None:
 
 def prepare_state_dir(config: SearchConfig, data: TaskData, digest: str) -> bool:
     """Create or check the study's local KerasTuner folder; True when resuming."""
+    if config.overwrite and config.state_dir.exists():
+        shutil.rmtree(config.state_dir)
+    if check_state_dir(config, data, digest):
+        return True
+    try:
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        marker = config.state_dir / "study.json"
+        marker.write_text(json.dumps(_identity(config, data, digest), indent=2, default=str))
+    except OSError as exc:
+        raise WorkbenchError(
+            f"Cannot write the search state folder {config.state_dir}: {exc.strerror}"
+        ) from None
+    return False
+
+
+def check_state_dir(
+    config: SearchConfig, data: TaskData, digest: str, other: str = "--experiment"
+) -> bool:
+    """Whether the study resumes from its state folder (False: it has none, or
+    ``--overwrite``); raises when the study was started with other settings. Writes
+    nothing. ``other``: the option that names another study (``--name`` for a benchmark)."""
     marker = config.state_dir / "study.json"
-    identity = {
+    if config.overwrite or not marker.is_file():
+        return False
+    identity = _identity(config, data, digest)
+    # Study folders written before these options existed ran with their defaults (their
+    # data digest is unknown: not compared).
+    defaults = {
+        "data": identity["data"],
+        # Not compared before 2026-12-07 (the space's line leaves steps out).
+        "space_steps": identity["space_steps"],
+        "fold_scheme": "shuffled",
+        "repeats": 1,
+        "hyperband_iterations": 1,
+        "folds": 1,
+        "mixed_precision": False,
+        "gradient_probe": True,
+    }
+    _check_readable(config.state_dir)
+    previous = json.loads(marker.read_text(encoding="utf-8"))
+    before = {k: previous.get(k, defaults.get(k)) for k in identity}
+    changed = [k for k in identity if before[k] != identity[k]]
+    if changed:
+        key = changed[0]
+        why = _CHANGED.get(key, "")
+        if key in ("folds", "fold_scheme") and data.time_ordered:
+            why = _CHANGED["fold_scheme"]
+        elif key == "folds" and config.tuner == "hyperband":
+            why = _CHANGED["hyperband_folds"]
+        was, now = before[key], identity[key]
+        if key == "space":  # the dimensions that differ, not two whole lines
+            was, now = changed_dimensions(was, now)
+            why = why if "readout=" in was or _listed(config.space, was, now) else ""
+        raise WorkbenchError(
+            f"Study {config.experiment!r} was started with other settings ({key}: "
+            f"{was!r}, now {now!r}{why}). Rerun with the same options "
+            f"to resume, add --overwrite to start afresh, or pick another {other}."
+        )
+    return True
+
+
+def _identity(config: SearchConfig, data: TaskData, digest: str) -> dict[str, Any]:
+    """What a study's state folder records of its settings, to resume only on the same."""
+    return {
         "experiment": config.experiment,
         "tracking_uri": config.tracking_uri,
         "task": config.task.name,
@@ -107,48 +170,3 @@ def prepare_state_dir(config: SearchConfig, data: TaskData, digest: str) -> bool
         # changed file or loader must not mix two validation or test sets in one study).
         "data": digest,
     }
-    # Study folders written before these options existed ran with their defaults (their
-    # data digest is unknown: not compared).
-    defaults = {
-        "data": identity["data"],
-        # Not compared before 2026-12-07 (the space's line leaves steps out).
-        "space_steps": identity["space_steps"],
-        "fold_scheme": "shuffled",
-        "repeats": 1,
-        "hyperband_iterations": 1,
-        "folds": 1,
-        "mixed_precision": False,
-        "gradient_probe": True,
-    }
-    if config.overwrite and config.state_dir.exists():
-        shutil.rmtree(config.state_dir)
-    if marker.is_file():
-        _check_readable(config.state_dir)
-        previous = json.loads(marker.read_text(encoding="utf-8"))
-        before = {k: previous.get(k, defaults.get(k)) for k in identity}
-        changed = [k for k in identity if before[k] != identity[k]]
-        if changed:
-            key = changed[0]
-            why = _CHANGED.get(key, "")
-            if key in ("folds", "fold_scheme") and data.time_ordered:
-                why = _CHANGED["fold_scheme"]
-            elif key == "folds" and config.tuner == "hyperband":
-                why = _CHANGED["hyperband_folds"]
-            was, now = before[key], identity[key]
-            if key == "space":  # the dimensions that differ, not two whole lines
-                was, now = changed_dimensions(was, now)
-                why = why if "readout=" in was or _listed(config.space, was, now) else ""
-            raise WorkbenchError(
-                f"Study {config.experiment!r} was started with other settings ({key}: "
-                f"{was!r}, now {now!r}{why}). Rerun with the same options "
-                "to resume, add --overwrite to start afresh, or pick another --experiment."
-            )
-        return True
-    try:
-        config.state_dir.mkdir(parents=True, exist_ok=True)
-        marker.write_text(json.dumps(identity, indent=2, default=str))
-    except OSError as exc:
-        raise WorkbenchError(
-            f"Cannot write the search state folder {config.state_dir}: {exc.strerror}"
-        ) from None
-    return False
