@@ -111,6 +111,11 @@ def test_a_benchmark_started_with_other_settings_can_start_afresh(
     ]  # fmt: skip
     assert CliRunner().invoke(main, args).exit_code == 0
     other = [*args[:-1], "length=6"]
+    # A task listed before it trained first, then the refusal came (and named --experiment).
+    tasks = other.index("adding")
+    first = CliRunner().invoke(main, [*other[:tasks], "copy_memory,adding", *other[tasks + 1 :]])
+    assert first.exit_code == 2 and "or pick another --name." in first.output, first.output
+    assert _trial_runs(store) == 1
     refused = CliRunner().invoke(main, other)
     assert refused.exit_code == 2 and "add --overwrite to start afresh" in refused.output
     again = CliRunner().invoke(main, [*other, "--overwrite"])  # the advice works here too

@@ -86,6 +86,7 @@ def run_benchmark(
     from workbench.report.command import _check_out
     from workbench.search import make_search_config, run_search
     from workbench.search.runner import fit_to_data
+    from workbench.search.state import check_state_dir
     from workbench.tasks import load_task
     from workbench.tracking import resolve_tracking_uri
 
@@ -115,10 +116,12 @@ def run_benchmark(
         for task in tasks
     ]
     # Every task's data loaded and checked against the search once before the first one:
-    # a bad option, a missing package, a readout or folds the data cannot take stop the
-    # benchmark now, not after the earlier tasks have trained.
+    # a bad option, a missing package, a readout or folds the data cannot take, a study
+    # begun with other settings stop the benchmark now, not after the earlier tasks trained.
     for config in configs:
-        fit_to_data(config, config.task.load())
+        data = config.task.load()
+        fitted, _ = fit_to_data(config, data)
+        check_state_dir(fitted, data, data.digest(), other="--name")
     for config in configs:
         try:
             run_search(config, reporter)
