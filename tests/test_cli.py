@@ -345,6 +345,15 @@ _BAD_OTHER_INPUT = [
         "Cannot write the export folder a_file/model",
     ),
     (["export", "--experiment", "nope", "--out", "model"], "Unknown experiment 'nope'"),
+    # Root passes permission bits anywhere: a benchmark found out after training it all.
+    (
+        ["benchmark", "--tasks", "adding", "--out", "/proc/workbench-out"],
+        "Cannot write the report folder /proc/workbench-out: /proc is not writable (",
+    ),
+    (
+        ["export", "--experiment", "nope", "--out", "/proc/workbench-out"],
+        "Cannot write the export folder /proc/workbench-out: /proc is not writable (",
+    ),
     (
         ["export", "--experiment", "nope", "--out", "model", "--tracking-uri", "http://127.0.0.1:9"],
         "Cannot reach the MLflow tracking store at http://127.0.0.1:9",

@@ -7,7 +7,6 @@ import dataclasses
 import io
 import json
 import math
-import os
 import shlex
 import shutil
 import tempfile
@@ -22,6 +21,7 @@ from workbench.errors import WorkbenchError, first_line
 from workbench.export.card import ScoreCheck, _dtype_name, _hyperparameters, _interface, _model_card
 from workbench.export.layout import CARD_FILE, HYPERPARAMETERS_FILE, MODEL_FILE, SAVED_MODEL_DIR
 from workbench.export.predictor import _shape_text
+from workbench.folders import unwritable
 from workbench.search.inputs import token_ids
 
 #: Relative and absolute tolerance of the score check (float reductions differ by device).
@@ -255,13 +255,9 @@ def _writable_dir(out: Path) -> Path:
     path = out.expanduser().resolve()
     if path.exists() and not path.is_dir():
         raise WorkbenchError(f"Cannot write the export folder {out}: it is a file")
-    probe = path
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise WorkbenchError(f"Cannot write the export folder {out}: {probe} is not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise WorkbenchError(f"Cannot write the export folder {out}: {probe} is not writable")
+    why = unwritable(path)
+    if why:
+        raise WorkbenchError(f"Cannot write the export folder {out}: {why}")
     return path
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,16 +44,11 @@ class ReportResult:
 
 
 def _check_out(out: Path) -> None:
-    probe = out
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and (not probe.is_dir() or not os.access(probe, os.W_OK)):
-        raise WorkbenchError(
-            f"Cannot write the report folder {out}: {probe} is "
-            + ("not a folder" if not probe.is_dir() else "not writable")
-        )
+    from workbench.folders import unwritable
+
+    why = unwritable(out)
+    if why:
+        raise WorkbenchError(f"Cannot write the report folder {out}: {why}")
 
 
 def make_report(
