@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from mlflow import MlflowClient
@@ -324,3 +325,36 @@ def test_the_benchmark_run_lands_beside_the_store_even_after_a_deletion(
     assert [a.path for a in client.list_artifacts(again, "benchmark")] == [
         "benchmark/summary.md"
     ]
+
+
+def test_a_rebuilt_benchmark_report_keeps_no_diagram_of_a_ranking_it_no_longer_has(
+    workdir: Path, store: str
+) -> None:
+    from workbench.tracking.benchmark import log_benchmark
+
+    report, diagram = workdir / "benchmark.md", workdir / "critical_difference.png"
+    report.write_text("# ranked\n")
+    diagram.write_bytes(b"png")
+    first = log_benchmark(store, "cells", ["adding"], [report, diagram], "ranked")
+    report.write_text("# no trial finished\n")
+    again = log_benchmark(store, "cells", ["adding"], [report], "no ranking")
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name("cells").experiment_id
+    # The earlier run kept the old diagram beside the new report that has no ranking.
+    (run,) = client.search_runs([experiment])
+    assert run.info.run_id == again != first
+    assert [a.path for a in client.list_artifacts(again, "benchmark")] == ["benchmark/benchmark.md"]
+    # Rebuilt with the same files: updated in place, one run still.
+    assert log_benchmark(store, "cells", ["adding"], [report], "no ranking") == again
+
+
+def test_a_benchmark_report_without_a_ranking_removes_an_earlier_diagram(workdir: Path) -> None:
+    from workbench.report.benchmark import write_benchmark
+
+    (workdir / "critical_difference.png").write_bytes(b"old ranking")
+    row = {"task": "adding", "finished trials": 0, "published": "", "ours": ""}
+    frames = {"tasks": pd.DataFrame([row]),
+              "table": pd.DataFrame(), "not_better": []}  # fmt: skip
+    files = write_benchmark("b", frames, {"adding": []}, workdir)
+    assert not (workdir / "critical_difference.png").exists()
+    assert [f.name for f in files] == ["benchmark.md", "benchmark.html"]

@@ -288,10 +288,12 @@ def write_benchmark(
 
     out.mkdir(parents=True, exist_ok=True)
     files = []
+    figure = out / "critical_difference.png"
     if "average_ranks" in frames:
-        figure = out / "critical_difference.png"
         draw_critical_difference(frames["average_ranks"], frames["critical_difference"], figure)
         files.append(figure)
+    else:  # an earlier report's ranking, beside one that has none
+        figure.unlink(missing_ok=True)
     text = _markdown(name, frames, answers)
     markdown = out / "benchmark.md"
     markdown.write_text(text)

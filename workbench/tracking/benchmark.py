@@ -19,7 +19,8 @@ def log_benchmark(
     (under ``benchmark/``), its tasks and a one-paragraph summary; returns the run id.
 
     A benchmark run over the same tasks is updated in place (its report replaced), so
-    rebuilding the report or resuming the benchmark leaves one run, not one per call.
+    rebuilding the report or resuming the benchmark leaves one run, not one per call; one
+    whose report had a file this one has not is replaced by a new run.
     """
     mlflow_client = client(tracking_uri)
     experiment_id = open_experiment(mlflow_client, tracking_uri, name, {ROLE: "benchmark"})
@@ -31,10 +32,17 @@ def log_benchmark(
     ]
     if earlier:
         run_id = earlier[0].info.run_id
-        mlflow_client.set_tag(run_id, NOTE, summary)
-        for path in files:
-            mlflow_client.log_artifact(run_id, str(path), "benchmark")
-        return run_id
+        held = {Path(f.path).name for f in mlflow_client.list_artifacts(run_id, "benchmark")}
+        if held <= {path.name for path in files}:
+            mlflow_client.set_tag(run_id, NOTE, summary)
+            for path in files:
+                mlflow_client.log_artifact(run_id, str(path), "benchmark")
+            return run_id
+        # The earlier report has a file this one has not (a diagram of a ranking there is
+        # no longer): MLflow deletes no artifact, so the run starts afresh (it stays
+        # restorable).
+        for run in earlier:
+            mlflow_client.delete_run(run.info.run_id)
     run = mlflow_client.create_run(
         experiment_id,
         run_name=f"benchmark-{len(tasks)}-tasks",
