@@ -51,22 +51,36 @@ def benchmark_options(command: Any) -> Any:
     return command
 
 
+#: Shared by search, chief and benchmark (applied to each command: one Option each).
+REPEATS = click.option(
+    "--repeats",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Train each configuration K times with different seeds; its score is the mean.",
+)
+
+FOLDS = click.option(
+    "--folds",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Score each trial by K-fold cross-validation of train + validation (stratified "
+    "for classes; rolling origins in time order for forecasting); 0 decides: 5 folds when "
+    "the validation part has under 50 samples (not for forecasting), else none (1).",
+)
+
+STATE_DIR = click.option(
+    "--state-dir",
+    default=".workbench",
+    show_default=True,
+    help="Where KerasTuner keeps its per-study state (for resuming).",
+)
+
+
 BENCHMARK_OPTIONS = [
-    click.option(
-        "--repeats",
-        type=click.IntRange(min=1),
-        default=1,
-        show_default=True,
-        help="Train each configuration K times with different seeds; its score is the mean.",
-    ),
-    click.option(
-        "--folds",
-        type=click.IntRange(min=0),
-        default=0,
-        show_default=True,
-        help="K-fold cross-validation per task, as search does; 0 decides per task: 5 folds "
-        "when its validation part has under 50 samples (not for forecasting), else none.",
-    ),
+    REPEATS,
+    FOLDS,
     click.option(
         "--seed",
         type=click.IntRange(min=0),
@@ -74,12 +88,7 @@ BENCHMARK_OPTIONS = [
         show_default=True,
         help="Seeds every task's tuner and training; the same seed tries the same trials.",
     ),
-    click.option(
-        "--state-dir",
-        default=".workbench",
-        show_default=True,
-        help="Where KerasTuner keeps each task's search state (for resuming).",
-    ),
+    STATE_DIR,
 ]
 
 
@@ -191,12 +200,7 @@ SEARCH_OPTIONS = [
         metavar="KEY=VALUE",
         help="Override a loader option of the task, e.g. --task-option length=100.",
     ),
-    click.option(
-        "--state-dir",
-        default=".workbench",
-        show_default=True,
-        help="Where KerasTuner keeps its per-study state (for resuming).",
-    ),
+    STATE_DIR,
     click.option("--overwrite", is_flag=True, help="Start the study afresh instead of resuming."),
     click.option(
         "--keep-checkpoints",
@@ -206,20 +210,6 @@ SEARCH_OPTIONS = [
         help="Keep the best-epoch weights of the best K trials; delete the others' as they "
         "fall out.",
     ),
-    click.option(
-        "--folds",
-        type=click.IntRange(min=0),
-        default=0,
-        show_default=True,
-        help="Score each trial by K-fold cross-validation of train + validation (stratified "
-        "for classes; rolling origins in time order for forecasting); 0 decides: 5 folds when "
-        "the validation part has under 50 samples (not for forecasting), else none (1).",
-    ),
-    click.option(
-        "--repeats",
-        type=click.IntRange(min=1),
-        default=1,
-        show_default=True,
-        help="Train each configuration K times with different seeds; its score is the mean.",
-    ),
+    FOLDS,
+    REPEATS,
 ]
