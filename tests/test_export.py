@@ -468,7 +468,7 @@ def test_an_export_the_disk_cannot_hold_is_one_line_and_leaves_no_half_export(
     assert f"Error: Cannot write the export folder {out}: saved_model.pb; No space left. " \
         "Nothing of this export is left in it. The model is registered as " in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
-    assert not out.exists()
+    assert not out.exists() and not out.parent.exists()  # "full/" stayed, empty
 
 
 def test_the_saved_model_made_on_a_gpu_does_not_call_cudnn(tmp_path: Path) -> None:
@@ -849,6 +849,15 @@ def test_a_forecast_over_several_columns_reads_its_series_by_name(tmp_path: Path
                                                         strict=True)) for k in range(4)]
     windows.write_text(",".join(["sales", "price"] * 6) + "\n" + "\n".join(rows) + "\n")
     assert predict_file(tmp_path / "model", windows).rows == 4  # fmt: skip
+    # ... and whose header pandas wrote (sales, price, sales.1, ...): read as a series of
+    # its first two columns, silently (4 rows of windows gave 3 windows of other values).
+    renamed = ["sales", "price"] + [f"{n}.{k}" for k in range(1, 6) for n in ("sales", "price")]
+    windows.write_text(",".join(renamed) + "\n" + "\n".join(rows) + "\n")
+    plain = ",".join(["sales", "price"] * 6) + "\n" + "\n".join(rows) + "\n"
+    (tmp_path / "plain.csv").write_text(plain)
+    assert predict_file(tmp_path / "model", windows).csv_text == predict_file(
+        tmp_path / "model", tmp_path / "plain.csv"
+    ).csv_text
     uneven = tmp_path / "uneven.csv"
     uneven.write_text("promo,sales,price\n1,2\n")
     with pytest.raises(WorkbenchError, match="uneven.csv: line 2 has 2 values under a header of 3"):

@@ -196,6 +196,9 @@ def export_best(
     import tensorflow as tf
 
     existed = out_dir.exists()
+    created = out_dir  # the outermost folder this export makes, removed if it fails
+    while not created.parent.exists():
+        created = created.parent
     try:  # permissions checked above; a full disk, or a folder only root was let through
         out_dir.mkdir(parents=True, exist_ok=True)
         files = _write_model_files(out_dir, exported)
@@ -220,7 +223,7 @@ def export_best(
                 with contextlib.suppress(OSError):
                     (out_dir / own).unlink()
         else:
-            shutil.rmtree(out_dir, ignore_errors=True)
+            shutil.rmtree(created, ignore_errors=True)
         why = getattr(exc, "strerror", None) or first_line(getattr(exc, "message", None) or exc)
         raise WorkbenchError(
             f"Cannot write the export folder {out}: {why}. Nothing of this export is left "

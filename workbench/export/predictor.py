@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sys
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -243,6 +244,8 @@ def _read_csv(
         and headed
         and named
         and all(names.count(name) == 1 for name in named)  # a windows file repeats them
+        # ... or repeats them as pandas renames repeated names (sales, sales.1, ...).
+        and not any(re.fullmatch(rf"{re.escape(n)}\.\d+", c) for n in named for c in names)
     )
     picked = [names.index(name) for name in named] if by_name else None
     missing = [name for name in named if name not in names]
