@@ -119,6 +119,10 @@ def test_a_benchmark_started_with_other_settings_can_start_afresh(
     assert _trial_runs(store) == 1
     refused = CliRunner().invoke(main, other)
     assert refused.exit_code == 2 and "add --overwrite to start afresh" in refused.output
+    (oracle,) = workdir.rglob("oracle.json")  # a state file cut short: the same advice
+    oracle.write_text('{"trunc')
+    damaged = CliRunner().invoke(main, args)
+    assert damaged.exit_code == 2 and "or pick another --name." in damaged.output
     again = CliRunner().invoke(main, [*other, "--overwrite"])  # the advice works here too
     assert again.exit_code == 0, again.output
     assert _trial_runs(store) == 1  # the earlier trial's run deleted, the new one kept
@@ -190,6 +194,7 @@ def test_the_runner_up_is_another_cell_when_best_scores_tie() -> None:
     tied_study = dataclasses.replace(study, trials=tuple(trials), parent_params=params)
     row = benchmark_frames({"t": tied_study})["tasks"]
     assert "every difference is the same: no spread" in row.iloc[0]["margin test"]
+    assert row.iloc[0]["margin 95% CI"] == "-"  # not "[nan, nan]"
     assert row.iloc[0]["folds"] == 5  # the report never said its scores were cross-validated
 
 

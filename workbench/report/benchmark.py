@@ -52,7 +52,7 @@ def _margin(pairs: pd.DataFrame, winner: str, runner_up: str) -> dict[str, Any]:
         )
         return {
             "margin": sign * row["mean_diff"],
-            "margin 95% CI": f"[{low:.4g}, {high:.4g}]",
+            "margin 95% CI": f"[{low:.4g}, {high:.4g}]" if math.isfinite(low) else "-",
             "p (uncorrected)": row["p_value"],
             "p (Holm)": row["p_holm"],
             "margin test": test,

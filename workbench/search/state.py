@@ -73,7 +73,7 @@ def _listed(space: SearchSpace, was: str, now: str) -> bool:
     return False
 
 
-def _check_readable(folder: Path) -> None:
+def _check_readable(folder: Path, other: str) -> None:
     """Refuse a resume from a state folder whose files are cut short or garbled."""
     for path in sorted(folder.rglob("*.json")):
         try:
@@ -82,7 +82,7 @@ def _check_readable(folder: Path) -> None:
             raise WorkbenchError(
                 f"The search state file {path} is damaged ({first_line(exc)}): the study "
                 "cannot resume from it. Add --overwrite to start afresh (the earlier runs "
-                "are deleted; MLflow keeps them restorable), or pick another --experiment."
+                f"are deleted; MLflow keeps them restorable), or pick another {other}."
             ) from None
 
 
@@ -126,7 +126,7 @@ def check_state_dir(
         "mixed_precision": False,
         "gradient_probe": True,
     }
-    _check_readable(config.state_dir)
+    _check_readable(config.state_dir, other)
     previous = json.loads(marker.read_text(encoding="utf-8"))
     before = {k: previous.get(k, defaults.get(k)) for k in identity}
     changed = [k for k in identity if before[k] != identity[k]]
