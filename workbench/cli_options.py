@@ -67,7 +67,8 @@ FOLDS = click.option(
     show_default=True,
     help="Score each trial by K-fold cross-validation of train + validation (stratified "
     "for classes; rolling origins in time order for forecasting); 0 decides: 5 folds when "
-    "the validation part has under 50 samples (not for forecasting), else none (1).",
+    "the validation part has under 50 samples (not for forecasting, nor with --tuner "
+    "hyperband), else none (1).",
 )
 
 STATE_DIR = click.option(
