@@ -1276,6 +1276,40 @@ def test_memory_stays_flat_across_trials(tiny_space: Path, store: str, workdir: 
     assert sum(late) / 2 - sum(early) / 2 < 40, recorder.rss
 
 
+def test_a_search_of_many_trials_shows_no_retracing_warning(
+    tiny_task: Path, store: str, workdir: Path
+) -> None:
+    # Each trial is a new model, traced once for its test predictions: TensorFlow's "5 out
+    # of the last 5 calls to <function ...make_predict_function...> triggered tf.function
+    # retracing" showed from the fifth trial on (the README's own 6-trial search).
+    import logging
+
+    from workbench.search import make_search_config, run_search
+    from workbench.spaces import parse_space
+    from workbench.tasks import load_task
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    space = {"cell": "gru", "units": [2, 3, 4, 5, 6, 7], "epochs": 1}
+    config = make_search_config(
+        task=load_task(str(tiny_task)),
+        space=parse_space({"dimensions": space}),
+        tuner="grid",
+        folds=1,
+        gradient_probe=False,  # its own traces are held back apart (test_meters)
+        tracking_uri=store,
+        state_root=workdir / "state",
+    )
+    logging.getLogger("tensorflow").addHandler(handler)
+    try:
+        result = run_search(config, None)
+    finally:
+        logging.getLogger("tensorflow").removeHandler(handler)
+    assert [t.status for t in result.trials] == ["completed"] * 6
+    assert not [r for r in records if "retracing" in r.getMessage()], records
+
+
 def test_a_grid_runs_whole_unless_max_trials_cuts_it(
     tiny_task: Path, workdir: Path, store: str
 ) -> None:

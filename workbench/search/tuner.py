@@ -31,7 +31,7 @@ from workbench.models import (
     recurrent_macs,
 )
 from workbench.search import stopping
-from workbench.search.backend import cudnn_ran_tag, released_graphs
+from workbench.search.backend import cudnn_ran_tag, quiet_retracing, released_graphs
 from workbench.search.config import (
     PARAM_NAMES,
     QuietReporter,
@@ -499,7 +499,9 @@ class Search:
             # made them as each fit ended): Keras' loss and metric, and the per-sample
             # comparison with the baseline, from the same outputs.
             outputs = tests.outputs if tests else []
-            outputs = outputs or [model.predict(self.data.x_test, batch_size=256, verbose=0)]
+            if not outputs:
+                with quiet_retracing():  # each trial is a new model: one trace each
+                    outputs = [model.predict(self.data.x_test, batch_size=256, verbose=0)]
             metrics.update(test_measures(self.data, outputs), test_models=len(outputs))
             if len(outputs) > 1 and self.config.folds == 1:  # the kept weights' own (an
                 # export reproduces them; with folds it trains afresh)
