@@ -354,17 +354,26 @@ def test_bad_inputs_give_one_clear_line(exported: Exported) -> None:
     (busy / "saved_model" / "notes.txt").write_text("mine")
     (busy / "other.txt").write_text("mine")
     with pytest.raises(WorkbenchError, match=r"expected an empty folder or an earlier export\. "
-                       r"Received a folder holding saved_model/ \(not a SavedModel\), "
-                       r"hyperparameters\.json: none naming an exported trial, other\.txt"):
+                       r"Received a folder holding other\.txt, saved_model/ \(not a "
+                       r"SavedModel\), and no hyperparameters\.json naming an exported trial; "):
         export_best(EXPERIMENT, busy, tracking_uri=store)  # fmt: skip
     assert (busy / "saved_model" / "notes.txt").read_text() == "mine"
     # A SavedModel someone else wrote is no earlier export either: kept, not replaced.
     theirs = exported.root / "theirs"
     (theirs / "saved_model" / "variables").mkdir(parents=True)
     (theirs / "saved_model" / "saved_model.pb").write_bytes(b"theirs")
-    with pytest.raises(WorkbenchError, match="none naming an exported trial"):
+    with pytest.raises(WorkbenchError, match=r"holding saved_model/, and no hyperparameters\.json"):
         export_best(EXPERIMENT, theirs, tracking_uri=store)
     assert (theirs / "saved_model" / "saved_model.pb").read_bytes() == b"theirs"
+    (theirs / "hyperparameters.json").write_text("{}")
+    with pytest.raises(WorkbenchError, match=r"hyperparameters\.json \(naming no exported trial\)"):
+        export_best(EXPERIMENT, theirs, tracking_uri=store)
+    # A folder of the user's own files is refused with those files named, nothing else.
+    data = exported.root / "data"
+    data.mkdir()
+    (data / "sales.csv").write_text("1,2\n")
+    with pytest.raises(WorkbenchError, match=r"holding sales\.csv; choose another --out$"):
+        export_best(EXPERIMENT, data, tracking_uri=store)
     # A cut-short model file and an unreadable description: one line, not a traceback.
     broken = exported.root / "broken"
     shutil.copytree(exported.result.out_dir, broken)

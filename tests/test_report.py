@@ -697,6 +697,11 @@ def test_experiment_without_trials_and_unknown_experiment_are_one_line(store: st
     with pytest.raises(WorkbenchError, match=r"Unknown experiment 'nope'.*Expected one of: empty"):
         reports.make_report("nope", "rep", tracking_uri=uri)
     assert not Path("rep").exists()
+    for number in range(12):  # the names listed are cut at 10: say how many more there are
+        MlflowClient(uri).create_experiment(f"study-{number:02d}")
+    with pytest.raises(WorkbenchError, match=r"Expected one of: empty, study-00, .*, study-08 "
+                       r"and 3 more\. Received: --experiment nope"):
+        reports.make_report("nope", "rep", tracking_uri=uri)  # fmt: skip
 
 
 def test_expected_best_after_n_trials_matches_enumeration() -> None:

@@ -9,7 +9,7 @@ A space file names the dimensions of the search. Each dimension is written as
 Example (``search_spaces/small.yaml``)::
 
     name: small
-    description: Tiny space for tests and the README demo.
+    description: Tiny space for trying the workbench out and for tests.
     dimensions:
       cell: [simple_rnn, lstm, gru]
       depth: [1, 2]

@@ -275,7 +275,6 @@ def _earlier_export(path: Path, out: Path) -> str:
     if not entries:
         return ""
     own = {MODEL_FILE, SAVED_MODEL_DIR, HYPERPARAMETERS_FILE, CARD_FILE}
-    others = sorted(p.name for p in entries if p.name not in own)
     trial = None
     try:
         described = json.loads((path / HYPERPARAMETERS_FILE).read_text())
@@ -283,13 +282,22 @@ def _earlier_export(path: Path, out: Path) -> str:
         trial = f"the export of trial {trial['number']} of {trial['experiment']!r}"
     except (OSError, ValueError, KeyError, TypeError):
         trial = None
-    if trial is None:
-        others.insert(0, f"{HYPERPARAMETERS_FILE}: none naming an exported trial")
-    saved = path / SAVED_MODEL_DIR
-    if saved.exists() and not (saved / "saved_model.pb").is_file():
-        others.insert(0, f"{SAVED_MODEL_DIR}/ (not a SavedModel)")
+    # Without a description naming its trial the folder is no earlier export: the files
+    # named as an export's are someone else's too. A saved_model/ that is no SavedModel
+    # is never the workbench's (it would be deleted whole).
+    saved = (path / SAVED_MODEL_DIR / "saved_model.pb").is_file()
+    names = {p.name for p in entries if trial is None or p.name not in own}
+    if (path / SAVED_MODEL_DIR).exists() and not saved:
+        names.add(SAVED_MODEL_DIR)
+    labels = {
+        HYPERPARAMETERS_FILE: f"{HYPERPARAMETERS_FILE} (naming no exported trial)",
+        SAVED_MODEL_DIR: f"{SAVED_MODEL_DIR}/" + ("" if saved else " (not a SavedModel)"),
+    }
+    others = [labels.get(name, name) for name in sorted(names)]
     if others:
         listed = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        if trial is None and names & own and HYPERPARAMETERS_FILE not in names:
+            listed += f", and no {HYPERPARAMETERS_FILE} naming an exported trial"
         raise WorkbenchError(
             f"Cannot write the export folder {out}: expected an empty folder or an earlier "
             f"export. Received a folder holding {listed}; choose another --out"

@@ -222,6 +222,8 @@ def _experiment(mlflow_client: Any, tracking_uri: str, experiment: str) -> Any:
 def _unknown_experiment(tracking_uri: str, experiment: str, names: list[str]) -> WorkbenchError:
     names = [n for n in names if n != "Default"]
     known = f"Expected one of: {', '.join(sorted(names)[:10])}" if names else "It has none"
+    if len(names) > 10:
+        known += f" and {len(names) - 10} more"
     return WorkbenchError(
         f"Unknown experiment {experiment!r} in {tracking_uri}. {known}. "
         "Received: --experiment " + experiment
