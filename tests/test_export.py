@@ -193,7 +193,8 @@ def test_export_writes_the_files_and_reproduces_the_logged_scores(exported: Expo
         # The scaling inside the model is said (the card said "Preprocessing: None").
         "Inside the model: each feature is scaled with the training part's mean",
         "always predict 1",  # the task's baseline, and this model against it on test
-        f"it on test: test_loss {checks['test_loss'].measured:.4g} against",
+        " it on test",
+        f": test_loss {checks['test_loss'].measured:.4g} against",
         # ... by the interval of their difference over the test samples, as the search's
         # answer reads it, not by two figures.
         f"difference {best.data.metrics['baseline_diff']:+.4g}, 95% CI [",

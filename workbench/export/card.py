@@ -290,7 +290,7 @@ def _baseline_comparison(
     on the test part (measured on the exported weights): by the 95% interval of their
     difference over the test samples (``against``, from ``against_baseline``), not by two
     figures."""
-    from workbench.report.answer import _against, test_metric
+    from workbench.report.answer import _against, baseline_verdict, test_metric
 
     if data.baseline is None:
         return "Baseline: none recorded for this task."
@@ -306,18 +306,12 @@ def _baseline_comparison(
         beats = (
             measured > data.baseline.value if direction == "max" else measured < data.baseline.value
         )
-        verdict, figures = ("beats" if beats else "**does not beat**"), ""
+        verdict, why, figures = ("beats" if beats else "**does not beat**"), "", ""
     else:
-        beats, worse, figures = compared
-        figures = f"; {figures}"
-        verdict = (
-            "beats"
-            if beats
-            else "**does not beat**"
-            if worse
-            else "**does not clearly beat** (the difference is within the noise)"
-        )
+        figures = f"; {compared[2]}"
+        verdict, why = baseline_verdict(against, direction)  # type: ignore[misc]
+        verdict = verdict if verdict == "beats" else f"**{verdict}**"
     return (
-        line + f" This model {verdict} it on test: {metric} {measured:.4g} against "
+        line + f" This model {verdict} it on test{why}: {metric} {measured:.4g} against "
         f"{data.baseline.value:.4g}{figures}."
     )

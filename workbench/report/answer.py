@@ -48,6 +48,27 @@ def _against(row: Any, direction: str) -> tuple[bool, bool, str] | None:
     return beats, worse, figures
 
 
+def baseline_verdict(row: Any, direction: str) -> tuple[str, str] | None:
+    """How a trial stands against the trivial baseline on test, read from its per-sample
+    comparison: a verb phrase ("beats", "is worse than", ...) and what follows "on test"
+    ("" or a parenthesis); None where no comparison was recorded. A test score on the
+    baseline's wrong side is said so even where the interval holds 0."""
+    against = _against(row, direction)
+    if against is None:
+        return None
+    beats, worse, _ = against
+    diff, low, high = (float(row.get(name)) for name in BASELINE_DIFF[:3])
+    if beats:
+        return "beats", ""
+    if worse:
+        return "is worse than", ""
+    if low == high == 0:
+        return "does not beat", " (it scores the same as the baseline on every test sample)"
+    if (diff > 0) if direction == "min" else (diff < 0):
+        return "scores worse than", " (within the noise: not shown worse)"
+    return "does not clearly beat", " (the difference is within the noise)"
+
+
 def beats_on_test(row: Any, metric: str, baseline: float, direction: str) -> bool:
     """Whether a trial beats the trivial baseline on test: by its per-sample interval where
     it was recorded, else by its test figure (a trial from before)."""
@@ -120,18 +141,10 @@ def baseline_check(
             f"{metric} {test:.4g} against {baseline:.4g}{about}{figures}."
         )
     else:
-        verdict = (
-            "does not beat"
-            if against is None or worse
-            else "does not clearly beat (the difference is within the noise)"
-        )
-        if against is not None and float(best.get("baseline_diff_ci_low")) == float(
-            best.get("baseline_diff_ci_high")
-        ) == 0:
-            verdict = "does not beat (it scores the same as the baseline on every test sample)"
+        verdict, why = baseline_verdict(best, direction) or ("does not beat", "")
         out["text"] = (
             f"**The best trial ({best['trial']}) {verdict} the task's trivial baseline on "
-            f"test**: {metric} {test:.4g} against {baseline:.4g}{about}{figures}. "
+            f"test{why}**: {metric} {test:.4g} against {baseline:.4g}{about}{figures}. "
             + _others_against_baseline(done, metric, baseline, direction)
         )
     return out
@@ -509,9 +522,14 @@ def _cells_against_baseline(trials: pd.DataFrame, direction: str, baseline: floa
         if not np.isfinite(value):
             continue
         beats = beats_on_test(best, metric, baseline, direction)
-        against = _against(best, direction)
-        noise = against is not None and not against[1]  # neither better nor worse: noise
-        shown = "" if beats else f" (not{' shown' if noise else ''} better than the baseline)"
+        verdict = baseline_verdict(best, direction)
+        shown = (
+            ""
+            if beats
+            else " (worse than the baseline)"
+            if verdict and verdict[0] == "is worse than"
+            else f" (not{' shown' if verdict else ''} better than the baseline)"
+        )
         parts.append(f"{cell} {value:.4g}{shown}")
     if len(parts) < 2:
         return []
