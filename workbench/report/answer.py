@@ -109,13 +109,16 @@ def baseline_check(
         beats = beats_baseline(score, baseline, direction)
         out.update(beats=beats, test=score, metric="validation score")
         about = f" ({baseline_text})" if baseline_text else ""
+        # Two figures, not a test: said as scores, the better one no verdict.
+        verb = "better than" if beats else "the same as" if score == baseline else "worse than"
         claim = (
-            f"The best trial ({best['trial']}) {'beats' if beats else 'does not beat'} the "
-            "task's trivial baseline on validation"
+            f"The best trial ({best['trial']}) scores {verb} the task's trivial baseline on "
+            "validation"
         )
         out["text"] = (
-            f"{claim if beats else f'**{claim}**'} (no test part; validation also chose it, so "
-            f"this reads optimistic): {score:.4g} against {baseline:.4g}{about}."
+            f"{claim if beats else f'**{claim}**'} (two figures: no test part to judge it on, "
+            f"and validation also chose it, so this reads optimistic): {score:.4g} against "
+            f"{baseline:.4g}{about}."
         )
         return out
     if not np.isfinite(test):

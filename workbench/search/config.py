@@ -135,17 +135,25 @@ AUTO_FOLDS = 5
 
 
 def folds_for(
-    requested: int, val_samples: int, smallest_class: int | None, time_ordered: bool = False
+    requested: int,
+    val_samples: int,
+    smallest_class: int | None,
+    time_ordered: bool = False,
+    samples: int | None = None,
 ) -> int:
     """The folds a search uses: ``requested`` when given (>= 1), else :data:`AUTO_FOLDS`
     when the validation part has fewer than :data:`SMALL_VALIDATION` samples, else 1.
     Stratified folds need every class in each: never more folds than the smallest class.
+    Folds decided here are never more than the train + validation ``samples`` (each
+    validates on one sample at least); folds asked for are refused there instead.
     Time-ordered data (forecasting) keep their validation part unless folds are asked for:
     rolling origins over a short series leave the first folds almost nothing to train on."""
     small = val_samples < SMALL_VALIDATION and not time_ordered
     folds = requested if requested >= 1 else (AUTO_FOLDS if small else 1)
     if folds > 1 and smallest_class is not None:
         folds = max(1, min(folds, smallest_class))
+    if requested < 1 and samples is not None and folds > samples:
+        folds = max(1, samples)
     return folds
 
 

@@ -35,7 +35,7 @@ from workbench.search.config import (
     folds_for,
     hyperband_trials,
 )
-from workbench.search.folds import fold_indices
+from workbench.search.folds import fold_baseline, fold_indices
 from workbench.search.state import prepare_state_dir, state_folder
 from workbench.spaces import SearchSpace
 from workbench.tasks import TaskData, TaskSpec
@@ -280,7 +280,8 @@ def fit_to_data(config: SearchConfig, data: TaskData) -> tuple[SearchConfig, int
     if data.problem == "classification" and not data.sequence_output:
         pool = np.concatenate([data.y_train, data.y_val]).reshape(-1)
         smallest = int(np.bincount(pool.astype(int)).min(initial=len(pool)) or 1)
-    folds = folds_for(config.folds, len(data.x_val), smallest, data.time_ordered)
+    samples = len(data.x_train) + len(data.x_val)
+    folds = folds_for(config.folds, len(data.x_val), smallest, data.time_ordered, samples)
     if config.tuner == "hyperband" and folds > 1:
         folds = 1
         notes.append(
@@ -313,6 +314,7 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
 
     data = config.task.load()
     config, validated = fit_to_data(config, data)
+    data = fold_baseline(data, config.folds, config.seed)
     study = service.study(config.experiment)
     if not config.overwrite and not (config.state_dir / "study.json").is_file():
         _refuse_lost_state(config, study.recorded_runs())

@@ -15,10 +15,11 @@ from workbench.tasks.options import (
     _options,
     _text_option,
 )
-from workbench.tasks.spec import PAD_VALUE, Baseline, TaskData, TaskSpec, register_loader
+from workbench.tasks.spec import PAD_VALUE, TaskData, TaskSpec, register_loader
 from workbench.tasks.splits import (
     _encode_labels,
     _majority_baseline,
+    _mean_baseline,
     _pad,
     _random_split,
     _right_padded,
@@ -327,13 +328,7 @@ def _load_npz(spec: TaskSpec) -> TaskData:
     if problem == "classification":
         baseline = _majority_baseline(ys["train"], ys[evaluated], evaluated)
     else:
-        mean = ys["train"].mean(axis=0)
-        errors = (ys[evaluated] - mean) ** 2
-        squared = errors.reshape(len(errors), -1).mean(axis=1).astype("float64")
-        mse = float(squared.mean())
-        baseline = Baseline(
-            mse, f"always predict the training mean: {evaluated} MSE {mse:.4g}", squared
-        )
+        baseline = _mean_baseline(ys["train"], ys[evaluated], evaluated)
     return TaskData(
         name=spec.name,
         problem=problem,

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -33,11 +33,17 @@ class Baseline:
     ``per_sample``: its score on each sample of the part it was scored on (test, else
     validation), in the objective's measure (accuracy, or squared error), so a model's
     scores on the same samples can be compared pair by pair; ``value`` is their mean.
+    ``folded``: the same rule fitted on each cross-validation fold's training targets and
+    scored on its held-out ones (given ``(y_train, y_held_out)`` per fold), where a task
+    without a test part is scored by folds; None for a rule that fits nothing.
     """
 
     value: float
     description: str
     per_sample: np.ndarray | None = field(default=None, compare=False, repr=False)
+    folded: Callable[[Sequence[tuple[np.ndarray, np.ndarray]]], Baseline] | None = field(
+        default=None, compare=False, repr=False
+    )
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
-"""Seeded splits, label encoding, majority baselines and padding, shared by the loaders."""
+"""Seeded splits, label encoding, trivial baselines and padding, shared by the loaders."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -110,22 +110,65 @@ def _subset(
     return np.sort(np.concatenate(picked))
 
 
-def _majority_baseline(y_train: np.ndarray, y_eval: np.ndarray, split: str) -> Baseline:
+def _majority_hits(y_train: np.ndarray, y_eval: np.ndarray) -> tuple[np.ndarray, int]:
+    """Per evaluated sample, the accuracy of always predicting ``y_train``'s most frequent
+    class; and how many classes tie for it."""
     classes, counts = _class_counts(y_train)
     tied = classes[counts == counts.max()]
     # Classes tied for the most frequent: one picked at random, in expectation (argmax's
     # pick, the first, made the figure depend on the classes' order).
     hits = np.mean([(y_eval == label) for label in tied], axis=0)
-    per_sample = hits.reshape(len(y_eval), -1).mean(axis=1).astype("float64")
+    return hits.reshape(len(y_eval), -1).mean(axis=1).astype("float64"), len(tied)
+
+
+def _majority_baseline(y_train: np.ndarray, y_eval: np.ndarray, split: str) -> Baseline:
+    per_sample, tied = _majority_hits(y_train, y_eval)
     accuracy = float(per_sample.mean())
     which = (
         "the most frequent class"
-        if len(tied) == 1
-        else f"one of the {len(tied)} classes tied for the most frequent (expected)"
+        if tied == 1
+        else f"one of the {tied} classes tied for the most frequent (expected)"
     )
     return Baseline(
-        accuracy, f"always predict {which}: {split} accuracy {accuracy:.3f}", per_sample
+        accuracy,
+        f"always predict {which}: {split} accuracy {accuracy:.3f}",
+        per_sample,
+        _folded(_majority_hits, "the most frequent class of each fold's training part", "accuracy"),
     )
+
+
+def _squared_errors(y_train: np.ndarray, y_eval: np.ndarray) -> tuple[np.ndarray, int]:
+    """Per evaluated sample, the squared error (averaged over its targets) of always
+    predicting ``y_train``'s mean."""
+    errors = (y_eval - y_train.mean(axis=0)) ** 2
+    return errors.reshape(len(errors), -1).mean(axis=1).astype("float64"), 1
+
+
+def _mean_baseline(y_train: np.ndarray, y_eval: np.ndarray, split: str) -> Baseline:
+    squared, _ = _squared_errors(y_train, y_eval)
+    mse = float(squared.mean())
+    return Baseline(
+        mse,
+        f"always predict the training mean: {split} MSE {mse:.4g}",
+        squared,
+        _folded(_squared_errors, "the mean of each fold's training part", "MSE"),
+    )
+
+
+def _folded(
+    scores: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, int]], what: str, measure: str
+) -> Callable[[Sequence[tuple[np.ndarray, np.ndarray]]], Baseline]:
+    """A baseline rule scored over cross-validation folds as a trial is: the mean over the
+    folds of each fold's mean score on its held-out samples."""
+
+    def folded(folds: Sequence[tuple[np.ndarray, np.ndarray]]) -> Baseline:
+        value = float(np.mean([scores(train, held)[0].mean() for train, held in folds]))
+        shown = f"{value:.3f}" if measure == "accuracy" else f"{value:.4g}"
+        return Baseline(
+            value, f"always predict {what}: {len(folds)}-fold cross-validation {measure} {shown}"
+        )
+
+    return folded
 
 
 def _pad(series: list[np.ndarray], where: str) -> tuple[np.ndarray, bool]:
