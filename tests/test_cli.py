@@ -225,6 +225,10 @@ _BAD_INPUT = [
     ),
     (["--task", "adding", "--nope"], "No such option '--nope'."),
     (["--task", "adding", "--task-option", "seed=-1"], "options.seed: expected 0 to 4294967295"),
+    (  # it ran on every sample, as limit=0 does
+        ["--task", "sequential_digits", "--task-option", "limit=-3"],
+        "options.limit: expected 0 (every sample) or a positive number of samples. Received: -3",
+    ),
     (
         ["--task", "shampoo_sales", "--task-option", "season=30"],
         "options.season: expected at most 24",

@@ -469,6 +469,24 @@ def test_a_class_too_small_to_split_three_ways_is_named_as_in_the_file(tmp_path:
         load_task(_text_task(tmp_path)).load()
 
 
+def test_a_class_of_two_series_is_refused_as_too_few_for_three_parts(tmp_path: Path) -> None:
+    import pandas as pd
+
+    path = _long_table(tmp_path)
+    frame = pd.read_csv(path)
+    first = frame["sid"].drop_duplicates().iloc[:2]  # two series of a third class
+    frame.loc[frame["sid"].isin(first), "label"] = "flat"
+    frame.to_csv(path, index=False)
+    spec = _task(
+        tmp_path, "csv_sequences", path="long.csv", id_column="sid", label_column="label",
+        time_column="t",
+    )  # fmt: skip
+    # It said "class 'flat' has 1 sample" (the test part took one before the check).
+    with pytest.raises(WorkbenchError, match=r"class 'flat' has 2 samples; a stratified split "
+                       r"into train, validation and test needs at least 3 per class"):
+        spec.load()  # fmt: skip
+
+
 def test_vocabulary_is_fitted_on_training_text_only(tmp_path: Path) -> None:
     rows = [("good tasty", "pos", "train"), ("bad bland", "neg", "train")] * 3
     rows += [("good unseen", "pos", "val"), ("bad words", "neg", "val")]
@@ -705,6 +723,10 @@ def test_a_csv_row_longer_than_its_header(tmp_path: Path) -> None:
     # A spreadsheet's trailing comma on every data row: pandas took the ids for a row index
     # and shifted every column by one (a traceback here, a silent misread elsewhere).
     path.write_text("\n".join([lines[0], *(line + "," for line in lines[1:])]) + "\n")
+    assert spec.load().digest() == expected.digest()
+    # On the header line too: an empty column pandas names "Unnamed: 5" (it was taken for
+    # a feature: "column 'Unnamed: 5', line 2: missing or infinite value").
+    path.write_text("\n".join(line + "," for line in lines) + "\n")
     assert spec.load().digest() == expected.digest()
     path.write_text("\n".join([lines[0], *(line + ",7" for line in lines[1:])]) + "\n")
     with pytest.raises(WorkbenchError, match=r"long.csv: line 2 has 6 fields, the header 5\. "):

@@ -24,6 +24,7 @@ from workbench.tasks.splits import (
     _random_split,
     _right_padded,
     _stratified_split,
+    _three_per_class,
 )
 from workbench.tasks.tables import (
     _data_path,
@@ -128,6 +129,7 @@ def _load_csv_sequences(spec: TaskSpec) -> TaskData:
             train, val = train[rest], train[picked]
     else:
         (y_all,), names = _encode_labels(where, y_raw)
+        _three_per_class(y_all, where, names)
         rest, test = _stratified_split(y_all, opts["test_fraction"], rng, where, names)
         train, val = _stratified_split(y_all[rest], opts["val_fraction"], rng, where, names)
         train, val = rest[train], rest[val]

@@ -33,6 +33,11 @@ def _options(spec: TaskSpec, defaults: Mapping[str, Any]) -> dict[str, Any]:
         raise WorkbenchError(
             f"{spec.source}: options.seed: expected 0 to {2**32 - 1}. Received: {merged['seed']!r}"
         )
+    if "limit" in defaults and merged["limit"] < 0:  # 0 is every sample; below it, a typo
+        raise WorkbenchError(
+            f"{spec.source}: options.limit: expected 0 (every sample) or a positive number of "
+            f"samples. Received: {merged['limit']!r}"
+        )
     return merged
 
 

@@ -189,19 +189,26 @@ def _pad(series: list[np.ndarray], where: str) -> tuple[np.ndarray, bool]:
     return out, True
 
 
+def _three_per_class(y: np.ndarray, where: str, names: Any) -> None:
+    """Refuse a class too small for a stratified split into train, validation and test
+    (said up front: the second split would count what the first left)."""
+    classes, counts = _class_counts(y)
+    for label, count in zip(classes, counts, strict=True):
+        if len(classes) > 1 and count < 3:
+            raise WorkbenchError(
+                f"{where}: class {names[int(label)]!r} has {count} sample"
+                f"{'s' if count > 1 else ''}; a stratified split into train, validation and "
+                "test needs at least 3 per class"
+            )
+
+
 def _three_way_split(
     y: np.ndarray, opts: Mapping[str, Any], rng: np.random.Generator, where: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Indices ``(train, val, test)`` of a seeded split, stratified by the labels ``y`` (as
     the file has them, so an error names a class as the user knows it)."""
-    labels, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
-    for label, count in zip(labels, counts, strict=True):
-        if len(labels) > 1 and count < 3:
-            shown = label.item() if isinstance(label, np.generic) else label
-            raise WorkbenchError(
-                f"{where}: class {shown!r} has {count} sample{'s' if count > 1 else ''}; a "
-                "stratified split into train, validation and test needs at least 3 per class"
-            )
+    labels, codes = np.unique(y, return_inverse=True)
+    _three_per_class(codes, where, [v.item() if isinstance(v, np.generic) else v for v in labels])
     rest, test = _stratified_split(codes, opts["test_fraction"], rng, where, None)
     train, val = _stratified_split(codes[rest], opts["val_fraction"], rng, where, None)
     return rest[train], rest[val], test

@@ -62,6 +62,12 @@ def _read_table(
         raise WorkbenchError(f"{path}: cannot read the file: {first_line(exc)}") from None
     if path.suffix.lower() not in (".parquet", ".pq"):
         _check_unique(path, columns)
+        # A trailing comma on the header line (spreadsheets write one): an empty header
+        # cell, which pandas names "Unnamed: N", over no data. Not a column of the file's.
+        empty = [
+            c for c in frame.columns if str(c).startswith("Unnamed: ") and frame[c].isna().all()
+        ]
+        frame = frame.drop(columns=empty)
     missing = [column for column in columns if column not in frame.columns]
     if missing:
         raise WorkbenchError(
