@@ -882,8 +882,18 @@ def test_quick_path_writes_an_equivalent_task_file_only_for_good_data(tmp_path: 
     assert load_task(task_file).load().digest() == spec.load().digest()
     again, _ = task_from_data(data_file, flags, {"n_val": 6, "n_test": 6})  # same file: reused
     assert again.options == spec.options
-    with pytest.raises(WorkbenchError, match="sales.task.yaml exists and describes another"):
+    with pytest.raises(WorkbenchError, match="sales.task.yaml exists and describes another task"):
         task_from_data(data_file, DataFlags(target_column="price", window=6), {"n_test": 6})
+    # The same table as sales.parquet beside sales.csv: the flags were blamed ("another
+    # task than these flags") where the name is the clash.
+    import pandas as pd
+
+    twin = tmp_path / "sales.parquet"
+    pd.read_csv(data_file).to_parquet(twin)
+    with pytest.raises(WorkbenchError, match=r"sales.task.yaml exists and describes another "
+                       r"data file, .*sales\.csv\. Expected one data file per name in a "
+                       r"folder: rename sales\.parquet"):
+        task_from_data(twin, flags, {"n_val": 6, "n_test": 6})  # fmt: skip
     with pytest.raises(WorkbenchError, match="--window does not apply to long.csv"):
         task_from_data(_long_table(tmp_path), DataFlags(id_column="sid", window=3))
     with pytest.raises(WorkbenchError, match="single class"):

@@ -123,6 +123,13 @@ def task_from_data(
     )
     if task_file.is_file():
         if task_file.read_text(encoding="utf-8") != text:
+            other = _described_file(task_file)
+            if other and Path(other) != path.resolve():  # sales.csv beside sales.parquet
+                raise WorkbenchError(
+                    f"{task_file} exists and describes another data file, {other}. Expected "
+                    f"one data file per name in a folder: rename {path.name}, or search the "
+                    f"other with --task {task_file}"
+                )
             raise WorkbenchError(
                 f"{task_file} exists and describes another task than these flags. Reuse it "
                 f"with --task {task_file}, or delete it to write a new one"
@@ -135,6 +142,17 @@ def task_from_data(
                 f"Cannot write the task file {task_file}: {exc.strerror}"
             ) from None
     return spec, task_file
+
+
+def _described_file(task_file: Path) -> str:
+    """The data file an existing task file reads ("" where it cannot be told)."""
+    import yaml
+
+    try:
+        described = yaml.safe_load(task_file.read_text(encoding="utf-8"))
+        return str(described["options"]["path"])
+    except (OSError, ValueError, yaml.YAMLError, KeyError, TypeError):
+        return ""
 
 
 def search_task(
