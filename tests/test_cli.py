@@ -315,7 +315,8 @@ _BAD_INPUT = [
     ),
     (
         ["--data", "lone_class.csv", "--id-column", "id", "--label-column", "label"],
-        "class 'y' has 1 sample; a stratified split needs at least 2 per class",
+        "class 'y' has 1 sample; a stratified split into train, validation and test needs at "
+        "least 3 per class",
     ),
     (
         ["--data", "two_labels.csv", "--id-column", "id", "--label-column", "label"],
