@@ -658,6 +658,7 @@ def test_a_search_on_an_mlflow_server_prunes_its_weights_there_and_links_its_ui(
     )
     assert "Trial 4/4" in output
     assert f"Open the MLflow UI: the server's own UI at {mlflow_server}, then:" in output
+    assert "View run" not in output  # MLflow's "🏃 View run trial-001 ... at:" per run
     assert f"Runs:    {mlflow_server}/#/experiments/" in output
     client = MlflowClient(mlflow_server)
     _, trials = _runs(mlflow_server)

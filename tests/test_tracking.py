@@ -17,7 +17,7 @@ import pytest
 from mlflow import MlflowClient
 
 from workbench.errors import WorkbenchError
-from workbench.tracking import Study, resolve_tracking_uri
+from workbench.tracking import StoreFailed, Study, resolve_tracking_uri
 
 
 def _study(store: str, resume: bool = False) -> Study:
@@ -47,8 +47,6 @@ def test_trial_runs_end_finished_failed_or_killed(store: str) -> None:
 def test_an_epoch_write_the_store_failed_is_tried_again_or_the_run_is_not_kept(
     store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from workbench.tracking import StoreFailed
-
     real, failures = MlflowClient.log_batch, {"left": 1}
 
     def blinking(self, run_id, metrics=(), params=(), tags=()):  # type: ignore[no-untyped-def]
@@ -84,16 +82,29 @@ def test_a_server_fails_fast_at_first_and_is_retried_once_it_answered(
     from workbench.tracking import store as stores
 
     monkeypatch.setattr(stores, "_patient", False)
-    for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
-        monkeypatch.delenv(name, raising=False)
+    settings = ("MAX_RETRIES", "TIMEOUT", "BACKOFF_FACTOR")
+    for name in settings:
+        monkeypatch.delenv(f"MLFLOW_HTTP_REQUEST_{name}", raising=False)
     monkeypatch.delenv("WORKBENCH_MLFLOW_FAIL_FAST", raising=False)
+
+    def requests() -> tuple[str | None, ...]:
+        return tuple(os.environ.get(f"MLFLOW_HTTP_REQUEST_{name}") for name in settings)
+
     stores.client(store)  # the first contact: no retries, 10 s
-    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "0"
+    assert requests() == ("0", "10", None)
     service = TrackingService(store, separate=False)
-    service.check_reachable()  # it answered: MLflow's own retries from here on
+    service.check_reachable()  # it answered: blips of up to half a minute ridden out
     stores.client(store)
-    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ
-    assert "MLFLOW_HTTP_REQUEST_TIMEOUT" not in os.environ
+    # Not MLflow's own (7 retries up to 2 minutes apart, 120 s each): a search whose
+    # server went away sat silent for 7 to 18 minutes, its last writes waiting in turn.
+    assert requests() == ("5", "30", "1")
+    # A request failed after its retries: the search stops, its last writes fail fast.
+    study = service.study("exp")
+    with pytest.raises(StoreFailed):
+        study._client.get_run("no-such-run")
+    assert requests() == ("0", "10", None)
+    stores.patient_requests()  # (as a trial's write tried again and answered does)
+    assert requests() == ("5", "30", "1")
     # A check still fails fast (one line in seconds, not minutes of retries).
     seen = {}
     real = stores._check_reachable
@@ -103,7 +114,7 @@ def test_a_server_fails_fast_at_first_and_is_retried_once_it_answered(
     )  # fmt: skip
     stores.check_reachable(store)
     assert seen["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "0"
-    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ  # and patient again after
+    assert requests() == ("5", "30", "1")  # and patient again after
     service.close()  # the search is over: a later command in this process fails fast again
     stores.client(store)
     assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "0"

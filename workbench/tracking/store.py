@@ -7,7 +7,7 @@ import hashlib
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -69,26 +69,46 @@ def state_key(tracking_uri: str, experiment: str, *, before_2026_12_07: bool = F
 #: Until :func:`patient_requests`: an unreachable server is one line at once, not minutes
 #: of MLflow's retries (7, with backoff) first.
 _FAIL_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+#: After :func:`patient_requests`: a server's blip of up to half a minute ridden out (5
+#: retries, 1 to 16 s apart), a hung request given 30 s. MLflow's own (7 retries up to 2
+#: minutes apart, 120 s a request) kept a search whose server went away silent, and deaf
+#: to Ctrl-C, for 7 to 18 minutes: each of its last writes waited them out in turn.
+_PATIENT = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "5",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
 _patient = False
-#: The names of the _FAIL_FAST variables the workbench set (not the user), for the
-#: processes it starts too.
+#: The names of the request settings the workbench set (not the user), for the processes
+#: it starts too.
 _SET_BY_WORKBENCH = "WORKBENCH_MLFLOW_FAIL_FAST"
+
+
+def _set_ours(values: Mapping[str, str]) -> None:
+    """Set MLflow's request settings to ``values`` where the user did not set them (the
+    workbench's earlier ones not among them are unset)."""
+    ours = set(filter(None, os.environ.get(_SET_BY_WORKBENCH, "").split(",")))
+    for name in ours - set(values):
+        os.environ.pop(name, None)
+    ours &= set(values)
+    for name, value in values.items():
+        if name in ours or name not in os.environ:
+            os.environ[name] = value
+            ours.add(name)
+    os.environ[_SET_BY_WORKBENCH] = ",".join(sorted(ours))
 
 
 def _quiet_mlflow() -> None:
     for name in ("mlflow", "alembic", "alembic.runtime.migration"):
         logging.getLogger(name).setLevel(logging.WARNING)
     if not _patient:
-        ours = set(filter(None, os.environ.get(_SET_BY_WORKBENCH, "").split(",")))
-        for name, value in _FAIL_FAST.items():
-            if name not in os.environ:
-                os.environ[name] = value
-                ours.add(name)
-        os.environ[_SET_BY_WORKBENCH] = ",".join(sorted(ours))
+        _set_ours(_FAIL_FAST)
     # MLflow 3 sends usage telemetry from logging calls; the workbench runs offline.
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     # A download's bar ("Downloading artifacts: 100%") above a command's own output.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # "🏃 View run trial-001 ... at: http://..." for every run a server's client ends.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
 def client(tracking_uri: str):
@@ -172,14 +192,13 @@ def _connect_once(database_uri: str) -> None:
 
 
 def patient_requests() -> None:
-    """From here on (until :func:`impatient_requests`), this process's requests to an
-    MLflow server ride out its blips with MLflow's own retries (what a long search's writes
-    need once the server answered), unless the user set them."""
+    """From here on (until :func:`impatient_requests` or :func:`store_lost`), this
+    process's requests to an MLflow server ride out its blips of up to half a minute with
+    retries (what a long search's writes need once the server answered), unless the user
+    set MLflow's request settings."""
     global _patient
     _patient = True
-    for name in os.environ.pop(_SET_BY_WORKBENCH, "").split(","):
-        if name in _FAIL_FAST:
-            os.environ.pop(name, None)
+    _set_ours(_PATIENT)
 
 
 def impatient_requests() -> None:
@@ -187,6 +206,13 @@ def impatient_requests() -> None:
     report on a server that is down, is one line in seconds)."""
     global _patient
     _patient = False
+
+
+def store_lost() -> None:
+    """Fail fast from now on: a request failed after its retries, which stops the search,
+    and its last writes (ending the runs) are tried once each, not patiently in turn."""
+    impatient_requests()
+    _set_ours(_FAIL_FAST)
 
 
 @contextlib.contextmanager
@@ -208,6 +234,13 @@ def _failing_fast() -> Iterator[None]:
                 os.environ[name] = value
 
 
+def failure_reason(exc: BaseException) -> str:
+    """A store's failure in a few words: the cause ("Connection refused") that ends a long
+    line of request details, where there is one."""
+    cause = re.search(r"\[Errno -?\d+\] ([^'\"()\]]+)", str(exc))
+    return cause.group(1).strip() if cause else first_line(exc)
+
+
 def check_reachable(tracking_uri: str) -> None:
     """Fail with one clear line when the tracking store cannot be used (before any training)."""
     with _failing_fast():
@@ -223,9 +256,7 @@ def _check_reachable(tracking_uri: str) -> None:
         hint = ""
         if isinstance(exc, ImportError) and "psycopg" in str(exc):
             hint = f". A postgresql:// store needs its driver: {install_extra('postgres')}"
-        # The cause ("[Errno 111] Connection refused") ends a long line of request details.
-        cause = re.search(r"\[Errno -?\d+\] ([^'\"()\]]+)", str(exc))
-        reason = f"{cause.group(1).strip()}" if cause else first_line(exc)
+        reason = failure_reason(exc)
         raise WorkbenchError(
             f"Cannot reach the MLflow tracking store at {tracking_uri}: {reason}{hint}"
         ) from None

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import WorkbenchError, first_line
+from workbench.errors import WorkbenchError
 from workbench.tracking.store import (
     PARENT,
     ROLE,
@@ -18,7 +18,10 @@ from workbench.tracking.store import (
     _all_runs,
     artifact_root,
     client,
+    failure_reason,
+    patient_requests,
     state_key,
+    store_lost,
 )
 
 
@@ -82,8 +85,10 @@ class _Guarded:
             except WorkbenchError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure of the store, named
+                store_lost()  # the search stops: its last writes are tried once each
                 raise StoreFailed(
-                    f"The MLflow tracking store at {self._uri} failed ({name}): {first_line(exc)}"
+                    f"The MLflow tracking store at {self._uri} failed ({name}): "
+                    f"{failure_reason(exc)}"
                 ) from exc
 
         return call
@@ -144,6 +149,7 @@ class TrialRun:
                 write.result()
             except StoreFailed:
                 self._client.log_batch(self.run_id, metrics=batch)
+                patient_requests()  # it answers again: blips ridden out again
 
     def log_checkpoint(self, path: str | Path) -> str:
         """Copy the trial's best-epoch weights to its artifacts (any host that reaches the
