@@ -367,6 +367,19 @@ _BAD_OTHER_INPUT = [
         ["export", "--experiment", "nope", "--out", "model", "--tracking-uri", "mlruns"],
         "Expected a tracking URI",
     ),
+    (  # a database in memory: a traceback, exit 0, every result lost
+        ["search", "--task", "adding", "--tracking-uri", "sqlite://"],
+        "Expected a SQLite database file such as sqlite:///mlruns/mlflow.db (three slashes, "
+        "then its path). Received: 'sqlite://', a database in memory",
+    ),
+    (  # "Cannot reach ...: Model registry functionality is unavailable; got unsupported URI"
+        ["report", "--experiment", "x", "--out", "r", "--tracking-uri", "foo://bar"],
+        "Received: 'foo://bar' (MLflow has no foo:// store)",
+    ),
+    (  # "Cannot create the tracking store folder .../notes.txt: File exists"
+        ["search", "--task", "adding", "--tracking-uri", "sqlite:///notes.txt/m.db"],
+        "notes.txt is a file",
+    ),
     (  # report let MLflow's refusal of a file store through as a traceback
         ["report", "--experiment", "x", "--out", "r", "--tracking-uri", "file:///tmp/runs"],
         "Received: 'file:///tmp/runs' (plain folder stores are no longer supported by MLflow",

@@ -30,6 +30,21 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     db_path = _sqlite_path(chosen)
     if db_path is not None:
         return "sqlite:///" + str(db_path.resolve())
+    scheme = chosen.split("://")[0].split("+")[0].lower() if "://" in chosen else ""
+    if scheme == "sqlite":  # sqlite:// is a database in memory: every result lost
+        raise WorkbenchError(
+            f"Expected a SQLite database file such as sqlite:///mlruns/mlflow.db (three "
+            f"slashes, then its path). Received: {chosen!r}, a database in memory that "
+            "keeps nothing past the command"
+        )
+    if scheme and scheme not in _SCHEMES:
+        raise WorkbenchError(
+            f"Expected a tracking URI such as sqlite:///mlruns/mlflow.db, http://host:5000 or "
+            f"postgresql://user@host/db. Received: {chosen!r} (MLflow has no {scheme}:// "
+            "store)"
+        )
+    if chosen in ("databricks", "databricks-uc", "uc"):  # MLflow's names, not folders
+        return chosen
     if "://" not in chosen or chosen.startswith("file:"):
         # A folder (bare or file://): MLflow 3.13+ refuses file stores; say so early, in one
         # line (MLflow's own refusal is a paragraph, and a traceback where it is not caught).
@@ -39,6 +54,14 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
             "`mlflow migrate-filestore` moves one into a database)"
         )
     return chosen
+
+
+#: The tracking stores' schemes MLflow knows ("file" aside: refused below).
+_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "file") + (
+    "databricks",
+    "databricks-uc",
+    "uc",
+)
 
 
 def _sqlite_path(uri: str) -> Path | None:
@@ -119,8 +142,11 @@ def client(tracking_uri: str):
         try:
             db.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
+            # mkdir's "File exists" for /etc/hostname/mlflow.db: a file where a folder is.
+            blocked = next((p for p in db.parents if p.is_file()), None)
+            why = f"{blocked} is a file" if blocked else exc.strerror
             raise WorkbenchError(
-                f"Cannot create the tracking store folder {db.parent}: {exc.strerror}"
+                f"Cannot create the tracking store folder {db.parent}: {why}"
             ) from None
         if not os.access(db.parent, os.W_OK):
             raise WorkbenchError(f"The tracking store folder {db.parent} is not writable")
@@ -252,6 +278,8 @@ def _check_reachable(tracking_uri: str) -> None:
         if tracking_uri.startswith(("postgresql", "mysql", "mssql")):
             _connect_once(tracking_uri)
         client(tracking_uri).search_experiments(max_results=1)
+    except WorkbenchError:  # the workbench's own line (a file where the store's folder is)
+        raise
     except Exception as exc:  # noqa: BLE001 - any failure here means "cannot record"
         hint = ""
         if isinstance(exc, ImportError) and "psycopg" in str(exc):
