@@ -180,6 +180,11 @@ def test_resuming_with_other_settings_is_refused(
     epochs = CliRunner().invoke(main, args)
     assert epochs.exit_code == 2
     assert "other settings (space: 'epochs=2', now 'epochs=3'). Rerun" in epochs.output
+    # --deterministic changed: refused as --mixed-precision is (it resumed, and the parent
+    # run kept saying deterministic=False over trials that were).
+    args[-2:] = ["--deterministic"]
+    deterministic = CliRunner().invoke(main, args)
+    assert "other settings (deterministic: False, now True). Rerun" in deterministic.output
     # Nothing recorded or reopened: the same runs, still FINISHED.
     assert {r.info.run_id: r.info.status for r in sum(_runs(store), [])} == before
     assert set(before.values()) == {"FINISHED"}
@@ -210,6 +215,11 @@ def test_a_changed_step_or_range_refuses_a_resume_without_the_workbenchs_note(
     older = CliRunner().invoke(main, [*args, str(space("{min: 2, max: 6, step: 2}"))])
     assert "(space: 'dropout=0..0.2', now 'dropout=0.0|0.1|0.2'; the space as searched may " \
         "have changed with the workbench since 2026-12-07" in older.output, older.output
+    # The user's own list of floats in that range's place: their edit, no note (it blamed
+    # the workbench for any range that had become a list of floats).
+    mine = space("{min: 2, max: 6, step: 2}", "[0.0, 0.05]")
+    edited = CliRunner().invoke(main, [*args, str(mine)])
+    assert "(space: 'dropout=0..0.2', now 'dropout=0.0|0.05'). Rerun" in edited.output
 
 
 def test_a_study_is_not_resumed_on_other_data(

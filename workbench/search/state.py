@@ -4,6 +4,7 @@ with (``study.json``), so the same command resumes it and another is refused."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -66,9 +67,29 @@ def _listed(space: SearchSpace, was: str, now: str) -> bool:
     after = dict(t.split("=", 1) for t in now.split() if "=" in t)
     for name, old in before.items():
         dim = space[name] if name in after else None
-        if ".." in old and isinstance(dim, Choice) and any(
-            isinstance(v, float) and not v.is_integer() for v in dim.values
-        ):
+        if ".." not in old or not isinstance(dim, Choice) or len(dim.values) < 2:
+            continue
+        if not all(isinstance(v, float) for v in dim.values):
+            continue
+        if all(v.is_integer() for v in dim.values):
+            continue
+        try:
+            low, high = (float(bound) for bound in old.split("..", 1))
+        except ValueError:
+            continue
+        # The steps from min to max, as the space now lists them: evenly spaced (a linear
+        # step) or by a constant factor (a log step). Another list is the user's edit.
+        values = sorted(dim.values)
+        gaps = [b - a for a, b in zip(values, values[1:], strict=False)]
+        factors = [b / a for a, b in zip(values, values[1:], strict=False) if a]
+        even = all(math.isclose(g, gaps[0], rel_tol=1e-6) for g in gaps)
+        scaled = len(factors) == len(gaps) and all(
+            math.isclose(f, factors[0], rel_tol=1e-6) for f in factors
+        )
+        ends = math.isclose(values[0], low, rel_tol=1e-9) and math.isclose(
+            values[-1], high, rel_tol=1e-9
+        )
+        if ends and (even or scaled):
             return True
     return False
 
@@ -125,6 +146,8 @@ def check_state_dir(
         "folds": 1,
         "mixed_precision": False,
         "gradient_probe": True,
+        # Not compared before 2026-12-07 (its parent run logged the first session's only).
+        "deterministic": identity["deterministic"],
     }
     _check_readable(config.state_dir, other)
     previous = json.loads(marker.read_text(encoding="utf-8"))
@@ -165,6 +188,7 @@ def _identity(config: SearchConfig, data: TaskData, digest: str) -> dict[str, An
         "folds": config.folds,
         "mixed_precision": config.mixed_precision,
         "gradient_probe": config.gradient_probe,
+        "deterministic": config.deterministic,
         "fold_scheme": "rolling" if data.time_ordered and config.folds > 1 else "shuffled",
         # Last, so a changed option is named first: the data the trials are scored on (a
         # changed file or loader must not mix two validation or test sets in one study).
