@@ -200,6 +200,9 @@ def test_export_writes_the_files_and_reproduces_the_logged_scores(exported: Expo
         f"difference {best.data.metrics['baseline_diff']:+.4g}, 95% CI [",
         "tensorflow ",
         "## Limits",
+        # The trials the search finished (its last --max-trials, lowered on a resume, said
+        # "Chosen among 1 trials" of a study of 3).
+        "Chosen among 2 finished trials of a random search",
         f"models:/{EXPERIMENT}@champion",
     ):
         assert piece in card, piece

@@ -116,6 +116,10 @@ def test_search_records_parent_and_nested_trials_then_resumes(
     assert "Resuming: 3 trial(s) already done" in again
     parents, trials = _runs(store)
     assert len(parents) == 1 and len(trials) == 3
+    # Fewer asked than done: said, not "1 trials" beside "3 of 3 trials completed".
+    fewer = _search(tiny_task, tiny_space, store, "--max-trials", "1", "--seed", "1")
+    assert "3 trial(s) already done; they are not run again. --max-trials 1 asks for no " \
+        "more: raise it to run more." in " ".join(fewer.split())
 
     # More trials continue the same study under the same parent run.
     _search(

@@ -72,8 +72,14 @@ class ConsoleReporter:
         for note in (*config.notes, *data.notes):
             self.console.print(f"[yellow]Note:[/] {escape(note)}")
         if resumed:
+            more = (
+                f" --max-trials {config.max_trials} asks for no more: raise it to run more."
+                if done_before >= config.max_trials
+                else ""
+            )
             self.console.print(
-                f"[yellow]Resuming:[/] {done_before} trial(s) already done; they are not run again."
+                f"[yellow]Resuming:[/] {done_before} trial(s) already done; they are not run "
+                f"again.{more}"
             )
 
     def trial_started(self, number: int, total: int, values: dict[str, Any]) -> None:

@@ -174,7 +174,7 @@ def _model_card(
         + ". Scores on other data may differ.",
         "Inputs must have the shape and meaning described above; there is no check of "
         "the input distribution (out-of-range values give unreliable predictions).",
-        f"Chosen among {search.tags.get('max_trials', '?')} trials of a "
+        f"Chosen among {_trials_run(search)} of a "
         f"{search.params.get('tuner', '?')} search on the validation objective, so the "
         "validation score is optimistic; the test score is the fairer figure.",
     ]
@@ -281,6 +281,15 @@ def _weights_seed(record: Any, search: Any, retrain: bool) -> int:
 
     repeat = 0 if retrain else int(record.tags.get("checkpoint_repeat", "0"))
     return trial_seed(int(search.params.get("seed", 0)), record.trial_id or 0, repeat)
+
+
+def _trials_run(search: Any) -> str:
+    """How many trials the search ran (its summary), else how many it was asked for (a
+    search still running; the tag says the last session's --max-trials)."""
+    done = search.metrics.get("n_completed")
+    if done is not None:
+        return f"{int(done)} finished trials"
+    return f"{search.tags.get('max_trials', '?')} trials"
 
 
 def _baseline_comparison(
