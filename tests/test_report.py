@@ -1092,6 +1092,11 @@ def test_without_a_test_part_the_baseline_is_read_on_validation_first() -> None:
         "(two figures: no test part to judge it on, and validation also chose it, so this reads "
         "optimistic): 0.15 against 0.1"
     )
+    # A majority-class model logs 0.6000000238 (float32) against 0.6: the same, not worse.
+    tied = reports.build_report(_baseline_study([math.nan] * 4, baseline=float(np.float32(0.15))))
+    assert tied.sections[0].notes[0].startswith(
+        "**The best trial (1) scores the same as the task's trivial baseline on validation**"
+    ), tied.sections[0].notes[0]
     beaten = reports.build_report(_baseline_study([math.nan] * 4, baseline=0.3))
     assert any(  # two figures: no verdict ("beats"), the scores said
         n.startswith("The best trial (1) scores better than the task's trivial baseline on val")

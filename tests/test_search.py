@@ -1660,6 +1660,9 @@ def test_a_resumed_grid_search_goes_on_with_the_untried_combinations(
     _search(tiny_task, space, store, "--tuner", "grid", "--max-trials", "2")
     output = _search(tiny_task, space, store, "--tuner", "grid", "--max-trials", "6")
     assert "4 of 4 trials completed" in output, output
+    again = _search(tiny_task, space, store, "--tuner", "grid", "--max-trials", "6")
+    # Not "--max-trials 4 asks for no more: raise it" (the grid caps it at its size).
+    assert "not run again. Every configuration of the grid is tried." in again, again
     assert "Trial 4/4" in output  # a grid of 4: --max-trials 6 cannot run more
     _, trials = _runs(store)
     tried = sorted((r.data.params["cell"], r.data.params["units"]) for r in trials)

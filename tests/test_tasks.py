@@ -894,6 +894,10 @@ def test_quick_path_writes_an_equivalent_task_file_only_for_good_data(tmp_path: 
                        r"data file, .*sales\.csv\. Expected one data file per name in a "
                        r"folder: rename sales\.parquet"):
         task_from_data(twin, flags, {"n_val": 6, "n_test": 6})  # fmt: skip
+    # The same file named by a relative path (the task file invites edits): not "another".
+    task_file.write_text(task_file.read_text().replace(str(data_file.resolve()), "sales.csv"))
+    with pytest.raises(WorkbenchError, match="describes another task than these flags"):
+        task_from_data(data_file, flags, {"n_val": 6, "n_test": 6})
     with pytest.raises(WorkbenchError, match="--window does not apply to long.csv"):
         task_from_data(_long_table(tmp_path), DataFlags(id_column="sid", window=3))
     with pytest.raises(WorkbenchError, match="single class"):

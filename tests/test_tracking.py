@@ -105,6 +105,13 @@ def test_a_server_fails_fast_at_first_and_is_retried_once_it_answered(
     assert requests() == ("0", "10", None)
     stores.patient_requests()  # (as a trial's write tried again and answered does)
     assert requests() == ("5", "30", "1")
+    # A user's own setting made between two calls (a notebook) stays theirs.
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "300")
+    stores.store_lost()
+    assert requests() == ("0", "300", None)
+    stores.patient_requests()
+    assert requests() == ("5", "300", "1")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")  # (as the workbench set it)
     # A check still fails fast (one line in seconds, not minutes of retries).
     seen = {}
     real = stores._check_reachable
@@ -636,3 +643,19 @@ def test_an_unreachable_server_is_one_line_that_ends_with_its_cause() -> None:
     # The cause closed a long line of request details, cut at 200 characters before it.
     with pytest.raises(WorkbenchError, match=r"at http://127\.0\.0\.1:\d+: Connection refused$"):
         check_reachable(f"http://127.0.0.1:{_free_port()}")
+
+
+def test_a_tracking_store_an_installed_plugin_adds_is_not_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # MLflow takes stores from packages' "mlflow.tracking_store" entry points (azureml://
+    # from azureml-mlflow): a scheme list of MLflow's own alone refused them.
+    info = tmp_path / "fake_store-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-store\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[mlflow.tracking_store]\nazureml = fake:Store\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    uri = "azureml://eastus.api.azureml.ms/mlflow/v1.0/subscriptions/x"
+    assert resolve_tracking_uri(uri) == uri
+    with pytest.raises(WorkbenchError, match=r"Received: 'foo://bar' \(MLflow has no foo:// st"):
+        resolve_tracking_uri("foo://bar")

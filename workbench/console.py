@@ -72,11 +72,14 @@ class ConsoleReporter:
         for note in (*config.notes, *data.notes):
             self.console.print(f"[yellow]Note:[/] {escape(note)}")
         if resumed:
-            more = (
-                f" --max-trials {config.max_trials} asks for no more: raise it to run more."
-                if done_before >= config.max_trials
-                else ""
-            )
+            more, asked = "", config.max_trials
+            if done_before >= asked and config.tuner != "hyperband":  # its budget decides
+                size = config.space.grid_size or 0
+                more = (
+                    " Every configuration of the grid is tried."
+                    if config.tuner == "grid" and asked >= size
+                    else f" --max-trials {asked} asks for no more: raise it to run more."
+                )
             self.console.print(
                 f"[yellow]Resuming:[/] {done_before} trial(s) already done; they are not run "
                 f"again.{more}"

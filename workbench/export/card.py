@@ -284,12 +284,12 @@ def _weights_seed(record: Any, search: Any, retrain: bool) -> int:
 
 
 def _trials_run(search: Any) -> str:
-    """How many trials the search ran (its summary), else how many it was asked for (a
-    search still running; the tag says the last session's --max-trials)."""
-    done = search.metrics.get("n_completed")
-    if done is not None:
-        return f"{int(done)} finished trials"
-    return f"{search.tags.get('max_trials', '?')} trials"
+    """How many trials the search finished, in every session so far (its ``max_trials``
+    tag is the last session's --max-trials, lowered on a resume)."""
+    done = search.finished_trials
+    if done is None:
+        return f"{search.tags.get('max_trials', '?')} trials"
+    return f"{done} finished trial{'s' if done != 1 else ''}"
 
 
 def _baseline_comparison(

@@ -110,7 +110,8 @@ def baseline_check(
         out.update(beats=beats, test=score, metric="validation score")
         about = f" ({baseline_text})" if baseline_text else ""
         # Two figures, not a test: said as scores, the better one no verdict.
-        verb = "better than" if beats else "the same as" if score == baseline else "worse than"
+        tied = math.isclose(score, baseline, rel_tol=1e-6, abs_tol=1e-9)  # float32 rounding
+        verb = "better than" if beats else "the same as" if tied else "worse than"
         claim = (
             f"The best trial ({best['trial']}) scores {verb} the task's trivial baseline on "
             "validation"

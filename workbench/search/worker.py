@@ -166,7 +166,9 @@ def _work(
 
     check_keras_tuner()
     service.check_reachable()  # before the data load, which may take long
-    data = config.task.load()
+    from workbench.search.folds import fold_baseline
+
+    data = fold_baseline(config.task.load(), config.folds, config.seed)  # as the chief's
     try:
         config.state_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

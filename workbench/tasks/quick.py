@@ -124,7 +124,9 @@ def task_from_data(
     if task_file.is_file():
         if task_file.read_text(encoding="utf-8") != text:
             other = _described_file(task_file)
-            if other and Path(other) != path.resolve():  # sales.csv beside sales.parquet
+            # sales.csv beside sales.parquet (by name: a task file whose path was made
+            # relative, or a folder moved whole, still describes this file)
+            if other and Path(other).name != path.name:
                 raise WorkbenchError(
                     f"{task_file} exists and describes another data file, {other}. Expected "
                     f"one data file per name in a folder: rename {path.name}, or search the "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +39,8 @@ class SearchRecord:
     tags: Mapping[str, str]
     dataset_digest: str | None
     task_file: Path | None
-    #: Its summary metrics (``n_trials``, ``n_completed``, ...) where the search ended.
-    metrics: Mapping[str, float] = field(default_factory=dict)
+    #: How many of its trials finished (their runs FINISHED), in every session so far.
+    finished_trials: int | None = None
 
 
 def _existing_store(tracking_uri: str, experiment: str) -> None:
@@ -163,13 +163,18 @@ def read_search(tracking_uri: str, parent_run_id: str, download_to: Path) -> Sea
             )
     except Exception:  # noqa: BLE001 - a missing artifact store falls back to the task's name
         task_file = None
+    finished = _all_runs(
+        mlflow_client,
+        run.info.experiment_id,
+        f"tags.`{PARENT}` = '{parent_run_id}' and attributes.status = 'FINISHED'",
+    )
     return SearchRecord(
         parent_run_id,
         dict(run.data.params),
         dict(run.data.tags),
         digest,
         task_file,
-        dict(run.data.metrics),
+        sum(r.data.tags.get(ROLE) == "trial" for r in finished),
     )
 
 

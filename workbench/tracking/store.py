@@ -37,7 +37,7 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
             f"slashes, then its path). Received: {chosen!r}, a database in memory that "
             "keeps nothing past the command"
         )
-    if scheme and scheme not in _SCHEMES:
+    if scheme and scheme not in _SCHEMES and scheme not in _plugin_schemes():
         raise WorkbenchError(
             f"Expected a tracking URI such as sqlite:///mlruns/mlflow.db, http://host:5000 or "
             f"postgresql://user@host/db. Received: {chosen!r} (MLflow has no {scheme}:// "
@@ -56,12 +56,20 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     return chosen
 
 
-#: The tracking stores' schemes MLflow knows ("file" aside: refused below).
+#: The tracking stores' schemes MLflow itself knows ("file" aside: refused below).
 _SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "file") + (
     "databricks",
     "databricks-uc",
     "uc",
 )
+
+
+def _plugin_schemes() -> set[str]:
+    """The schemes of tracking stores that installed packages add to MLflow (``azureml``
+    from azureml-mlflow, say): MLflow's ``mlflow.tracking_store`` entry points."""
+    from importlib.metadata import entry_points
+
+    return {point.name for point in entry_points(group="mlflow.tracking_store")}
 
 
 def _sqlite_path(uri: str) -> Path | None:
@@ -102,15 +110,26 @@ _PATIENT = {
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
 }
 _patient = False
-#: The names of the request settings the workbench set (not the user), for the processes
-#: it starts too.
+#: The request settings the workbench set (not the user), ``NAME=value`` each, for the
+#: processes it starts too.
 _SET_BY_WORKBENCH = "WORKBENCH_MLFLOW_FAIL_FAST"
+
+
+def _ours() -> set[str]:
+    """The request settings that hold what the workbench set: one a user set since (in a
+    notebook, between two calls) is theirs."""
+    ours = set()
+    for item in filter(None, os.environ.get(_SET_BY_WORKBENCH, "").split(",")):
+        name, _, value = item.partition("=")
+        if os.environ.get(name) == value:
+            ours.add(name)
+    return ours
 
 
 def _set_ours(values: Mapping[str, str]) -> None:
     """Set MLflow's request settings to ``values`` where the user did not set them (the
     workbench's earlier ones not among them are unset)."""
-    ours = set(filter(None, os.environ.get(_SET_BY_WORKBENCH, "").split(",")))
+    ours = _ours()
     for name in ours - set(values):
         os.environ.pop(name, None)
     ours &= set(values)
@@ -118,7 +137,7 @@ def _set_ours(values: Mapping[str, str]) -> None:
         if name in ours or name not in os.environ:
             os.environ[name] = value
             ours.add(name)
-    os.environ[_SET_BY_WORKBENCH] = ",".join(sorted(ours))
+    os.environ[_SET_BY_WORKBENCH] = ",".join(f"{name}={values[name]}" for name in sorted(ours))
 
 
 def _quiet_mlflow() -> None:
@@ -245,7 +264,7 @@ def store_lost() -> None:
 def _failing_fast() -> Iterator[None]:
     """No retries and a short timeout for the block (the user's own settings stay), even
     after :func:`patient_requests`: a check answers in seconds, not minutes."""
-    ours = set(os.environ.get(_SET_BY_WORKBENCH, "").split(","))
+    ours = _ours()
     saved = {name: os.environ.get(name) for name in _FAIL_FAST}
     for name, value in _FAIL_FAST.items():
         if saved[name] is None or name in ours:
