@@ -10,6 +10,7 @@ Every run is ended in a ``finally``: a trial run ends FINISHED, FAILED (tag
 The rooms, one line each:
 
 - ``store``: the tracking URI, the embedded SQLite store, the MLflow client.
+- ``failures``: the store's failures as the workbench's errors (what stops a search).
 - ``study``: writing a study: the parent run, the trial runs, report artifacts.
 - ``reader``: reading a study back (with a fast SQLite reader) and finding a trial.
 - ``service``: where a search writes its study: a child process (MLflow's start overlaps
@@ -20,6 +21,7 @@ The rooms, one line each:
 """
 
 from workbench.tracking.benchmark import benchmark_tasks, log_benchmark
+from workbench.tracking.failures import StoreFailed
 from workbench.tracking.reader import (
     SearchRecord,
     StudyRecord,
@@ -43,7 +45,7 @@ from workbench.tracking.store import (
     resolve_tracking_uri,
     state_key,
 )
-from workbench.tracking.study import StoreFailed, Study, TrialRun, log_report_artifacts
+from workbench.tracking.study import Study, TrialRun, log_report_artifacts
 from workbench.tracking.ui import (
     StudyLinks,
     check_port,

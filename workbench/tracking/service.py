@@ -8,7 +8,7 @@ process, on another core. The search then asks the child whether the store is re
 and hands it every write and read of the study: the child holds the real
 :class:`~workbench.tracking.study.Study` and its trial runs, each call is a round trip
 over a pipe (well under a millisecond), and their errors come back as the same
-exceptions (a lost store is :class:`~workbench.tracking.study.StoreFailed`).
+exceptions (a lost store is :class:`~workbench.tracking.failures.StoreFailed`).
 
 The child ignores Ctrl-C and SIGTERM (a terminal sends Ctrl-C to the whole process
 group): the search decides what to record on its way out, and the child writes it. When
@@ -30,8 +30,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
+from workbench.tracking.failures import StoreFailed
 from workbench.tracking.store import check_reachable, impatient_requests, patient_requests
-from workbench.tracking.study import StoreFailed, Study, TrialRun, wait_for_writes
+from workbench.tracking.study import Study, TrialRun, wait_for_writes
 
 #: How long closing waits for the child's last writes before stopping it.
 CLOSE_TIMEOUT_SECONDS = 120.0

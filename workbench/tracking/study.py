@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import WorkbenchError
+from workbench.tracking.failures import StoreFailed, _Guarded
 from workbench.tracking.store import (
     PARENT,
     ROLE,
@@ -18,10 +18,8 @@ from workbench.tracking.store import (
     _all_runs,
     artifact_root,
     client,
-    failure_reason,
     patient_requests,
     state_key,
-    store_lost,
 )
 
 
@@ -58,40 +56,6 @@ EXPERIMENT_KIND = "mlflow.experimentKind"
 #: A run's description in the MLflow UI.
 NOTE = "mlflow.note.content"
 MODEL_TRAINING = "custom_model_development"
-
-
-class StoreFailed(WorkbenchError):
-    """The tracking store failed while a search wrote to it or read from it (a lost
-    server, a full disk, a refused write). It stops the search, not one trial: nothing
-    after it could be recorded."""
-
-
-class _Guarded:
-    """An ``MlflowClient`` whose failures become :class:`StoreFailed`, naming the store
-    and the call, in one line."""
-
-    def __init__(self, mlflow_client: Any, tracking_uri: str) -> None:
-        self._client = mlflow_client
-        self._uri = tracking_uri
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._client, name)
-        if not callable(attribute):
-            return attribute
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return attribute(*args, **kwargs)
-            except WorkbenchError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - any failure of the store, named
-                store_lost()  # the search stops: its last writes are tried once each
-                raise StoreFailed(
-                    f"The MLflow tracking store at {self._uri} failed ({name}): "
-                    f"{failure_reason(exc)}"
-                ) from exc
-
-        return call
 
 
 _WRITER: ThreadPoolExecutor | None = None

@@ -1,0 +1,42 @@
+"""The tracking store's failures as the workbench's errors: what stops a search."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench.errors import WorkbenchError
+from workbench.tracking.store import failure_reason, store_lost
+
+
+class StoreFailed(WorkbenchError):
+    """The tracking store failed while a search wrote to it or read from it (a lost
+    server, a full disk, a refused write). It stops the search, not one trial: nothing
+    after it could be recorded."""
+
+
+class _Guarded:
+    """An ``MlflowClient`` whose failures become :class:`StoreFailed`, naming the store
+    and the call, in one line."""
+
+    def __init__(self, mlflow_client: Any, tracking_uri: str) -> None:
+        self._client = mlflow_client
+        self._uri = tracking_uri
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attribute(*args, **kwargs)
+            except WorkbenchError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure of the store, named
+                store_lost()  # the search stops: its last writes are tried once each
+                raise StoreFailed(
+                    f"The MLflow tracking store at {self._uri} failed ({name}): "
+                    f"{failure_reason(exc)}"
+                ) from exc
+
+        return call
