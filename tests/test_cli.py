@@ -361,7 +361,8 @@ _BAD_OTHER_INPUT = [
     ),
     (
         ["export", "--experiment", "nope", "--out", "model", "--tracking-uri", "http://127.0.0.1:9"],
-        "Cannot reach the MLflow tracking store at http://127.0.0.1:9",
+        # The cause, not 200 characters of request details cut before it.
+        "Cannot reach the MLflow tracking store at http://127.0.0.1:9: Connection refused",
     ),
     (
         ["export", "--experiment", "nope", "--out", "model", "--tracking-uri", "mlruns"],

@@ -473,8 +473,12 @@ def test_a_chief_on_one_address_or_every_one_reaches_its_local_workers(
     result = CliRunner().invoke(main, ["chief", *args, "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert len(_exactly_once(store, 1)) == 1
-    # Every interface: the address a worker elsewhere dials is this host's name.
-    shown = socket.getfqdn() if host == "0.0.0.0" else host
+    # Every interface: the address a worker elsewhere dials is this host's name; never
+    # "localhost" (a hosts file mapping the host name to 127.0.0.1 makes getfqdn say so).
+    fqdn = socket.getfqdn()
+    loopback = fqdn == "localhost" or fqdn.startswith(("localhost.", "ip6-"))
+    shown = (socket.gethostname() if loopback else fqdn) if host == "0.0.0.0" else host
+    assert shown != "localhost"
     assert f"Chief on {shown}:{port}: 1 local workers" in " ".join(result.output.split())
 
 

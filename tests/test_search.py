@@ -1569,11 +1569,52 @@ def test_lost_local_state_deletes_nothing_without_overwrite(
         r.info.run_id for r in parents + trials
     ]  # nothing deleted, nothing added
     assert all(r.info.lifecycle_stage == "active" for r in again[0] + again[1])
+    # Its search run RUNNING (a search going on on another host): said, and --overwrite,
+    # which would delete that search's runs under it, is not what it suggests.
+    MlflowClient(store).update_run(parents[0].info.run_id, status="RUNNING")
+    running = CliRunner().invoke(main, args)
+    assert running.exit_code == 2, running.output
+    line = " ".join(running.output.split())
+    assert "and its search run is RUNNING, started " in line
+    assert "(--overwrite would delete its runs under it)" in line
+    assert "run a chief and workers" in line
+    MlflowClient(store).update_run(parents[0].info.run_id, status="FINISHED")
 
     fresh = CliRunner().invoke(main, [*args, "--overwrite"])
     assert fresh.exit_code == 0, fresh.output
     new_parents, _ = _runs(store)
     assert [p.info.run_id for p in new_parents] != [p.info.run_id for p in parents]
+
+
+def test_a_study_started_twice_at_once_deletes_nothing_of_the_other(
+    tiny_task: Path, tiny_space: Path, store: str, workdir: Path
+) -> None:
+    # Two hosts ran the same command at once: each found no runs, and the second to open
+    # its search deleted the first's (which then failed on its deleted runs).
+    from workbench.tracking import StartedElsewhere, Study
+
+    opened = {"params": {}, "tags": {}, "resume": False, "run_name": "search"}
+    first, second = Study(store, "twice"), Study(store, "twice")
+    first.open_search(**opened, fresh=True)
+    with pytest.raises(StartedElsewhere, match="'twice' was started by another process at "
+                       "the same moment .* Nothing of it was deleted"):
+        second.open_search(**opened, fresh=True)  # fmt: skip
+    # Both looked before either opened: the one whose run came second backs off.
+    third = Study(store, "twice")
+    looked: list[bool] = []
+    real = third._search_runs
+
+    def before_the_others(filter_string: str) -> list[object]:
+        looked.append(True)
+        return [] if len(looked) == 1 else real(filter_string)
+
+    third._search_runs = before_the_others  # type: ignore[method-assign]
+    with pytest.raises(StartedElsewhere):
+        third.open_search(**opened, fresh=True)
+    parents, _ = _runs(store, "twice")
+    assert [p.info.run_id for p in parents] == [first.parent_run_id]  # the first's alone
+    assert MlflowClient(store).get_run(first.parent_run_id).info.lifecycle_stage == "active"
+    first.end_search("FINISHED")
 
 
 def test_names_alike_as_folders_get_a_state_folder_each(tmp_path: Path) -> None:

@@ -12,7 +12,9 @@ import contextlib
 import dataclasses
 import json
 import shlex
+import shutil
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -316,66 +318,75 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
     config, validated = fit_to_data(config, data)
     data = fold_baseline(data, config.folds, config.seed)
     study = service.study(config.experiment)
+    fresh = False  # no runs of the study anywhere: any that appear are another process's
     if not config.overwrite and not (config.state_dir / "study.json").is_file():
-        _refuse_lost_state(config, study.recorded_runs())
+        recorded = study.recorded_runs()
+        if recorded:
+            _refuse_lost_state(config, recorded, study.running_search_since())
+        fresh = study.recorded_runs(deleted=True) == 0
     digest = data.digest()  # hashes every array: once, for the study's identity and MLflow
     resume = prepare_state_dir(config, data, digest)
     if resume:
         _refuse_lost_runs(config, study.recorded_runs(deleted=True))
 
     objective, direction = data.objective
-    resumed = study.open_search(
-        params={
-            "task": config.task.name,
-            "space": config.space.name,
-            "tuner": config.tuner,
-            "seed": config.seed,
-            "repeats": config.repeats,
-            "deterministic": config.deterministic,
-            "mixed_precision": config.mixed_precision,
-            "gradient_probe": config.gradient_probe,
-            "folds": config.folds,
-            "fold_scheme": "rolling" if data.time_ordered and config.folds > 1 else "shuffled",
-            # Hyperband's full budget: the report compares only trials trained to it.
-            "max_epochs": config.space.max_epochs,
-            # What one validation sample is worth: rankings closer than 1/val_samples flip.
-            "val_samples": validated or len(data.x_val),
-            "objective": objective,
-            "direction": direction,
-        },
-        tags={
-            "task": config.task.name,
-            "space": config.space.name,
-            "tuner": config.tuner,
-            "workbench.version": __version__,
-            "workbench.state_dir": str(config.state_dir),
-            "max_trials": config.max_trials,
-            # The loader options in effect (the task file artifact holds the file's own).
-            "task_options": json.dumps(dict(config.task.options), sort_keys=True, default=str),
-            # Where the task file was: its data files' relative paths start from there.
-            "workbench.task_source": str(Path(config.task.source).resolve())
-            if config.task.source
-            else "",
-            # How a command names this task and space again (the report suggests searches).
-            "workbench.task_ref": command_reference(
-                config.task.source or "", config.task.name, "datasets"
-            ),
-            "workbench.space_ref": command_reference(
-                config.space.source, config.space.name, "search_spaces"
-            ),
-            "workbench.space_continuous": ",".join(config.space.continuous),
-            "mlflow.note.content": config.space.description,
-            # The task's trivial predictor, so a report can read scores against it.
-            **(
-                {"baseline": data.baseline.description, "baseline_value": data.baseline.value}
-                if data.baseline
-                else {}
-            ),
-        },
-        resume=resume,
-        run_name=f"search-{config.tuner}",
-        kill_running=config.cluster is None,
-    )
+    try:
+        resumed = study.open_search(
+            params={
+                "task": config.task.name,
+                "space": config.space.name,
+                "tuner": config.tuner,
+                "seed": config.seed,
+                "repeats": config.repeats,
+                "deterministic": config.deterministic,
+                "mixed_precision": config.mixed_precision,
+                "gradient_probe": config.gradient_probe,
+                "folds": config.folds,
+                "fold_scheme": "rolling" if data.time_ordered and config.folds > 1 else "shuffled",
+                # Hyperband's full budget: the report compares only trials trained to it.
+                "max_epochs": config.space.max_epochs,
+                # What one validation sample is worth: rankings closer than 1/val_samples flip.
+                "val_samples": validated or len(data.x_val),
+                "objective": objective,
+                "direction": direction,
+            },
+            tags={
+                "task": config.task.name,
+                "space": config.space.name,
+                "tuner": config.tuner,
+                "workbench.version": __version__,
+                "workbench.state_dir": str(config.state_dir),
+                "max_trials": config.max_trials,
+                # The loader options in effect (the task file artifact holds the file's own).
+                "task_options": json.dumps(dict(config.task.options), sort_keys=True, default=str),
+                # Where the task file was: its data files' relative paths start from there.
+                "workbench.task_source": str(Path(config.task.source).resolve())
+                if config.task.source
+                else "",
+                # How a command names this task and space again (the report suggests searches).
+                "workbench.task_ref": command_reference(
+                    config.task.source or "", config.task.name, "datasets"
+                ),
+                "workbench.space_ref": command_reference(
+                    config.space.source, config.space.name, "search_spaces"
+                ),
+                "workbench.space_continuous": ",".join(config.space.continuous),
+                "mlflow.note.content": config.space.description,
+                # The task's trivial predictor, so a report can read scores against it.
+                **(
+                    {"baseline": data.baseline.description, "baseline_value": data.baseline.value}
+                    if data.baseline
+                    else {}
+                ),
+            },
+            resume=resume,
+            run_name=f"search-{config.tuner}",
+            kill_running=config.cluster is None,
+            fresh=fresh,
+        )
+    except tracking.StartedElsewhere:
+        shutil.rmtree(config.state_dir, ignore_errors=True)  # begun just now, by this search
+        raise
     status = "FAILED"
     try:
         if not resumed:
@@ -469,16 +480,25 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
                 study.end_search(status)
 
 
-def _refuse_lost_state(config: SearchConfig, recorded: int) -> None:
+def _refuse_lost_state(config: SearchConfig, recorded: int, running_since: float | None) -> None:
     """A study with runs in MLflow but no local state: never start it afresh silently."""
-    if recorded:
+    if running_since is not None:  # --overwrite would delete a live search's runs under it
+        since = time.strftime("%Y-%m-%d %H:%M", time.localtime(running_since))
         raise WorkbenchError(
-            f"Study {config.experiment!r} already has {recorded} runs in {config.tracking_uri}, "
-            f"but its search state folder {config.state_dir} is missing (another working "
-            "folder or host, or .workbench/ was cleaned). Run from the folder that holds it "
-            "(or pass its --state-dir), pick another --experiment, or add --overwrite to "
-            "start afresh (the earlier runs are deleted; MLflow keeps them restorable)."
+            f"Study {config.experiment!r} already has {recorded} runs in {config.tracking_uri} "
+            f"and its search run is RUNNING, started {since}, but its search state folder "
+            f"{config.state_dir} is not here: it may be going on in another folder or on "
+            "another host (--overwrite would delete its runs under it). Run from the folder "
+            "that holds it (or pass its --state-dir), or pick another --experiment; to "
+            "search one study from several hosts, run a chief and workers."
         )
+    raise WorkbenchError(
+        f"Study {config.experiment!r} already has {recorded} runs in {config.tracking_uri}, "
+        f"but its search state folder {config.state_dir} is missing (another working "
+        "folder or host, or .workbench/ was cleaned). Run from the folder that holds it "
+        "(or pass its --state-dir), pick another --experiment, or add --overwrite to "
+        "start afresh (the earlier runs are deleted; MLflow keeps them restorable)."
+    )
 
 
 _GRID_NOTE = "The grid has "

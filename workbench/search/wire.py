@@ -122,9 +122,19 @@ _ANY = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1", "[::]": "::1"}
 def advertised(host: str, port: int) -> str:
     """The chief's address as a worker on another host dials it: this host's name when the
     chief listens on every interface (``--host 0.0.0.0``)."""
+    return f"{bracketed(_host_name() if host in _ANY else host)}:{port}"
+
+
+def _host_name() -> str:
+    """This host's name as others resolve it: its fully qualified name, unless that is a
+    loopback name (a hosts file mapping the host name to 127.0.0.1 makes it "localhost",
+    which a worker on another host would take for itself): then the bare host name."""
     import socket
 
-    return f"{bracketed(socket.getfqdn() if host in _ANY else host)}:{port}"
+    name = socket.getfqdn()
+    if name == "localhost" or name.startswith("localhost.") or name.startswith("ip6-"):
+        name = socket.gethostname() or name
+    return name
 
 
 def local(host: str, port: int) -> str:

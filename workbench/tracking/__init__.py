@@ -21,7 +21,7 @@ The rooms, one line each:
 """
 
 from workbench.tracking.benchmark import benchmark_tasks, log_benchmark
-from workbench.tracking.failures import StoreFailed
+from workbench.tracking.failures import StartedElsewhere, StoreFailed
 from workbench.tracking.reader import (
     SearchRecord,
     StudyRecord,
@@ -64,6 +64,7 @@ __all__ = [
     "TRIAL_ID",
     "RegisteredModel",
     "SearchRecord",
+    "StartedElsewhere",
     "StoreFailed",
     "StudyLinks",
     "Study",

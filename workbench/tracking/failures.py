@@ -7,6 +7,19 @@ from typing import Any
 from workbench.errors import WorkbenchError
 from workbench.tracking.store import failure_reason, store_lost
 
+_STARTED_ELSEWHERE = (
+    "Study {experiment!r} was started by another process at the same moment (its runs "
+    "appeared as this search opened: the same command in another folder or on another "
+    "host?). Nothing of it was deleted, and this search stopped. To search one study from "
+    "several hosts, run a chief and workers (workbench chief --help); else pick another "
+    "--experiment."
+)
+
+
+class StartedElsewhere(WorkbenchError):
+    """The study was started by another process at the same moment (see
+    :meth:`~workbench.tracking.study.Study.open_search`'s ``fresh``)."""
+
 
 class StoreFailed(WorkbenchError):
     """The tracking store failed while a search wrote to it or read from it (a lost

@@ -7,9 +7,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import WorkbenchError, first_line
+from workbench.errors import WorkbenchError
 from workbench.search.config import best_of
-from workbench.tracking.store import PARENT, ROLE, TRIAL_ID, _all_runs, _sqlite_path, client
+from workbench.tracking.store import (
+    PARENT,
+    ROLE,
+    TRIAL_ID,
+    _all_runs,
+    _sqlite_path,
+    client,
+    failure_reason,
+)
 
 # --- reading a finished study back, and publishing its model (workbench.export) ----------------
 
@@ -223,7 +231,7 @@ def _experiment(mlflow_client: Any, tracking_uri: str, experiment: str) -> Any:
         found = mlflow_client.get_experiment_by_name(experiment)
     except Exception as exc:  # noqa: BLE001 - an unreachable server: one line
         raise WorkbenchError(
-            f"Cannot reach the MLflow tracking store at {tracking_uri}: {first_line(exc)}"
+            f"Cannot reach the MLflow tracking store at {tracking_uri}: {failure_reason(exc)}"
         ) from None
     if found is None or found.lifecycle_stage == "deleted":
         names = [e.name for e in mlflow_client.search_experiments()]
@@ -424,7 +432,7 @@ def _client_study_rows(
     except Exception as exc:  # noqa: BLE001 - a store that failed mid-read: one line
         raise WorkbenchError(
             f"Cannot read experiment {experiment!r} from the MLflow tracking store at "
-            f"{tracking_uri}: {first_line(exc)}"
+            f"{tracking_uri}: {failure_reason(exc)}"
         ) from None
 
 

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from workbench.tracking.failures import StoreFailed, _Guarded
+from workbench.tracking.failures import _STARTED_ELSEWHERE, StartedElsewhere, StoreFailed, _Guarded
 from workbench.tracking.store import (
     PARENT,
     ROLE,
@@ -232,8 +232,13 @@ class Study:
         resume: bool,
         run_name: str,
         kill_running: bool = True,
+        fresh: bool = False,
     ) -> bool:
         """Create (or, with ``resume``, reuse) the search's parent run.
+
+        ``fresh``: the caller found no runs of the study just before; any there now (or a
+        search run that appears beside this one's) are another process's, the same study
+        started elsewhere at the same moment: refused, nothing of theirs deleted.
 
         Returns True when an earlier parent run was reused; its trial runs left RUNNING
         are ended KILLED unless ``kill_running`` is False (a distributed search: their
@@ -269,6 +274,8 @@ class Study:
         earlier = self._search_runs("" if not resume else f"tags.`{ROLE}` = 'trial'")
         # Only the workbench's own runs: a run someone else logged in the experiment stays.
         earlier = [r for r in earlier if r.data.tags.get(ROLE) in ("search", "trial")]
+        if fresh and earlier:
+            raise StartedElsewhere(_STARTED_ELSEWHERE.format(experiment=self.experiment))
         for run in sorted(earlier, key=lambda r: r.data.tags.get(ROLE) != "search"):
             self._client.delete_run(run.info.run_id)
         from mlflow.entities import Param
@@ -276,6 +283,13 @@ class Study:
         run = self._client.create_run(
             self.experiment_id, run_name=run_name, tags={**_str(tags), ROLE: "search"}
         )
+        if fresh:
+            # Both processes may have found none: the one whose run came second backs off.
+            ours = (run.info.start_time, run.info.run_id)
+            others = self._search_runs(f"tags.`{ROLE}` = 'search'")
+            if any((r.info.start_time, r.info.run_id) < ours for r in others):
+                self._client.delete_run(run.info.run_id)
+                raise StartedElsewhere(_STARTED_ELSEWHERE.format(experiment=self.experiment))
         self.parent_run_id = run.info.run_id
         self._search_open = True
         self._client.log_batch(
@@ -300,6 +314,19 @@ class Study:
         """Write into a search another process opened (a worker of a distributed search)."""
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
+
+    def running_search_since(self) -> float | None:
+        """When the study's latest search run started, where it is RUNNING (a search going
+        on elsewhere, or one killed hard); None otherwise."""
+        existing = self._client.get_experiment_by_name(self.experiment)
+        if existing is None or existing.lifecycle_stage == "deleted":
+            return None
+        runs = _all_runs(
+            self._client, existing.experiment_id, f"tags.`{ROLE}` = 'search'", newest_first=True
+        )
+        if runs and runs[0].info.status == "RUNNING":
+            return runs[0].info.start_time / 1000
+        return None
 
     def recorded_runs(self, deleted: bool = False) -> int:
         """How many workbench runs (searches and trials) the study's experiment holds; with
