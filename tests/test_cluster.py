@@ -710,6 +710,28 @@ def test_a_two_worker_study_on_postgresql_is_the_same_study_as_on_sqlite(
         assert scores[postgres_uri][key] == pytest.approx(value, rel=1e-4), key
 
 
+@pytest.mark.e2e
+def test_two_searches_may_open_a_new_postgresql_store_at_once(postgres_uri: str) -> None:
+    # Both create MLflow's tables; the second failed on the first's ("Cannot reach ...:
+    # (psycopg.errors.UniqueViolation) duplicate key value violates unique constraint").
+    code = (
+        "import sys; from workbench.tracking import check_reachable; "
+        "check_reachable(sys.argv[1]); print('reached')"
+    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, postgres_uri],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=_env(),
+        )
+        for _ in range(2)
+    ]
+    outputs = [process.communicate(timeout=120)[0] for process in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs
+
+
 def _oracle(directory: Path, max_trials: int) -> Any:
     """A KerasTuner oracle over one integer, its state in ``directory`` (as a chief's)."""
     import keras_tuner as kt

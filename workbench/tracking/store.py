@@ -7,6 +7,7 @@ import hashlib
 import logging
 import os
 import re
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -292,11 +293,26 @@ def check_reachable(tracking_uri: str) -> None:
         _check_reachable(tracking_uri)
 
 
+#: A database's first use by two processes at once: both create MLflow's tables, and the
+#: second's fail on the first's ("duplicate key value violates unique constraint").
+_TABLES_RACED = ("UniqueViolation", "duplicate key", "already exists", "IntegrityError")
+
+
 def _check_reachable(tracking_uri: str) -> None:
+    database = tracking_uri.startswith(("postgresql", "mysql", "mssql"))
     try:
-        if tracking_uri.startswith(("postgresql", "mysql", "mssql")):
+        if database:
             _connect_once(tracking_uri)
-        client(tracking_uri).search_experiments(max_results=1)
+        for attempt in range(4 if database else 1):
+            try:
+                client(tracking_uri).search_experiments(max_results=1)
+                break
+            except WorkbenchError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - tried again where tables were raced
+                if attempt == 3 or not any(mark in str(exc) for mark in _TABLES_RACED):
+                    raise
+                time.sleep(2.0)  # the other process's tables done, ours find them
     except WorkbenchError:  # the workbench's own line (a file where the store's folder is)
         raise
     except Exception as exc:  # noqa: BLE001 - any failure here means "cannot record"
