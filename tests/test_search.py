@@ -1593,12 +1593,13 @@ def test_a_study_started_twice_at_once_deletes_nothing_of_the_other(
     # its search deleted the first's (which then failed on its deleted runs).
     from workbench.tracking import StartedElsewhere, Study
 
-    opened = {"params": {}, "tags": {}, "resume": False, "run_name": "search"}
+    # Each read the study's runs (none) at `since`, before either opened its search.
+    opened = {"params": {}, "tags": {}, "resume": False, "run_name": "search", "since": time.time()}
     first, second = Study(store, "twice"), Study(store, "twice")
-    first.open_search(**opened, fresh=True)
+    first.open_search(**opened)
     with pytest.raises(StartedElsewhere, match="'twice' was started by another process at "
                        "the same moment .* Nothing of it was deleted"):
-        second.open_search(**opened, fresh=True)  # fmt: skip
+        second.open_search(**opened)  # fmt: skip
     # Both looked before either opened: the one whose run came second backs off.
     third = Study(store, "twice")
     looked: list[bool] = []
@@ -1610,11 +1611,29 @@ def test_a_study_started_twice_at_once_deletes_nothing_of_the_other(
 
     third._search_runs = before_the_others  # type: ignore[method-assign]
     with pytest.raises(StartedElsewhere):
-        third.open_search(**opened, fresh=True)
+        third.open_search(**opened)
     parents, _ = _runs(store, "twice")
     assert [p.info.run_id for p in parents] == [first.parent_run_id]  # the first's alone
     assert MlflowClient(store).get_run(first.parent_run_id).info.lifecycle_stage == "active"
     first.end_search("FINISHED")
+    # A new experiment created by the other process between this one's look and its
+    # create ("Experiment(name=...) already exists" stopped it as a lost store, its state
+    # folder left to resume over the other's live search): the other's, taken.
+    from workbench.tracking.study import open_experiment
+
+    class LookedEarlier:
+        def __init__(self) -> None:
+            self.client, self.looks = MlflowClient(store), 0
+
+        def get_experiment_by_name(self, name: str) -> object:
+            self.looks += 1
+            return None if self.looks == 1 else self.client.get_experiment_by_name(name)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.client, name)
+
+    made = MlflowClient(store).create_experiment("created-at-once")
+    assert open_experiment(LookedEarlier(), store, "created-at-once", {}) == made
 
 
 def test_names_alike_as_folders_get_a_state_folder_each(tmp_path: Path) -> None:

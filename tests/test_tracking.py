@@ -100,8 +100,16 @@ def test_a_server_fails_fast_at_first_and_is_retried_once_it_answered(
     assert requests() == ("5", "30", "1")
     # A request failed after its retries: the search stops, its last writes fail fast.
     study = service.study("exp")
-    with pytest.raises(StoreFailed):
+    with pytest.raises(StoreFailed):  # a request the store refused: it answered
         study._client.get_run("no-such-run")
+    assert requests() == ("5", "30", "1")
+
+    def lost(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("Connection refused")
+
+    with monkeypatch.context() as patch, pytest.raises(StoreFailed, match="Connection refused"):
+        patch.setattr(MlflowClient, "get_run", lost)
+        study._client.get_run("any")
     assert requests() == ("0", "10", None)
     stores.patient_requests()  # (as a trial's write tried again and answered does)
     assert requests() == ("5", "30", "1")

@@ -318,12 +318,12 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
     config, validated = fit_to_data(config, data)
     data = fold_baseline(data, config.folds, config.seed)
     study = service.study(config.experiment)
-    fresh = False  # no runs of the study anywhere: any that appear are another process's
+    since = None  # when the study's runs were read: any started later are another process's
     if not config.overwrite and not (config.state_dir / "study.json").is_file():
+        since = time.time()
         recorded = study.recorded_runs()
         if recorded:
             _refuse_lost_state(config, recorded, study.running_search_since())
-        fresh = study.recorded_runs(deleted=True) == 0
     digest = data.digest()  # hashes every array: once, for the study's identity and MLflow
     resume = prepare_state_dir(config, data, digest)
     if resume:
@@ -382,10 +382,11 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
             resume=resume,
             run_name=f"search-{config.tuner}",
             kill_running=config.cluster is None,
-            fresh=fresh,
+            since=since,
         )
-    except tracking.StartedElsewhere:
-        shutil.rmtree(config.state_dir, ignore_errors=True)  # begun just now, by this search
+    except BaseException:
+        if not resume:  # begun just now, by this search: nothing to resume from it
+            shutil.rmtree(config.state_dir, ignore_errors=True)
         raise
     status = "FAILED"
     try:

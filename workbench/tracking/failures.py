@@ -27,6 +27,16 @@ class StoreFailed(WorkbenchError):
     after it could be recorded."""
 
 
+#: MLflow's answers to a request it refused (the store answered): no lost store.
+_REFUSED = {
+    "RESOURCE_ALREADY_EXISTS",
+    "RESOURCE_DOES_NOT_EXIST",
+    "INVALID_PARAMETER_VALUE",
+    "INVALID_STATE",
+    "BAD_REQUEST",
+}
+
+
 class _Guarded:
     """An ``MlflowClient`` whose failures become :class:`StoreFailed`, naming the store
     and the call, in one line."""
@@ -46,7 +56,8 @@ class _Guarded:
             except WorkbenchError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure of the store, named
-                store_lost()  # the search stops: its last writes are tried once each
+                if getattr(exc, "error_code", "") not in _REFUSED:
+                    store_lost()  # the search stops: its last writes are tried once each
                 raise StoreFailed(
                     f"The MLflow tracking store at {self._uri} failed ({name}): "
                     f"{failure_reason(exc)}"

@@ -232,13 +232,14 @@ class Study:
         resume: bool,
         run_name: str,
         kill_running: bool = True,
-        fresh: bool = False,
+        since: float | None = None,
     ) -> bool:
         """Create (or, with ``resume``, reuse) the search's parent run.
 
-        ``fresh``: the caller found no runs of the study just before; any there now (or a
-        search run that appears beside this one's) are another process's, the same study
-        started elsewhere at the same moment: refused, nothing of theirs deleted.
+        ``since``: when the caller read the study's runs (seconds since the epoch) before
+        starting it afresh; a workbench run started after that (or a search run that
+        appears beside this one's) is another process's, the same study started elsewhere
+        at the same moment: refused, nothing of theirs deleted.
 
         Returns True when an earlier parent run was reused; its trial runs left RUNNING
         are ended KILLED unless ``kill_running`` is False (a distributed search: their
@@ -274,7 +275,8 @@ class Study:
         earlier = self._search_runs("" if not resume else f"tags.`{ROLE}` = 'trial'")
         # Only the workbench's own runs: a run someone else logged in the experiment stays.
         earlier = [r for r in earlier if r.data.tags.get(ROLE) in ("search", "trial")]
-        if fresh and earlier:
+        after = None if since is None else since * 1000
+        if after is not None and any(r.info.start_time >= after for r in earlier):
             raise StartedElsewhere(_STARTED_ELSEWHERE.format(experiment=self.experiment))
         for run in sorted(earlier, key=lambda r: r.data.tags.get(ROLE) != "search"):
             self._client.delete_run(run.info.run_id)
@@ -283,11 +285,13 @@ class Study:
         run = self._client.create_run(
             self.experiment_id, run_name=run_name, tags={**_str(tags), ROLE: "search"}
         )
-        if fresh:
-            # Both processes may have found none: the one whose run came second backs off.
+        if after is not None:
+            # Both processes may have looked before either opened: the one whose run came
+            # second backs off.
             ours = (run.info.start_time, run.info.run_id)
             others = self._search_runs(f"tags.`{ROLE}` = 'search'")
-            if any((r.info.start_time, r.info.run_id) < ours for r in others):
+            if any(after <= r.info.start_time and (r.info.start_time, r.info.run_id) < ours
+                   for r in others):  # fmt: skip
                 self._client.delete_run(run.info.run_id)
                 raise StartedElsewhere(_STARTED_ELSEWHERE.format(experiment=self.experiment))
         self.parent_run_id = run.info.run_id
@@ -527,21 +531,33 @@ def open_experiment(
     created with ``tags`` if missing (on an embedded store, its artifacts beside the
     database, not in the current folder)."""
     existing = mlflow_client.get_experiment_by_name(name)
-    if existing is not None:
-        if existing.lifecycle_stage == "deleted":
-            mlflow_client.restore_experiment(existing.experiment_id)
-        if existing.tags.get(EXPERIMENT_KIND) != MODEL_TRAINING:
-            mlflow_client.set_experiment_tag(
-                existing.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING
+    if existing is None:
+        root = artifact_root(tracking_uri)
+        location = None
+        if root is not None:
+            location = (root / state_key(tracking_uri, name)).as_uri()
+        try:
+            return mlflow_client.create_experiment(
+                name,
+                artifact_location=location,
+                tags=_str({**tags, EXPERIMENT_KIND: MODEL_TRAINING}),
             )
-        return existing.experiment_id
-    root = artifact_root(tracking_uri)
-    location = None
-    if root is not None:
-        location = (root / state_key(tracking_uri, name)).as_uri()
-    return mlflow_client.create_experiment(
-        name, artifact_location=location, tags=_str({**tags, EXPERIMENT_KIND: MODEL_TRAINING})
-    )
+        except Exception:
+            # Another process created it meanwhile (the same study started at once).
+            existing = mlflow_client.get_experiment_by_name(name)
+            if existing is None:
+                raise
+    if existing.lifecycle_stage == "deleted":
+        try:
+            mlflow_client.restore_experiment(existing.experiment_id)
+        except Exception:
+            # Another process restored it meanwhile.
+            again = mlflow_client.get_experiment_by_name(name)
+            if again is None or again.lifecycle_stage == "deleted":
+                raise
+    if existing.tags.get(EXPERIMENT_KIND) != MODEL_TRAINING:
+        mlflow_client.set_experiment_tag(existing.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
+    return existing.experiment_id
 
 
 def _str(tags: Mapping[str, Any]) -> dict[str, str]:
