@@ -25,11 +25,17 @@ def test_metric(direction: str) -> str:
     return "test_accuracy" if direction == "max" else "test_loss"
 
 
+def ties_baseline(value: float, baseline: float) -> bool:
+    """Whether a figure equals the task's trivial baseline's to float32 rounding (Keras logs
+    metrics in float32, the baseline is computed in float64: a model that always predicts
+    the majority class logs 0.6000000238 against 0.6)."""
+    return math.isclose(value, baseline, rel_tol=1e-6, abs_tol=1e-9)
+
+
 def beats_baseline(value: float, baseline: float, direction: str) -> bool:
     """Whether a test figure beats the task's trivial baseline: strictly, and by more than
-    float32 rounding (Keras logs metrics in float32, the baseline is computed in float64: a
-    model that always predicts the majority class logs 0.6000000238 against 0.6, a tie)."""
-    if math.isclose(value, baseline, rel_tol=1e-6, abs_tol=1e-9):
+    float32 rounding (:func:`ties_baseline`)."""
+    if ties_baseline(value, baseline):
         return False
     return value > baseline if direction == "max" else value < baseline
 
@@ -110,7 +116,7 @@ def baseline_check(
         out.update(beats=beats, test=score, metric="validation score")
         about = f" ({baseline_text})" if baseline_text else ""
         # Two figures, not a test: said as scores, the better one no verdict.
-        tied = math.isclose(score, baseline, rel_tol=1e-6, abs_tol=1e-9)  # float32 rounding
+        tied = ties_baseline(score, baseline)
         verb = "better than" if beats else "the same as" if tied else "worse than"
         claim = (
             f"The best trial ({best['trial']}) scores {verb} the task's trivial baseline on "
