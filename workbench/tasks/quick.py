@@ -148,12 +148,11 @@ def task_from_data(
 
 def _described_file(task_file: Path) -> str:
     """The data file an existing task file reads ("" where it cannot be told)."""
-    import yaml
+    from workbench.yamlio import read_yaml_mapping
 
     try:
-        described = yaml.safe_load(task_file.read_text(encoding="utf-8"))
-        return str(described["options"]["path"])
-    except (OSError, ValueError, yaml.YAMLError, KeyError, TypeError):
+        return str(read_yaml_mapping(task_file, "task")["options"]["path"])
+    except (WorkbenchError, KeyError, TypeError):
         return ""
 
 
