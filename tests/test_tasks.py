@@ -460,6 +460,22 @@ def test_texts_that_read_like_missing_values_are_texts(
     assert {"NA", "null", "None"} <= texts
 
 
+def test_labels_that_read_like_missing_values_are_classes(tmp_path: Path) -> None:
+    import pandas as pd
+
+    # Classes named as pandas' missing-value words: read as NaN, the task said
+    # "row 1: missing label". An empty label cell is still missing.
+    rows = [(f"text {i}", ["NA", "None", "yes"][i % 3]) for i in range(30)]
+    frame = pd.DataFrame(rows, columns=["review", "stars"])
+    frame.to_csv(tmp_path / "reviews.csv", index=False)
+    data = load_task(_text_task(tmp_path)).load()
+    assert data.class_names == ("NA", "None", "yes")
+    frame.loc[4, "stars"] = ""
+    frame.to_csv(tmp_path / "reviews.csv", index=False)
+    with pytest.raises(WorkbenchError, match=r"column 'stars', row 5: missing label"):
+        load_task(_text_task(tmp_path)).load()
+
+
 def test_a_class_too_small_to_split_three_ways_is_named_as_in_the_file(tmp_path: Path) -> None:
     import pandas as pd
 
@@ -734,6 +750,21 @@ def test_a_csv_row_longer_than_its_header(tmp_path: Path) -> None:
     lines[5] += ",7"  # one row: pandas' own message names it
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(WorkbenchError, match=r"long.csv: cannot read .* in line 6, saw 6"):
+        spec.load()
+
+
+def test_csv_sequences_label_na_is_a_class_and_an_empty_label_missing(tmp_path: Path) -> None:
+    path = _long_table(tmp_path)
+    path.write_text(path.read_text().replace(",down,", ",NA,"))
+    spec = _task(
+        tmp_path, "csv_sequences", path="long.csv", id_column="sid", label_column="label",
+        time_column="t", val_fraction=0.25, test_fraction=0.25,
+    )  # fmt: skip
+    assert spec.load().class_names == ("NA", "up")  # was "missing or infinite value (nan)"
+    lines = path.read_text().splitlines()
+    lines[1] = lines[1].replace(",NA,", ",,").replace(",up,", ",,")
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(WorkbenchError, match=r"column 'label', line 2: missing or infinite"):
         spec.load()
 
 

@@ -75,7 +75,7 @@ def _load_csv_sequences(spec: TaskSpec) -> TaskData:
     _fraction(spec, opts, "val_fraction", "test_fraction")
     drop = _flag(spec, opts, "drop_missing")
     named = [id_column, label, *[c for c in optional if c]]
-    frame = _read_table(spec, path, [*named, *features])
+    frame = _read_table(spec, path, [*named, *features], labels=[label])
     if not features:
         features = [str(c) for c in frame.columns if c not in named]
         if not features:
@@ -94,7 +94,7 @@ def _load_csv_sequences(spec: TaskSpec) -> TaskData:
     frame, codes = frame.iloc[order], codes[order]
     labels = frame[label]
     if pd.api.types.is_float_dtype(labels) and np.all(labels == np.round(labels)):
-        labels = labels.astype("int64")  # integer labels read as floats next to empty cells
+        labels = labels.astype("int64")  # Parquet: integer labels as floats by gaps
     for column in [label, *([split_column] if split_column else [])]:
         per_series = frame.groupby(codes, sort=False)[column].nunique()
         if (per_series > 1).any():

@@ -29,11 +29,16 @@ def _data_path(spec: TaskSpec, value: Any, key: str = "path") -> Path:
 
 
 def _read_table(
-    spec: TaskSpec, path: Path, columns: Sequence[str], texts: Sequence[str] = ()
+    spec: TaskSpec,
+    path: Path,
+    columns: Sequence[str],
+    texts: Sequence[str] = (),
+    labels: Sequence[str] = (),
 ) -> Any:
     """Read a CSV or Parquet file into a pandas DataFrame holding ``columns``; the
     ``texts`` columns as the file's own strings (a review reading "NA" or "null" is text,
-    not a missing value).
+    not a missing value), the ``labels`` columns too but for an empty cell, which is missing
+    (a class named "NA" or "None" is a class).
 
     Raises:
         WorkbenchError: for an unreadable or empty file, or a missing column.
@@ -49,9 +54,9 @@ def _read_table(
                 # More fields than the header: pandas would drop them (index_col=False) or
                 # take the first ones for a row index, shifting every column by one.
                 warnings.simplefilter("error", pd.errors.ParserWarning)
-                frame = pd.read_csv(
-                    path, converters={column: str for column in texts}, index_col=False
-                )
+                converters: dict[str, Any] = {column: _label_cell for column in labels}
+                converters.update({column: str for column in texts})
+                frame = pd.read_csv(path, converters=converters, index_col=False)
     except WorkbenchError:
         raise
     except pd.errors.ParserWarning:
@@ -78,6 +83,12 @@ def _read_table(
     if frame.empty:
         raise WorkbenchError(f"{path}: the file has a header but no rows. Expected data rows")
     return frame
+
+
+def _label_cell(cell: str) -> Any:
+    """A CSV label cell as the file writes it, stripped; an empty one is missing (NaN)."""
+    text = cell.strip()
+    return text if text else np.nan
 
 
 def _check_unique(path: Path, columns: Sequence[str]) -> None:

@@ -194,7 +194,11 @@ def _load_csv_text(spec: TaskSpec) -> TaskData:
     label_col = _text_option(spec, opts, "label_column")
     split_col = _text_option(spec, opts, "split_column", required=False)
     frame = _read_table(
-        spec, path, [c for c in (text_col, label_col, split_col) if c], texts=[text_col]
+        spec,
+        path,
+        [c for c in (text_col, label_col, split_col) if c],
+        texts=[text_col],
+        labels=[label_col],
     )
     texts, labels = frame[text_col], frame[label_col]
     for i, (text, label) in enumerate(zip(texts.tolist(), labels.tolist(), strict=True)):
