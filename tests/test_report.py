@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import textwrap
 from pathlib import Path
 
@@ -114,6 +115,9 @@ def test_many_values_are_binned_in_order_within_the_data() -> None:
     assert lows == sorted(lows) and lows[0] == pytest.approx(1e-5, rel=1e-2)
     dropout = table[table["parameter"] == "dropout"]["value"].unique().tolist()
     assert dropout[0].startswith("[0, ")  # not a negative dropout (qcut's open left edge)
+    # A value on a bin's edge is in the lower bin: the next one is open on that side (it
+    # read "[a, b]" then "[b, c]", both claiming b).
+    assert all(b.startswith("(") for b in [*bins[1:], *dropout[1:]])
 
 
 def test_per_parameter_counts_configurations_not_repeats_and_ignores_failed_trials() -> None:
@@ -217,6 +221,47 @@ def test_three_cells_are_judged_after_holms_correction_over_their_pairs() -> Non
     assert "lstm beats simple_rnn" in " ".join(notes)
     (advice,) = [n for n in notes if n.startswith("This study cannot settle")]
     assert advice.startswith("This study cannot settle lstm vs gru: its matched comparisons")
+
+
+def test_unmatched_pairs_are_said_apart_from_matched_pairs_within_the_noise() -> None:
+    # LSTM and GRU on 6 matched configurations, a tie; SimpleRNN on other settings, far
+    # behind both (Welch). It said the matched comparisons left "which cell is better"
+    # within the noise, the two decided Welch pairs included.
+    trials, number = [], 0
+    for k, units in enumerate((8, 16, 24, 32, 48, 64)):
+        noise = (0.01, -0.01, 0.02, -0.005, 0.003, -0.012)[k]
+        for cell, score, rate in (
+            ("lstm", 0.80 + k / 100, "0.001"),
+            ("gru", 0.80 + k / 100 + noise, "0.001"),
+            ("simple_rnn", 0.40 + k / 200, "0.01"),
+        ):
+            number += 1
+            trials.append(_trial(number, score, cell=cell, units=units, learning_rate=rate))
+    notes = reports.build_report(_study(trials)).sections[0].notes
+    text = " ".join(notes)
+    assert "lstm beats simple_rnn" in text and "gru beats simple_rnn" in text
+    assert "Welch's t-test on 12 trials (fewer than 2 matched configurations), weaker" in text
+    advice = [n for n in notes if n.startswith("This study cannot settle")]
+    assert len(advice) == 2
+    assert advice[0].startswith("This study cannot settle lstm vs gru: its matched comparisons")
+    assert advice[1].startswith(
+        "This study cannot settle simple_rnn vs lstm, simple_rnn vs gru: those cells met on "
+        "fewer than 2 matched configurations"
+    )
+    assert "--tuner grid --repeats 3" in advice[1]
+    # Three pairs tested: each interval is the pair's own, and says so beside Holm's p.
+    (pair,) = [n for n in notes if n.startswith("lstm vs gru on validation")]
+    assert re.search(r"95% CI \[[^]]+\] uncorrected, p = [\d.e-]+, [\d.e-]+ after Holm", pair)
+
+
+def test_a_p_value_is_never_rounded_onto_the_other_side_of_five_percent() -> None:
+    from workbench.report.answer import p_text
+
+    assert [p_text(p) for p in (0.0497, 0.0504, 0.05, 0.034, 1.8e-13, 0.5)] == [
+        "0.0497", "0.0504", "0.05", "0.034", "1.8e-13", "0.5",
+    ]  # fmt: skip
+    assert p_text(0.049999999) == "0.049999999"
+    assert p_text(math.nan) == "nan"
 
 
 def test_a_benchmark_summarizes_each_task_by_every_pair_of_its_cells() -> None:

@@ -232,6 +232,16 @@ def _identical(row: Any) -> bool:
 FEW_PAIRS = 6
 
 
+def p_text(p: float, alpha: float = 0.05) -> str:
+    """A p-value to 2 significant digits, or as many more as keep it on its side of
+    ``alpha`` (0.0497 is not "0.05" beside "beats")."""
+    for digits in range(2, 7):
+        text = f"{p:.{digits}g}"
+        if not np.isfinite(p) or (float(text) < alpha) == (p < alpha) and float(text) != alpha:
+            return text
+    return f"{p:.12g}"
+
+
 def _pair_sentence(row: Any, measure: str, family: int = 1) -> str:
     first, second = row["cell_a"], row["cell_b"]
     if row["comparison"] == "none":
@@ -239,14 +249,16 @@ def _pair_sentence(row: Any, measure: str, family: int = 1) -> str:
     test = (
         f"paired t-test over {row['n']} matched configurations"
         if row["comparison"] == "paired"
-        else f"Welch's t-test on {row['n']} unmatched trials, weaker"
+        else f"Welch's t-test on {row['n']} trials (fewer than 2 matched configurations), weaker"
     )
-    p = f"p = {row['p_value']:.2g}"
-    if family > 1 and np.isfinite(row["p_holm"]):
-        p += f", {row['p_holm']:.2g} after Holm's correction over the {family} pairs"
+    p = f"p = {p_text(row['p_value'])}"
+    corrected = family > 1 and np.isfinite(row["p_holm"])
+    if corrected:
+        p += f", {p_text(row['p_holm'])} after Holm's correction over the {family} pairs"
     figures = (
         f"difference {row['mean_diff']:+.4g} ({first} minus {second}), 95% CI "
-        f"[{row['ci_low']:.4g}, {row['ci_high']:.4g}], {p}; {test}"
+        f"[{row['ci_low']:.4g}, {row['ci_high']:.4g}]{' uncorrected' if corrected else ''}, "
+        f"{p}; {test}"
     )
     better = str(row["better"])
     if _identical(row):
@@ -305,7 +317,7 @@ def answer(
     on_test = pd.DataFrame()
     if metric in trials.columns:
         on_test = head_to_head(on_test_scores(trials, metric), direction)
-    paired, open_pairs, only_on_test = False, [], []
+    paired, open_pairs, unmatched, only_on_test = False, [], [], []
     if head_to_head_val.empty:
         cells = finished(trials)["cell"].nunique() if len(trials) else 0
         lines.append(
@@ -325,20 +337,22 @@ def answer(
         paired |= row["comparison"] == "paired"
         decided = row["better"] in (row["cell_a"], row["cell_b"]) or _identical(row)
         if row["comparison"] != "paired" or not decided:
-            open_pairs.append(f"{row['cell_a']} vs {row['cell_b']}")
+            # Unmatched (Welch): settled by no verdict, decided or not, but not by noise.
+            pairs = open_pairs if row["comparison"] == "paired" else unmatched
+            pairs.append(f"{row['cell_a']} vs {row['cell_b']}")
             told = test is not None and test["better"] in (row["cell_a"], row["cell_b"])
             if told and row["better"] not in (row["cell_a"], row["cell_b"]):
                 only_on_test.append(f"{row['cell_a']} vs {row['cell_b']}")
     if brief:
         return lines
-    settled = not open_pairs
+    settled = not open_pairs and not unmatched
     lines += _unfinished(info)
     lines += _lost_trials(info.get("lost", {}))
     if check["beats"] is not False:
         lines.append(check["text"])
     lines += _cells_against_baseline(trials, direction, info.get("baseline_value", math.nan))
     lines += _validation_size(trials, direction, info)
-    if not settled and paired:
+    if open_pairs:
         matched = max(
             int(row["n"])
             for row in head_to_head_val.to_dict("records")
@@ -358,7 +372,14 @@ def answer(
             "other dimensions more values (units, learning rate, depth) so each pair of cells "
             "meets on 6 or more, and search them with `--tuner grid`." + _test_apart(only_on_test)
         )
-    elif not settled:
+    if unmatched and paired:
+        lines.append(
+            f"This study cannot settle {', '.join(unmatched)}: those cells met on fewer than 2 "
+            "matched configurations, so their verdicts rest on Welch's t-test over trials whose "
+            f"other settings differ. A matched comparison would: {_matched_search(info)}"
+            + ("" if open_pairs else _test_apart(only_on_test))
+        )
+    elif not settled and not paired:
         lines.append(
             "This study cannot settle which cell is better: no two cells met on 2 or more "
             "matched configurations. A matched comparison (every cell on the same other "

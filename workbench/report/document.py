@@ -320,7 +320,8 @@ def build_report(study: Any) -> Report:
         "Difference = first cell minus second. Paired: configurations equal in every other "
         "hyperparameter (repeats averaged), paired t-test, Wilcoxon signed-rank and Cohen's "
         "d_z. Unpaired: Welch's t-test and Hedges' g, weaker since the other "
-        "hyperparameters differ."
+        "hyperparameters differ. The 95% CI and p_value are each pair's own; the verdict "
+        "(better) reads p_holm, Holm's correction over the pairs tested."
     )
     if h2h.empty:
         cells = scores["cell"].nunique() if len(scores) else 0

@@ -61,23 +61,26 @@ def _levels(frame: pd.DataFrame, name: str) -> pd.Series:
         scale = np.log10(number) if name == "learning_rate" else number
         bins = pd.qcut(scale, q=4, duplicates="drop")
         labels = {}
-        for interval in bins.cat.categories:
+        for i, interval in enumerate(bins.cat.categories):
             low, high = interval.left, interval.right
             if name == "learning_rate":
                 low, high = 10**low, 10**high
             # qcut opens the first bin a little below the smallest value (a dropout of
-            # -0.001): the data's own minimum instead. Brackets, not a minus sign, between.
+            # -0.001): the data's own minimum instead, so that bin is closed on both sides;
+            # the others hold their right end, not their left (the previous bin's).
             low = max(low, float(number.min()))
-            labels[interval] = f"[{low:.3g}, {high:.3g}]"
+            labels[interval] = f"{'(' if i else '['}{low:.3g}, {high:.3g}]"
         return bins.map(labels).astype(object)
     return values.map(lambda v: None if v is None or v != v else _show(v))
 
 
 def _sort_key(label: Any) -> tuple[int, float, str]:
-    """Numbers and quartile bins (``[low, high]``) by value, then anything else by name."""
+    """Numbers and quartile bins (``[low, high]``, ``(low, high]``) by value, then anything
+    else by name."""
     text = str(label)
     try:
-        return (0, float(text[1:].split(",")[0]) if text.startswith("[") else float(text), text)
+        bin_ = text[:1] in ("[", "(")
+        return (0, float(text[1:].split(",")[0]) if bin_ else float(text), text)
     except ValueError:
         return (1, 0.0, text)
 
