@@ -478,10 +478,41 @@ def test_an_export_the_disk_cannot_hold_is_one_line_and_leaves_no_half_export(
     result = CliRunner().invoke(main, [*args, "--tracking-uri", exported.store])
     # A traceback (exit 1), and model.keras with half a saved_model/ left behind.
     assert result.exit_code == 2, result.output
+    # The model files are written before the model is registered: nothing registered.
     assert f"Error: Cannot write the export folder {out}: saved_model.pb; No space left. " \
-        "Nothing of this export is left in it. The model is registered as " in result.output
+        "Nothing of this export is left in it. Export again into another --out" in result.output
+    assert not MlflowClient(exported.store).search_model_versions("name = 'full'")
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
     assert not out.exists() and not out.parent.exists()  # "full/" stayed, empty
+
+
+def test_an_interrupted_export_leaves_the_earlier_export_whole(
+    exported: Exported, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    import keras
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:  # Ctrl-C in the SavedModel writer
+        raise KeyboardInterrupt
+
+    earlier = exported.root / "interrupted" / "adding"
+    shutil.copytree(exported.result.out_dir, earlier)
+    before = {p.relative_to(earlier): p.read_bytes() for p in earlier.rglob("*") if p.is_file()}
+    other = 3 - exported.result.trial_number  # the search's other trial
+    monkeypatch.setattr(keras.Model, "export", interrupted)
+    args = ["export", "--experiment", EXPERIMENT, "--register", "interrupted"]
+    args += ["--tracking-uri", exported.store, "--trial", str(other)]
+    result = CliRunner().invoke(main, [*args, "--out", str(earlier)])
+    assert result.exit_code == 130 and "Interrupted." in result.output, result.output
+    # It left trial 2's model.keras under trial 1's hyperparameters.json and model card
+    # (predict used it without a word), and the next export was refused.
+    after = {p.relative_to(earlier): p.read_bytes() for p in earlier.rglob("*") if p.is_file()}
+    assert after == before
+    assert not MlflowClient(exported.store).search_model_versions("name = 'interrupted'")
+    new = exported.root / "interrupted" / "new"
+    result = CliRunner().invoke(main, [*args, "--out", str(new)])
+    assert result.exit_code == 130 and not new.exists(), result.output
 
 
 def test_the_saved_model_made_on_a_gpu_does_not_call_cudnn(tmp_path: Path) -> None:

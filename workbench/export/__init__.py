@@ -22,6 +22,7 @@ The rooms, one line each:
 - ``card``: what the model says about itself: ``hyperparameters.json`` and ``MODEL_CARD.md``.
 - ``predictor``: ``workbench predict``: new inputs in, one CSV row per input out.
 - ``layout``: the file names of an exported model folder.
+- ``folder``: the folder written all at once (a failed or interrupted export leaves it as it was).
 """
 
 from workbench.export.card import ScoreCheck

@@ -19,6 +19,7 @@ import numpy as np
 
 from workbench.errors import WorkbenchError, first_line
 from workbench.export.card import ScoreCheck, _dtype_name, _hyperparameters, _interface, _model_card
+from workbench.export.folder import staged
 from workbench.export.layout import CARD_FILE, HYPERPARAMETERS_FILE, MODEL_FILE, SAVED_MODEL_DIR
 from workbench.export.predictor import _shape_text
 from workbench.folders import unwritable
@@ -173,64 +174,68 @@ def export_best(
     name = register or experiment
     # The serving alias is the best trial's; a trial chosen by hand gets its own.
     alias = "champion" if trial is None else f"trial-{record.number}"
-    # Registered first: a name the registry refuses leaves no half-written folder.
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        # MLflow predicts on the example (Keras draws a progress bar) and prints each step.
-        registered = tracking.log_exported_model(
-            uri,
-            record.run_id,
-            exported,
-            input_example=example,
-            output_example=exported.predict(example, verbose=0),
-            name=name,
-            alias=alias,
-            pip_requirements=_pip_requirements(),
-            variable_length=bool(data.masked),
-            tags={"workbench.exported": "retrained" if retrain else "checkpoint"},
-        )
     shape = tuple(exported.inputs[0].shape)
     dtype = _dtype_name(exported.inputs[0].dtype)
     interface = _interface(data, shape, dtype)
-    hyper = out_dir / HYPERPARAMETERS_FILE
-    card = out_dir / CARD_FILE
     import tensorflow as tf
 
-    existed = out_dir.exists()
-    created = out_dir  # the outermost folder this export makes, removed if it fails
-    while not created.parent.exists():
-        created = created.parent
+    registered = None
+    own = (MODEL_FILE, SAVED_MODEL_DIR, HYPERPARAMETERS_FILE, CARD_FILE)
     try:  # permissions checked above; a full disk, or a folder only root was let through
-        out_dir.mkdir(parents=True, exist_ok=True)
-        files = _write_model_files(out_dir, exported)
-        hyper.write_text(
-            json.dumps(
-                _hyperparameters(record, search, retrain, interface, registered),
-                indent=2,
-                default=str,
+        with staged(out_dir, own) as staging:
+            _write_model_files(staging, exported)
+            # Registered once the model files are written (the slow part), before the
+            # files that name its version: a name the registry refuses leaves nothing.
+            try:
+                # MLflow predicts on the example (Keras draws a progress bar), prints steps.
+                with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(
+                    io.StringIO()
+                ):
+                    registered = tracking.log_exported_model(
+                        uri,
+                        record.run_id,
+                        exported,
+                        input_example=example,
+                        output_example=exported.predict(example, verbose=0),
+                        name=name,
+                        alias=alias,
+                        pip_requirements=_pip_requirements(),
+                        variable_length=bool(data.masked),
+                        tags={"workbench.exported": "retrained" if retrain else "checkpoint"},
+                    )
+            except OSError as exc:  # the store's artifacts, not the export folder
+                raise WorkbenchError(
+                    f"Cannot log the model in MLflow ({uri}): {first_line(exc)}"
+                ) from None
+            (staging / HYPERPARAMETERS_FILE).write_text(
+                json.dumps(
+                    _hyperparameters(record, search, retrain, interface, registered),
+                    indent=2,
+                    default=str,
+                )
+                + "\n"
             )
-            + "\n"
-        )
-        card.write_text(
-            _model_card(
-                record, search, spec, data, exported, model, checks, retrain, registered, against
+            (staging / CARD_FILE).write_text(
+                _model_card(
+                    record, search, spec, data, exported, model, checks, retrain, registered,
+                    against,
+                )  # fmt: skip
             )
-        )
     except (OSError, tf.errors.OpError) as exc:  # TensorFlow's SavedModel writer: OpError
-        # No half-written export is left to load: the files written so far go.
-        if existed:
-            for own in (MODEL_FILE, SAVED_MODEL_DIR, HYPERPARAMETERS_FILE, CARD_FILE):
-                shutil.rmtree(out_dir / own, ignore_errors=True)
-                with contextlib.suppress(OSError):
-                    (out_dir / own).unlink()
-        else:
-            shutil.rmtree(created, ignore_errors=True)
         why = getattr(exc, "strerror", None) or first_line(getattr(exc, "message", None) or exc)
-        raise WorkbenchError(
-            f"Cannot write the export folder {out}: {why}. Nothing of this export is left "
-            f"in it{f' (nor of {replaced}, which it replaced)' if replaced else ''}. The model "
-            f"is registered as {registered.model_uri} (version "
+        kept = f" ({replaced} is kept)" if replaced else ""
+        where = (
+            f" The model is registered as {registered.model_uri} (version "
             f"{registered.version}); export again into another --out"
+            if registered
+            else " Export again into another --out"
+        )
+        raise WorkbenchError(
+            f"Cannot write the export folder {out}: {why}. Nothing of this export is left in "
+            f"it{kept}.{where}"
         ) from None
+    files = [out_dir / MODEL_FILE, out_dir / SAVED_MODEL_DIR]
+    hyper, card = out_dir / HYPERPARAMETERS_FILE, out_dir / CARD_FILE
     return ExportResult(
         out_dir=out_dir,
         experiment=experiment,
