@@ -332,6 +332,29 @@ def test_the_benchmark_run_lands_beside_the_store_even_after_a_deletion(
     ]
 
 
+def test_a_benchmark_run_stopped_by_sigterm_is_ended_killed(
+    workdir: Path, store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import signal
+
+    from workbench.search.stopping import on_signals
+    from workbench.tracking.benchmark import log_benchmark
+
+    summary = workdir / "summary.md"
+    summary.write_text("# cells\n")
+
+    def terminated(*args: object, **kwargs: object) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(MlflowClient, "log_artifact", terminated)
+    with pytest.raises(KeyboardInterrupt), on_signals():
+        log_benchmark(store, "cells", ["adding"], [summary], "one task")
+    client = MlflowClient(store)
+    (run,) = client.search_runs([client.get_experiment_by_name("cells").experiment_id])
+    assert run.info.status == "KILLED"
+
+
 def test_a_rebuilt_benchmark_report_keeps_no_diagram_of_a_ranking_it_no_longer_has(
     workdir: Path, store: str
 ) -> None:

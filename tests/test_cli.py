@@ -470,6 +470,31 @@ def test_an_interrupt_promises_a_resume_only_where_there_is_one(
     assert result.output.strip() == "Interrupted."
 
 
+def test_sigterm_and_sighup_stop_any_command_as_ctrl_c_does(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import signal
+    import time
+
+    import workbench.report
+
+    # SIGHUP where it is not ignored (under nohup it stays ignored, and the command goes on).
+    hangup = [signal.SIGHUP] if signal.getsignal(signal.SIGHUP) == signal.SIG_DFL else []
+    for sig in (signal.SIGTERM, *hangup):
+        before = signal.getsignal(sig)
+
+        def signalled(*args: object, sig: int = sig, **kwargs: object) -> None:
+            os.kill(os.getpid(), sig)
+            time.sleep(5)  # the signal arrives first
+
+        monkeypatch.setattr(workbench.report, "make_report", signalled)
+        # Outside a search they killed the process, its cleanup (an MLflow run's end) skipped.
+        result = CliRunner().invoke(main, ["report", "--experiment", "x", "--out", "r"])
+        assert result.exit_code == 130 and result.output.strip() == "Interrupted.", sig
+        assert signal.getsignal(sig) == before  # the handlers are put back
+
+
 def test_report_on_an_experiment_without_trials_is_one_line_exit_2(workdir: Path) -> None:
     from mlflow import MlflowClient
 

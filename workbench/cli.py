@@ -40,8 +40,13 @@ class _Group(click.Group):
             ctx.exit(2)
 
     def invoke(self, ctx: click.Context) -> Any:
+        from workbench.search.stopping import on_signals
+
         try:
-            return super().invoke(ctx)
+            # SIGTERM and SIGHUP stop every command as Ctrl-C does, through its cleanup
+            # (they killed a benchmark mid-write, its run left RUNNING for good).
+            with on_signals():
+                return super().invoke(ctx)
         except WorkbenchError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(2)

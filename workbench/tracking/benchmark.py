@@ -53,6 +53,9 @@ def log_benchmark(
         for path in files:
             mlflow_client.log_artifact(run.info.run_id, str(path), "benchmark")
         status = "FINISHED"
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM: killed, as a search's runs
+        status = "KILLED"
+        raise
     finally:
         mlflow_client.set_terminated(run.info.run_id, status)
     return run.info.run_id
