@@ -1636,6 +1636,31 @@ def test_a_study_started_twice_at_once_deletes_nothing_of_the_other(
     assert open_experiment(LookedEarlier(), store, "created-at-once", {}) == made
 
 
+def test_a_search_interrupted_as_its_run_opens_resumes(
+    tiny_task: Path, tiny_space: Path, store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench.tracking.study import Study
+
+    opened = Study.open_search
+
+    def interrupted(self: Study, **kwargs: object) -> bool:
+        opened(self, **kwargs)
+        raise KeyboardInterrupt  # Ctrl-C just after the search run was made
+
+    monkeypatch.setattr(Study, "open_search", interrupted)
+    args = ["search", "--task", str(tiny_task), "--space", str(tiny_space), "--folds", "1"]
+    args += ["--tracking-uri", store, "--experiment", "study", "--max-trials", "1"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 130 and "run the same command again to resume" in result.output
+    monkeypatch.setattr(Study, "open_search", opened)
+    # It refused: "its search state folder ... is missing ... add --overwrite".
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    parents, trials = _runs(store)
+    assert [p.info.status for p in parents] == ["FINISHED"]
+    assert [t.info.status for t in trials] == ["FINISHED"]
+
+
 def test_names_alike_as_folders_get_a_state_folder_each(tmp_path: Path) -> None:
     from workbench.search.state import state_folder
     from workbench.tracking import state_key

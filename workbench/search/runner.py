@@ -384,8 +384,12 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
             kill_running=config.cluster is None,
             since=since,
         )
-    except BaseException:
-        if not resume:  # begun just now, by this search: nothing to resume from it
+    except BaseException as exc:
+        # Begun just now, by this search: nothing to resume from it, unless a Ctrl-C came
+        # once its search run was made (ended KILLED: the same command resumes it, and
+        # without the folder refused to).
+        interrupted = isinstance(exc, KeyboardInterrupt) and _search_run_made(study)
+        if not resume and not interrupted:
             shutil.rmtree(config.state_dir, ignore_errors=True)
         raise
     status = "FAILED"
@@ -479,6 +483,15 @@ def _search(config: SearchConfig, reporter: SearchReporter | None, service: Any)
             # run must not replace it. A run the store could not end is ended on resume.
             with contextlib.suppress(tracking.StoreFailed):
                 study.end_search(status)
+
+
+def _search_run_made(study: Any) -> bool:
+    """Whether the study's search run exists (asked after its opening was interrupted: the
+    tracking process answers once the opening it was doing is done)."""
+    try:
+        return bool(study.parent_run_id)
+    except Exception:  # noqa: BLE001 - a lost store: as if none was made
+        return False
 
 
 def _refuse_lost_state(config: SearchConfig, recorded: int, running_since: float | None) -> None:
