@@ -442,6 +442,27 @@ def test_a_second_ctrl_c_stops_at_once_inside_training() -> None:
         stopping._requested.clear()
 
 
+def test_a_sigterm_after_ctrl_c_still_waits_for_the_safe_point() -> None:
+    import os
+    import signal
+
+    from workbench.search import stopping
+
+    # A distributed search's worker: the terminal's Ctrl-C, then the chief's SIGTERM. It
+    # stopped at once, in the middle of recording a trial that had finished training.
+    with stopping.on_signals(), stopping.deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)
+        with pytest.raises(KeyboardInterrupt):
+            stopping.check()  # at the safe point
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)  # the same signal twice: at once
+            time.sleep(1)
+        stopping._requested.clear()
+
+
 def test_test_outputs_hold_each_fit_at_its_own_best_epoch() -> None:
     # A trial with repeats: two fits, each scored on test at its own best validation epoch
     # (not the last epoch, not the best fit's alone), the model left as it trained.

@@ -18,6 +18,7 @@ from typing import Any
 
 _requested = threading.Event()
 _deferring = threading.Event()
+_received: set[int] = set()  # the signals that asked for the stop
 
 
 def check() -> None:
@@ -38,9 +39,13 @@ def deferred() -> Iterator[None]:
 
 
 def _handle(signum: int, frame: Any) -> None:
-    again = _requested.is_set()
+    # A second Ctrl-C does not wait for a safe point; another signal after the first does
+    # (a distributed search's worker gets the terminal's Ctrl-C, then its chief's SIGTERM:
+    # that stopped it in the middle of recording a trial that had finished training).
+    again = _requested.is_set() and signum in _received
+    _received.add(signum)
     _requested.set()
-    if again or not _deferring.is_set():  # a second Ctrl-C does not wait for a safe point
+    if again or not _deferring.is_set():
         raise KeyboardInterrupt
 
 
@@ -55,6 +60,7 @@ def on_signals() -> Iterator[None]:
     install handlers) the block runs unchanged.
     """
     _requested.clear()
+    _received.clear()
     if threading.current_thread() is not threading.main_thread():
         yield
         return
