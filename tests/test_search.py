@@ -503,6 +503,34 @@ def test_without_a_test_part_folds_score_the_baseline_on_the_same_folds() -> Non
     assert fold_baseline(tested, 5, seed=0) is tested  # a test part: the baseline's is there
 
 
+def test_rolling_origin_folds_score_the_trivial_forecasts_on_their_blocks() -> None:
+    from sktime.datasets import load_airline
+
+    from workbench.search.folds import fold_baseline, fold_indices
+    from workbench.tasks import load_task
+
+    # No test part: a trial's score is the mean over 2 rolling-origin blocks of train +
+    # validation windows; the baseline was scored on the 13 validation windows alone.
+    data = load_task("airline").with_options(n_test=0).load()
+    folded = fold_baseline(data, 2, seed=0).baseline
+    series = load_airline().to_numpy(dtype="float64")
+    train_end, std = 144 - 24, series[: 144 - 24].std()
+    starts = np.r_[np.arange(24, train_end - 12 + 1), np.arange(train_end, 144 - 12 + 1)]
+    k = np.arange(12)
+    means: dict[str, list[float]] = {"naive": [], "seasonal naive": []}
+    for _, held in fold_indices(data, 2, seed=0):
+        t = starts[held][:, None]
+        truth = series[t + k]
+        for name, forecast in (("naive", series[t - 1] + 0 * k), ("seasonal naive",
+                               series[t + k - 12])):  # fmt: skip
+            means[name].append(float((((forecast - truth) / std) ** 2).mean()))
+    want = min(np.mean(v) for v in means.values())
+    assert folded.value == pytest.approx(want, rel=1e-9) and folded.value != data.baseline.value
+    assert folded.description.startswith(
+        f"2-fold rolling-origin MSE {want:.4g} in scaled units (seasonal naive, the stronger"
+    )
+
+
 def test_more_folds_than_samples_is_one_line(tiny_task: Path) -> None:
     from workbench.errors import WorkbenchError
     from workbench.search.folds import fold_indices

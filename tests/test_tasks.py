@@ -381,6 +381,12 @@ def test_overlapping_forecast_windows_widen_the_baseline_interval() -> None:
 def test_forecast_too_short_for_the_windows() -> None:
     with pytest.raises(WorkbenchError, match="the series has 36 steps; window 30"):
         load_task("shampoo_sales").with_options(window=30).load()
+    # A test part shorter than a window's targets: it said the 144 steps were too few.
+    expected = r"options.n_test: expected at least horizon 12 steps \(or 0: no test part\)"
+    with pytest.raises(WorkbenchError, match=expected + r", a window's targets. Received: 5$"):
+        load_task("airline").with_options(n_test=5).load()
+    with pytest.raises(WorkbenchError, match=r"options.n_val: expected at least horizon 12 st"):
+        load_task("airline").with_options(n_val=11).load()
 
 
 def test_a_season_longer_than_the_past_before_the_test_part_is_refused() -> None:

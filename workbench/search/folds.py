@@ -33,7 +33,7 @@ def fold_baseline(data: TaskData, folds: int, seed: int) -> TaskData:
     if folds <= 1 or data.has_test or baseline is None or baseline.folded is None:
         return data
     y = np.concatenate([data.y_train, data.y_val])
-    parts = [(y[train], y[held]) for train, held in fold_indices(data, folds, seed)]
+    parts = [(y[train], y[held], held) for train, held in fold_indices(data, folds, seed)]
     return dataclasses.replace(data, baseline=baseline.folded(parts))
 
 

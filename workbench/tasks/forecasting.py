@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,11 +83,19 @@ def _forecast_task(
     train_end = steps - cut.n_val - cut.n_test
     val_end = steps - cut.n_test
     needed = cut.window + cut.horizon + cut.n_val + cut.n_test
-    if cut.n_val < cut.horizon or (cut.n_test and cut.n_test < cut.horizon) or steps < needed:
+    for key in ("n_val", "n_test"):
+        held = getattr(cut, key)
+        if held < cut.horizon and (held > 0 or key == "n_val"):
+            raise WorkbenchError(
+                f"{spec.source}: options.{key}: expected at least horizon {cut.horizon} "
+                f"steps{' (or 0: no test part)' if key == 'n_test' else ''}, a window's "
+                f"targets. Received: {held!r}"
+            )
+    if steps < needed:
         raise WorkbenchError(
             f"{spec.source}: the series has {steps} steps; window {cut.window} + horizon "
             f"{cut.horizon} + {cut.n_val} validation + {cut.n_test} test steps need at least "
-            f"{needed}, and each held-out part at least horizon {cut.horizon} steps"
+            f"{needed}"
         )
     mean = values[:train_end].mean(axis=0)
     std = values[:train_end].std(axis=0)
@@ -100,35 +108,52 @@ def _forecast_task(
         y = np.stack([scaled[t : t + cut.horizon, target] for t in starts])
         return x, y, starts
 
-    x_train, y_train, _ = cut_part(0, train_end)
+    x_train, y_train, train_starts = cut_part(0, train_end)
     x_val, y_val, val_starts = cut_part(train_end, val_end)
     has_test = cut.n_test > 0
     x_test, y_test, test_starts = cut_part(val_end, steps) if has_test else (None, None, None)
     eval_starts, split = (test_starts, "test") if has_test else (val_starts, "validation")
     series = values[:, target].astype("float64")
-    truth = np.stack([series[t : t + cut.horizon] for t in eval_starts])
-    naive = np.stack([np.repeat(series[t - 1], cut.horizon) for t in eval_starts])
-    described = [_describe_errors("naive (last value)", _error_metrics(truth, naive))]
-    candidates = [("naive", naive)]
-    if cut.season > 1:
-        if cut.season > int(eval_starts.min()):  # it would look back before the series
-            raise WorkbenchError(
-                f"{spec.source}: options.season: expected at most {int(eval_starts.min())} "
-                f"(the seasonal-naive baseline looks one season back from the first {split} "
-                f"step). Received: {cut.season!r}"
-            )
-        lags = cut.season * (np.arange(cut.horizon) // cut.season + 1)
-        seasonal = np.stack([series[t + np.arange(cut.horizon) - lags] for t in eval_starts])
-        described.append(
-            _describe_errors(f"seasonal naive (s={cut.season})", _error_metrics(truth, seasonal))
+    if cut.season > 1 and cut.season > int(eval_starts.min()):  # it would look back before
+        raise WorkbenchError(  # the series
+            f"{spec.source}: options.season: expected at most {int(eval_starts.min())} "
+            f"(the seasonal-naive baseline looks one season back from the first {split} "
+            f"step). Received: {cut.season!r}"
         )
-        candidates.append(("seasonal naive", seasonal))
+    truth, candidates = _trivial_forecasts(series, eval_starts, cut)
+    described = [
+        _describe_errors(
+            "naive (last value)" if name == "naive" else f"seasonal naive (s={cut.season})",
+            _error_metrics(truth, forecast),
+        )
+        for name, forecast in candidates
+    ]
     # The stronger trivial forecast on the part scored: beating the weaker is no skill.
     label, reference = min(candidates, key=lambda c: float(np.mean((c[1] - truth) ** 2)))
     if len(candidates) > 1:
         label += ", the stronger of the two here"
     squared = (((reference - truth) / std[target]) ** 2).mean(axis=1)
     scaled_mse = float(squared.mean())
+    all_starts = np.concatenate([train_starts, val_starts])
+
+    def folded(folds: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Baseline:
+        # Rolling origins score a trial over blocks of train + validation windows: the
+        # trivial forecasts on the same windows (they fit nothing), the stronger over all.
+        scores: dict[str, list[float]] = {}
+        for _, _, held in folds:
+            starts = all_starts[held]
+            truth, forecasts = _trivial_forecasts(series, starts, cut)
+            for name, forecast in forecasts:
+                errors = (((forecast - truth) / std[target]) ** 2).mean()
+                scores.setdefault(name, []).append(float(errors))
+        label, value = min(((n, float(np.mean(s))) for n, s in scores.items()), key=lambda c: c[1])
+        if len(scores) > 1:
+            label += ", the stronger of the two here"
+        return Baseline(
+            value,
+            f"{len(folds)}-fold rolling-origin MSE {value:.4g} in scaled units ({label}), on the "
+            "windows the trials were scored on",
+        )
     return TaskData(
         name=spec.name,
         problem="regression",
@@ -144,6 +169,7 @@ def _forecast_task(
             f"{split} MSE {scaled_mse:.4g} in scaled units ({label}); in original units "
             + "; ".join(described),
             squared,
+            folded,
         ),
         source=source,
         target_scale=(float(mean[target]), float(std[target])),
@@ -152,6 +178,21 @@ def _forecast_task(
         time_ordered=True,
         feature_names=names,
     )
+
+
+def _trivial_forecasts(
+    series: np.ndarray, starts: np.ndarray, cut: _Windows
+) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
+    """The targets of the windows starting at ``starts``, and the trivial forecasts of them:
+    naive (the last value), and seasonal naive (the value one season back) where the task
+    has a season and every window has a season of past."""
+    offsets = np.arange(cut.horizon)
+    truth = series[starts[:, None] + offsets]
+    forecasts = [("naive", np.repeat(series[starts - 1][:, None], cut.horizon, axis=1))]
+    if cut.season > 1 and cut.season <= int(starts.min()):
+        lags = cut.season * (offsets // cut.season + 1)
+        forecasts.append(("seasonal naive", series[starts[:, None] + offsets - lags]))
+    return truth, forecasts
 
 
 _FORECAST_DEFAULTS: dict[str, Any] = {"window": 24, "horizon": 1, "n_val": 12, "n_test": 12}

@@ -34,15 +34,16 @@ class Baseline:
     validation), in the objective's measure (accuracy, or squared error), so a model's
     scores on the same samples can be compared pair by pair; ``value`` is their mean.
     ``folded``: the same rule fitted on each cross-validation fold's training targets and
-    scored on its held-out ones (given ``(y_train, y_held_out)`` per fold), where a task
-    without a test part is scored by folds; None for a rule that fits nothing.
+    scored on its held-out ones (given ``(y_train, y_held_out, held_out_index)`` per fold,
+    the index into train + validation in that order), where a task without a test part is
+    scored by folds; None for a rule that cannot be scored so.
     """
 
     value: float
     description: str
     per_sample: np.ndarray | None = field(default=None, compare=False, repr=False)
-    folded: Callable[[Sequence[tuple[np.ndarray, np.ndarray]]], Baseline] | None = field(
-        default=None, compare=False, repr=False
+    folded: Callable[[Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]], Baseline] | None = (
+        field(default=None, compare=False, repr=False)
     )
 
 

@@ -161,8 +161,8 @@ def _folded(
     """A baseline rule scored over cross-validation folds as a trial is: the mean over the
     folds of each fold's mean score on its held-out samples."""
 
-    def folded(folds: Sequence[tuple[np.ndarray, np.ndarray]]) -> Baseline:
-        value = float(np.mean([scores(train, held)[0].mean() for train, held in folds]))
+    def folded(folds: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Baseline:
+        value = float(np.mean([scores(train, held)[0].mean() for train, held, _ in folds]))
         shown = f"{value:.3f}" if measure == "accuracy" else f"{value:.4g}"
         return Baseline(
             value, f"always predict {what}: {len(folds)}-fold cross-validation {measure} {shown}"
