@@ -676,6 +676,12 @@ def test_forecast_export_takes_and_returns_original_units(tmp_path: Path) -> Non
     with pytest.raises(WorkbenchError, match="could not convert string to float") as refused:
         predict_file(tmp_path / "model", bad)
     assert "one column of values" not in str(refused.value)
+    assert "line 11, column 'sales': 'abc'" in str(refused.value)  # where it is
+    # A NaN in the series: named by its line, not by the first window holding it ("x[3]").
+    bad.write_text("sales\n" + "".join(f"{v:.9g}\n" for v in series[:9]) + "nan\n1\n")
+    with pytest.raises(WorkbenchError, match=r"bad.csv: expected finite numbers in the series\. "
+                       r"Received: NaN or infinite value at line 11, column 'sales': 'nan'$"):
+        predict_file(tmp_path / "model", bad)
     # The (samples, steps) arrays a search takes for one feature: the same predictions.
     arrays = tmp_path / "windows.npz"
     np.savez(arrays, x=raw[..., 0])

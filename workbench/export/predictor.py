@@ -8,7 +8,7 @@ import json
 import re
 import sys
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -269,10 +269,12 @@ def _read_csv(
             f"{path}: expected the same number of columns in every row. Received: "
             f"{len(cells[0])} on line 1, {len(cells[uneven])} on line {uneven + 1}"
         )
+    columns = [names[i] for i in picked] if picked else names
     try:
         values = np.array([[float(v) for v in row] for row in cells], dtype="float64")
     except ValueError as exc:
         where = f"the columns {', '.join(named)}" if picked else "every column"
+        exc = f"{exc}; {_cell(cells, columns, headed, _is_number)}"
         layout = (
             f"; predict reads one sample per row, its {steps} steps x {features} features "
             "side by side, or an .npz of (samples, steps, features)"
@@ -297,6 +299,11 @@ def _read_csv(
             f"columns: {', '.join(names) or 'none (no header)'}"
         )
     if series and values.shape[1] == features:
+        if not np.isfinite(values).all():  # named where the file has it, not by its window
+            raise WorkbenchError(
+                f"{path}: expected finite numbers in the series. Received: NaN or infinite "
+                f"value at {_cell(cells, columns, headed, _is_finite)}"
+            )
         if len(values) < steps:
             raise WorkbenchError(
                 f"{path}: expected a series of at least {steps} values (the model's window). "
@@ -316,6 +323,22 @@ def _read_csv(
             + (f" ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})" if names else "")
         )
     return values.reshape(len(values), steps, features), None, notes
+
+
+def _cell(
+    cells: list[list[str]], columns: list[str], headed: bool, good: Callable[[str], bool]
+) -> str:
+    """Where the first cell that is not ``good`` is: its line of the file and its column."""
+    for n, row in enumerate(cells):
+        for i, value in enumerate(row):
+            if not good(value):
+                column = repr(columns[i]) if i < len(columns) else str(i + 1)
+                return f"line {n + 1 + headed}, column {column}: {value!r}"
+    return "a cell"
+
+
+def _is_finite(value: str) -> bool:
+    return _is_number(value) and np.isfinite(float(value))
 
 
 def _is_number(value: str) -> bool:
