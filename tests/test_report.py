@@ -605,6 +605,25 @@ def test_gradient_section_reads_the_probe_metrics() -> None:
     assert math.isnan(table.loc["gru", "clipped_share"])  # no clipping: nothing to exceed
 
 
+def test_the_early_late_ratio_keeps_one_way_last_step_readouts_apart() -> None:
+    def trial(number: int, early: float, **params: object) -> StudyTrial:
+        history = {"grad_norm": ((0, 1.0),), "grad_input_early": ((0, early),),
+                   "grad_input_late": ((0, 1.0),)}  # fmt: skip
+        return _trial(number, 0.5, cell="simple_rnn", histories=history, **params)
+
+    # A SimpleRNN whose gradient vanishes (4e-5) beside its bidirectional and mean-readout
+    # twins (near 1 whatever the recurrence does): pooled, the median read 0.53.
+    trials = [
+        trial(1, 4e-5),
+        trial(2, 1.07, bidirectional=True),
+        trial(3, 1.5, readout="mean"),
+    ]
+    table = reports.gradient_health(_study(trials)).set_index(["direction", "readout"])
+    assert len(table) == 3
+    assert table.loc[("one-way", "last"), "early_late_ratio"] == pytest.approx(4e-5)
+    assert table.loc[("bidirectional", "last"), "early_late_ratio"] == pytest.approx(1.07)
+
+
 # --- the real thing: a tiny search, read back from MLflow ---------------------------------------
 
 

@@ -141,7 +141,8 @@ def _series(trial: Any, name: str) -> list[float]:
 
 
 def gradient_health(study: Any, runs: Collection[str] | None = None) -> pd.DataFrame:
-    """Section 7: per cell and clipping, the gradient norm before clipping per epoch.
+    """Section 8: per cell, clipping, direction and readout, the gradient norm before
+    clipping per epoch.
 
     Columns: trials measured, median and max norm, the share of epochs above the clip
     threshold, the early/late input-gradient ratio (vanishing gradients: well below 1
@@ -173,10 +174,15 @@ def gradient_health(study: Any, runs: Collection[str] | None = None) -> pd.DataF
         ]
         probe = trial.metrics.get("grad_probe_seconds", math.nan)
         fit = trial.metrics.get("fit_seconds", math.nan)
+        bidirectional = str(trial.params.get("bidirectional", "False")) in ("True", "true", "1")
         rows.append(
             {
                 "cell": trial.params.get("cell"),
                 "clipping": clipping,
+                # Apart: a backward layer or a pooled readout reaches the first steps directly,
+                # so their early/late ratio stays near 1 however the recurrence vanishes.
+                "direction": "bidirectional" if bidirectional else "one-way",
+                "readout": trial.params.get("readout") or "last",
                 "median_norm": float(np.median(norms)),
                 "max_norm": float(np.max(norms)),
                 "clipped_share": share,
@@ -187,6 +193,8 @@ def gradient_health(study: Any, runs: Collection[str] | None = None) -> pd.DataF
     columns = [
         "cell",
         "clipping",
+        "direction",
+        "readout",
         "trials",
         "median_norm",
         "max_norm",
@@ -198,7 +206,7 @@ def gradient_health(study: Any, runs: Collection[str] | None = None) -> pd.DataF
         return pd.DataFrame(columns=columns)
     frame = pd.DataFrame(rows)
     out = (
-        frame.groupby(["cell", "clipping"])
+        frame.groupby(["cell", "clipping", "direction", "readout"])
         .agg(
             trials=("cell", "size"),
             median_norm=("median_norm", "median"),

@@ -453,18 +453,21 @@ def build_report(study: Any) -> Report:
         s.notes.append(f"Gradient norms (grad_norm): {NOT_MEASURED}.")
     else:
         s.notes.append(
-            "Global gradient norm before clipping on a fixed probe batch at each epoch end; "
-            "clipped share = with norm clipping, the share of epochs whose norm was above "
+            "Global gradient norm before clipping on a fixed probe batch (the first 32 "
+            "training samples, not each training step's batch) at each epoch end; clipped "
+            "share = with norm clipping, the share of epochs whose probe-batch norm was above "
             "the threshold; with value clipping, the share of gradient elements beyond it "
-            "(mean over epochs); early/late = gradient norm "
-            "with respect to the first vs the last time steps' inputs (far below 1: "
-            "vanishing). Pascanu et al. 2013: thresholds from half to ten times the average "
-            "norm work."
+            "(mean over epochs); early/late = gradient norm with respect to the first vs the "
+            "last quarter of the time steps' inputs (far below 1: vanishing, for one-way "
+            "layers read out at the last step; a bidirectional layer's backward pass, a mean "
+            "or max readout and an output at every step reach the first steps directly, so "
+            "there it stays near 1 whatever the recurrence does: those rows are apart). "
+            "Pascanu et al. 2013: thresholds from half to ten times the average norm work."
         )
         gradients = frames["gradients"]
         if gradients["early_late_ratio"].isna().all():
             s.notes.append(f"Early/late input gradients: {NOT_MEASURED}.")
-        s.tables.append(("Gradient norms per cell and clipping", gradients))
+        s.tables.append(("Gradient norms per cell, clipping, direction and readout", gradients))
         s.figures.append("gradients.png")
     s.tables.append(("Diverged trials (NaN loss) per cell and clipping", frames["divergence"]))
     sections.append(s)
