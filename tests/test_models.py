@@ -184,6 +184,27 @@ def test_an_exported_text_model_reads_a_text_without_words_as_unknown(tmp_path: 
         assert not np.allclose(read[3], unknown[0], atol=1e-6)
 
 
+def test_the_loaders_stand_in_for_a_text_without_words_is_out_of_vocabulary() -> None:
+    from workbench.models import text_vectorizer
+    from workbench.search.inputs import token_ids
+    from workbench.tasks import TaskData, TextSettings, fit_vocabulary, repair_texts
+
+    # Many punctuation-only training texts: each became "[UNK]", which standardizes to the
+    # word "unk", the most frequent word; training read them as its id, the exported model
+    # (which puts id 1 in an empty row) and an MLflow server as out-of-vocabulary.
+    texts, _ = repair_texts(np.array(["!!!", "???", "...", "good coffee", "unk"], dtype=object))
+    vocabulary = fit_vocabulary(texts.tolist(), 10)
+    assert "unk" not in vocabulary and vocabulary == ("coffee", "good")
+    text = TextSettings(vocabulary, 4, 3)
+    data = TaskData(
+        name="t", problem="classification", n_outputs=2, x_train=texts,
+        y_train=np.array([0, 0, 0, 1, 1]), x_val=texts[:1], y_val=np.array([0]), text=text,
+    )  # fmt: skip
+    trained_on = token_ids(data).x_train
+    assert trained_on[:3].tolist() == [[1, 0, 0, 0]] * 3  # what the model's repair gives
+    assert np.asarray(text_vectorizer(text)(np.array(["unk"]))).tolist() == [[1, 0, 0, 0]]
+
+
 def test_text_padding_is_masked() -> None:
     """Padding to 12 tokens gives the same output as no padding: the recurrent layers skip it."""
     from workbench.models import with_text_input

@@ -482,6 +482,24 @@ def test_labels_that_read_like_missing_values_are_classes(tmp_path: Path) -> Non
         load_task(_text_task(tmp_path)).load()
 
 
+def test_one_column_for_text_and_label_or_numbers_for_text_are_refused(tmp_path: Path) -> None:
+    import pandas as pd
+
+    rows = [(i, f"text {i}", ["a", "b"][i % 2]) for i in range(30)]
+    frame = pd.DataFrame(rows, columns=["review", "words", "stars"])
+    frame.to_parquet(tmp_path / "reviews.parquet")
+    # The label as the text: it trained to validation accuracy 1, with no word.
+    same = _text_task(tmp_path, path="reviews.parquet", text_column="stars")
+    with pytest.raises(WorkbenchError, match=r"name the same column\. Expected one column each"):
+        load_task(same).load()
+    # A column of numbers: it said "row 1: empty text" of a row holding 0.
+    numbers = _text_task(tmp_path, path="reviews.parquet")
+    with pytest.raises(WorkbenchError, match=r"column 'review', row 1: expected text\. "
+                       r"Received: 0 \(int\)"):
+        load_task(numbers).load()
+    assert load_task(_text_task(tmp_path, path="reviews.parquet", text_column="words")).load()
+
+
 def test_a_class_too_small_to_split_three_ways_is_named_as_in_the_file(tmp_path: Path) -> None:
     import pandas as pd
 

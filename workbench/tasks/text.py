@@ -20,7 +20,7 @@ from workbench.tasks.splits import (
     _subset,
     _three_way_split,
 )
-from workbench.tasks.tables import _data_path, _read_table, _split_parts
+from workbench.tasks.tables import _data_path, _read_table, _shown, _split_parts
 
 # --- text classification: raw strings in, vectorized inside the model --------------------------
 
@@ -30,8 +30,12 @@ _PUNCTUATION = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')
 _WHITESPACE = re.compile(r"[ \t\n\v\f\r]+")
 #: ``tf.strings.lower`` (no encoding given) lowercases ASCII letters only.
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-#: Tokens Keras reserves in a ``TextVectorization`` vocabulary (padding, out-of-vocabulary).
-_RESERVED_TOKENS = ("", "[UNK]")
+#: Tokens never in a vocabulary: Keras' own (padding, out-of-vocabulary), and "unk", what
+#: the loader's stand-in for a text without words (:data:`EMPTY_TEXT`) standardizes to: it
+#: must read as out-of-vocabulary (id 1), as the exported model's own stand-in does, not
+#: as a word (where such texts were many, "unk" was the top word, and a served model
+#: answered otherwise than training and ``workbench predict``).
+_RESERVED_TOKENS = ("", "[UNK]", "unk")
 
 
 def text_tokens(text: str) -> list[str]:
@@ -49,7 +53,8 @@ def fit_vocabulary(texts: Sequence[str], vocab_size: int) -> tuple[str, ...]:
 
     Keras adds the padding and ``[UNK]`` tokens itself, so the embedding has
     ``vocab_size`` rows. Pass the training texts only: validation and test words the
-    training part never saw must read as ``[UNK]``, as they will for new text.
+    training part never saw must read as ``[UNK]``, as they will for new text. The word
+    "unk" is never in it (see ``_RESERVED_TOKENS``).
     """
     from collections import Counter
 
@@ -174,6 +179,8 @@ def _load_csv_text(spec: TaskSpec) -> TaskData:
     ``validation``) and ``test`` (validation is carved from train when it has none);
     otherwise the rows are split at random, stratified by label and seeded.
     """
+    import pandas as pd
+
     opts = _options(
         spec,
         {
@@ -193,6 +200,12 @@ def _load_csv_text(spec: TaskSpec) -> TaskData:
     text_col = _text_option(spec, opts, "text_column")
     label_col = _text_option(spec, opts, "label_column")
     split_col = _text_option(spec, opts, "split_column", required=False)
+    named = [c for c in (text_col, label_col, split_col) if c]
+    if len(set(named)) < len(named):
+        raise WorkbenchError(
+            f"{spec.source}: options text_column, label_column and split_column name the "
+            f"same column. Expected one column each. Received: {', '.join(map(repr, named))}"
+        )
     frame = _read_table(
         spec,
         path,
@@ -206,6 +219,11 @@ def _load_csv_text(spec: TaskSpec) -> TaskData:
             raise WorkbenchError(
                 f"{path}: column {label_col!r}, row {i + 1}: missing label. "
                 "Expected a label in every row (rows count from 1 after the header)"
+            )
+        if text is not None and not isinstance(text, str) and not pd.isna(text):
+            raise WorkbenchError(  # a Parquet column of numbers (it said "empty text")
+                f"{path}: column {text_col!r}, row {i + 1}: expected text. Received: "
+                f"{_shown(text)} ({type(text).__name__})"
             )
         if not isinstance(text, str) or not text.strip():
             raise WorkbenchError(
