@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from workbench.cli import main
+from workbench.errors import WorkbenchError
 from workbench.tasks import list_tasks
 
 COMMANDS = sorted(main.commands)
@@ -493,6 +494,20 @@ def test_sigterm_and_sighup_stop_any_command_as_ctrl_c_does(
         result = CliRunner().invoke(main, ["report", "--experiment", "x", "--out", "r"])
         assert result.exit_code == 130 and result.output.strip() == "Interrupted.", sig
         assert signal.getsignal(sig) == before  # the handlers are put back
+
+    # A Ctrl-C a command started without (a background job of a script) stays ignored.
+    def ignored(*args: object, **kwargs: object) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)
+        raise WorkbenchError("went on")
+
+    monkeypatch.setattr(workbench.report, "make_report", ignored)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        result = CliRunner().invoke(main, ["report", "--experiment", "x", "--out", "r"])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert result.exit_code == 2 and "Error: went on" in result.output, result.output
 
 
 def test_report_on_an_experiment_without_trials_is_one_line_exit_2(workdir: Path) -> None:

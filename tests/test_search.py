@@ -529,6 +529,14 @@ def test_rolling_origin_folds_score_the_trivial_forecasts_on_their_blocks() -> N
     assert folded.description.startswith(
         f"2-fold rolling-origin MSE {want:.4g} in scaled units (seasonal naive, the stronger"
     )
+    # A season longer than the first block's past: seasonal naive only on the second block
+    # is no figure of the trials' 2 (it read 0, a forecast repeating the series' pattern).
+    firsts = [int(starts[held].min()) for _, held in fold_indices(data, 2, seed=0)]
+    season = (firsts[0] + firsts[1]) // 2
+    data = load_task("airline").with_options(n_test=0, season=season).load()
+    folded = fold_baseline(data, 2, seed=0).baseline
+    assert folded.value == pytest.approx(np.mean(means["naive"]), rel=1e-9)
+    assert "in scaled units (naive), on the windows" in folded.description
 
 
 def test_more_folds_than_samples_is_one_line(tiny_task: Path) -> None:

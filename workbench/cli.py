@@ -45,7 +45,7 @@ class _Group(click.Group):
         try:
             # SIGTERM and SIGHUP stop every command as Ctrl-C does, through its cleanup
             # (they killed a benchmark mid-write, its run left RUNNING for good).
-            with on_signals():
+            with on_signals(interrupt=False):
                 return super().invoke(ctx)
         except WorkbenchError as exc:
             click.echo(f"Error: {exc}", err=True)

@@ -50,11 +50,14 @@ def _handle(signum: int, frame: Any) -> None:
 
 
 @contextlib.contextmanager
-def on_signals() -> Iterator[None]:
+def on_signals(interrupt: bool = True) -> Iterator[None]:
     """Within the block, SIGINT, SIGTERM and SIGHUP request a stop and raise
     ``KeyboardInterrupt``. SIGHUP (a closed terminal, a dropped SSH connection) killed the
-    process without its cleanup, leaving its runs RUNNING; where it is ignored (``nohup``)
-    it stays ignored, and the process goes on.
+    process without its cleanup, leaving its runs RUNNING; where SIGHUP or SIGTERM is
+    ignored (``nohup``) it stays ignored, and the process goes on. ``interrupt=False``
+    leaves SIGINT to Python's own handler (ignored where the process started with it
+    ignored, a background job of a script): a command around a search, whose own block
+    takes it over.
 
     Previous handlers are restored on exit. Outside the main thread (where Python cannot
     install handlers) the block runs unchanged.
@@ -65,8 +68,9 @@ def on_signals() -> Iterator[None]:
         yield
         return
     hangup = getattr(signal, "SIGHUP", None)  # none on Windows
-    kept = hangup is None or signal.getsignal(hangup) == signal.SIG_IGN
-    stops = (signal.SIGINT, signal.SIGTERM) + (() if kept else (hangup,))
+    asked = [signal.SIGTERM] + ([hangup] if hangup is not None else [])
+    stops = [sig for sig in asked if signal.getsignal(sig) != signal.SIG_IGN]
+    stops += [signal.SIGINT] if interrupt else []
     previous = {sig: signal.signal(sig, _handle) for sig in stops}
     try:
         yield
