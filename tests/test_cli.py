@@ -264,7 +264,7 @@ _BAD_INPUT = [
     (["--task", "text_no_label.yaml"], "text_no_label.csv: column 'stars', row 2: missing label"),
     (
         ["--task", "text_one_class.yaml"],
-        "column 'stars': expected at least 2 classes. Received: a single class '5'",
+        "column 'stars': expected at least 2 classes. Received: a single class 5",
     ),
     (["--task", "text_no_column.yaml"], "text_empty.csv: no column 'text'"),
     (

@@ -480,6 +480,10 @@ def test_labels_that_read_like_missing_values_are_classes(tmp_path: Path) -> Non
     frame.to_csv(tmp_path / "reviews.csv", index=False)
     with pytest.raises(WorkbenchError, match=r"column 'stars', row 5: missing label"):
         load_task(_text_task(tmp_path)).load()
+    # A column of numbers reads as numbers: "1" and "1.0" are one class, as before.
+    frame["stars"] = [["1", "1.0", "2"][i % 3] for i in range(30)]
+    frame.to_csv(tmp_path / "reviews.csv", index=False)
+    assert load_task(_text_task(tmp_path)).load().class_names == ("1.0", "2.0")
 
 
 def test_one_column_for_text_and_label_or_numbers_for_text_are_refused(tmp_path: Path) -> None:

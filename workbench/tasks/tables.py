@@ -66,6 +66,12 @@ def _read_table(
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise WorkbenchError(f"{path}: cannot read the file: {first_line(exc)}") from None
     if path.suffix.lower() not in (".parquet", ".pq"):
+        for column in [c for c in labels if c in frame.columns]:
+            present = frame[column].dropna()
+            if len(present) and pd.to_numeric(present, errors="coerce").notna().all():
+                # Numbers, read as pandas reads them ("1" and "1.0" one class, 1), as before
+                # labels were read as text; a class "NA" beside them keeps the column text.
+                frame[column] = pd.to_numeric(frame[column])
         _check_unique(path, columns)
         # A trailing comma on the header line (spreadsheets write one): an empty header
         # cell, which pandas names "Unnamed: N", over no data. Not a column of the file's.
