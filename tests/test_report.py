@@ -254,6 +254,20 @@ def test_unmatched_pairs_are_said_apart_from_matched_pairs_within_the_noise() ->
     assert re.search(r"95% CI \[[^]]+\] uncorrected, p = [\d.e-]+, [\d.e-]+ after Holm", pair)
 
 
+def test_a_pair_too_small_to_test_is_not_said_to_rest_on_welchs_test() -> None:
+    trials, number = [], 0
+    for k, units in enumerate((8, 16, 24, 32, 48, 64)):
+        for cell, score in (("lstm", 0.80 + k / 100), ("gru", 0.80 + k / 100 + 0.01 * (-1) ** k)):
+            number += 1
+            trials.append(_trial(number, score, cell=cell, units=units))
+    trials.append(_trial(99, 0.4, cell="simple_rnn", units=8, learning_rate="0.01"))
+    notes = reports.build_report(_study(trials)).sections[0].notes
+    advice = [n for n in notes if n.startswith("This study cannot settle")]
+    assert not any("Welch" in n for n in advice)  # no test ran for those pairs
+    assert any(n.startswith("This study cannot settle simple_rnn vs lstm, simple_rnn vs gru: "
+                            "a cell of each finished too few trials to test") for n in advice)
+
+
 def test_a_p_value_is_never_rounded_onto_the_other_side_of_five_percent() -> None:
     from workbench.report.answer import p_text
 

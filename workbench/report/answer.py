@@ -317,7 +317,7 @@ def answer(
     on_test = pd.DataFrame()
     if metric in trials.columns:
         on_test = head_to_head(on_test_scores(trials, metric), direction)
-    paired, open_pairs, unmatched, only_on_test = False, [], [], []
+    paired, open_pairs, unmatched, untested, only_on_test = False, [], [], [], []
     if head_to_head_val.empty:
         cells = finished(trials)["cell"].nunique() if len(trials) else 0
         lines.append(
@@ -337,15 +337,17 @@ def answer(
         paired |= row["comparison"] == "paired"
         decided = row["better"] in (row["cell_a"], row["cell_b"]) or _identical(row)
         if row["comparison"] != "paired" or not decided:
-            # Unmatched (Welch): settled by no verdict, decided or not, but not by noise.
-            pairs = open_pairs if row["comparison"] == "paired" else unmatched
+            # Unmatched (Welch): settled by no verdict, decided or not, but not by noise;
+            # not tested at all (too few trials): its own sentence says why.
+            kind = row["comparison"]
+            pairs = open_pairs if kind == "paired" else untested if kind == "none" else unmatched
             pairs.append(f"{row['cell_a']} vs {row['cell_b']}")
             told = test is not None and test["better"] in (row["cell_a"], row["cell_b"])
             if told and row["better"] not in (row["cell_a"], row["cell_b"]):
                 only_on_test.append(f"{row['cell_a']} vs {row['cell_b']}")
     if brief:
         return lines
-    settled = not open_pairs and not unmatched
+    settled = not open_pairs and not unmatched and not untested
     lines += _unfinished(info)
     lines += _lost_trials(info.get("lost", {}))
     if check["beats"] is not False:
@@ -379,7 +381,13 @@ def answer(
             f"other settings differ. A matched comparison would: {_matched_search(info)}"
             + ("" if open_pairs else _test_apart(only_on_test))
         )
-    elif not settled and not paired:
+    if untested and paired:
+        lines.append(
+            f"This study cannot settle {', '.join(untested)}: a cell of each finished too few "
+            "trials to test (see above). More trials of it, on the configurations the other "
+            f"cells ran, would: {_matched_search(info)}"
+        )
+    if not settled and not paired:
         lines.append(
             "This study cannot settle which cell is better: no two cells met on 2 or more "
             "matched configurations. A matched comparison (every cell on the same other "
