@@ -798,6 +798,17 @@ def test_csv_sequences_label_na_is_a_class_and_an_empty_label_missing(tmp_path: 
         spec.load()
 
 
+def test_csv_sequences_refuses_one_column_in_two_roles(tmp_path: Path) -> None:
+    _long_table(tmp_path)
+    # The label among the features: the model learnt it.
+    spec = _task(
+        tmp_path, "csv_sequences", path="long.csv", id_column="sid", label_column="label",
+        feature_columns=["a", "label"],
+    )  # fmt: skip
+    with pytest.raises(WorkbenchError, match=r"column 'label' is named for two of id_column"):
+        spec.load()
+
+
 def test_csv_sequences_split_column_without_train_rows(tmp_path: Path) -> None:
     import pandas as pd
 

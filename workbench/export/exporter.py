@@ -183,7 +183,7 @@ def export_best(
     own = (MODEL_FILE, SAVED_MODEL_DIR, HYPERPARAMETERS_FILE, CARD_FILE)
     try:  # permissions checked above; a full disk, or a folder only root was let through
         with staged(out_dir, own) as staging:
-            _write_model_files(staging, exported)
+            written = _write_model_files(staging, exported)
             # Registered once the model files are written (the slow part), before the
             # files that name its version: a name the registry refuses leaves nothing.
             try:
@@ -234,7 +234,7 @@ def export_best(
             f"Cannot write the export folder {out}: {why}. Nothing of this export is left in "
             f"it{kept}.{where}"
         ) from None
-    files = [out_dir / MODEL_FILE, out_dir / SAVED_MODEL_DIR]
+    files = [out_dir / path.name for path in written]
     hyper, card = out_dir / HYPERPARAMETERS_FILE, out_dir / CARD_FILE
     return ExportResult(
         out_dir=out_dir,

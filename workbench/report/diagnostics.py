@@ -174,7 +174,7 @@ def gradient_health(study: Any, runs: Collection[str] | None = None) -> pd.DataF
         ]
         probe = trial.metrics.get("grad_probe_seconds", math.nan)
         fit = trial.metrics.get("fit_seconds", math.nan)
-        bidirectional = str(trial.params.get("bidirectional", "False")) in ("True", "true", "1")
+        bidirectional = _parse("bidirectional", trial.params.get("bidirectional"))
         rows.append(
             {
                 "cell": trial.params.get("cell"),

@@ -75,6 +75,12 @@ def _load_csv_sequences(spec: TaskSpec) -> TaskData:
     _fraction(spec, opts, "val_fraction", "test_fraction")
     drop = _flag(spec, opts, "drop_missing")
     named = [id_column, label, *[c for c in optional if c]]
+    twice = [c for c in [*named, *features] if [*named, *features].count(c) > 1]
+    if twice:  # a label among the features: the model learnt it
+        raise WorkbenchError(
+            f"{spec.source}: column {twice[0]!r} is named for two of id_column, label_column, "
+            "time_column, split_column and feature_columns. Expected one role per column"
+        )
     frame = _read_table(spec, path, [*named, *features], labels=[label])
     if not features:
         features = [str(c) for c in frame.columns if c not in named]

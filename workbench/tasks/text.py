@@ -206,13 +206,7 @@ def _load_csv_text(spec: TaskSpec) -> TaskData:
             f"{spec.source}: options text_column, label_column and split_column name the "
             f"same column. Expected one column each. Received: {', '.join(map(repr, named))}"
         )
-    frame = _read_table(
-        spec,
-        path,
-        [c for c in (text_col, label_col, split_col) if c],
-        texts=[text_col],
-        labels=[label_col],
-    )
+    frame = _read_table(spec, path, named, texts=[text_col], labels=[label_col])
     texts, labels = frame[text_col], frame[label_col]
     for i, (text, label) in enumerate(zip(texts.tolist(), labels.tolist(), strict=True)):
         if label is None or (isinstance(label, float) and np.isnan(label)) or str(label) == "":
