@@ -235,7 +235,7 @@ def test_a_study_is_not_resumed_on_other_data(
     (marker,) = (workdir / ".workbench").glob("study-*/study.json")
     recorded = json.loads(marker.read_text())
     # A study folder written before the data digest and fold scheme were kept resumes.
-    old = {k: v for k, v in recorded.items() if k not in ("data", "fold_scheme")}
+    old = {k: v for k, v in recorded.items() if k not in ("data", "fold_scheme", "vocabulary")}
     marker.write_text(json.dumps(old))
     assert "Resuming" in _search(tiny_task, tiny_space, store, "--max-trials", "1")
     # The same command on data that changed since (a file edited, a loader changed): refused.
@@ -244,6 +244,12 @@ def test_a_study_is_not_resumed_on_other_data(
     assert result.exit_code == 2
     assert "(data: '0123456789abcdef', now " in result.output
     assert "the task's data or its loader changed since" in " ".join(result.output.split())
+    # A text task's vocabulary fitted otherwise (a new loader): the study's models would
+    # read other token ids. ("" here: the adding task has none.)
+    marker.write_text(json.dumps({**recorded, "vocabulary": "0123456789abcdef"}))
+    result = CliRunner().invoke(main, _search_args(tiny_task, tiny_space, store, 1))
+    assert result.exit_code == 2
+    assert "(vocabulary: '0123456789abcdef', now ''; the text vocabulary" in result.output
 
 
 def test_a_forecasting_study_on_shuffled_folds_is_not_continued_in_time_order(

@@ -23,6 +23,8 @@ _CHANGED = {
     "every step fixes readout",
     "hyperband_folds": "; Hyperband no longer cross-validates since 2026-12-07: its later "
     "rounds trained on from weights that had seen each fold's validation rows",
+    "vocabulary": "; the text vocabulary the models read was fitted otherwise: the word "
+    "'unk' is out of every vocabulary since 2026-12-08",
     "fold_scheme": "; forecasting tasks no longer switch to shuffled folds, which trained "
     "on the future: they keep their time-ordered validation part, and --folds K cuts "
     "rolling origins, which cannot continue a study scored on shuffled folds",
@@ -148,6 +150,8 @@ def check_state_dir(
         "gradient_probe": True,
         # Not compared before 2026-12-07 (its parent run logged the first session's only).
         "deterministic": identity["deterministic"],
+        # Not recorded before 2026-12-08.
+        "vocabulary": identity["vocabulary"],
     }
     _check_readable(config.state_dir, other)
     previous = json.loads(marker.read_text(encoding="utf-8"))
@@ -172,6 +176,15 @@ def check_state_dir(
     return True
 
 
+def _vocabulary_digest(data: TaskData) -> str:
+    """A short hash of a text task's vocabulary; "" for any other task."""
+    import hashlib
+
+    if data.text is None:
+        return ""
+    return hashlib.sha256("\n".join(data.text.vocabulary).encode("utf-8")).hexdigest()[:16]
+
+
 def _identity(config: SearchConfig, data: TaskData, digest: str) -> dict[str, Any]:
     """What a study's state folder records of its settings, to resume only on the same."""
     return {
@@ -190,6 +203,9 @@ def _identity(config: SearchConfig, data: TaskData, digest: str) -> dict[str, An
         "gradient_probe": config.gradient_probe,
         "deterministic": config.deterministic,
         "fold_scheme": "rolling" if data.time_ordered and config.folds > 1 else "shuffled",
+        # A text task's vocabulary (a new version of the loader may fit it otherwise): the
+        # models of one study read the same token ids.
+        "vocabulary": _vocabulary_digest(data),
         # Last, so a changed option is named first: the data the trials are scored on (a
         # changed file or loader must not mix two validation or test sets in one study).
         "data": digest,
